@@ -1,0 +1,44 @@
+# ferry — event-driven HTTP gateway for Apache Kafka.
+GO            ?= go
+BIN           := bin/ferry
+CONFIG        ?= testdata/ferry.yaml
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_FLAGS    ?= -race -timeout 8m
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/ferry
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ferry
+
+.PHONY: run
+run: build ## run the gateway on :8080 with embedded Kafka (127.0.0.1:9092) and Redis
+	@mkdir -p .data
+	./$(BIN) serve -c $(CONFIG)
+
+.PHONY: test
+test: ## run every test with the race detector
+	$(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: lint
+lint: ## go vet, gofmt and staticcheck
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+
+.PHONY: check
+check: build ## validate the quickstart config
+	./$(BIN) check $(CONFIG)
+
+.PHONY: clean
+clean: ## remove build output and embedded data
+	rm -rf bin .data

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/schemas"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// Config is the whole ferry.yaml. Each section belongs to the package that
+// uses it; this file only composes them, expands ${ENV} references and
+// reports every problem with its field path.
+type Config struct {
+	// Listen is the HTTP listen address; default ":8080".
+	Listen string `yaml:"listen"`
+	// Server holds HTTP timeouts and shutdown settings.
+	Server ingress.Config `yaml:"server"`
+	// Log chooses the log level and format.
+	Log LogConfig `yaml:"log"`
+	// Kafka configures brokers (or the embedded broker) and producing.
+	Kafka topics.Config `yaml:"kafka"`
+	// Redis configures the Redis used for rate limits and results.
+	Redis RedisConfig `yaml:"redis"`
+	// Auth configures credentials.
+	Auth ingress.AuthConfig `yaml:"auth"`
+	// Schemas names the folder of JSON Schemas.
+	Schemas schemas.Config `yaml:"schemas"`
+	// Routes are the HTTP routes that publish to Kafka.
+	Routes []topics.RouteConfig `yaml:"routes"`
+	// Streams are SSE subscriptions to topics.
+	Streams []topics.StreamConfig `yaml:"streams"`
+	// Replay configures the debugging replay API.
+	Replay topics.ReplayConfig `yaml:"replay"`
+
+	// dir is the folder of the config file; relative paths resolve there.
+	dir string
+}
+
+// LogConfig is the `log` section.
+type LogConfig struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+}
+
+// RedisConfig is the `redis` section.
+type RedisConfig struct {
+	// URL is a redis:// or rediss:// URL. Empty (the default) runs an
+	// embedded in-process Redis (miniredis) through the same client code.
+	URL string `yaml:"url"`
+}
+
+// loaded is a validated config with its compiled parts.
+type loaded struct {
+	Config
+	table   *topics.Table
+	schemas *schemas.Set
+}
+
+// loadConfig reads, expands, decodes and validates a config file. Its error
+// lists every problem, one per line, each starting with its field path.
+func loadConfig(path string) (*loaded, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var cfg Config
+	if err := decodeStrict(raw, &cfg); err != nil {
+		return nil, err
+	}
+	cfg.dir = filepath.Dir(path)
+	return cfg.compile()
+}
+
+// compile applies defaults and validates every section, collecting every
+// problem before returning.
+func (cfg Config) compile() (*loaded, error) {
+	var errs []error
+	if cfg.Listen == "" {
+		cfg.Listen = ":8080"
+	}
+	switch strings.ToLower(cfg.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: must be debug, info, warn or error, not %q", cfg.Log.Level))
+	}
+	switch cfg.Log.Format {
+	case "", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: must be json or text, not %q", cfg.Log.Format))
+	}
+	if cfg.Redis.URL != "" && !strings.HasPrefix(cfg.Redis.URL, "redis://") && !strings.HasPrefix(cfg.Redis.URL, "rediss://") && !strings.HasPrefix(cfg.Redis.URL, "unix://") {
+		errs = append(errs, errors.New("redis.url: must be a redis://, rediss:// or unix:// URL"))
+	}
+	cfg.Server = cfg.Server.WithDefaults()
+	errs = append(errs, prefixed("server", cfg.Server.Validate())...)
+	cfg.Kafka = cfg.Kafka.WithDefaults()
+	errs = append(errs, prefixed("kafka", cfg.Kafka.Validate())...)
+	errs = append(errs, prefixed("auth", cfg.Auth.Validate())...)
+	errs = append(errs, prefixed("", topics.ValidateStreams(cfg.Streams))...)
+	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
+	if cfg.Kafka.Embedded.DataDir != "" {
+		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
+	}
+	if cfg.Schemas.Dir == "" {
+		cfg.Schemas.Dir = schemas.DefaultDir
+	}
+	cfg.Schemas.Dir = cfg.resolve(cfg.Schemas.Dir)
+
+	table, err := topics.NewTable(cfg.Routes)
+	errs = append(errs, prefixed("", err)...)
+
+	// Schemas load only when some route names one, or the folder exists.
+	set := &schemas.Set{}
+	needSchemas := false
+	for _, r := range cfg.Routes {
+		needSchemas = needSchemas || r.Schema != "" || (r.Reply != nil && r.Reply.Schema != "")
+	}
+	if _, statErr := os.Stat(cfg.Schemas.Dir); statErr == nil || needSchemas {
+		if set, err = schemas.Load(cfg.Schemas.Dir); err != nil {
+			errs = append(errs, prefixed("schemas.dir", err)...)
+			set = &schemas.Set{}
+		}
+	}
+	authOn := cfg.Auth.Configured()
+	for i, r := range cfg.Routes {
+		if r.Schema != "" && len(set.IDs()) > 0 && !set.Has(r.Schema) {
+			errs = append(errs, fmt.Errorf("routes[%d].schema: no schema in %s has $id %q", i, cfg.Schemas.Dir, r.Schema))
+		}
+		if r.Reply != nil && r.Reply.Schema != "" && len(set.IDs()) > 0 && !set.Has(r.Reply.Schema) {
+			errs = append(errs, fmt.Errorf("routes[%d].reply.schema: no schema in %s has $id %q", i, cfg.Schemas.Dir, r.Reply.Schema))
+		}
+		if (r.Auth == "" || r.Auth == topics.AuthRequired) && !authOn {
+			errs = append(errs, fmt.Errorf("routes[%d].auth: the route requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &loaded{Config: cfg, table: table, schemas: set}, nil
+}
+
+// resolve makes a relative path relative to the config file's folder.
+func (cfg Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(cfg.dir, p)
+}
+
+// prefixed splits a joined error into its parts and prefixes each with the
+// section's field path.
+func prefixed(section string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var parts []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			parts = append(parts, prefixed("", e)...)
+		}
+	} else {
+		parts = []error{err}
+	}
+	if section == "" {
+		return parts
+	}
+	for i, e := range parts {
+		parts[i] = fmt.Errorf("%s.%w", section, e)
+	}
+	return parts
+}
+
+// decodeStrict decodes YAML into v after expanding ${ENV} references in
+// scalar values, and reports unknown keys and badly typed values with their
+// field paths, all at once.
+func decodeStrict(raw []byte, v any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("config is not valid YAML: %w", err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return errors.New("config is empty")
+	}
+	var errs []error
+	walk(doc.Content[0], reflect.TypeOf(v).Elem(), "", &errs)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := doc.Content[0].Decode(v); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+var (
+	envRe        = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+	durationType = reflect.TypeOf(time.Duration(0))
+)
+
+// walk checks node against type t: unknown keys, scalar types, and ${ENV}
+// expansion (done in place).
+func walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	at := func(field string) string {
+		if path == "" {
+			return field
+		}
+		return path + "." + field
+	}
+	name := path
+	if name == "" {
+		name = "config"
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			*errs = append(*errs, fmt.Errorf("%s: must be a mapping", name))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			f, ok := fieldByTag(t, key)
+			if !ok {
+				*errs = append(*errs, fmt.Errorf("%s: unknown key (line %d)", at(key), n.Content[i].Line))
+				continue
+			}
+			walk(n.Content[i+1], f.Type, at(key), errs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			*errs = append(*errs, fmt.Errorf("%s: must be a mapping", name))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			walk(n.Content[i+1], t.Elem(), at(n.Content[i].Value), errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			*errs = append(*errs, fmt.Errorf("%s: must be a list", name))
+			return
+		}
+		for i, item := range n.Content {
+			walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			*errs = append(*errs, fmt.Errorf("%s: must be a single value", name))
+			return
+		}
+		if err := expandEnv(n); err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+			return
+		}
+		if err := checkScalar(n.Value, t); err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+}
+
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == key && f.IsExported() {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// expandEnv replaces ${VAR} and ${VAR:-default} in a scalar; $${ is a
+// literal ${. An unset variable without a default is an error.
+func expandEnv(n *yaml.Node) error {
+	if !strings.Contains(n.Value, "${") {
+		return nil
+	}
+	var missing []string
+	out := envRe.ReplaceAllStringFunc(n.Value, func(m string) string {
+		if m == "$${" {
+			return "${"
+		}
+		sub := envRe.FindStringSubmatch(m)
+		if v, ok := os.LookupEnv(sub[1]); ok && v != "" {
+			return v
+		}
+		if sub[2] != "" {
+			return sub[3]
+		}
+		missing = append(missing, sub[1])
+		return ""
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	if out != n.Value {
+		n.Value = out
+		if n.Style == 0 {
+			n.Tag = "" // re-resolve: ${PORT} may now be a number
+		}
+	}
+	return nil
+}
+
+// checkScalar reports a value that will not decode into t.
+func checkScalar(v string, t reflect.Type) error {
+	if t == durationType {
+		if _, err := time.ParseDuration(v); err != nil {
+			return fmt.Errorf("%q is not a duration (use e.g. 500ms, 5s, 1m)", v)
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if _, err := strconv.ParseInt(v, 0, t.Bits()); err != nil {
+			return fmt.Errorf("%q is not a whole number of %d bits", v, t.Bits())
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if _, err := strconv.ParseUint(v, 0, t.Bits()); err != nil {
+			return fmt.Errorf("%q is not a non-negative whole number", v)
+		}
+	case reflect.Float32, reflect.Float64:
+		if _, err := strconv.ParseFloat(v, t.Bits()); err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+	case reflect.Bool:
+		switch strings.ToLower(v) {
+		case "true", "false", "yes", "no", "on", "off":
+		default:
+			return fmt.Errorf("%q is not true or false", v)
+		}
+	}
+	return nil
+}
+
+// formatErrors prints a joined error one problem per line.
+func formatErrors(err error) string {
+	var b bytes.Buffer
+	for _, e := range prefixed("", err) {
+		b.WriteString(e.Error())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// startKafka starts the embedded single-broker Kafka (kfake) on cfg.Listen,
+// keeping its data in cfg.DataDir when set. The caller must Close it last.
+func startKafka(cfg topics.Config, log *slog.Logger) (*kfake.Cluster, []string, error) {
+	listen := cfg.Embedded.Listen
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.DefaultNumPartitions(int(cfg.Partitions)),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, listen)
+		}),
+		kfake.WithLogger(kfakeLogger{log.With("component", "embedded-kafka")}),
+	}
+	if cfg.Embedded.DataDir != "" {
+		opts = append(opts, kfake.DataDir(cfg.Embedded.DataDir))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start embedded kafka on %s: %w", listen, err)
+	}
+	return c, c.ListenAddrs(), nil
+}
+
+// kfakeLogger forwards the embedded broker's warnings and errors to slog.
+type kfakeLogger struct{ log *slog.Logger }
+
+func (l kfakeLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
+	var sl slog.Level
+	switch level {
+	case kfake.LogLevelError:
+		sl = slog.LevelError
+	case kfake.LogLevelWarn:
+		sl = slog.LevelWarn
+	default:
+		return
+	}
+	l.log.Log(context.Background(), sl, fmt.Sprintf(msg, args...))
+}
+
+// startRedis starts the embedded in-process Redis (miniredis) on a free
+// loopback port. The caller must Close it.
+func startRedis() (*miniredis.Miniredis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("start embedded redis: %w", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// kafkaOpts is the one place where franz-go client options are assembled.
+// Producing uses acks=all with idempotent writes (franz-go's defaults, set
+// explicitly here) and no linger: a lone request is sent at once, and
+// concurrent requests still share batches while earlier ones are in flight.
+// A record that is not acknowledged within the produce timeout fails, so it
+// cannot be written long after its client was told it was not.
+func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.WithLogger(kslog.New(log.With("component", "kafka"))),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
+	}
+}

@@ -1,0 +1,71 @@
+package ingress
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is the `server` section of ferry.yaml: HTTP timeouts and shutdown.
+type Config struct {
+	// ReadTimeout bounds reading one request; default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one response; default 0 (none), so that
+	// long-lived streams are not cut.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle for longer; default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ReadBufferSize bounds the request line and headers; default 16384.
+	ReadBufferSize int `yaml:"read_buffer_size"`
+	// ShutdownDelay is how long /readyz reports 503 before the listener
+	// closes, so load balancers stop routing here; default 0.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	// GracePeriod bounds how long in-flight requests may take to finish
+	// after shutdown begins; default 15s.
+	GracePeriod time.Duration `yaml:"grace_period"`
+	// AccessLog writes one log line per request; default true.
+	AccessLog *bool `yaml:"access_log"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.ReadBufferSize == 0 {
+		c.ReadBufferSize = 16 << 10
+	}
+	if c.GracePeriod == 0 {
+		c.GracePeriod = 15 * time.Second
+	}
+	if c.AccessLog == nil {
+		t := true
+		c.AccessLog = &t
+	}
+	return c
+}
+
+// WithDefaults returns c with every unset field at its documented default.
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
+// Validate reports every problem of the section, each as "field: problem".
+func (c Config) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout},
+		{"shutdown_delay", c.ShutdownDelay}, {"grace_period", c.GracePeriod},
+	} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be >= 0", f.name))
+		}
+	}
+	if c.ReadBufferSize < 0 {
+		errs = append(errs, errors.New("read_buffer_size: must be > 0"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,51 @@
+package ingress
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// healthz answers 200 while the process is alive.
+func (s *Server) healthz(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// readiness is the /readyz body.
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz answers 200 when the server accepts traffic and every dependency
+// check passes, else 503 with the reason of each failing check.
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	rd := readiness{Status: "ready", Checks: make(map[string]string, len(s.deps.Checks))}
+	if !s.ready.Load() {
+		rd.Status = "not_ready"
+		rd.Checks["server"] = "starting or shutting down"
+	}
+	for _, ch := range s.deps.Checks {
+		if err := ch.Check(ctx); err != nil {
+			rd.Status = "not_ready"
+			rd.Checks[ch.Name] = err.Error()
+		} else {
+			rd.Checks[ch.Name] = "ok"
+		}
+	}
+	body, err := json.Marshal(rd)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if rd.Status != "ready" {
+		c.Status(fiber.StatusServiceUnavailable)
+	}
+	return c.Send(body)
+}

@@ -1,0 +1,165 @@
+package ingress
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/schemas"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// ProblemType is one kind of error response. Its Type URI is stable: clients
+// may branch on it.
+type ProblemType struct {
+	Type   string
+	Title  string
+	Status int
+}
+
+// problemBase prefixes every problem type URI.
+const problemBase = "urn:ferry:problem:"
+
+// Problem types. This table is append-only: never rename or reuse an entry,
+// and keep the README's table in step with it.
+var (
+	ProblemNotFound         = ProblemType{problemBase + "not-found", "Not Found", fiber.StatusNotFound}
+	ProblemMethodNotAllowed = ProblemType{problemBase + "method-not-allowed", "Method Not Allowed", fiber.StatusMethodNotAllowed}
+	ProblemUnsupportedMedia = ProblemType{problemBase + "unsupported-media-type", "Unsupported Media Type", fiber.StatusUnsupportedMediaType}
+	ProblemMalformedJSON    = ProblemType{problemBase + "malformed-json", "Malformed JSON", fiber.StatusBadRequest}
+	ProblemBodyTooLarge     = ProblemType{problemBase + "body-too-large", "Request Body Too Large", fiber.StatusRequestEntityTooLarge}
+	ProblemKeyUnresolved    = ProblemType{problemBase + "key-unresolved", "Record Key Unresolved", fiber.StatusUnprocessableEntity}
+	ProblemKafkaUnavailable = ProblemType{problemBase + "kafka-unavailable", "Kafka Unavailable", fiber.StatusServiceUnavailable}
+	ProblemKafkaTimeout     = ProblemType{problemBase + "kafka-timeout", "Kafka Did Not Acknowledge In Time", fiber.StatusServiceUnavailable}
+	ProblemKafkaRejected    = ProblemType{problemBase + "kafka-rejected", "Kafka Rejected The Record", fiber.StatusBadGateway}
+	ProblemBadRequest       = ProblemType{problemBase + "bad-request", "Bad Request", fiber.StatusBadRequest}
+	ProblemHeaderTooLarge   = ProblemType{problemBase + "headers-too-large", "Request Headers Too Large", fiber.StatusRequestHeaderFieldsTooLarge}
+	ProblemRequestTimeout   = ProblemType{problemBase + "request-timeout", "Request Timeout", fiber.StatusRequestTimeout}
+	ProblemValidation       = ProblemType{problemBase + "validation-failed", "Request Body Violates Its Schema", fiber.StatusUnprocessableEntity}
+	ProblemUnauthenticated  = ProblemType{problemBase + "unauthenticated", "Unauthenticated", fiber.StatusUnauthorized}
+	ProblemInternal         = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
+)
+
+// ProblemTypes lists every problem type in table order, for docs and tests.
+var ProblemTypes = []ProblemType{
+	ProblemNotFound, ProblemMethodNotAllowed, ProblemUnsupportedMedia, ProblemMalformedJSON,
+	ProblemBodyTooLarge, ProblemKeyUnresolved, ProblemKafkaUnavailable, ProblemKafkaTimeout,
+	ProblemKafkaRejected, ProblemBadRequest, ProblemHeaderTooLarge, ProblemRequestTimeout,
+	ProblemValidation, ProblemUnauthenticated, ProblemInternal,
+}
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	Errors    any    `json:"errors,omitempty"`
+}
+
+// problemError is an error that knows its problem type. Handlers return it;
+// handleError renders it.
+type problemError struct {
+	pt         ProblemType
+	detail     string
+	errs       any
+	retryAfter int    // seconds; 0 omits Retry-After
+	allow      string // Allow header for 405
+	cause      error  // logged, never sent
+}
+
+func (e *problemError) Error() string {
+	if e.cause != nil {
+		return e.pt.Title + ": " + e.detail + ": " + e.cause.Error()
+	}
+	return e.pt.Title + ": " + e.detail
+}
+
+func (e *problemError) Unwrap() error { return e.cause }
+
+func problem(pt ProblemType, detail string) *problemError {
+	return &problemError{pt: pt, detail: detail}
+}
+
+// toProblem maps any error to the problem the client sees. This is the only
+// place where errors become HTTP statuses.
+func toProblem(err error) *problemError {
+	var pe *problemError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var ve *schemas.ValidationError
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &ve):
+		return &problemError{pt: ProblemValidation, detail: "the body violates schema " + ve.SchemaID, errs: ve.Violations}
+	case errors.Is(err, schemas.ErrNotJSON):
+		return &problemError{pt: ProblemMalformedJSON, detail: "the body is not valid JSON", cause: err}
+	case errors.Is(err, topics.ErrKeyUnresolved):
+		return &problemError{pt: ProblemKeyUnresolved, detail: err.Error(), cause: err}
+	case errors.Is(err, topics.ErrTimeout):
+		return &problemError{pt: ProblemKafkaTimeout, detail: "the broker did not acknowledge the record in time; it may or may not be stored", retryAfter: 1, cause: err}
+	case errors.Is(err, topics.ErrUnavailable):
+		return &problemError{pt: ProblemKafkaUnavailable, detail: "the record could not be stored; retry later", retryAfter: 1, cause: err}
+	case errors.Is(err, topics.ErrRejected):
+		return &problemError{pt: ProblemKafkaRejected, detail: "the broker refused the record", cause: err}
+	case errors.As(err, &fe):
+		switch fe.Code {
+		case fiber.StatusNotFound:
+			return problem(ProblemNotFound, "no route serves this path")
+		case fiber.StatusMethodNotAllowed:
+			return problem(ProblemMethodNotAllowed, fe.Message)
+		case fiber.StatusRequestEntityTooLarge:
+			return problem(ProblemBodyTooLarge, "the request body is larger than the server accepts")
+		case fiber.StatusRequestHeaderFieldsTooLarge:
+			return problem(ProblemHeaderTooLarge, "the request headers are too large")
+		case fiber.StatusRequestTimeout:
+			return problem(ProblemRequestTimeout, "the request was not read in time")
+		case fiber.StatusUnsupportedMediaType:
+			return problem(ProblemUnsupportedMedia, fe.Message)
+		}
+		if fe.Code >= 400 && fe.Code < 500 {
+			return problem(ProblemBadRequest, fe.Message)
+		}
+	}
+	return &problemError{pt: ProblemInternal, detail: "an internal error occurred", cause: err}
+}
+
+// handleError is the Fiber ErrorHandler: it renders err as problem+json.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	pe := toProblem(err)
+	ri := info(c)
+	if ri == nil {
+		// Errors raised by fasthttp before any middleware ran (body too
+		// large, malformed request line) still get a request id.
+		ri = &reqInfo{id: newRequestID()}
+		c.Set(fiber.HeaderXRequestID, ri.id)
+	}
+	if pe.cause != nil && ri.cause == nil {
+		ri.cause = pe.cause
+	}
+	if pe.pt.Status >= 500 && pe.cause != nil {
+		s.log.LogAttrs(c.UserContext(), slog.LevelError, "request failed",
+			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.Any("err", pe.cause))
+	}
+	body, mErr := json.Marshal(Problem{
+		Type: pe.pt.Type, Title: pe.pt.Title, Status: pe.pt.Status, Detail: pe.detail,
+		Instance: c.Path(), RequestID: ri.id, Errors: pe.errs,
+	})
+	if mErr != nil {
+		return mErr
+	}
+	if pe.retryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(pe.retryAfter))
+	}
+	if pe.allow != "" {
+		c.Set(fiber.HeaderAllow, pe.allow)
+	}
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	return c.Status(pe.pt.Status).Send(body)
+}

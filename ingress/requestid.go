@@ -1,0 +1,120 @@
+package ingress
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// reqInfo is what one request carries between middleware and handlers: its
+// id and trace context, and what the access log reports about it.
+type reqInfo struct {
+	id          string
+	traceParent string
+	route       string
+	topic       string
+	partition   int32
+	offset      int64
+	produced    bool
+	cause       error
+}
+
+const infoKey = "ferry.info"
+
+var infoPool = sync.Pool{New: func() any { return new(reqInfo) }}
+
+// info returns the request's reqInfo, or nil before the first middleware.
+func info(c *fiber.Ctx) *reqInfo {
+	ri, _ := c.Locals(infoKey).(*reqInfo)
+	return ri
+}
+
+// newRequestID returns 16 random bytes in hex.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts client ids of up to 128 visible ASCII characters,
+// so that a client cannot inject anything into logs or headers.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// requestContext is the first middleware: it accepts or generates the
+// request id and W3C traceparent, echoes X-Request-ID, and writes the access
+// log line after the chain (rendering any error itself, so that the line has
+// the final status).
+func (s *Server) requestContext(c *fiber.Ctx) error {
+	start := time.Now()
+	ri := infoPool.Get().(*reqInfo)
+	*ri = reqInfo{}
+	defer infoPool.Put(ri)
+	c.Locals(infoKey, ri)
+	defer c.Locals(infoKey, nil)
+
+	if id := c.Get(fiber.HeaderXRequestID); validRequestID(id) {
+		ri.id = string([]byte(id)) // copy: fasthttp reuses the header buffer
+	} else {
+		ri.id = newRequestID()
+	}
+	c.Set(fiber.HeaderXRequestID, ri.id)
+	if tp := c.Get(topics.HeaderTraceParent); topics.ValidTraceParent(tp) {
+		ri.traceParent = string([]byte(tp))
+	} else {
+		ri.traceParent = topics.NewTraceParent()
+	}
+
+	if err := c.Next(); err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	if *s.cfg.AccessLog {
+		s.logAccess(c, ri, time.Since(start))
+	}
+	return nil
+}
+
+func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs,
+		slog.String("request_id", ri.id),
+		slog.String("method", c.Method()),
+		slog.String("path", c.Path()),
+		slog.String("route", ri.route),
+		slog.Int("status", c.Response().StatusCode()),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("trace_id", traceID(ri.traceParent)),
+	)
+	if ri.produced {
+		attrs = append(attrs, slog.String("topic", ri.topic), slog.Int("partition", int(ri.partition)), slog.Int64("offset", ri.offset))
+	}
+	if ri.cause != nil {
+		attrs = append(attrs, slog.String("err", ri.cause.Error()))
+	}
+	s.access.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)
+}
+
+// traceID extracts the trace id of a valid traceparent.
+func traceID(tp string) string {
+	if len(tp) < 35 {
+		return ""
+	}
+	return tp[3:35]
+}

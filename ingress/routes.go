@@ -1,0 +1,65 @@
+package ingress
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// routes registers every endpoint and the middleware order, in one place.
+func (s *Server) routes() {
+	s.app.Use(s.requestContext)
+
+	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/readyz", s.readyz)
+
+	// Configured routes, then a 405 with Allow for the other methods of
+	// each of their paths.
+	allow := make(map[string][]string)
+	var paths []string
+	for _, r := range s.table.Routes() {
+		fp := fiberPath(r.Path)
+		if _, ok := allow[fp]; !ok {
+			paths = append(paths, fp)
+		}
+		allow[fp] = append(allow[fp], r.Method)
+		s.app.Add(r.Method, fp, s.publish(r))
+	}
+	for _, fp := range paths {
+		methods := slices.Clone(allow[fp])
+		slices.Sort(methods)
+		header := strings.Join(methods, ", ")
+		s.app.All(fp, func(c *fiber.Ctx) error {
+			pe := problem(ProblemMethodNotAllowed, c.Method()+" is not allowed here; use "+header)
+			pe.allow = header
+			return pe
+		})
+	}
+
+	s.app.Use(func(c *fiber.Ctx) error {
+		return problem(ProblemNotFound, "no route serves "+c.Method()+" "+c.Path())
+	})
+}
+
+// fiberPath turns /v1/orders/{id} into Fiber's /v1/orders/:id.
+func fiberPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			segs[i] = ":" + seg[1:len(seg)-1]
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// RouteNames returns "METHOD path -> topic" for each route, for start-up logs.
+func RouteNames(t *topics.Table) []string {
+	out := make([]string, 0, len(t.Routes()))
+	for _, r := range t.Routes() {
+		out = append(out, r.Method+" "+r.Path+" -> "+r.Topic)
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+package schemas
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// Validate checks doc, a JSON document such as a request body, against the
+// schema with this $id. It returns nil if doc conforms; a *ValidationError
+// listing every violation if it does not; an error wrapping ErrNotJSON if
+// doc is not a single valid JSON value; and an error wrapping
+// ErrUnknownSchema if the Set has no such schema.
+//
+// Numbers are compared exactly, not as float64. Because exact arithmetic on
+// huge literals is slow, a number longer than 100 characters or with an
+// exponent beyond ±400 is reported as a violation (with an empty
+// SchemaPath) instead of being checked.
+//
+// Validate is safe for concurrent use and does not keep doc.
+func (s *Set) Validate(id string, doc []byte) error {
+	e := s.lookup(id)
+	if e == nil {
+		return fmt.Errorf("validate against %s: %w", id, ErrUnknownSchema)
+	}
+	v, limits, err := decode(doc)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotJSON, err)
+	}
+	if len(limits) > 0 {
+		sortViolations(limits)
+		return &ValidationError{SchemaID: e.id, Violations: slices.Compact(limits)}
+	}
+	err = e.schema.Validate(v)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		return &ValidationError{SchemaID: e.id, Violations: violations(ve)}
+	}
+	// Only an infinite $ref loop gets here; it is a fault of the schema,
+	// not of the document.
+	return fmt.Errorf("validate against %s: %w", e.id, err)
+}
+
+// violations flattens the tree of errors from the validator into its leaves,
+// the failures that say what is actually wrong, deduplicated and in a stable
+// order.
+func violations(ve *jsonschema.ValidationError) []Violation {
+	var out []Violation
+	var walk func(*jsonschema.ValidationError)
+	walk = func(ve *jsonschema.ValidationError) {
+		if len(ve.Causes) == 0 {
+			out = append(out, Violation{
+				InstancePath: ve.InstanceLocation,
+				SchemaPath:   ve.KeywordLocation,
+				Keyword:      keyword(ve.KeywordLocation),
+				Message:      ve.Message,
+			})
+			return
+		}
+		for _, c := range ve.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	sortViolations(out)
+	return slices.Compact(out)
+}
+
+func sortViolations(vs []Violation) {
+	slices.SortFunc(vs, func(a, b Violation) int {
+		return cmp.Or(
+			cmp.Compare(a.InstancePath, b.InstancePath),
+			cmp.Compare(a.SchemaPath, b.SchemaPath),
+			cmp.Compare(a.Message, b.Message),
+			cmp.Compare(a.Keyword, b.Keyword),
+		)
+	})
+}
+
+// Keywords whose value is an object keyed by names chosen by the schema
+// author: the path segment after one is a name, not a keyword.
+var namedKeywords = map[string]bool{
+	"properties":        true,
+	"patternProperties": true,
+	"$defs":             true,
+	"definitions":       true,
+	"dependentSchemas":  true,
+	"dependencies":      true, // draft 7 and earlier: a schema or a list of names
+	"dependentRequired": true, // a list of names per property
+}
+
+// Keywords whose value is an array of subschemas (items only before
+// 2020-12): the path segment after one is an index.
+var indexedKeywords = map[string]bool{
+	"allOf":       true,
+	"anyOf":       true,
+	"oneOf":       true,
+	"prefixItems": true,
+	"items":       true,
+}
+
+// keyword names the keyword at the end of a keyword location, skipping the
+// property names and indexes that follow some keywords:
+// "/dependentRequired/a/0" fails dependentRequired, and "/properties/a"
+// points at a false schema held by properties. The document is forbidden by
+// a false root schema when path is "".
+func keyword(path string) string {
+	if path == "" {
+		return "false"
+	}
+	segs := strings.Split(path[1:], "/")
+	kw := ""
+	for i := 0; i < len(segs); i++ {
+		kw = segs[i]
+		switch {
+		case namedKeywords[kw] && i+1 < len(segs):
+			i++ // the name
+			if (kw == "dependentRequired" || kw == "dependencies") && i+1 < len(segs) && isIndex(segs[i+1]) {
+				i++ // the n-th required name
+			}
+		case indexedKeywords[kw] && i+1 < len(segs) && isIndex(segs[i+1]):
+			i++
+		}
+	}
+	return kw
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,495 @@
+package topics
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the `kafka` section of ferry.yaml.
+type Config struct {
+	// Brokers are the seed brokers. Empty (the default) starts the embedded
+	// broker described by Embedded.
+	Brokers []string `yaml:"brokers"`
+	// ClientID is the Kafka client id; default "ferry".
+	ClientID string `yaml:"client_id"`
+	// Embedded configures the in-process broker used when Brokers is empty.
+	Embedded EmbeddedConfig `yaml:"embedded"`
+	// CreateTopics creates missing route topics at start. The default is
+	// true with the embedded broker and false with real brokers, where a
+	// missing topic makes /readyz fail instead.
+	CreateTopics *bool `yaml:"create_topics"`
+	// Partitions is the partition count of topics ferry creates; default 3.
+	Partitions int32 `yaml:"partitions"`
+	// ReplicationFactor of topics ferry creates; default -1 (the broker's
+	// default.replication.factor).
+	ReplicationFactor int16 `yaml:"replication_factor"`
+	// ProduceTimeout bounds how long a request waits for the broker to
+	// acknowledge its record; default 10s. Past it the client gets a 503.
+	ProduceTimeout time.Duration `yaml:"produce_timeout"`
+}
+
+// EmbeddedConfig is the `kafka.embedded` section.
+type EmbeddedConfig struct {
+	// Listen is the address the embedded broker listens on; default
+	// "127.0.0.1:9092". Port 0 picks a free port.
+	Listen string `yaml:"listen"`
+	// DataDir keeps the broker's records and topics across restarts. Empty
+	// keeps everything in memory.
+	DataDir string `yaml:"data_dir"`
+	// Retention is the retention.ms of topics created on the embedded
+	// broker; default 168h.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// Defaults used by WithDefaults.
+const (
+	DefaultClientID       = "ferry"
+	DefaultEmbeddedListen = "127.0.0.1:9092"
+	DefaultPartitions     = 3
+	DefaultProduceTimeout = 10 * time.Second
+	DefaultRetention      = 168 * time.Hour
+	DefaultBodyLimit      = 1 << 20
+	DefaultReplyTimeout   = 5 * time.Second
+	DefaultReplyMaxWait   = 30 * time.Second
+)
+
+// UseEmbedded reports whether no brokers are configured, so ferry runs its own.
+func (c Config) UseEmbedded() bool { return len(c.Brokers) == 0 }
+
+// WithDefaults returns c with every unset field at its documented default.
+func (c Config) WithDefaults() Config {
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.Embedded.Listen == "" {
+		c.Embedded.Listen = DefaultEmbeddedListen
+	}
+	if c.Embedded.Retention == 0 {
+		c.Embedded.Retention = DefaultRetention
+	}
+	if c.CreateTopics == nil {
+		v := c.UseEmbedded()
+		c.CreateTopics = &v
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	if c.ProduceTimeout == 0 {
+		c.ProduceTimeout = DefaultProduceTimeout
+	}
+	return c
+}
+
+// Validate reports every problem of the section, each as "field: problem".
+func (c Config) Validate() error {
+	var errs fieldErrors
+	for i, b := range c.Brokers {
+		if strings.TrimSpace(b) == "" {
+			errs.addf(fmt.Sprintf("brokers[%d]", i), "empty")
+		}
+	}
+	if c.Partitions < 0 {
+		errs.addf("partitions", "must be > 0")
+	}
+	if c.ReplicationFactor < -1 {
+		errs.addf("replication_factor", "must be > 0 or -1 for the broker default")
+	}
+	if c.ProduceTimeout < 0 {
+		errs.addf("produce_timeout", "must be > 0")
+	}
+	if c.Embedded.Retention < 0 {
+		errs.addf("embedded.retention", "must be > 0")
+	}
+	return errs.err()
+}
+
+// RouteConfig is one entry of the `routes` section.
+type RouteConfig struct {
+	// Name is unique; it names the route in logs and metrics. Required.
+	Name string `yaml:"name"`
+	// Method is POST (default), PUT, PATCH or DELETE.
+	Method string `yaml:"method"`
+	// Path starts with / and may hold {param} segments. Required.
+	Path string `yaml:"path"`
+	// Topic receives the route's records. Required.
+	Topic string `yaml:"topic"`
+	// Key is the key template; empty means a null key.
+	Key string `yaml:"key"`
+	// Headers are extra record headers, name → template. Reserved names
+	// (ce_*, content-type, traceparent, kafka_*, ferry-*) are refused.
+	Headers map[string]string `yaml:"headers"`
+	// EventType is the records' ce_type; default the route name.
+	EventType string `yaml:"event_type"`
+	// Source is the records' ce_source; default "/ferry/routes/NAME".
+	Source string `yaml:"source"`
+	// Schema is the $id of the request body's JSON Schema; empty accepts
+	// any JSON.
+	Schema string `yaml:"schema"`
+	// Scopes the caller must hold, all of them.
+	Scopes []string `yaml:"scopes"`
+	// Auth is "required" (the default) or "none".
+	Auth string `yaml:"auth"`
+	// BodyLimit is the largest accepted body in bytes; default 1 MiB.
+	BodyLimit int `yaml:"body_limit"`
+	// RateLimit limits requests on this route; nil means unlimited.
+	RateLimit *RateLimitConfig `yaml:"rate_limit"`
+	// Reply makes the route request/response.
+	Reply *ReplyConfig `yaml:"reply"`
+}
+
+// Route auth modes.
+const (
+	AuthRequired = "required"
+	AuthNone     = "none"
+)
+
+// RateLimitConfig is a GCRA limit: Rate requests per Per, with Burst.
+type RateLimitConfig struct {
+	// Rate is how many requests are allowed per Per. Required.
+	Rate int `yaml:"rate"`
+	// Per is the period of Rate; default 1s.
+	Per time.Duration `yaml:"per"`
+	// Burst is how many requests may arrive at once; default Rate.
+	Burst int `yaml:"burst"`
+	// By chooses whose budget a request spends: principal (default),
+	// api_key, ip, or claim:NAME.
+	By string `yaml:"by"`
+}
+
+// ReplyConfig is the request/response section of a route.
+type ReplyConfig struct {
+	// Topic is where responders send replies. Required.
+	Topic string `yaml:"topic"`
+	// Timeout is how long a request waits by default; default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxWait is the longest wait a client may ask for with Prefer: wait;
+	// default 30s.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// OnTimeout is "accept" (202 + Location, the default) or "fail" (504).
+	OnTimeout string `yaml:"on_timeout"`
+	// Schema is the $id of the reply's JSON Schema; empty accepts any reply.
+	Schema string `yaml:"schema"`
+}
+
+var (
+	nameRe  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
+	topicRe = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+	segRe   = regexp.MustCompile(`^[a-zA-Z0-9._~-]+$`)
+	paramRe = regexp.MustCompile(`^\{([a-zA-Z_][a-zA-Z0-9_]*)\}$`)
+	hdrRe   = regexp.MustCompile(`^[a-zA-Z0-9!#$%&'*+.^_|~-]+$`)
+)
+
+// reservedPaths are served by ferry itself; routes may not shadow them.
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/v1/results", "/v1/streams", "/v1/replay", "/v1/topics"}
+
+// ValidTopic reports whether name is a legal Kafka topic name that ferry
+// may write to: internal topics (leading "__") are refused.
+func ValidTopic(name string) error {
+	switch {
+	case name == "":
+		return errors.New("required")
+	case name == "." || name == "..":
+		return errors.New(`"." and ".." are not topic names`)
+	case !topicRe.MatchString(name):
+		return errors.New("must be 1-249 characters of a-z A-Z 0-9 . _ -")
+	case strings.HasPrefix(name, "__"):
+		return errors.New("internal topics (__*) are not allowed")
+	}
+	return nil
+}
+
+func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
+	n := len(*errs)
+	r := Route{
+		Name:      rc.Name,
+		Method:    strings.ToUpper(rc.Method),
+		Path:      rc.Path,
+		Topic:     rc.Topic,
+		EventType: rc.EventType,
+		Source:    rc.Source,
+		Schema:    rc.Schema,
+		Scopes:    rc.Scopes,
+		Auth:      rc.Auth,
+		BodyLimit: rc.BodyLimit,
+		RateLimit: rc.RateLimit,
+		Reply:     rc.Reply,
+	}
+	switch {
+	case rc.Name == "":
+		errs.addf(at+".name", "required")
+	case !nameRe.MatchString(rc.Name):
+		errs.addf(at+".name", "must be letters, digits, '.', '_' or '-'")
+	}
+	switch r.Method {
+	case "":
+		r.Method = "POST"
+	case "POST", "PUT", "PATCH", "DELETE":
+	default:
+		errs.addf(at+".method", "must be POST, PUT, PATCH or DELETE, not %q", rc.Method)
+	}
+	r.Params = parsePath(at+".path", rc.Path, errs)
+	if err := ValidTopic(rc.Topic); err != nil {
+		errs.addf(at+".topic", "%v", err)
+	}
+	if rc.Key != "" {
+		k, err := ParseKeyTemplate(rc.Key)
+		if err != nil {
+			errs.addf(at+".key", "%v", err)
+		} else {
+			checkParams(at+".key", k, r.Params, errs)
+			r.Key = k
+		}
+	}
+	names := make([]string, 0, len(rc.Headers))
+	for name := range rc.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		hat := fmt.Sprintf("%s.headers.%s", at, name)
+		if !hdrRe.MatchString(name) {
+			errs.addf(hat, "not a valid header name")
+			continue
+		}
+		if IsReservedHeader(name) {
+			errs.addf(hat, "reserved header names cannot be set by routes")
+			continue
+		}
+		v, err := ParseKeyTemplate(rc.Headers[name])
+		if err != nil {
+			errs.addf(hat, "%v", err)
+			continue
+		}
+		checkParams(hat, v, r.Params, errs)
+		r.Headers = append(r.Headers, HeaderTemplate{Name: name, Value: v})
+	}
+	if r.EventType == "" {
+		r.EventType = rc.Name
+	}
+	if r.Source == "" {
+		r.Source = "/ferry/routes/" + rc.Name
+	}
+	switch r.Auth {
+	case "":
+		r.Auth = AuthRequired
+	case AuthRequired, AuthNone:
+	default:
+		errs.addf(at+".auth", "must be %q or %q, not %q", AuthRequired, AuthNone, rc.Auth)
+	}
+	for i, s := range rc.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t") {
+			errs.addf(fmt.Sprintf("%s.scopes[%d]", at, i), "must be a non-empty word")
+		}
+	}
+	switch {
+	case r.BodyLimit == 0:
+		r.BodyLimit = DefaultBodyLimit
+	case r.BodyLimit < 0:
+		errs.addf(at+".body_limit", "must be > 0")
+	}
+	if rc.RateLimit != nil {
+		rl := *rc.RateLimit
+		if rl.Rate <= 0 {
+			errs.addf(at+".rate_limit.rate", "must be > 0")
+		}
+		if rl.Per == 0 {
+			rl.Per = time.Second
+		} else if rl.Per < 0 {
+			errs.addf(at+".rate_limit.per", "must be > 0")
+		}
+		if rl.Burst == 0 {
+			rl.Burst = rl.Rate
+		} else if rl.Burst < 0 {
+			errs.addf(at+".rate_limit.burst", "must be > 0")
+		}
+		switch {
+		case rl.By == "":
+			rl.By = "principal"
+		case rl.By == "principal", rl.By == "api_key", rl.By == "ip":
+		case strings.HasPrefix(rl.By, "claim:") && len(rl.By) > len("claim:"):
+		default:
+			errs.addf(at+".rate_limit.by", "must be principal, api_key, ip or claim:NAME, not %q", rl.By)
+		}
+		r.RateLimit = &rl
+	}
+	if rc.Reply != nil {
+		rp := *rc.Reply
+		if err := ValidTopic(rp.Topic); err != nil {
+			errs.addf(at+".reply.topic", "%v", err)
+		} else if rp.Topic == rc.Topic {
+			errs.addf(at+".reply.topic", "must differ from the request topic")
+		}
+		if rp.Timeout == 0 {
+			rp.Timeout = DefaultReplyTimeout
+		} else if rp.Timeout < 0 {
+			errs.addf(at+".reply.timeout", "must be > 0")
+		}
+		if rp.MaxWait == 0 {
+			rp.MaxWait = max(DefaultReplyMaxWait, rp.Timeout)
+		} else if rp.MaxWait < rp.Timeout {
+			errs.addf(at+".reply.max_wait", "must be >= reply.timeout")
+		}
+		switch rp.OnTimeout {
+		case "":
+			rp.OnTimeout = "accept"
+		case "accept", "fail":
+		default:
+			errs.addf(at+".reply.on_timeout", `must be "accept" or "fail", not %q`, rp.OnTimeout)
+		}
+		r.Reply = &rp
+	}
+	return r, len(*errs) == n
+}
+
+// parsePath checks a route path and returns its parameter names.
+func parsePath(at, p string, errs *fieldErrors) []string {
+	if p == "" {
+		errs.addf(at, "required")
+		return nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		errs.addf(at, "must start with /")
+		return nil
+	}
+	for _, rp := range reservedPaths {
+		if p == rp || strings.HasPrefix(p, rp+"/") {
+			errs.addf(at, "%s is served by ferry itself", rp)
+			return nil
+		}
+	}
+	var params []string
+	for _, seg := range strings.Split(p[1:], "/") {
+		if m := paramRe.FindStringSubmatch(seg); m != nil {
+			if slices.Contains(params, m[1]) {
+				errs.addf(at, "parameter {%s} appears twice", m[1])
+			}
+			params = append(params, m[1])
+			continue
+		}
+		if !segRe.MatchString(seg) {
+			errs.addf(at, "segment %q must be {name} or letters, digits and -._~", seg)
+		}
+	}
+	return params
+}
+
+// checkParams reports template references to path parameters the path lacks.
+func checkParams(at string, k *KeyTemplate, params []string, errs *fieldErrors) {
+	for _, p := range k.parts {
+		if p.kind == partPath && !slices.Contains(params, p.name) {
+			errs.addf(at, "{path.%s} is not a parameter of the route's path", p.name)
+		}
+	}
+}
+
+// fieldErrors collects "field: problem" errors so that every problem of a
+// config is reported at once.
+type fieldErrors []error
+
+func (e *fieldErrors) addf(field, format string, args ...any) {
+	*e = append(*e, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+func (e fieldErrors) err() error { return errors.Join(e...) }
+
+// StreamConfig is one entry of the `streams` section: a topic that clients
+// subscribe to over SSE.
+type StreamConfig struct {
+	// Name is the stream's unique name in /v1/streams/{name}. Required.
+	Name string `yaml:"name"`
+	// Topic is the topic the stream reads. Required.
+	Topic string `yaml:"topic"`
+	// Scopes the subscriber must hold, all of them.
+	Scopes []string `yaml:"scopes"`
+	// Auth is "required" (the default) or "none".
+	Auth string `yaml:"auth"`
+	// Filters lists the filters subscribers may use: "key" and
+	// "header.NAME". Empty allows none.
+	Filters []string `yaml:"filters"`
+	// Match limits each subscriber to records whose header equals one of
+	// its token's claims (tenant isolation).
+	Match *MatchConfig `yaml:"match"`
+}
+
+// MatchConfig ties a record header to a principal's claim.
+type MatchConfig struct {
+	Header string `yaml:"header"`
+	Claim  string `yaml:"claim"`
+}
+
+// ValidateStreams reports every problem of the `streams` section, each as
+// "streams[i].field: problem".
+func ValidateStreams(streams []StreamConfig) error {
+	var errs fieldErrors
+	names := make(map[string]int)
+	for i, s := range streams {
+		at := fmt.Sprintf("streams[%d]", i)
+		switch {
+		case s.Name == "":
+			errs.addf(at+".name", "required")
+		case !nameRe.MatchString(s.Name):
+			errs.addf(at+".name", "must be letters, digits, '.', '_' or '-'")
+		default:
+			if j, dup := names[s.Name]; dup {
+				errs.addf(at+".name", "duplicate of streams[%d].name %q", j, s.Name)
+			}
+			names[s.Name] = i
+		}
+		if err := ValidTopic(s.Topic); err != nil {
+			errs.addf(at+".topic", "%v", err)
+		}
+		switch s.Auth {
+		case "", AuthRequired, AuthNone:
+		default:
+			errs.addf(at+".auth", "must be %q or %q, not %q", AuthRequired, AuthNone, s.Auth)
+		}
+		for j, f := range s.Filters {
+			if f != "key" && !(strings.HasPrefix(f, "header.") && hdrRe.MatchString(strings.TrimPrefix(f, "header."))) {
+				errs.addf(fmt.Sprintf("%s.filters[%d]", at, j), "must be key or header.NAME, not %q", f)
+			}
+		}
+		if s.Match != nil && (s.Match.Header == "" || s.Match.Claim == "") {
+			errs.addf(at+".match", "needs both header and claim")
+		}
+	}
+	return errs.err()
+}
+
+// ReplayConfig is the `replay` section: who may read topic history, and
+// which topics.
+type ReplayConfig struct {
+	// Scopes the caller must hold; default ["admin"].
+	Scopes []string `yaml:"scopes"`
+	// Topics are glob patterns (path.Match syntax) of readable topics.
+	// Empty allows none. Internal topics (__*) are never readable.
+	Topics []string `yaml:"topics"`
+	// MaxConcurrent caps replays running at once; default 4.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxRecords caps the records of one replay; default 100000.
+	MaxRecords int `yaml:"max_records"`
+}
+
+// Validate reports every problem of the section, each as "field: problem".
+func (c ReplayConfig) Validate() error {
+	var errs fieldErrors
+	for i, p := range c.Topics {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			errs.addf(fmt.Sprintf("topics[%d]", i), "%q is not a glob pattern", p)
+		}
+	}
+	if c.MaxConcurrent < 0 {
+		errs.addf("max_concurrent", "must be > 0")
+	}
+	if c.MaxRecords < 0 {
+		errs.addf("max_records", "must be > 0")
+	}
+	return errs.err()
+}

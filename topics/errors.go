@@ -1,0 +1,19 @@
+package topics
+
+import "errors"
+
+var (
+	// ErrKeyUnresolved means a key or header template referenced a value
+	// the request does not have.
+	ErrKeyUnresolved = errors.New("key template unresolved")
+	// ErrUnavailable means the broker could not take the record: it is
+	// unreachable, the client's buffer is full, or the client is closing.
+	// Nothing was stored; the request may be retried.
+	ErrUnavailable = errors.New("kafka unavailable")
+	// ErrTimeout means the broker did not acknowledge the record before the
+	// produce deadline. The record is not known to be stored.
+	ErrTimeout = errors.New("kafka produce timed out")
+	// ErrRejected means the broker refused the record for good (for
+	// example it is too large, or the topic does not exist).
+	ErrRejected = errors.New("kafka rejected the record")
+)

@@ -1,0 +1,135 @@
+package topics
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Record header names of the event contract (CloudEvents Kafka binding,
+// binary content mode, plus W3C trace context and the authcontext
+// extension). Clients can never set these.
+const (
+	HeaderSpecVersion = "ce_specversion"
+	HeaderID          = "ce_id"
+	HeaderSource      = "ce_source"
+	HeaderType        = "ce_type"
+	HeaderTime        = "ce_time"
+	HeaderAuthType    = "ce_authtype"
+	HeaderAuthID      = "ce_authid"
+	HeaderContentType = "content-type"
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
+
+	// SpecVersion is the CloudEvents version ferry writes.
+	SpecVersion = "1.0"
+)
+
+// IsReservedHeader reports whether a record header name belongs to the
+// event contract, so that neither routes nor clients may set it: ce_*,
+// content-type, traceparent, tracestate, kafka_* (Spring) and ferry-*.
+func IsReservedHeader(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "ce_") || strings.HasPrefix(n, "kafka_") ||
+		strings.HasPrefix(n, "ferry-") || n == HeaderContentType ||
+		n == HeaderTraceParent || n == HeaderTraceState
+}
+
+// Header is one extra record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Message is one event to publish: the request body plus the metadata that
+// becomes the record's key and CloudEvents headers.
+type Message struct {
+	Topic       string
+	Key         []byte // nil is a null key
+	Value       []byte
+	ID          string
+	Source      string
+	Type        string
+	Time        time.Time
+	ContentType string
+	TraceParent string
+	AuthType    string // ce_authtype; omitted when empty
+	AuthID      string // ce_authid; omitted when empty
+	Extra       []Header
+}
+
+// Record encodes m as a Kafka record in CloudEvents binary content mode.
+// Extra headers with reserved names are dropped.
+func (m *Message) Record() *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, 9+len(m.Extra))
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderSpecVersion, Value: []byte(SpecVersion)},
+		kgo.RecordHeader{Key: HeaderID, Value: []byte(m.ID)},
+		kgo.RecordHeader{Key: HeaderSource, Value: []byte(m.Source)},
+		kgo.RecordHeader{Key: HeaderType, Value: []byte(m.Type)},
+		kgo.RecordHeader{Key: HeaderTime, Value: m.Time.UTC().AppendFormat(nil, time.RFC3339Nano)},
+		kgo.RecordHeader{Key: HeaderContentType, Value: []byte(m.ContentType)},
+		kgo.RecordHeader{Key: HeaderTraceParent, Value: []byte(m.TraceParent)},
+	)
+	if m.AuthType != "" {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthType, Value: []byte(m.AuthType)})
+	}
+	if m.AuthID != "" {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthID, Value: []byte(m.AuthID)})
+	}
+	for _, h := range m.Extra {
+		if !IsReservedHeader(h.Key) {
+			hs = append(hs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	return &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs, Timestamp: m.Time}
+}
+
+// NewEventID returns a unique, time-sortable event id: a UUIDv7 (RFC 9562).
+func NewEventID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// ValidTraceParent reports whether s is a W3C traceparent of version 00 (or
+// a later version, read as 00) with non-zero trace and parent ids.
+func ValidTraceParent(s string) bool {
+	// 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>
+	if len(s) < 55 || (len(s) > 55 && (s[:2] == "00" || s[55] != '-')) {
+		return false
+	}
+	if s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	if s[:2] == "ff" || !isLowerHex(s[:2]) || !isLowerHex(s[3:35]) || !isLowerHex(s[36:52]) || !isLowerHex(s[53:55]) {
+		return false
+	}
+	return strings.Trim(s[3:35], "0") != "" && strings.Trim(s[36:52], "0") != ""
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewTraceParent starts a new W3C trace: random trace and parent ids, not
+// sampled.
+func NewTraceParent() string {
+	var id [24]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
+	var b [55]byte
+	b[0], b[1], b[2] = '0', '0', '-'
+	hex.Encode(b[3:35], id[:16])
+	b[35] = '-'
+	hex.Encode(b[36:52], id[16:])
+	b[52], b[53], b[54] = '-', '0', '0'
+	return string(b[:])
+}

@@ -1,0 +1,221 @@
+package topics
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// KeyTemplate builds a record key (or header value) from a request: literal
+// text around {path.NAME}, {header.NAME}, {body./json/pointer} and
+// {claim.NAME} references. "{{" and "}}" stand for literal braces.
+// A KeyTemplate is immutable and safe for concurrent use.
+type KeyTemplate struct {
+	src   string
+	parts []part
+	body  bool
+}
+
+type partKind uint8
+
+const (
+	partLiteral partKind = iota
+	partPath
+	partHeader
+	partBody
+	partClaim
+)
+
+type part struct {
+	kind partKind
+	name string   // literal text, parameter, header or claim name
+	ptr  []string // decoded JSON pointer tokens for partBody
+}
+
+// Fields gives a template the values of one request. Absent values are "".
+type Fields interface {
+	// Param returns the value of a path parameter.
+	Param(name string) string
+	// Header returns the value of a request header.
+	Header(name string) string
+	// Claim returns a claim of the authenticated principal.
+	Claim(name string) (string, bool)
+}
+
+// ParseKeyTemplate parses a template. It fails on unbalanced braces, unknown
+// reference kinds, empty names and malformed JSON pointers.
+func ParseKeyTemplate(src string) (*KeyTemplate, error) {
+	k := &KeyTemplate{src: src}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			k.parts = append(k.parts, part{kind: partLiteral, name: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '{' && i+1 < len(src) && src[i+1] == '{':
+			lit.WriteByte('{')
+			i++
+		case c == '}' && i+1 < len(src) && src[i+1] == '}':
+			lit.WriteByte('}')
+			i++
+		case c == '}':
+			return nil, fmt.Errorf("unmatched } at offset %d (write }} for a literal brace)", i)
+		case c == '{':
+			end := strings.IndexByte(src[i:], '}')
+			if end < 0 {
+				return nil, fmt.Errorf("unclosed { at offset %d", i)
+			}
+			p, err := parseRef(src[i+1 : i+end])
+			if err != nil {
+				return nil, err
+			}
+			flush()
+			k.parts = append(k.parts, p)
+			k.body = k.body || p.kind == partBody
+			i += end
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	flush()
+	return k, nil
+}
+
+func parseRef(ref string) (part, error) {
+	kind, name, ok := strings.Cut(ref, ".")
+	if !ok || name == "" {
+		return part{}, fmt.Errorf("{%s}: want {path.NAME}, {header.NAME}, {body./pointer} or {claim.NAME}", ref)
+	}
+	switch kind {
+	case "path":
+		return part{kind: partPath, name: name}, nil
+	case "header":
+		if !hdrRe.MatchString(name) {
+			return part{}, fmt.Errorf("{%s}: %q is not a header name", ref, name)
+		}
+		return part{kind: partHeader, name: name}, nil
+	case "claim":
+		return part{kind: partClaim, name: name}, nil
+	case "body":
+		if !strings.HasPrefix(name, "/") {
+			return part{}, fmt.Errorf("{%s}: a body reference is a JSON pointer starting with /", ref)
+		}
+		toks := strings.Split(name[1:], "/")
+		for i, t := range toks {
+			if strings.Contains(strings.ReplaceAll(strings.ReplaceAll(t, "~0", ""), "~1", ""), "~") {
+				return part{}, fmt.Errorf("{%s}: bad escape in JSON pointer (use ~0 for ~ and ~1 for /)", ref)
+			}
+			toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+		}
+		return part{kind: partBody, name: name, ptr: toks}, nil
+	}
+	return part{}, fmt.Errorf("{%s}: unknown reference kind %q", ref, kind)
+}
+
+// String returns the template's source text.
+func (k *KeyTemplate) String() string { return k.src }
+
+// UsesBody reports whether the template reads the request body.
+func (k *KeyTemplate) UsesBody() bool { return k.body }
+
+// Append appends the template's value for one request to dst. Every
+// reference must resolve to a non-empty value, else the error wraps
+// ErrKeyUnresolved. body is decoded at most once across calls sharing it.
+func (k *KeyTemplate) Append(dst []byte, f Fields, body *Body) ([]byte, error) {
+	for _, p := range k.parts {
+		var v string
+		switch p.kind {
+		case partLiteral:
+			dst = append(dst, p.name...)
+			continue
+		case partPath:
+			v = f.Param(p.name)
+		case partHeader:
+			v = f.Header(p.name)
+		case partClaim:
+			v, _ = f.Claim(p.name)
+		case partBody:
+			var err error
+			if dst, err = body.appendPointer(dst, p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if v == "" {
+			return nil, fmt.Errorf("%w: {%s} is empty or missing", ErrKeyUnresolved, refName(p))
+		}
+		dst = append(dst, v...)
+	}
+	return dst, nil
+}
+
+func refName(p part) string {
+	switch p.kind {
+	case partPath:
+		return "path." + p.name
+	case partHeader:
+		return "header." + p.name
+	case partClaim:
+		return "claim." + p.name
+	}
+	return "body." + p.name
+}
+
+// Body is a request body that key templates read through JSON pointers. It
+// decodes the JSON once, on first use. The zero value is an empty body.
+type Body struct {
+	raw     []byte
+	doc     any
+	err     error
+	decoded bool
+}
+
+// NewBody wraps raw JSON bytes; they are not copied and must not change.
+func NewBody(raw []byte) *Body { return &Body{raw: raw} }
+
+func (b *Body) appendPointer(dst []byte, p part) ([]byte, error) {
+	if !b.decoded {
+		b.decoded = true
+		d := json.NewDecoder(bytes.NewReader(b.raw))
+		d.UseNumber()
+		b.err = d.Decode(&b.doc)
+	}
+	if b.err != nil {
+		return nil, fmt.Errorf("%w: {body.%s}: body is not JSON", ErrKeyUnresolved, p.name)
+	}
+	v := b.doc
+	for _, tok := range p.ptr {
+		switch n := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = n[tok]; !ok {
+				return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
+			}
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(n) || (len(tok) > 1 && tok[0] == '0') {
+				return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
+			}
+			v = n[i]
+		default:
+			return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
+		}
+	}
+	switch s := v.(type) {
+	case string:
+		if s != "" {
+			return append(dst, s...), nil
+		}
+	case json.Number:
+		return append(dst, s...), nil
+	case bool:
+		return strconv.AppendBool(dst, s), nil
+	}
+	return nil, fmt.Errorf("%w: {body.%s} must be a non-empty string, a number or a boolean", ErrKeyUnresolved, p.name)
+}
