@@ -1,0 +1,6 @@
+// Package consumers reads Kafka for clients: the stream hub that fans one
+// shared consumer per topic out to many SSE subscribers, the replay reader
+// for bounded history reads, and a small SDK for responders.
+//
+// It may import topics and franz-go; it knows nothing about HTTP.
+package consumers
