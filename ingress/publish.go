@@ -96,7 +96,7 @@ type fields struct{ c *fiber.Ctx }
 
 func (f fields) Param(name string) string         { return f.c.Params(name) }
 func (f fields) Header(name string) string        { return f.c.Get(name) }
-func (f fields) Claim(name string) (string, bool) { return "", false }
+func (f fields) Claim(name string) (string, bool) { return principal(f.c).Claim(name) }
 
 // jsonMediaType accepts application/json and application/*+json and returns
 // the media type, lower-cased, without parameters.

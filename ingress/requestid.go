@@ -18,6 +18,7 @@ type reqInfo struct {
 	id          string
 	traceParent string
 	route       string
+	principal   *Principal
 	topic       string
 	partition   int32
 	offset      int64
