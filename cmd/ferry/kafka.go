@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
@@ -22,6 +23,6 @@ func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) []kgo.Opt {
 		kgo.WithLogger(kslog.New(log.With("component", "kafka"))),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
-		kgo.RecordDeliveryTimeout(cfg.ProduceTimeout),
+		kgo.RecordDeliveryTimeout(max(cfg.ProduceTimeout, time.Second)), // franz-go refuses less than 1s
 	}
 }

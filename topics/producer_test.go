@@ -1,0 +1,120 @@
+package topics_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+func testMessage(topic string) *topics.Message {
+	return &topics.Message{Topic: topic, Key: []byte("k"), Value: []byte(`{}`), ID: topics.NewEventID(), Time: time.Now()}
+}
+
+func TestProduceStoresAndReportsPosition(t *testing.T) {
+	t.Parallel()
+	c := topicstest.Cluster(t, 1, "orders")
+	p := topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), time.Second)
+	for want := int64(0); want < 3; want++ {
+		pos, err := p.Produce(context.Background(), testMessage("orders"))
+		if err != nil {
+			t.Fatalf("Produce: %v", err)
+		}
+		if pos.Topic != "orders" || pos.Partition != 0 || pos.Offset != want || pos.Timestamp.IsZero() {
+			t.Errorf("Produce = %+v, want orders/0 at offset %d", pos, want)
+		}
+	}
+	if n := topicstest.Count(t, c, "orders"); n != 3 {
+		t.Errorf("topic holds %d records, want 3", n)
+	}
+}
+
+// failProduce makes every produce request fail with a retriable error.
+func failProduce(c interface {
+	ControlKey(int16, func(kmsg.Request) (kmsg.Response, error, bool))
+	KeepControl()
+}) {
+	c.ControlKey(kmsg.Produce.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		preq := req.(*kmsg.ProduceRequest)
+		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range preq.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+}
+
+func TestProduceErrorsAreClassified(t *testing.T) {
+	t.Parallel()
+	t.Run("broker refuses until the deadline", func(t *testing.T) {
+		t.Parallel()
+		c := topicstest.Cluster(t, 1, "orders")
+		failProduce(c)
+		p := topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), 300*time.Millisecond)
+		_, err := p.Produce(context.Background(), testMessage("orders"))
+		if !errors.Is(err, topics.ErrTimeout) && !errors.Is(err, topics.ErrUnavailable) {
+			t.Fatalf("Produce = %v, want ErrTimeout or ErrUnavailable", err)
+		}
+		if n := topicstest.Count(t, c, "orders"); n != 0 {
+			t.Errorf("topic holds %d records after a failed produce, want 0", n)
+		}
+	})
+	t.Run("client closed", func(t *testing.T) {
+		t.Parallel()
+		c := topicstest.Cluster(t, 1, "orders")
+		cl := topicstest.Client(t, c)
+		cl.Close()
+		_, err := topics.NewProducer(cl, time.Second).Produce(context.Background(), testMessage("orders"))
+		if !errors.Is(err, topics.ErrUnavailable) {
+			t.Fatalf("Produce on a closed client = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("caller gave up", func(t *testing.T) {
+		t.Parallel()
+		c := topicstest.Cluster(t, 1, "orders")
+		failProduce(c)
+		p := topics.NewProducer(topicstest.Client(t, c), time.Minute)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := p.Produce(ctx, testMessage("orders")); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Produce with a canceled context = %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestAdminEnsureAndMissing(t *testing.T) {
+	t.Parallel()
+	c := topicstest.Cluster(t, 1)
+	a := topics.NewAdmin(topicstest.Client(t, c))
+	ctx := context.Background()
+	missing, err := a.Missing(ctx, []string{"b", "a"})
+	if err != nil || len(missing) != 2 || missing[0] != "a" {
+		t.Fatalf("Missing = %v, %v; want [a b]", missing, err)
+	}
+	created, err := a.Ensure(ctx, []string{"a", "b"}, topics.TopicSpec{Partitions: 2, ReplicationFactor: 1, Retention: time.Hour})
+	if err != nil || len(created) != 2 {
+		t.Fatalf("Ensure = %v, %v; want both created", created, err)
+	}
+	if missing, err := a.Missing(ctx, []string{"a", "b"}); err != nil || len(missing) != 0 {
+		t.Fatalf("Missing after Ensure = %v, %v; want none", missing, err)
+	}
+	if created, err := a.Ensure(ctx, []string{"a"}, topics.TopicSpec{Partitions: 2, ReplicationFactor: 1}); err != nil || len(created) != 0 {
+		t.Fatalf("second Ensure = %v, %v; want nothing created", created, err)
+	}
+}

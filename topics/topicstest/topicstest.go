@@ -1,0 +1,88 @@
+// Package topicstest starts an in-process Kafka (kfake) on a TCP port for
+// tests, and reads back what was written to it. It is imported only by
+// tests.
+package topicstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Cluster starts a one-broker kfake cluster on a free loopback port with
+// the given topics, and closes it when the test ends.
+func Cluster(tb testing.TB, partitions int32, topics ...string) *kfake.Cluster {
+	tb.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(int(partitions))}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(partitions, topics...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		tb.Fatalf("kfake.NewCluster: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// Client returns a client of c with a short metadata age (so injected
+// faults cost milliseconds, not seconds), closed when the test ends.
+func Client(tb testing.TB, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
+	tb.Helper()
+	base := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.MetadataMinAge(50 * time.Millisecond)}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		tb.Fatalf("kgo.NewClient: %v", err)
+	}
+	tb.Cleanup(cl.Close)
+	return cl
+}
+
+// Read consumes topic from the start until it has n records or timeout
+// passes, and returns what it got.
+func Read(tb testing.TB, c *kfake.Cluster, topic string, n int, timeout time.Duration) []*kgo.Record {
+	tb.Helper()
+	cl := Client(tb, c, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		fs.EachError(func(t string, p int32, err error) { tb.Errorf("fetch %s/%d: %v", t, p, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// Count returns how many records topic holds (the sum of its partitions'
+// end offsets minus start offsets).
+func Count(tb testing.TB, c *kfake.Cluster, topic string) int64 {
+	tb.Helper()
+	adm := kadm.NewClient(Client(tb, c))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		tb.Fatalf("ListEndOffsets(%s): %v", topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		tb.Fatalf("ListStartOffsets(%s): %v", topic, err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			tb.Fatalf("end offset %s/%d: %v", o.Topic, o.Partition, o.Err)
+		}
+		s, _ := starts.Lookup(o.Topic, o.Partition)
+		n += o.Offset - s.Offset
+	})
+	return n
+}
