@@ -21,13 +21,13 @@ import (
 // Server is the HTTP gateway. Build it with New, serve it with Serve, and
 // stop it with Shutdown. It is safe for concurrent use.
 type Server struct {
-	app      *fiber.App
-	cfg      Config
-	table    *topics.Table
-	deps     Deps
-	log      *slog.Logger
-	access   *slog.Logger
-	ready    atomic.Bool
+	app    *fiber.App
+	cfg    Config
+	table  *topics.Table
+	deps   Deps
+	log    *slog.Logger
+	access *slog.Logger
+	ready  atomic.Bool
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -101,4 +101,3 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
-

@@ -16,7 +16,7 @@ func TestMessageRecord(t *testing.T) {
 		Topic: "orders", Key: []byte("k"), Value: []byte(`{"a":1}`), ID: "01-id", Source: "/ferry/routes/r",
 		Type: "com.example.t", Time: ts, ContentType: "application/json",
 		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-		AuthType: "app_user", AuthID: "alice",
+		AuthType:    "app_user", AuthID: "alice",
 		Extra: []Header{{Key: "x-tenant", Value: []byte("acme")}, {Key: "ce_id", Value: []byte("forged")}, {Key: "Kafka_replyTopic", Value: []byte("x")}},
 	}
 	r := m.Record()
