@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -36,36 +35,12 @@ func TestProduceStoresAndReportsPosition(t *testing.T) {
 	}
 }
 
-// failProduce makes every produce request fail with a retriable error.
-func failProduce(c interface {
-	ControlKey(int16, func(kmsg.Request) (kmsg.Response, error, bool))
-	KeepControl()
-}) {
-	c.ControlKey(kmsg.Produce.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		preq := req.(*kmsg.ProduceRequest)
-		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range preq.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.NotEnoughReplicas.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
-}
-
 func TestProduceErrorsAreClassified(t *testing.T) {
 	t.Parallel()
 	t.Run("broker refuses until the deadline", func(t *testing.T) {
 		t.Parallel()
 		c := topicstest.Cluster(t, 1, "orders")
-		failProduce(c)
+		topicstest.FailProduce(c, kerr.NotEnoughReplicas)
 		p := topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), 300*time.Millisecond)
 		_, err := p.Produce(context.Background(), testMessage("orders"))
 		if !errors.Is(err, topics.ErrTimeout) && !errors.Is(err, topics.ErrUnavailable) {
@@ -88,7 +63,7 @@ func TestProduceErrorsAreClassified(t *testing.T) {
 	t.Run("caller gave up", func(t *testing.T) {
 		t.Parallel()
 		c := topicstest.Cluster(t, 1, "orders")
-		failProduce(c)
+		topicstest.FailProduce(c, kerr.NotEnoughReplicas)
 		p := topics.NewProducer(topicstest.Client(t, c), time.Minute)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -1,0 +1,167 @@
+package ingress_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/schemas"
+	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+// gateway is a real ferry HTTP server on a loopback port, publishing to an
+// in-process Kafka over TCP.
+type gateway struct {
+	url     string
+	srv     *ingress.Server
+	cluster *kfake.Cluster
+	served  chan error
+}
+
+// testRoutes are the routes most tests use.
+var testRoutes = []topics.RouteConfig{
+	{Name: "create-order", Path: "/v1/orders", Topic: "orders", Key: "{body./customer_id}", EventType: "com.example.order.create",
+		Schema: "https://example.com/schemas/order.json", Auth: topics.AuthNone},
+	{Name: "customer-event", Method: "PUT", Path: "/v1/customers/{id}/events", Topic: "customers", Key: "customer-{path.id}",
+		Headers: map[string]string{"x-tenant": "{header.X-Tenant}"}, Auth: topics.AuthNone, BodyLimit: 64},
+	{Name: "anything", Path: "/v1/anything", Topic: "anything", Auth: topics.AuthNone},
+	{Name: "secured", Path: "/v1/secured", Topic: "anything"},
+}
+
+type gatewayOpt func(*ingress.Config, *ingress.Deps)
+
+func startGateway(tb testing.TB, opts ...gatewayOpt) *gateway {
+	tb.Helper()
+	c := topicstest.Cluster(tb, 3, "orders", "customers", "anything")
+	return startGatewayOn(tb, c, opts...)
+}
+
+func startGatewayOn(tb testing.TB, c *kfake.Cluster, opts ...gatewayOpt) *gateway {
+	tb.Helper()
+	table, err := topics.NewTable(testRoutes)
+	if err != nil {
+		tb.Fatalf("NewTable: %v", err)
+	}
+	set, err := schemas.Load("../testdata/schemas")
+	if err != nil {
+		tb.Fatalf("schemas.Load: %v", err)
+	}
+	cl := topicstest.Client(tb, c, kgo.ProducerLinger(0))
+	cfg := ingress.Config{}
+	deps := ingress.Deps{Producer: topics.NewProducer(cl, 2*time.Second), Validator: set}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	srv, err := ingress.New(cfg, table, deps, ingress.WithLogger(testLogger()))
+	if err != nil {
+		tb.Fatalf("ingress.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	g := &gateway{url: "http://" + ln.Addr().String(), srv: srv, cluster: c, served: make(chan error, 1)}
+	go func() { g.served <- srv.Serve(ln) }()
+	srv.SetReady(true)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-g.served; err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+	})
+	return g
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("FERRY_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// do sends one request and returns the response with its body read.
+func (g *gateway) do(tb testing.TB, method, path, contentType string, body []byte, hdr ...string) (*http.Response, []byte) {
+	tb.Helper()
+	req, err := http.NewRequest(method, g.url+path, bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read body: %v", err)
+	}
+	return resp, b
+}
+
+// accepted is the 202 body.
+type accepted struct {
+	ID        string    `json:"id"`
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+func decodeAccepted(tb testing.TB, b []byte) accepted {
+	tb.Helper()
+	var a accepted
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		tb.Fatalf("202 body %s: %v", b, err)
+	}
+	return a
+}
+
+// checkFor calls f every interval until it returns nil or timeout passes.
+func checkFor(tb testing.TB, timeout, interval time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+var errNotYet = errors.New("not yet")
+
+func readFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}

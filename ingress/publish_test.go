@@ -1,0 +1,188 @@
+package ingress_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+func headerMap(r *kgo.Record) map[string]string {
+	m := make(map[string]string, len(r.Headers))
+	for _, h := range r.Headers {
+		if _, dup := m[h.Key]; dup {
+			m[h.Key] += "," + string(h.Value)
+			continue
+		}
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
+
+// TestPublishWritesTheEvent posts an order through a real listener, reads
+// the topic with a franz-go consumer and checks key, value and every header.
+func TestPublishWritesTheEvent(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	body := readFile(t, "../testdata/payloads/order.json")
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	before := time.Now()
+	resp, b := g.do(t, "POST", "/v1/orders", "application/json; charset=utf-8", body,
+		"traceparent", tp, "X-Request-ID", "req-1", "ce_id", "forged", "ce_type", "forged", "kafka_replyTopic", "evil")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/orders = %d %s, want 202", resp.StatusCode, b)
+	}
+	if got := resp.Header.Get("X-Request-ID"); got != "req-1" {
+		t.Errorf("X-Request-ID = %q, want the client's req-1", got)
+	}
+	a := decodeAccepted(t, b)
+	if a.Topic != "orders" || a.ID == "" || a.Timestamp.Before(before.Add(-time.Second)) {
+		t.Errorf("202 body = %+v", a)
+	}
+
+	recs := topicstest.Read(t, g.cluster, "orders", 1, 5*time.Second)
+	if len(recs) != 1 {
+		t.Fatalf("read %d records, want 1", len(recs))
+	}
+	r := recs[0]
+	if string(r.Key) != "c-42" {
+		t.Errorf("key = %q, want c-42 (from {body./customer_id})", r.Key)
+	}
+	if string(r.Value) != string(body) {
+		t.Errorf("value differs from the request body:\n%s\nwant\n%s", r.Value, body)
+	}
+	if r.Partition != a.Partition || r.Offset != a.Offset {
+		t.Errorf("record at %d/%d, 202 said %d/%d", r.Partition, r.Offset, a.Partition, a.Offset)
+	}
+	h := headerMap(r)
+	ceTime, err := time.Parse(time.RFC3339Nano, h["ce_time"])
+	if err != nil || ceTime.Before(before.Add(-time.Second)) || ceTime.After(time.Now()) {
+		t.Errorf("ce_time = %q (%v), want the time of the request", h["ce_time"], err)
+	}
+	delete(h, "ce_time")
+	want := map[string]string{
+		"ce_specversion": "1.0",
+		"ce_id":          a.ID,
+		"ce_source":      "/ferry/routes/create-order",
+		"ce_type":        "com.example.order.create",
+		"content-type":   "application/json",
+		"traceparent":    tp,
+	}
+	if diff := cmp.Diff(want, h); diff != "" {
+		t.Errorf("record headers (-want +got):\n%s", diff)
+	}
+}
+
+func TestPublishKeysAndHeaders(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+
+	resp, b := g.do(t, "PUT", "/v1/customers/7/events", "application/cloudevents+json", []byte(`{"kind":"signup"}`),
+		"X-Tenant", "acme", "traceparent", "not-a-traceparent")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("PUT = %d %s, want 202", resp.StatusCode, b)
+	}
+	if id := resp.Header.Get("X-Request-ID"); len(id) != 32 {
+		t.Errorf("generated X-Request-ID = %q, want 32 hex digits", id)
+	}
+	recs := topicstest.Read(t, g.cluster, "customers", 1, 5*time.Second)
+	if len(recs) != 1 {
+		t.Fatalf("read %d records, want 1", len(recs))
+	}
+	h := headerMap(recs[0])
+	if string(recs[0].Key) != "customer-7" || h["x-tenant"] != "acme" || h["content-type"] != "application/cloudevents+json" {
+		t.Errorf("key %q, x-tenant %q, content-type %q", recs[0].Key, h["x-tenant"], h["content-type"])
+	}
+	if !topics.ValidTraceParent(h["traceparent"]) {
+		t.Errorf("traceparent = %q, want a new valid one for an invalid client value", h["traceparent"])
+	}
+
+	resp, b = g.do(t, "POST", "/v1/anything", "application/json", []byte(`[1,2,3]`))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/anything = %d %s, want 202", resp.StatusCode, b)
+	}
+	recs = topicstest.Read(t, g.cluster, "anything", 1, 5*time.Second)
+	if len(recs) != 1 || recs[0].Key != nil {
+		t.Fatalf("records %v, want one with a null key", recs)
+	}
+}
+
+// TestErrors checks each error answer: status, problem type, problem+json
+// body with the request id, and that nothing was produced.
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	order := readFile(t, "../testdata/payloads/order.json")
+	invalid := readFile(t, "../testdata/payloads/order-invalid.json")
+	tests := []struct {
+		name, method, path, ct string
+		body                   []byte
+		status                 int
+		ptype                  ingress.ProblemType
+		header, headerValue    string
+	}{
+		{"unknown path", "POST", "/v1/nope", "application/json", order, 404, ingress.ProblemNotFound, "", ""},
+		{"wrong method", "GET", "/v1/orders", "", nil, 405, ingress.ProblemMethodNotAllowed, "Allow", "POST"},
+		{"wrong method on a param path", "DELETE", "/v1/customers/1/events", "", nil, 405, ingress.ProblemMethodNotAllowed, "Allow", "PUT"},
+		{"text/plain", "POST", "/v1/orders", "text/plain", order, 415, ingress.ProblemUnsupportedMedia, "", ""},
+		{"no content type", "POST", "/v1/orders", "", order, 415, ingress.ProblemUnsupportedMedia, "", ""},
+		{"malformed content type", "POST", "/v1/orders", "application/json; ===", order, 415, ingress.ProblemUnsupportedMedia, "", ""},
+		{"malformed JSON", "POST", "/v1/anything", "application/json", []byte(`{"a":`), 400, ingress.ProblemMalformedJSON, "", ""},
+		{"malformed JSON with schema", "POST", "/v1/orders", "application/json", []byte(`{"a"`), 400, ingress.ProblemMalformedJSON, "", ""},
+		{"empty body", "POST", "/v1/anything", "application/json", nil, 400, ingress.ProblemMalformedJSON, "", ""},
+		{"over the route limit", "PUT", "/v1/customers/1/events", "application/json", []byte(`{"pad":"` + strings.Repeat("x", 80) + `"}`), 413, ingress.ProblemBodyTooLarge, "", ""},
+		{"over the server limit", "POST", "/v1/anything", "application/json", []byte(`"` + strings.Repeat("x", topics.DefaultBodyLimit+10) + `"`), 413, ingress.ProblemBodyTooLarge, "", ""},
+		{"schema violation", "POST", "/v1/orders", "application/json", invalid, 422, ingress.ProblemValidation, "", ""},
+		{"key unresolved", "PUT", "/v1/customers/1/events", "application/json", []byte(`{}`), 422, ingress.ProblemKeyUnresolved, "", ""},
+		{"credentials required", "POST", "/v1/secured", "application/json", []byte(`{}`), 401, ingress.ProblemUnauthenticated, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp, b := g.do(t, tt.method, tt.path, tt.ct, tt.body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, resp.StatusCode, b, tt.status)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type = %q, want application/problem+json", ct)
+			}
+			var p ingress.Problem
+			if err := json.Unmarshal(b, &p); err != nil {
+				t.Fatalf("problem body %s: %v", b, err)
+			}
+			if p.Type != tt.ptype.Type || p.Title != tt.ptype.Title || p.Status != tt.status || p.Detail == "" {
+				t.Errorf("problem = %+v, want type %s status %d with a detail", p, tt.ptype.Type, tt.status)
+			}
+			if p.RequestID == "" || p.RequestID != resp.Header.Get("X-Request-ID") {
+				t.Errorf("problem request_id = %q, X-Request-ID = %q; want the same, non-empty", p.RequestID, resp.Header.Get("X-Request-ID"))
+			}
+			if tt.header != "" && resp.Header.Get(tt.header) != tt.headerValue {
+				t.Errorf("%s = %q, want %q", tt.header, resp.Header.Get(tt.header), tt.headerValue)
+			}
+			if tt.ptype == ingress.ProblemValidation {
+				var errs struct {
+					Errors []map[string]string `json:"errors"`
+				}
+				_ = json.Unmarshal(b, &errs)
+				if len(errs.Errors) < 2 {
+					t.Errorf("validation problem lists %d violations, want every one: %s", len(errs.Errors), b)
+				}
+			}
+		})
+	}
+	t.Cleanup(func() {
+		for _, topic := range []string{"orders", "customers", "anything"} {
+			if n := topicstest.Count(t, g.cluster, topic); n != 0 {
+				t.Errorf("topic %s holds %d records after only failed requests, want 0", topic, n)
+			}
+		}
+	})
+}
