@@ -275,6 +275,11 @@ func walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		}
 		if err := checkScalar(n.Value, t); err != nil {
 			*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+			return
+		}
+		if t.Kind() != reflect.String && t != durationType {
+			// A quoted or expanded "4" is accepted where a number is due.
+			n.Tag, n.Style = "", 0
 		}
 	}
 }
