@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -154,8 +153,6 @@ func checkFor(tb testing.TB, timeout, interval time.Duration, f func() error) {
 		time.Sleep(interval)
 	}
 }
-
-var errNotYet = errors.New("not yet")
 
 func readFile(tb testing.TB, path string) []byte {
 	tb.Helper()
