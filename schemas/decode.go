@@ -9,12 +9,12 @@ import (
 )
 
 // Why ferry has its own JSON decoder: on the quickstart order (~1 KB)
-// encoding/json with UseNumber takes about 12 µs and 146 allocations to
-// build the tree the validator walks; this decoder builds the same tree
-// (objects as map[string]any, arrays as []any, numbers as json.Number,
-// strings decoded exactly as encoding/json does) several times faster, and
-// checks the number limits below while it goes. FuzzDecode checks it
-// against encoding/json on every input.
+// json.Decoder with UseNumber takes about 11 µs to build the tree the
+// validator walks; this decoder builds the same tree (objects as
+// map[string]any, arrays as []any, numbers as json.Number, strings decoded
+// exactly as encoding/json does) in about 4.5 µs (BenchmarkDecode), and
+// checks the number limits below on the way, where encoding/json would need
+// a second walk. FuzzDecode checks it against encoding/json.
 
 // Limits on number literals. The validator compares numbers exactly with
 // math/big, whose cost grows with the number of digits and with the

@@ -382,7 +382,7 @@ func decodeSchema(raw []byte) (any, error) {
 	if err := d.Decode(&v); err != nil {
 		return nil, syntaxDetail(raw, err)
 	}
-	if _, err := d.Token(); err != io.EOF {
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
 		off := d.InputOffset()
 		line, col := position(raw, int(off))
 		return nil, fmt.Errorf("line %d, column %d: unexpected data after the top-level value", line, col)

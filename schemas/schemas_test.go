@@ -289,7 +289,7 @@ func TestLoadNeverFetches(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		w.Header().Set("Content-Type", "application/schema+json")
-		w.Write([]byte(`{"type": "string"}`))
+		_, _ = w.Write([]byte(`{"type": "string"}`))
 	}))
 	defer srv.Close()
 

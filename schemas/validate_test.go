@@ -152,6 +152,7 @@ func TestValidateErrors(t *testing.T) {
 		{name: "NaN", id: order, doc: `{"a": NaN}`, wantErr: ErrNotJSON, wantMsg: "looking for beginning of value"},
 		{name: "too deep", id: order, doc: strings.Repeat("[", maxDepth+1), wantErr: ErrNotJSON, wantMsg: "exceeded max depth"},
 		{name: "trailing empty fragment names the same schema", id: order + "#", doc: `[]`, wantMsg: "expected object, but got array"},
+		{name: "number math/big refuses (it would panic)", id: order, doc: `{"customer_id": "c", "items": [{"sku": "A", "qty": 1e9999999, "price": 1}]}`, wantMsg: "/items/0/qty: number exponent is beyond ±400"},
 		{name: "invalid document", id: order, doc: `{}`, wantMsg: "document does not match schema " + order + ": (root): missing properties: 'customer_id', 'items'"},
 	}
 	for _, tt := range tests {
@@ -223,6 +224,26 @@ func TestKeyword(t *testing.T) {
 			t.Parallel()
 			if got := keyword(tt.path); got != tt.want {
 				t.Errorf("keyword(%q) = %q, want %q", tt.path, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSortNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, msg, want string
+	}{
+		{"one", "additionalProperties 'a' not allowed", "additionalProperties 'a' not allowed"},
+		{"three", "additionalProperties 'c', 'a', 'b' not allowed", "additionalProperties 'a', 'b', 'c' not allowed"},
+		{"quote and comma in names", `additionalProperties 'x\', \'y', 'a, b' not allowed`, `additionalProperties 'a, b', 'x\', \'y' not allowed`},
+		{"other message", "missing properties: 'b', 'a'", "missing properties: 'b', 'a'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := sortNames(tt.msg); got != tt.want {
+				t.Errorf("sortNames(%q) = %q, want %q", tt.msg, got, tt.want)
 			}
 		})
 	}
