@@ -28,6 +28,10 @@ type Server struct {
 	log    *slog.Logger
 	access *slog.Logger
 	ready  atomic.Bool
+
+	accessLevel slog.Level
+	metrics     *Metrics // nil: off
+	tracing     tracing
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -56,6 +60,10 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	}
 	s.log = s.log.With("component", "ingress")
 	s.access = s.log.With("log", "access")
+	_ = s.accessLevel.UnmarshalText([]byte(s.cfg.AccessLogLevel)) // checked by Validate
+	if s.tracing.tracer != nil {
+		s.tracing.paths = tracePaths(table)
+	}
 	bodyLimit := topics.DefaultBodyLimit
 	for _, r := range table.Routes() {
 		bodyLimit = max(bodyLimit, r.BodyLimit)
