@@ -299,9 +299,13 @@ func (m *Metrics) ReplayRecordsStreamed(n int) {
 	}
 }
 
+// exposition are the formats /metrics offers, by preference: protobuf
+// (which carries native histograms), OpenMetrics (exemplars) and the
+// Prometheus text format, the default.
+var exposition = expfmt.DefaultOpenMetricsAcceptedFormats()
+
 // serveMetrics answers /metrics with every metric of the registry, in the
-// Prometheus text format or, when the scraper asks for it, OpenMetrics
-// (which carries exemplars).
+// format the scraper asks for (see exposition).
 func (s *Server) serveMetrics(c *fiber.Ctx) error {
 	info(c).route = RouteMetrics
 	mfs, err := s.metrics.reg.Gather()
@@ -312,7 +316,7 @@ func (s *Server) serveMetrics(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	format := expfmt.NegotiateIncludingOpenMetrics(http.Header{fiber.HeaderAccept: {c.Get(fiber.HeaderAccept)}})
+	format := expfmt.NegotiateAccept(http.Header{fiber.HeaderAccept: {c.Get(fiber.HeaderAccept)}}, exposition...)
 	c.Set(fiber.HeaderContentType, string(format))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	enc := expfmt.NewEncoder(c.Response().BodyWriter(), format)

@@ -303,13 +303,43 @@ func TestMetricsMethods(t *testing.T) {
 	}
 }
 
-// TestMetricsOpenMetrics: a scraper that asks for OpenMetrics gets it.
-func TestMetricsOpenMetrics(t *testing.T) {
+// TestMetricsFormats: /metrics answers in the format the scraper asks for,
+// and each decodes to the same families.
+func TestMetricsFormats(t *testing.T) {
 	t.Parallel()
 	g := startObserved(t, topicstest.Cluster(t, 1, "orders", "customers", "anything"), ingress.Config{}, nil)
-	resp, b := g.do(t, "GET", "/metrics", "", nil, "Accept", "application/openmetrics-text;version=1.0.0")
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") || !bytes.HasSuffix(b, []byte("# EOF\n")) {
-		t.Errorf("OpenMetrics scrape: Content-Type %q, body ends %q", ct, b[max(0, len(b)-20):])
+	tests := []struct{ name, accept, wantType string }{
+		{"default text", "", "text/plain"},
+		{"openmetrics", "application/openmetrics-text;version=1.0.0", "application/openmetrics-text"},
+		{"protobuf", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "application/vnd.google.protobuf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp, b := g.do(t, "GET", "/metrics", "", nil, "Accept", tt.accept)
+			ct := resp.Header.Get("Content-Type")
+			if !strings.HasPrefix(ct, tt.wantType) {
+				t.Fatalf("Content-Type = %q, want %s", ct, tt.wantType)
+			}
+			if tt.name == "openmetrics" && !bytes.HasSuffix(b, []byte("# EOF\n")) {
+				t.Errorf("OpenMetrics body does not end with # EOF")
+			}
+			if tt.name == "openmetrics" {
+				return // expfmt decodes text and protobuf only
+			}
+			dec := expfmt.NewDecoder(bytes.NewReader(b), expfmt.ResponseFormat(resp.Header))
+			names := make(map[string]bool)
+			for {
+				var mf dto.MetricFamily
+				if err := dec.Decode(&mf); err != nil {
+					break
+				}
+				names[mf.GetName()] = true
+			}
+			if !names["ferry_http_requests_in_flight"] || !names["ferry_correlator_replies_total"] {
+				t.Errorf("decoded families %v, want ferry's", names)
+			}
+		})
 	}
 }
 
