@@ -3,7 +3,9 @@
 // endpoints and the one place where errors become problem+json responses.
 //
 // It may import topics, schemas, correlator, consumers, Fiber and fasthttp,
-// and never franz-go: it hands plain Go values to the packages below it.
+// the Prometheus client and the OpenTelemetry API (cmd/ferry sets up the
+// SDK), and never franz-go: it hands plain Go values to the packages below
+// it.
 package ingress
 
 import (

@@ -364,3 +364,44 @@ func ExampleMetrics() {
 	}
 	// Output: ferry_rate_limit_decisions_total 1
 }
+
+// TestMetricsRequestRefusedBeforeRouting: a body over the server's limit is
+// refused by fasthttp before any middleware; it is still counted, as
+// unmatched.
+func TestMetricsRequestRefusedBeforeRouting(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := ingress.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := topics.NewTable(testRoutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: ackProducer{}}, ingress.WithLogger(testLogger()), ingress.WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", "/v1/anything", strings.NewReader(`"`+strings.Repeat("x", topics.DefaultBodyLimit+10)+`"`))
+	req.Header.Set("Content-Type", "application/json")
+	// app.Test may return fasthttp's error instead of the response.
+	if resp, err := srv.App().Test(req, -1); err == nil && resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("POST over the server limit = %d, want 413", resp.StatusCode)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := make(map[string]*dto.MetricFamily)
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	want := map[string]float64{"method=POST,route=unmatched,status_class=4xx": 1}
+	if diff := cmp.Diff(want, series(byName, "ferry_http_requests_total")); diff != "" {
+		t.Errorf("ferry_http_requests_total (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]float64{"": 0}, series(byName, "ferry_http_requests_in_flight")); diff != "" {
+		t.Errorf("ferry_http_requests_in_flight (-want +got):\n%s", diff)
+	}
+}
