@@ -116,7 +116,7 @@ func TestServeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close) // after serve stops (cleanups run last-in first-out)
 	addr, _ := serveFor(t, c, "routes: [{ name: a, path: /v1/a, topic: present, auth: none }]\n")
 	resp, err := http.Post("http://"+addr+"/v1/a", "application/json", strings.NewReader(`{}`))
 	if err != nil || resp.StatusCode != http.StatusAccepted {
@@ -126,7 +126,9 @@ func TestServeMetrics(t *testing.T) {
 
 	// kprom counts a produced batch just after its records are
 	// acknowledged, so the scrape may need a second try.
+	start := time.Now()
 	waitFor(t, 5*time.Second, func() error { return checkExposition(addr) })
+	t.Logf("exposition complete after %v", time.Since(start))
 }
 
 // checkExposition scrapes /metrics and reports the expected series that
@@ -190,7 +192,7 @@ func TestServeMetricsOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close) // after serve stops (cleanups run last-in first-out)
 	addr, _ := serveFor(t, c, "telemetry: { metrics: false }\nroutes: [{ name: a, path: /v1/a, topic: present, auth: none }]\n")
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -255,7 +257,7 @@ func TestServeTracingOTLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close) // after serve stops (cleanups run last-in first-out)
 	addr, stop := serveFor(t, c, "routes: [{ name: a, path: /v1/a, topic: present, auth: none }]\n")
 	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/a", strings.NewReader(`{}`))
