@@ -58,6 +58,22 @@ func TestTracingEnabled(t *testing.T) {
 	if _, err := newExporter(context.Background(), func(string) string { return "http/json" }); err == nil {
 		t.Error("newExporter(http/json) succeeded, want an error naming the supported protocols")
 	}
+	// Both exporters connect lazily: no collector is needed to start.
+	for _, p := range []string{"grpc", "http/protobuf"} {
+		exp, err := newExporter(context.Background(), func(k string) string {
+			if k == "OTEL_EXPORTER_OTLP_PROTOCOL" {
+				return p
+			}
+			return ""
+		})
+		if err != nil {
+			t.Errorf("newExporter(%s) = %v", p, err)
+			continue
+		}
+		if err := exp.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown of the %s exporter: %v", p, err)
+		}
+	}
 }
 
 // serveFor runs serve in-process with the config text (listen and broker
