@@ -103,12 +103,6 @@ func (g *gateway) do(tb testing.TB, method, path, contentType string, body []byt
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if len(body) > 64<<10 {
-		// Let the server refuse an oversized body before it is sent, as
-		// careful clients do; otherwise the refusal can race with the
-		// upload and surface as a connection reset.
-		req.Header.Set("Expect", "100-continue")
-	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
