@@ -28,14 +28,29 @@ type Server struct {
 	log    *slog.Logger
 	access *slog.Logger
 	ready  atomic.Bool
+
+	// auth holds the auth section's middleware settings (WithAuth).
+	auth AuthConfig
+	// stats counts auth and traffic-policy outcomes.
+	stats trafficCounters
+	// limiterWarned and idempotencyWarned are the unix nanos of the last
+	// fail-open warning of each kind.
+	limiterWarned     atomic.Int64
+	idempotencyWarned atomic.Int64
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
-// Validator accepts any JSON body; Checks feed /readyz.
+// Validator accepts any JSON body; Checks feed /readyz. A nil
+// Authenticator denies every endpoint that requires auth (401); a Limiter is
+// required when a route has a rate limit; a nil Idempotency ignores the
+// Idempotency-Key header.
 type Deps struct {
-	Producer  Producer
-	Validator Validator
-	Checks    []Check
+	Producer      Producer
+	Validator     Validator
+	Checks        []Check
+	Authenticator Authenticator
+	Limiter       Limiter
+	Idempotency   IdempotencyStore
 }
 
 // Option configures a Server.
@@ -43,6 +58,12 @@ type Option func(*Server)
 
 // WithLogger sets the logger, overriding the default of slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithAuth sets what the auth middleware takes from the `auth` section
+// (the API key header, which challenges to send, the rate-limit and
+// idempotency failure modes and TTLs), overriding the defaults of an empty
+// AuthConfig. The credentials themselves are checked by Deps.Authenticator.
+func WithAuth(cfg AuthConfig) Option { return func(s *Server) { s.auth = cfg } }
 
 // New builds the Fiber app serving the routes of table. The server reports
 // not ready until SetReady(true).
@@ -53,6 +74,14 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default()}
 	for _, o := range opts {
 		o(s)
+	}
+	s.auth = s.auth.WithDefaults()
+	if deps.Limiter == nil {
+		for _, r := range table.Routes() {
+			if r.RateLimit != nil {
+				return nil, fmt.Errorf("ingress: route %s has a rate limit but no Limiter is given", r.Name)
+			}
+		}
 	}
 	s.log = s.log.With("component", "ingress")
 	s.access = s.log.With("log", "access")
@@ -100,4 +129,42 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown http: %w", err)
 	}
 	return nil
+}
+
+// trafficCounters count auth and traffic-policy outcomes.
+type trafficCounters struct {
+	unauthenticated     atomic.Uint64
+	forbidden           atomic.Uint64
+	rateLimited         atomic.Uint64
+	limiterFailOpen     atomic.Uint64
+	idempotencyFailOpen atomic.Uint64
+	idempotentReplays   atomic.Uint64
+}
+
+// TrafficStats are counts since the server started, for metrics.
+type TrafficStats struct {
+	// Unauthenticated counts 401 answers; Forbidden 403 answers.
+	Unauthenticated, Forbidden uint64
+	// RateLimited counts 429 answers.
+	RateLimited uint64
+	// LimiterFailOpen counts requests let through unchecked because Redis
+	// failed (rate_limits.on_redis_error: open).
+	LimiterFailOpen uint64
+	// IdempotencyFailOpen counts requests served without idempotency
+	// because Redis failed (idempotency.on_redis_error: open).
+	IdempotencyFailOpen uint64
+	// IdempotentReplays counts responses replayed for an Idempotency-Key.
+	IdempotentReplays uint64
+}
+
+// TrafficStats returns the auth and traffic-policy counts.
+func (s *Server) TrafficStats() TrafficStats {
+	return TrafficStats{
+		Unauthenticated:     s.stats.unauthenticated.Load(),
+		Forbidden:           s.stats.forbidden.Load(),
+		RateLimited:         s.stats.rateLimited.Load(),
+		LimiterFailOpen:     s.stats.limiterFailOpen.Load(),
+		IdempotencyFailOpen: s.stats.idempotencyFailOpen.Load(),
+		IdempotentReplays:   s.stats.idempotentReplays.Load(),
+	}
 }
