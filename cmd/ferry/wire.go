@@ -10,4 +10,8 @@ import (
 var (
 	_ ingress.Producer  = (*topics.Producer)(nil)
 	_ ingress.Validator = (*schemas.Set)(nil)
+
+	_ ingress.Authenticator    = (*ingress.Auth)(nil)
+	_ ingress.Limiter          = (*ingress.RedisLimiter)(nil)
+	_ ingress.IdempotencyStore = (*ingress.RedisIdempotency)(nil)
 )
