@@ -51,7 +51,9 @@ func TestIdempotency(t *testing.T) {
 		g := startPolicyGateway(t, policyOpts{rdb: newClient(), prefix: prefix})
 		alice := bearer(rsaToken(t, "alice", "orders:write"))
 		bob := bearer(rsaToken(t, "bob", "orders:write"))
-		with := func(hdr []string, key string) []string { return append(append([]string(nil), hdr...), "Idempotency-Key", key) }
+		with := func(hdr []string, key string) []string {
+			return append(append([]string(nil), hdr...), "Idempotency-Key", key)
+		}
 
 		resp, first := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, with(alice, `"k-1"`)...)
 		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "" {

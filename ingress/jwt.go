@@ -84,7 +84,7 @@ func newVerifyKey(key any, alg string) (verifyKey, error) {
 		return verifyKey{key: key, algs: algs}, nil
 	}
 	if !slices.Contains(algs, alg) {
-		return verifyKey{}, fmt.Errorf("alg %s does not fit a %s key (use %s)", alg, keyTypeName(key), strings.Join(algs, ", "))
+		return verifyKey{}, fmt.Errorf("alg %s does not fit this %s key (use %s)", alg, keyTypeName(key), strings.Join(algs, ", "))
 	}
 	return verifyKey{key: key, algs: []string{alg}}, nil
 }

@@ -334,6 +334,4 @@ func expectNothingIn(tb testing.TB, c *kfake.Cluster, topics ...string) {
 // recordHeaders returns a record's headers as a map.
 func recordHeaders(r *kgo.Record) map[string]string { return headerMap(r) }
 
-
-
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
