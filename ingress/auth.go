@@ -182,18 +182,20 @@ func isToken68(s string) bool {
 		return false
 	}
 	for i := 0; i < n; i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
+		if !token68Chars[s[i]] {
+			return false
 		}
-		switch c {
-		case '-', '.', '_', '~', '+', '/':
-			continue
-		}
-		return false
 	}
 	return true
 }
+
+// token68Chars are the characters of a token68 before its padding.
+var token68Chars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return t
+}()
 
 // isVisibleASCII reports whether s is non-empty and only visible ASCII.
 func isVisibleASCII(s string) bool {
