@@ -188,6 +188,7 @@ func BenchmarkMiddlewareChain(b *testing.B) {
 				b.Fatalf("status %d: %s", code, ctx.Response.Body())
 			}
 			ctx.Response.Reset()
+			ctx.ResetUserValues() // as fasthttp does between requests
 		}
 	}
 	// baseline: the request-context middleware and a 204, without the
