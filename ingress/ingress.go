@@ -1,9 +1,12 @@
 // Package ingress is ferry's HTTP front end: the Fiber app, its middleware
-// (request ids, access logs), the handlers of configured routes, the health
+// (request ids, access logs, authentication and scopes, rate limits,
+// idempotency keys), the handlers of configured routes, the health
 // endpoints and the one place where errors become problem+json responses.
 //
-// It may import topics, schemas, correlator, consumers, Fiber and fasthttp,
-// and never franz-go: it hands plain Go values to the packages below it.
+// It may import topics, schemas, correlator, consumers, Fiber, fasthttp,
+// golang-jwt and jwkset, go-redis and redis_rate only in ratelimit.go and
+// idempotency.go, and never franz-go: it hands plain Go values to the
+// packages below it.
 package ingress
 
 import (
@@ -40,17 +43,19 @@ type Server struct {
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
-// Validator accepts any JSON body; Checks feed /readyz. A nil
-// Authenticator denies every endpoint that requires auth (401); a Limiter is
-// required when a route has a rate limit; a nil Idempotency ignores the
-// Idempotency-Key header.
+// Validator accepts any JSON body; Checks feed /readyz.
 type Deps struct {
-	Producer      Producer
-	Validator     Validator
-	Checks        []Check
+	Producer  Producer
+	Validator Validator
+	Checks    []Check
+
+	// Authenticator verifies credentials; nil denies every endpoint that
+	// requires auth (401).
 	Authenticator Authenticator
-	Limiter       Limiter
-	Idempotency   IdempotencyStore
+	// Limiter enforces route rate limits; required when a route has one.
+	Limiter Limiter
+	// Idempotency stores first responses; nil ignores Idempotency-Key.
+	Idempotency IdempotencyStore
 }
 
 // Option configures a Server.
