@@ -62,12 +62,7 @@ func getKeys(tb testing.TB) *testKeys {
 	tb.Helper()
 	keysOnce.Do(func() {
 		var err error
-		if keys.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-		if keys.otherRSA, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
+		keys.rsa, keys.otherRSA = readRSAKey("testdata/keys/test-rsa-1.key"), readRSAKey("testdata/keys/test-rsa-2.key")
 		if keys.ec, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 			panic(err)
 		}
@@ -79,6 +74,24 @@ func getKeys(tb testing.TB) *testKeys {
 		os.Setenv(hmacEnv, string(keys.hmac))
 	})
 	return &keys
+}
+
+// readRSAKey reads a PKCS#8 RSA private key (a test fixture: generating
+// RSA keys is slow under the race detector).
+func readRSAKey(path string) *rsa.PrivateKey {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		panic(path + ": no PEM block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		panic(err)
+	}
+	return k.(*rsa.PrivateKey)
 }
 
 // writePEM writes a public key as a PEM file in dir and returns its path.
