@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"time"
 
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -17,6 +18,30 @@ type Producer interface {
 // schemas.ErrUnknownSchema, or a *schemas.ValidationError.
 type Validator interface {
 	Validate(schemaID string, doc []byte) error
+}
+
+// Authenticator turns a request's credential into its principal. Errors
+// wrap ErrInvalidCredentials. *Auth implements it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, cred Credential) (*Principal, error)
+}
+
+// Limiter spends one request of the GCRA budget key under limit rl. Errors
+// wrap ErrRedisUnavailable. *RedisLimiter implements it.
+type Limiter interface {
+	Allow(ctx context.Context, key string, rl topics.RateLimitConfig) (LimitResult, error)
+}
+
+// IdempotencyStore keeps the first response to each idempotency key.
+// Errors wrap ErrRedisUnavailable. *RedisIdempotency implements it.
+type IdempotencyStore interface {
+	// Begin claims key for a request, unless the key is held already:
+	// then it returns the holder (nil when the claim succeeded).
+	Begin(ctx context.Context, key string, claim IdempotencyClaim) (*IdempotencyRecord, error)
+	// Complete replaces claim by resp, kept for ttl, if claim still holds key.
+	Complete(ctx context.Context, key string, claim IdempotencyClaim, resp StoredResponse, ttl time.Duration) error
+	// Release drops claim, if it still holds key, so that a retry runs anew.
+	Release(ctx context.Context, key string, claim IdempotencyClaim) error
 }
 
 // Check is one dependency reported by /readyz. To report a new dependency

@@ -1,11 +1,13 @@
 // Package ingress is ferry's HTTP front end: the Fiber app, its middleware
-// (request ids, access logs), the handlers of configured routes, the health
+// (request ids, access logs, authentication and scopes, rate limits,
+// idempotency keys), the handlers of configured routes, the health
 // endpoints and the one place where errors become problem+json responses.
 //
-// It may import topics, schemas, correlator, consumers, Fiber and fasthttp,
-// the Prometheus client and the OpenTelemetry API (cmd/ferry sets up the
-// SDK), and never franz-go: it hands plain Go values to the packages below
-// it.
+// It may import topics, schemas, correlator, consumers, Fiber, fasthttp,
+// golang-jwt and jwkset, go-redis and redis_rate only in ratelimit.go and
+// idempotency.go, the Prometheus client and the OpenTelemetry API (cmd/ferry
+// sets up the SDK), and never franz-go: it hands plain Go values to the
+// packages below it.
 package ingress
 
 import (
@@ -34,6 +36,14 @@ type Server struct {
 	accessLevel slog.Level
 	metrics     *Metrics // nil: off
 	tracing     tracing
+	// auth holds the auth section's middleware settings (WithAuth).
+	auth AuthConfig
+	// stats counts auth and traffic-policy outcomes.
+	stats trafficCounters
+	// limiterWarned and idempotencyWarned are the unix nanos of the last
+	// fail-open warning of each kind.
+	limiterWarned     atomic.Int64
+	idempotencyWarned atomic.Int64
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -42,6 +52,14 @@ type Deps struct {
 	Producer  Producer
 	Validator Validator
 	Checks    []Check
+
+	// Authenticator verifies credentials; nil denies every endpoint that
+	// requires auth (401).
+	Authenticator Authenticator
+	// Limiter enforces route rate limits; required when a route has one.
+	Limiter Limiter
+	// Idempotency stores first responses; nil ignores Idempotency-Key.
+	Idempotency IdempotencyStore
 }
 
 // Option configures a Server.
@@ -49,6 +67,12 @@ type Option func(*Server)
 
 // WithLogger sets the logger, overriding the default of slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithAuth sets what the auth middleware takes from the `auth` section
+// (the API key header, which challenges to send, the rate-limit and
+// idempotency failure modes and TTLs), overriding the defaults of an empty
+// AuthConfig. The credentials themselves are checked by Deps.Authenticator.
+func WithAuth(cfg AuthConfig) Option { return func(s *Server) { s.auth = cfg } }
 
 // New builds the Fiber app serving the routes of table. The server reports
 // not ready until SetReady(true).
@@ -59,6 +83,14 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default()}
 	for _, o := range opts {
 		o(s)
+	}
+	s.auth = s.auth.WithDefaults()
+	if deps.Limiter == nil {
+		for _, r := range table.Routes() {
+			if r.RateLimit != nil {
+				return nil, fmt.Errorf("ingress: route %s has a rate limit but no Limiter is given", r.Name)
+			}
+		}
 	}
 	s.log = s.log.With("component", "ingress")
 	s.access = s.log.With("log", "access")
@@ -110,4 +142,42 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown http: %w", err)
 	}
 	return nil
+}
+
+// trafficCounters count auth and traffic-policy outcomes.
+type trafficCounters struct {
+	unauthenticated     atomic.Uint64
+	forbidden           atomic.Uint64
+	rateLimited         atomic.Uint64
+	limiterFailOpen     atomic.Uint64
+	idempotencyFailOpen atomic.Uint64
+	idempotentReplays   atomic.Uint64
+}
+
+// TrafficStats are counts since the server started, for metrics.
+type TrafficStats struct {
+	// Unauthenticated counts 401 answers; Forbidden 403 answers.
+	Unauthenticated, Forbidden uint64
+	// RateLimited counts 429 answers.
+	RateLimited uint64
+	// LimiterFailOpen counts requests let through unchecked because Redis
+	// failed (rate_limits.on_redis_error: open).
+	LimiterFailOpen uint64
+	// IdempotencyFailOpen counts requests served without idempotency
+	// because Redis failed (idempotency.on_redis_error: open).
+	IdempotencyFailOpen uint64
+	// IdempotentReplays counts responses replayed for an Idempotency-Key.
+	IdempotentReplays uint64
+}
+
+// TrafficStats returns the auth and traffic-policy counts.
+func (s *Server) TrafficStats() TrafficStats {
+	return TrafficStats{
+		Unauthenticated:     s.stats.unauthenticated.Load(),
+		Forbidden:           s.stats.forbidden.Load(),
+		RateLimited:         s.stats.rateLimited.Load(),
+		LimiterFailOpen:     s.stats.limiterFailOpen.Load(),
+		IdempotencyFailOpen: s.stats.idempotencyFailOpen.Load(),
+		IdempotentReplays:   s.stats.idempotentReplays.Load(),
+	}
 }

@@ -1,13 +1,16 @@
 package ingress
 
 import (
+	"context"
 	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 )
 
-// Principal is who sent a request, as established by authentication.
+// Principal is who sent a request, as established by authentication. A
+// Principal may be shared by many requests (the token cache hands out the
+// same one): treat it as read-only.
 type Principal struct {
 	// ID is the JWT subject or the API key id.
 	ID string
@@ -54,4 +57,22 @@ func principal(c *fiber.Ctx) *Principal {
 		return ri.principal
 	}
 	return nil
+}
+
+// anonymous is the principal of requests to auth: none endpoints.
+var anonymous = &Principal{Kind: PrincipalAnonymous}
+
+type principalKey struct{}
+
+// withPrincipal returns ctx carrying p.
+func withPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal a request was authenticated as, from
+// the request's context (c.UserContext() and every context derived from
+// it), or nil for unauthenticated requests.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
 }

@@ -43,12 +43,23 @@ var (
 	ProblemInternal         = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
 )
 
+// Problem types of identity and traffic policy; the table continues here.
+var (
+	ProblemForbidden           = ProblemType{problemBase + "forbidden", "Forbidden", fiber.StatusForbidden}
+	ProblemRateLimited         = ProblemType{problemBase + "rate-limited", "Too Many Requests", fiber.StatusTooManyRequests}
+	ProblemIdempotencyConflict = ProblemType{problemBase + "idempotency-conflict", "Request With This Idempotency-Key In Progress", fiber.StatusConflict}
+	ProblemIdempotencyMismatch = ProblemType{problemBase + "idempotency-mismatch", "Idempotency-Key Reused For A Different Request", fiber.StatusUnprocessableEntity}
+	ProblemRedisUnavailable    = ProblemType{problemBase + "redis-unavailable", "Redis Unavailable", fiber.StatusServiceUnavailable}
+)
+
 // ProblemTypes lists every problem type in table order, for docs and tests.
 var ProblemTypes = []ProblemType{
 	ProblemNotFound, ProblemMethodNotAllowed, ProblemUnsupportedMedia, ProblemMalformedJSON,
 	ProblemBodyTooLarge, ProblemKeyUnresolved, ProblemKafkaUnavailable, ProblemKafkaTimeout,
 	ProblemKafkaRejected, ProblemBadRequest, ProblemHeaderTooLarge, ProblemRequestTimeout,
 	ProblemValidation, ProblemUnauthenticated, ProblemInternal,
+	ProblemForbidden, ProblemRateLimited, ProblemIdempotencyConflict, ProblemIdempotencyMismatch,
+	ProblemRedisUnavailable,
 }
 
 // Problem is an RFC 9457 problem details body.
@@ -70,6 +81,7 @@ type problemError struct {
 	errs       any
 	retryAfter int    // seconds; 0 omits Retry-After
 	allow      string // Allow header for 405
+	wwwAuth    string // WWW-Authenticate header for 401 and 403
 	cause      error  // logged, never sent
 }
 
@@ -108,6 +120,10 @@ func toProblem(err error) *problemError {
 		return &problemError{pt: ProblemKafkaUnavailable, detail: "the record could not be stored; retry later", retryAfter: 1, cause: err}
 	case errors.Is(err, topics.ErrRejected):
 		return &problemError{pt: ProblemKafkaRejected, detail: "the broker refused the record", cause: err}
+	case errors.Is(err, ErrRedisUnavailable):
+		return &problemError{pt: ProblemRedisUnavailable, detail: "redis is unavailable; retry later", retryAfter: 1, cause: err}
+	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrInvalidCredentials):
+		return &problemError{pt: ProblemUnauthenticated, detail: credentialReason(err), wwwAuth: `Bearer realm="ferry"`, cause: err}
 	case errors.As(err, &fe):
 		switch fe.Code {
 		case fiber.StatusNotFound:
@@ -160,6 +176,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if pe.allow != "" {
 		c.Set(fiber.HeaderAllow, pe.allow)
+	}
+	if pe.wwwAuth != "" {
+		c.Set(fiber.HeaderWWWAuthenticate, pe.wwwAuth)
 	}
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	return c.Status(pe.pt.Status).Send(body)

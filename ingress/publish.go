@@ -19,10 +19,6 @@ func (s *Server) publish(r topics.Route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ri := info(c)
 		ri.route = r.Name
-		if r.Auth == topics.AuthRequired {
-			// Deny by default: no authenticator is wired for this route.
-			return problem(ProblemUnauthenticated, "this route requires credentials")
-		}
 		ct, err := jsonMediaType(c.Get(fiber.HeaderContentType))
 		if err != nil {
 			return err
@@ -73,6 +69,9 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 		Time:        time.Now(),
 		ContentType: ct,
 		TraceParent: ri.traceParent,
+	}
+	if p := ri.principal; p != nil {
+		m.AuthType, m.AuthID = p.Kind, p.ID
 	}
 	if r.Key != nil {
 		k, err := r.Key.Append(nil, f, b)

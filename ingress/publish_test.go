@@ -78,6 +78,7 @@ func TestPublishWritesTheEvent(t *testing.T) {
 		"ce_type":        "com.example.order.create",
 		"content-type":   "application/json",
 		"traceparent":    tp,
+		"ce_authtype":    "unauthenticated", // an auth: none route (CloudEvents authcontext)
 	}
 	if diff := cmp.Diff(want, h); diff != "" {
 		t.Errorf("record headers (-want +got):\n%s", diff)

@@ -121,6 +121,9 @@ func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.String("trace_id", traceID(ri.traceParent)),
 	)
+	if ri.principal != nil && ri.principal.ID != "" {
+		attrs = append(attrs, slog.String("principal", ri.principal.ID))
+	}
 	if ri.produced {
 		attrs = append(attrs, slog.String("topic", ri.topic), slog.Int("partition", int(ri.partition)), slog.Int64("offset", ri.offset))
 	}

@@ -29,7 +29,7 @@ func (s *Server) routes() {
 			paths = append(paths, fp)
 		}
 		allow[fp] = append(allow[fp], r.Method)
-		s.app.Add(r.Method, fp, s.publish(r))
+		s.app.Add(r.Method, fp, append(s.protect(routePolicy(r)), s.idempotency, s.publish(r))...)
 	}
 	for _, fp := range paths {
 		methods := slices.Clone(allow[fp])
@@ -45,6 +45,18 @@ func (s *Server) routes() {
 	s.app.Use(func(c *fiber.Ctx) error {
 		return problem(ProblemNotFound, "no route serves "+c.Method()+" "+c.Path())
 	})
+}
+
+// protect returns the middleware every endpoint starts with, in DESIGN.md's
+// order: authenticate and authorize, then the rate limit (when the policy
+// has one). Streams and replay take theirs from streamPolicy and
+// replayPolicy.
+func (s *Server) protect(p policy) []fiber.Handler {
+	hs := []fiber.Handler{s.authenticate(p)}
+	if p.limit != nil {
+		hs = append(hs, s.rateLimit(p))
+	}
+	return hs
 }
 
 // fiberPath turns /v1/orders/{id} into Fiber's /v1/orders/:id.

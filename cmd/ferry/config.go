@@ -111,7 +111,19 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("server", cfg.Server.Validate())...)
 	cfg.Kafka = cfg.Kafka.WithDefaults()
 	errs = append(errs, prefixed("kafka", cfg.Kafka.Validate())...)
-	errs = append(errs, prefixed("auth", cfg.Auth.Validate())...)
+	if cfg.Auth.JWT != nil {
+		j := *cfg.Auth.JWT
+		j.Keys = append([]ingress.JWTKeyConfig(nil), j.Keys...)
+		for i := range j.Keys {
+			j.Keys[i].File = cfg.resolve(j.Keys[i].File)
+		}
+		cfg.Auth.JWT = &j
+	}
+	if err := cfg.Auth.Validate(); err != nil {
+		errs = append(errs, prefixed("auth", err)...)
+	} else {
+		errs = append(errs, prefixed("auth", cfg.Auth.Check())...)
+	}
 	errs = append(errs, prefixed("", topics.ValidateStreams(cfg.Streams))...)
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
 	if cfg.Kafka.Embedded.DataDir != "" {
@@ -148,6 +160,14 @@ func (cfg Config) compile() (*loaded, error) {
 		if (r.Auth == "" || r.Auth == topics.AuthRequired) && !authOn {
 			errs = append(errs, fmt.Errorf("routes[%d].auth: the route requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
 		}
+	}
+	for i, sc := range cfg.Streams {
+		if sc.Auth != topics.AuthNone && !authOn {
+			errs = append(errs, fmt.Errorf("streams[%d].auth: the stream requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
+		}
+	}
+	if len(cfg.Replay.Topics) > 0 && !authOn {
+		errs = append(errs, errors.New("replay.topics: replay always requires credentials but auth has no jwt or api_keys"))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -144,9 +144,33 @@ func (p *process) stop(t *testing.T) {
 	}
 }
 
-func (p *process) post(t *testing.T, path string, body []byte) (int, map[string]any) {
+// devToken mints a token the way the README does: ferry token --scope
+// orders:write, with the dev key of testdata/keys.
+func devToken(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Post("http://"+p.http+path, "application/json", bytes.NewReader(body))
+	out, err := exec.Command(ferryBinary(t), "token", "--key", "../../testdata/keys/dev-jwt.key", "--scope", "orders:write").Output()
+	if err != nil {
+		t.Fatalf("ferry token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// post sends body with the quickstart's credentials: a dev token from
+// ferry token, or the headers given as name, value pairs instead.
+func (p *process) post(t *testing.T, path string, body []byte, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+p.http+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if len(hdr) == 0 {
+		hdr = []string{"Authorization", "Bearer " + devToken(t)}
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,14 +232,31 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if string(recs[0].Key) != "c-42" || !bytes.Equal(recs[0].Value, order) {
 		t.Errorf("record key %q value %q, want c-42 and the body", recs[0].Key, recs[0].Value)
 	}
-	var ceID string
+	hs := make(map[string]string)
 	for _, h := range recs[0].Headers {
-		if h.Key == "ce_id" {
-			ceID = string(h.Value)
-		}
+		hs[h.Key] = string(h.Value)
 	}
+	ceID := hs["ce_id"]
 	if ceID != acc["id"] {
 		t.Errorf("ce_id = %q, 202 id = %v", ceID, acc["id"])
+	}
+	if hs["ce_authtype"] != "app_user" || hs["ce_authid"] != "dev-user" {
+		t.Errorf("ce_authtype %q ce_authid %q, want app_user and the token's subject dev-user", hs["ce_authtype"], hs["ce_authid"])
+	}
+
+	// The quickstart route requires credentials: none is a 401 that
+	// produces nothing; the documented dev API key is accepted.
+	if code, prob := p.post(t, "/v1/orders", order, "X-Request-ID", "no-credentials"); code != http.StatusUnauthorized || prob["type"] != "urn:ferry:problem:unauthenticated" {
+		t.Errorf("POST without credentials = %d %v, want a 401 unauthenticated problem", code, prob)
+	}
+	if code, acc2 := p.post(t, "/v1/orders", order, "X-API-Key", "ferry-dev-only-api-key"); code != http.StatusAccepted || acc2["offset"] == acc["offset"] && acc2["partition"] == acc["partition"] {
+		t.Errorf("POST with the dev API key = %d %v, want a new 202", code, acc2)
+	}
+	keyed := consume(t, p.kafka, "orders.commands", 2)
+	for _, h := range keyed[1].Headers {
+		if h.Key == "ce_authid" && string(h.Value) != "dev-orders-bot" {
+			t.Errorf("API key record ce_authid = %q, want dev-orders-bot", h.Value)
+		}
 	}
 
 	t.Run("kcat", func(t *testing.T) {
@@ -238,9 +279,9 @@ func TestBinaryEndToEnd(t *testing.T) {
 
 	// The embedded broker kept the record on disk.
 	p = startFerry(t, dataDir)
-	consume(t, p.kafka, "orders.commands", 1)
+	consume(t, p.kafka, "orders.commands", 2)
 	code, again := p.post(t, "/v1/orders", order)
-	if code != http.StatusAccepted || again["partition"] != acc["partition"] || again["offset"].(float64) != acc["offset"].(float64)+1 {
+	if code != http.StatusAccepted || again["partition"] != acc["partition"] || again["offset"].(float64) != acc["offset"].(float64)+2 {
 		t.Errorf("after restart POST = %d %v, want the next offset after %v", code, again, acc)
 	}
 	p.stop(t)

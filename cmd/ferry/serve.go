@@ -126,11 +126,28 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 	}
 
 	producer := topics.NewProducer(cl, cfg.Kafka.ProduceTimeout, tel.producerOptions()...)
-	srv, err := ingress.New(cfg.Server, cfg.table, ingress.Deps{
-		Producer:  producer,
-		Validator: cfg.schemas,
-		Checks:    readyChecks(admin, rdb, needed),
-	}, append([]ingress.Option{ingress.WithLogger(log)}, tel.serverOptions()...)...)
+	deps := ingress.Deps{
+		Producer:    producer,
+		Validator:   cfg.schemas,
+		Checks:      readyChecks(admin, rdb, needed),
+		Limiter:     ingress.NewRedisLimiter(rdb),
+		Idempotency: ingress.NewRedisIdempotency(rdb),
+	}
+	if cfg.Auth.Configured() {
+		// authCtx ends the JWKS refresh when serve returns.
+		authCtx, cancelAuth := context.WithCancel(context.Background())
+		closers = append(closers, cancelAuth)
+		auth, err := ingress.NewAuth(authCtx, cfg.Auth, ingress.WithAuthLogger(log))
+		if err != nil {
+			return err
+		}
+		deps.Authenticator = auth
+		if cfg.Auth.JWT != nil && cfg.Auth.JWT.JWKSURL != "" {
+			deps.Checks = append(deps.Checks, ingress.Check{Name: "jwks", Check: auth.Ready})
+		}
+	}
+	srv, err := ingress.New(cfg.Server, cfg.table, deps,
+		append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(cfg.Auth)}, tel.serverOptions()...)...)
 	if err != nil {
 		return err
 	}

@@ -11,4 +11,8 @@ var (
 	_ ingress.Producer  = (*topics.Producer)(nil)
 	_ ingress.Validator = (*schemas.Set)(nil)
 	_ topics.Observer   = (*ingress.Metrics)(nil)
+
+	_ ingress.Authenticator    = (*ingress.Auth)(nil)
+	_ ingress.Limiter          = (*ingress.RedisLimiter)(nil)
+	_ ingress.IdempotencyStore = (*ingress.RedisIdempotency)(nil)
 )

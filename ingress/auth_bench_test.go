@@ -1,0 +1,287 @@
+package ingress
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// benchAlg is one signing algorithm with a key pair.
+type benchAlg struct {
+	name   string
+	method jwt.SigningMethod
+	sign   any
+	verify any
+}
+
+func benchAlgs(b *testing.B) []benchAlg {
+	b.Helper()
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, dk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret := []byte("a-benchmark-hmac-secret-of-32-bytes-or-more")
+	return []benchAlg{
+		{"HS256", jwt.SigningMethodHS256, secret, secret},
+		{"RS256", jwt.SigningMethodRS256, rk, &rk.PublicKey},
+		{"ES256", jwt.SigningMethodES256, ek, &ek.PublicKey},
+		{"EdDSA", jwt.SigningMethodEdDSA, dk, dk.Public()},
+	}
+}
+
+// benchAuth builds an Auth verifying alg's tokens (kid "k"), with a token
+// cache of cacheSize entries (-1: none), and a realistic token for it.
+func benchAuth(b *testing.B, alg benchAlg, cacheSize int) (*Auth, string) {
+	b.Helper()
+	vk, err := newVerifyKey(alg.verify, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := AuthConfig{JWT: &JWTConfig{Issuer: "https://issuer.example", Audience: "ferry", CacheSize: cacheSize}}.WithDefaults()
+	a := &Auth{jwt: newJWTVerifier(*cfg.JWT, keySet{"k": {vk}}, nil, time.Now), now: time.Now}
+	if cacheSize > 0 {
+		a.cache = newTokenCache(cacheSize)
+	}
+	tok := jwt.NewWithClaims(alg.method, jwt.MapClaims{
+		"sub": "user-1234567890", "iss": "https://issuer.example", "aud": "ferry",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+		"scope": "orders:write orders:read", "tenant": "acme", "email": "user@example.com",
+	})
+	tok.Header["kid"] = "k"
+	signed, err := tok.SignedString(alg.sign)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a, signed
+}
+
+// BenchmarkAuthenticate verifies one bearer token per iteration, without
+// the verified-token cache (cache=off: signature, claims, principal) and
+// with it (cache=hit: a hash, a map lookup and a constant-time compare).
+//
+// Run: go test -run '^$' -bench Authenticate -benchmem ./ingress
+func BenchmarkAuthenticate(b *testing.B) {
+	ctx := context.Background()
+	for _, alg := range benchAlgs(b) {
+		for _, cache := range []struct {
+			name string
+			size int
+		}{{"off", -1}, {"hit", DefaultTokenCacheSize}} {
+			b.Run(fmt.Sprintf("alg=%s/cache=%s", alg.name, cache.name), func(b *testing.B) {
+				a, token := benchAuth(b, alg, cache.size)
+				cred := Credential{Scheme: SchemeBearer, Value: token}
+				if _, err := a.Authenticate(ctx, cred); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := a.Authenticate(ctx, cred); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// memLimiter is an in-memory GCRA with redis_rate's arithmetic, so that a
+// benchmark measures the limiter decision without the Redis round trip.
+type memLimiter struct {
+	mu  sync.Mutex
+	tat map[string]time.Time
+}
+
+func (l *memLimiter) Allow(_ context.Context, key string, rl topics.RateLimitConfig) (LimitResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	interval := rl.Per / time.Duration(rl.Rate)
+	tat := l.tat[key]
+	if tat.Before(now) {
+		tat = now
+	}
+	newTAT := tat.Add(interval)
+	allowAt := newTAT.Add(-interval * time.Duration(rl.Burst))
+	if now.Before(allowAt) {
+		return LimitResult{Limit: rl.Burst, RetryAfter: allowAt.Sub(now), ResetAfter: tat.Sub(now)}, nil
+	}
+	l.tat[key] = newTAT
+	return LimitResult{Allowed: true, Limit: rl.Burst, Remaining: int(now.Sub(allowAt) / interval), ResetAfter: newTAT.Sub(now)}, nil
+}
+
+// memIdempotency claims every key and forgets it, so that each request
+// takes the first-request path: parse the key, fingerprint the request,
+// look it up, claim it, complete it.
+type memIdempotency struct{}
+
+func (memIdempotency) Begin(context.Context, string, IdempotencyClaim) (*IdempotencyRecord, error) {
+	return nil, nil
+}
+
+func (memIdempotency) Complete(context.Context, string, IdempotencyClaim, StoredResponse, time.Duration) error {
+	return nil
+}
+
+func (memIdempotency) Release(context.Context, string, IdempotencyClaim) error { return nil }
+
+type ackProducer struct{}
+
+func (ackProducer) Produce(_ context.Context, m *topics.Message) (topics.Position, error) {
+	return topics.Position{Topic: m.Topic, Partition: 1, Offset: 42, Timestamp: m.Time}, nil
+}
+
+// BenchmarkMiddlewareChain drives requests through app.Handler() with a
+// reused fasthttp.RequestCtx:
+//   - chain: request context, authenticate + authorize, the rate-limit
+//     decision (in-memory GCRA) and the Idempotency-Key lookup (in-memory
+//     store), then a 204. No Redis round trip and no access log.
+//   - publish: the whole configured route (the chain, then body checks,
+//     the record and the 202) with a producer that acknowledges at once.
+//
+// Run: go test -run '^$' -bench MiddlewareChain -benchmem ./ingress
+func BenchmarkMiddlewareChain(b *testing.B) {
+	body := []byte(`{"customer_id":"c-42","items":[{"sku":"BOOK-1","qty":1,"price":12.5}]}`)
+	rl := &topics.RateLimitConfig{Rate: 1_000_000, Per: time.Second, Burst: 1_000_000, By: "principal"}
+	table, err := topics.NewTable([]topics.RouteConfig{{Name: "orders", Path: "/v1/orders", Topic: "orders",
+		Key: "{claim.tenant}/{body./customer_id}", Scopes: []string{"orders:write"}, RateLimit: rl}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	off := false
+	bench := func(b *testing.B, handler fasthttp.RequestHandler, status int, token string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/v1/orders")
+		ctx.Request.Header.SetContentType("application/json")
+		ctx.Request.Header.Set("Authorization", "Bearer "+token)
+		ctx.Request.Header.Set("Idempotency-Key", `"8e03978e-40d5-43e8-bc93-6894a57f9324"`)
+		ctx.Request.SetBody(body)
+		b.ReportAllocs()
+		for b.Loop() {
+			handler(&ctx)
+			if code := ctx.Response.StatusCode(); code != status {
+				b.Fatalf("status %d: %s", code, ctx.Response.Body())
+			}
+			ctx.Response.Reset()
+			ctx.ResetUserValues() // as fasthttp does between requests
+		}
+	}
+	// baseline: the request-context middleware and a 204, without the
+	// policy chain, to tell the chain's own cost.
+	b.Run("baseline", func(b *testing.B) {
+		srv, err := New(Config{AccessLog: &off}, table, Deps{Producer: ackProducer{}, Limiter: &memLimiter{}}, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err != nil {
+			b.Fatal(err)
+		}
+		app := fiber.New(fiber.Config{ErrorHandler: srv.handleError})
+		app.Post("/v1/orders", srv.requestContext, func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) })
+		bench(b, app.Handler(), 204, "x")
+	})
+	for _, alg := range benchAlgs(b) {
+		for _, cache := range []struct {
+			name string
+			size int
+		}{{"off", -1}, {"hit", DefaultTokenCacheSize}} {
+			a, token := benchAuth(b, alg, cache.size)
+			deps := Deps{Producer: ackProducer{}, Authenticator: a, Limiter: &memLimiter{tat: map[string]time.Time{}}, Idempotency: memIdempotency{}}
+			srv, err := New(Config{AccessLog: &off}, table, deps, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			chain := fiber.New(fiber.Config{ErrorHandler: srv.handleError})
+			p := routePolicy(table.Routes()[0])
+			chain.Post("/v1/orders", append([]fiber.Handler{srv.requestContext}, append(srv.protect(p), srv.idempotency,
+				func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) })...)...)
+			for _, h := range []struct {
+				name    string
+				handler fasthttp.RequestHandler
+				status  int
+			}{{"chain", chain.Handler(), 204}, {"publish", srv.App().Handler(), 202}} {
+				b.Run(fmt.Sprintf("%s/alg=%s/cache=%s", h.name, alg.name, cache.name), func(b *testing.B) {
+					bench(b, h.handler, h.status, token)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkRedis measures the Redis round trips the chain adds per
+// request: one rate-limit decision (redis_rate's script) and the first
+// Idempotency-Key lookup (claim, then complete), on miniredis and on the
+// real Redis at 127.0.0.1:6379 when it answers.
+//
+// Run: go test -run '^$' -bench Redis -benchmem ./ingress
+func BenchmarkRedis(b *testing.B) {
+	ctx := context.Background()
+	backends := []struct{ name, addr string }{{"mini", miniredis.RunT(b).Addr()}}
+	if c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}); c.Ping(ctx).Err() == nil {
+		backends = append(backends, struct{ name, addr string }{"real", "127.0.0.1:6379"})
+		_ = c.Close()
+	} else {
+		b.Logf("no real Redis at 127.0.0.1:6379; benchmarking miniredis only")
+	}
+	var prefix [8]byte
+	_, _ = rand.Read(prefix[:])
+	pre := fmt.Sprintf("ferry-bench:%x:", prefix)
+	for _, be := range backends {
+		rdb := redis.NewClient(&redis.Options{Addr: be.addr})
+		b.Cleanup(func() {
+			if keys, _ := rdb.Keys(ctx, "*"+pre+"*").Result(); len(keys) > 0 {
+				rdb.Del(ctx, keys...)
+			}
+			_ = rdb.Close()
+		})
+		b.Run("limiter/redis="+be.name, func(b *testing.B) {
+			l := NewRedisLimiter(rdb, WithLimiterPrefix(pre))
+			rl := topics.RateLimitConfig{Rate: 1 << 30, Per: time.Second, Burst: 1 << 30}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Allow(ctx, "orders:sub:alice", rl); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("idempotency/redis="+be.name, func(b *testing.B) {
+			s := NewRedisIdempotency(rdb, WithIdempotencyPrefix(pre))
+			resp := StoredResponse{Status: 202, ContentType: "application/json", Body: []byte(`{"id":"01a1fdb7-5238-798c-0000-000000000000"}`)}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				key := fmt.Sprintf("k%d", i)
+				claim := IdempotencyClaim{Owner: "o", LockTTL: time.Minute}
+				if held, err := s.Begin(ctx, key, claim); err != nil || held != nil {
+					b.Fatal(held, err)
+				}
+				if err := s.Complete(ctx, key, claim, resp, time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,56 @@
+package ingress
+
+import (
+	"slices"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// policy is what an endpoint (route, stream or replay) requires of its
+// callers. Every endpoint is protected unless its config says auth: none.
+type policy struct {
+	// name is the endpoint's name, for logs and rate-limit keys.
+	name string
+	// auth is true unless the endpoint is auth: none.
+	auth bool
+	// scopes are required, all of them.
+	scopes []string
+	// limit is the endpoint's rate limit, or nil.
+	limit *topics.RateLimitConfig
+}
+
+// routePolicy is the policy of a configured route.
+func routePolicy(r topics.Route) policy {
+	return policy{name: r.Name, auth: r.Auth != topics.AuthNone, scopes: r.Scopes, limit: r.RateLimit}
+}
+
+// streamPolicy is the policy of a stream (/v1/streams/{name}).
+func streamPolicy(sc topics.StreamConfig) policy {
+	return policy{name: "stream:" + sc.Name, auth: sc.Auth != topics.AuthNone, scopes: sc.Scopes}
+}
+
+// DefaultReplayScopes are the scopes the replay API requires when the
+// config names none.
+var DefaultReplayScopes = []string{"admin"}
+
+// replayPolicy is the policy of the replay API (/v1/replay/{topic}): it is
+// always protected, by default with the admin scope.
+func replayPolicy(rc topics.ReplayConfig) policy {
+	scopes := rc.Scopes
+	if len(scopes) == 0 {
+		scopes = DefaultReplayScopes
+	}
+	return policy{name: "replay", auth: true, scopes: scopes}
+}
+
+// missingScopes returns the scopes of required that p lacks, or nil when
+// p holds them all. A nil principal holds nothing.
+func missingScopes(p *Principal, required []string) []string {
+	var missing []string
+	for _, s := range required {
+		if p == nil || !slices.Contains(p.Scopes, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}

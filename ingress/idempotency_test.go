@@ -1,0 +1,281 @@
+package ingress_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+// countingProducer acknowledges messages without a broker, counting them.
+// With a release channel, each call signals entered and waits for release;
+// the first failFirst calls fail as if the broker were down.
+type countingProducer struct {
+	calls     atomic.Int32
+	failFirst int32
+	entered   chan struct{}
+	release   chan struct{}
+}
+
+func (p *countingProducer) Produce(_ context.Context, m *topics.Message) (topics.Position, error) {
+	n := p.calls.Add(1)
+	if p.release != nil {
+		p.entered <- struct{}{}
+		<-p.release
+	}
+	if n <= p.failFirst {
+		return topics.Position{}, fmt.Errorf("produce: %w", topics.ErrUnavailable)
+	}
+	return topics.Position{Topic: m.Topic, Offset: int64(n), Timestamp: m.Time}, nil
+}
+
+// TestIdempotency: a repeat gets the first response (same event id,
+// nothing produced); another body under the same key is a 422; keys are
+// per principal; error answers below 500 are stored too.
+func TestIdempotency(t *testing.T) {
+	t.Parallel()
+	forEachRedis(t, func(t *testing.T, newClient func() redis.UniversalClient, prefix string) {
+		g := startPolicyGateway(t, policyOpts{rdb: newClient(), prefix: prefix})
+		alice := bearer(rsaToken(t, "alice", "orders:write"))
+		bob := bearer(rsaToken(t, "bob", "orders:write"))
+		with := func(hdr []string, key string) []string {
+			return append(append([]string(nil), hdr...), "Idempotency-Key", key)
+		}
+
+		resp, first := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, with(alice, `"k-1"`)...)
+		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("first POST = %d %s (replayed %q), want a fresh 202", resp.StatusCode, first, resp.Header.Get("Idempotent-Replayed"))
+		}
+		resp, again := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, with(alice, `"k-1"`)...)
+		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "true" || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("repeat = %d %s (replayed %q), want the stored 202", resp.StatusCode, again, resp.Header.Get("Idempotent-Replayed"))
+		}
+		if diff := cmp.Diff(decodeAccepted(t, first), decodeAccepted(t, again)); diff != "" {
+			t.Errorf("repeat answered another body (-first +repeat):\n%s", diff)
+		}
+		resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-2"}`, with(alice, `"k-1"`)...)
+		if p := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || p.Type != ingress.ProblemIdempotencyMismatch.Type {
+			t.Errorf("same key, other body = %d %s, want a 422 idempotency-mismatch", resp.StatusCode, b)
+		}
+		resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-2"}`, with(bob, `"k-1"`)...)
+		if resp.StatusCode != http.StatusAccepted || decodeAccepted(t, b).ID == decodeAccepted(t, first).ID {
+			t.Errorf("bob with alice's key = %d %s, want his own 202", resp.StatusCode, b)
+		}
+		resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-3"}`, with(alice, `bare-key`)...)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Errorf("an unquoted key = %d %s, want 202", resp.StatusCode, b)
+		}
+		for _, bad := range []string{`"` + strings.Repeat("k", 256) + `"`, `"a\"b"`, `"é"`} {
+			resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-4"}`, with(alice, bad)...)
+			if p := problemOf(t, b); resp.StatusCode != http.StatusBadRequest || p.Type != ingress.ProblemBadRequest.Type {
+				t.Errorf("Idempotency-Key %.20q = %d %s, want 400", bad, resp.StatusCode, b)
+			}
+		}
+		// A 4xx is the answer to that request: stored and replayed too.
+		for i := range 2 {
+			resp, b = g.post(t, "/v1/orders", `{"customer_id":`, with(alice, `"k-bad"`)...)
+			if resp.StatusCode != http.StatusBadRequest || (i == 1) != (resp.Header.Get("Idempotent-Replayed") == "true") {
+				t.Errorf("malformed body, try %d = %d %s (replayed %q), want 400, replayed the second time", i+1, resp.StatusCode, b, resp.Header.Get("Idempotent-Replayed"))
+			}
+		}
+		if n := topicstest.Count(t, g.cluster, "orders"); n != 3 {
+			t.Errorf("orders holds %d records, want 3 (alice k-1, bob k-1, alice bare-key)", n)
+		}
+		if n := g.srv.TrafficStats().IdempotentReplays; n != 2 {
+			t.Errorf("TrafficStats().IdempotentReplays = %d, want 2", n)
+		}
+	})
+}
+
+// TestIdempotencyInFlight holds the first request inside the producer: a
+// duplicate meanwhile is a 409, another body a 422; once the first
+// answers, a duplicate gets its response. One record is produced.
+func TestIdempotencyInFlight(t *testing.T) {
+	t.Parallel()
+	forEachRedis(t, func(t *testing.T, newClient func() redis.UniversalClient, prefix string) {
+		p := &countingProducer{entered: make(chan struct{}, 1), release: make(chan struct{})}
+		g := startPolicyGateway(t, policyOpts{rdb: newClient(), prefix: prefix, producer: p})
+		hdr := append(bearer(rsaToken(t, "alice", "orders:write")), "Idempotency-Key", `"op-1"`)
+		type answer struct {
+			status int
+			body   []byte
+		}
+		firstDone := make(chan answer, 1)
+		go func() {
+			resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, hdr...)
+			firstDone <- answer{resp.StatusCode, b}
+		}()
+		<-p.entered // the first request holds the key
+
+		resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, hdr...)
+		if pr := problemOf(t, b); resp.StatusCode != http.StatusConflict || pr.Type != ingress.ProblemIdempotencyConflict.Type || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("duplicate in flight = %d %s, want a 409 idempotency-conflict with Retry-After", resp.StatusCode, b)
+		}
+		resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-9"}`, hdr...)
+		if pr := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || pr.Type != ingress.ProblemIdempotencyMismatch.Type {
+			t.Errorf("other body in flight = %d %s, want a 422 idempotency-mismatch", resp.StatusCode, b)
+		}
+		close(p.release)
+		first := <-firstDone
+		if first.status != http.StatusAccepted {
+			t.Fatalf("first = %d %s, want 202", first.status, first.body)
+		}
+		resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, hdr...)
+		if resp.StatusCode != http.StatusAccepted || decodeAccepted(t, b).ID != decodeAccepted(t, first.body).ID {
+			t.Errorf("duplicate after = %d %s, want the first 202 %s", resp.StatusCode, b, first.body)
+		}
+		if n := p.calls.Load(); n != 1 {
+			t.Errorf("produced %d messages, want 1", n)
+		}
+	})
+}
+
+// TestIdempotencyConcurrentDuplicates fires many identical requests at
+// once at two instances sharing Redis: exactly one record is produced,
+// and every answer is its 202 or a 409.
+func TestIdempotencyConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
+	forEachRedis(t, func(t *testing.T, newClient func() redis.UniversalClient, prefix string) {
+		c := topicstest.Cluster(t, 3, policyTopics...)
+		gs := []*policyGateway{
+			startPolicyGateway(t, policyOpts{rdb: newClient(), prefix: prefix, cluster: c}),
+			startPolicyGateway(t, policyOpts{rdb: newClient(), prefix: prefix, cluster: c}),
+		}
+		hdr := append(bearer(rsaToken(t, "alice", "orders:write")), "Idempotency-Key", `"burst-1"`)
+		const n = 16
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ids := make(map[string]int)
+		statuses := make(map[int]int)
+		for i := range n {
+			wg.Go(func() {
+				resp, b := gs[i%2].post(t, "/v1/orders", `{"customer_id":"c-1"}`, hdr...)
+				mu.Lock()
+				defer mu.Unlock()
+				statuses[resp.StatusCode]++
+				if resp.StatusCode == http.StatusAccepted {
+					ids[decodeAccepted(t, b).ID]++
+				}
+			})
+		}
+		wg.Wait()
+		if statuses[http.StatusAccepted]+statuses[http.StatusConflict] != n || len(ids) != 1 {
+			t.Errorf("statuses %v, event ids %v; want only 202 (one event id) and 409", statuses, ids)
+		}
+		if got := topicstest.Count(t, c, "orders"); got != 1 {
+			t.Errorf("orders holds %d records, want 1", got)
+		}
+	})
+}
+
+// TestIdempotencyServerErrorReleases: a 5xx is not stored, so a retry
+// with the same key runs anew.
+func TestIdempotencyServerErrorReleases(t *testing.T) {
+	t.Parallel()
+	p := &countingProducer{failFirst: 1}
+	g := startPolicyGateway(t, policyOpts{producer: p})
+	hdr := append(bearer(rsaToken(t, "alice", "orders:write")), "Idempotency-Key", `"retry-me"`)
+	if resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, hdr...); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("first = %d %s, want 503", resp.StatusCode, b)
+	}
+	resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, hdr...)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("retry = %d %s (replayed %q), want a fresh 202", resp.StatusCode, b, resp.Header.Get("Idempotent-Replayed"))
+	}
+	if n := p.calls.Load(); n != 2 {
+		t.Errorf("Produce called %d times, want 2", n)
+	}
+}
+
+// TestIdempotencyRedisDown: with Redis gone a request with an
+// Idempotency-Key is a 503 by default (closed), or is served without
+// idempotency when open (counted); one without a key is served anyway.
+func TestIdempotencyRedisDown(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"", ingress.FailOpen, ingress.FailClosed} {
+		t.Run("on_redis_error="+mode, func(t *testing.T) {
+			t.Parallel()
+			mr := miniredis.RunT(t)
+			cfg := testAuthConfig(t)
+			cfg.Idempotency.OnRedisError = mode
+			p := &countingProducer{}
+			g := startPolicyGateway(t, policyOpts{rdb: redisClient(t, mr.Addr()), auth: cfg, producer: p})
+			mr.Close()
+			alice := bearer(rsaToken(t, "alice", "orders:write"))
+			if resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, alice...); resp.StatusCode != http.StatusAccepted {
+				t.Errorf("POST without a key, Redis down = %d %s, want 202", resp.StatusCode, b)
+			}
+			resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, append(alice, "Idempotency-Key", `"k"`)...)
+			if mode == ingress.FailOpen {
+				if resp.StatusCode != http.StatusAccepted || g.srv.TrafficStats().IdempotencyFailOpen != 1 {
+					t.Errorf("POST with a key = %d %s, fail-opens %d; want 202 and 1", resp.StatusCode, b, g.srv.TrafficStats().IdempotencyFailOpen)
+				}
+				return
+			}
+			if pr := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || pr.Type != ingress.ProblemRedisUnavailable.Type {
+				t.Errorf("POST with a key = %d %s, want a 503 redis-unavailable", resp.StatusCode, b)
+			}
+			if n := p.calls.Load(); n != 1 {
+				t.Errorf("produced %d, want 1 (the request without a key)", n)
+			}
+		})
+	}
+}
+
+// TestRedisIdempotencyStore drives the store directly: claims, the lock
+// expiring (miniredis's clock), and a stale claim that cannot complete.
+func TestRedisIdempotencyStore(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	s := ingress.NewRedisIdempotency(redisClient(t, mr.Addr()))
+	ctx := context.Background()
+	fp := sha256.Sum256([]byte("request"))
+	a := ingress.IdempotencyClaim{Fingerprint: fp, Owner: "a", LockTTL: time.Minute}
+	b := ingress.IdempotencyClaim{Fingerprint: fp, Owner: "b", LockTTL: time.Minute}
+	if held, err := s.Begin(ctx, "k", a); held != nil || err != nil {
+		t.Fatalf("Begin(a) = %+v, %v; want the claim", held, err)
+	}
+	if held, err := s.Begin(ctx, "k", b); err != nil || held == nil || held.Done || held.Fingerprint != fp {
+		t.Fatalf("Begin(b) while a holds = %+v, %v; want a's claim in flight", held, err)
+	}
+	mr.FastForward(2 * time.Minute) // a's instance died
+	if held, err := s.Begin(ctx, "k", b); held != nil || err != nil {
+		t.Fatalf("Begin(b) after a's lock expired = %+v, %v; want the claim", held, err)
+	}
+	resp := ingress.StoredResponse{Status: 202, ContentType: "application/json", Location: "/v1/results/x", Body: []byte(`{"id":"x"}`)}
+	if err := s.Complete(ctx, "k", a, ingress.StoredResponse{Status: 500}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "k", a); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := s.Begin(ctx, "k", a); held == nil || held.Done {
+		t.Fatalf("after a stale Complete and Release = %+v, want b's claim untouched", held)
+	}
+	if err := s.Complete(ctx, "k", b, resp, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.Begin(ctx, "k", a)
+	if err != nil || held == nil || !held.Done {
+		t.Fatalf("after b completed = %+v, %v", held, err)
+	}
+	if diff := cmp.Diff(resp, held.Response); diff != "" {
+		t.Errorf("stored response (-want +got):\n%s", diff)
+	}
+	if ttl := mr.TTL("ferry:idem:k"); ttl != time.Hour {
+		t.Errorf("TTL of the stored response = %v, want 1h", ttl)
+	}
+}
