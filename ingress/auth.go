@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Credential schemes.
@@ -268,6 +269,7 @@ func (s *Server) authenticate(p policy) fiber.Handler {
 // invalid_token.
 func (s *Server) unauthenticated(c *fiber.Ctx, ri *reqInfo, scheme string, err error) error {
 	s.stats.unauthenticated.Add(1)
+	s.metrics.AuthFailure(failureReason(err))
 	detail, code := "this endpoint requires credentials", ""
 	if !errors.Is(err, ErrNoCredentials) {
 		detail, code = credentialReason(err), "invalid_token"
@@ -287,6 +289,7 @@ func (s *Server) unauthenticated(c *fiber.Ctx, ri *reqInfo, scheme string, err e
 // forbidden answers 403 insufficient_scope, naming the scopes required.
 func (s *Server) forbidden(c *fiber.Ctx, ri *reqInfo, pr *Principal, scheme string, required, missing []string) error {
 	s.stats.forbidden.Add(1)
+	s.metrics.AuthFailure("insufficient_scope")
 	if s.log.Enabled(c.UserContext(), slog.LevelDebug) {
 		s.log.LogAttrs(c.UserContext(), slog.LevelDebug, "scope check failed",
 			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.String("principal", pr.ID),
@@ -332,4 +335,29 @@ func (s *Server) challenge(used, code, desc, scope string) string {
 		}
 	}
 	return b.String()
+}
+
+// failureReason is the bounded metric label of an authentication failure.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return "missing"
+	case errors.Is(err, errMalformedAuthorization):
+		return "malformed"
+	case errors.Is(err, errUnknownAPIKey):
+		return "unknown_api_key"
+	case errors.Is(err, errAPIKeysDisabled), errors.Is(err, errBearerDisabled):
+		return "scheme_not_accepted"
+	case errors.Is(err, errTokenTooLarge):
+		return "token_too_large"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token_expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "token_not_yet_valid"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "bad_signature"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong_issuer_or_audience"
+	}
+	return "invalid_token"
 }

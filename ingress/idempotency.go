@@ -261,6 +261,7 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 			return &problemError{pt: ProblemIdempotencyConflict, retryAfter: 1, detail: "the first request with this Idempotency-Key is still in progress; retry later"}
 		}
 		s.stats.idempotentReplays.Add(1)
+		s.metrics.IdempotentReplay(ri.route)
 		r := held.Response
 		c.Status(r.Status)
 		if r.ContentType != "" {

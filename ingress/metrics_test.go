@@ -177,6 +177,9 @@ func TestMetricsAfterScriptedRequests(t *testing.T) {
 	if diff := cmp.Diff(wantProduce, series(mfs, "ferry_produce_duration_seconds")); diff != "" {
 		t.Errorf("ferry_produce_duration_seconds sample counts (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(map[string]float64{"reason=missing": 1}, series(mfs, "ferry_auth_failures_total")); diff != "" {
+		t.Errorf("ferry_auth_failures_total (-want +got):\n%s", diff)
+	}
 	if got := series(mfs, "ferry_produce_errors_total"); len(got) != 0 {
 		t.Errorf("ferry_produce_errors_total = %v, want no series", got)
 	}
