@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -123,6 +124,19 @@ func (k *KeyTemplate) String() string { return k.src }
 
 // UsesBody reports whether the template reads the request body.
 func (k *KeyTemplate) UsesBody() bool { return k.body }
+
+// Headers returns the names of the request headers the template reads, as
+// written, each once, in order of appearance (for API descriptions: a
+// missing one makes the request fail with ErrKeyUnresolved).
+func (k *KeyTemplate) Headers() []string {
+	var names []string
+	for _, p := range k.parts {
+		if p.kind == partHeader && !slices.Contains(names, p.name) {
+			names = append(names, p.name)
+		}
+	}
+	return names
+}
 
 // Append appends the template's value for one request to dst. Every
 // reference must resolve to a non-empty value, else the error wraps
