@@ -21,6 +21,11 @@ import (
 // Server is the HTTP gateway. Build it with New, serve it with Serve, and
 // stop it with Shutdown. It is safe for concurrent use.
 type Server struct {
+	// docs are the API descriptions, built once by New (apidocs.go).
+	docs apiDocs
+	// badReplies counts the replies checkReply refused (reply.go).
+	badReplies atomic.Uint64
+
 	app    *fiber.App
 	cfg    Config
 	table  *topics.Table
@@ -72,6 +77,9 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		StrictRouting:         false,
 		CaseSensitive:         true,
 	})
+	if err := s.buildAPIDocs(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }

@@ -43,12 +43,18 @@ var (
 	ProblemInternal         = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
 )
 
+// Problem types of request/response routes; the table continues here.
+var (
+	ProblemBadReply = ProblemType{problemBase + "bad-reply", "Backend Reply Violates Its Schema", fiber.StatusBadGateway}
+)
+
 // ProblemTypes lists every problem type in table order, for docs and tests.
 var ProblemTypes = []ProblemType{
 	ProblemNotFound, ProblemMethodNotAllowed, ProblemUnsupportedMedia, ProblemMalformedJSON,
 	ProblemBodyTooLarge, ProblemKeyUnresolved, ProblemKafkaUnavailable, ProblemKafkaTimeout,
 	ProblemKafkaRejected, ProblemBadRequest, ProblemHeaderTooLarge, ProblemRequestTimeout,
 	ProblemValidation, ProblemUnauthenticated, ProblemInternal,
+	ProblemBadReply,
 }
 
 // Problem is an RFC 9457 problem details body.

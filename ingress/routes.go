@@ -15,6 +15,8 @@ func (s *Server) routes() {
 
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/openapi.json", s.openAPI)
+	s.app.Get("/asyncapi.json", s.asyncAPI)
 
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.
