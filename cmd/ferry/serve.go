@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		Producer:  producer,
 		Validator: cfg.schemas,
 		Checks:    readyChecks(admin, rdb, needed),
-	}, ingress.WithLogger(log))
+	}, ingress.WithLogger(log), apiDocs(cfg, seeds))
 	if err != nil {
 		return err
 	}
