@@ -38,9 +38,9 @@ func WithAPIDocs(d APIDocs) Option { return func(s *Server) { s.docs.cfg = d } }
 // apiDocs holds the API descriptions. New builds them once from the route
 // table, the schemas and APIDocs; the handlers serve the cached bytes.
 type apiDocs struct {
-	cfg                    APIDocs
-	openAPI, asyncAPI      []byte
-	openAPIETag, asyncETag string
+	cfg                       APIDocs
+	openAPI, asyncAPI         []byte
+	openAPIETag, asyncAPIETag string
 }
 
 // schemaBundler is what the API descriptions need from a Validator to embed
@@ -107,7 +107,7 @@ func (s *Server) buildAPIDocs() error {
 	if d.asyncAPI, err = marshalDoc(s.asyncAPIDoc(bundle, comps)); err != nil {
 		return fmt.Errorf("ingress: asyncapi: %w", err)
 	}
-	d.openAPIETag, d.asyncETag = etag(d.openAPI), etag(d.asyncAPI)
+	d.openAPIETag, d.asyncAPIETag = etag(d.openAPI), etag(d.asyncAPI)
 	return nil
 }
 
@@ -118,7 +118,7 @@ func (s *Server) openAPI(c *fiber.Ctx) error {
 
 // asyncAPI serves GET /asyncapi.json.
 func (s *Server) asyncAPI(c *fiber.Ctx) error {
-	return serveDoc(c, s.docs.asyncAPI, s.docs.asyncETag)
+	return serveDoc(c, s.docs.asyncAPI, s.docs.asyncAPIETag)
 }
 
 // serveDoc sends a cached document, or 304 when the client has it.

@@ -43,6 +43,8 @@ var docRoutes = []topics.RouteConfig{
 		Reply: &topics.ReplyConfig{Topic: "orders.replies", Timeout: 2 * time.Second, OnTimeout: "fail"}},
 	{Name: "customer-event", Method: "PUT", Path: "/v1/customers/{id}/events", Topic: "customers.events", Key: "customer-{path.id}",
 		Headers: map[string]string{"x-tenant": "{header.X-Tenant}"}, Auth: topics.AuthNone},
+	{Name: "customer-note", Path: "/v1/customers/{customer}/events", Topic: "customers.events", Key: "{path.customer}",
+		Auth: topics.AuthNone},
 	{Name: "audit", Path: "/v1/audit", Topic: "audit", Auth: topics.AuthNone},
 }
 
@@ -206,6 +208,7 @@ func TestOpenAPIValid(t *testing.T) {
 		{"not JSON", "POST", "/v1/orders", "application/json", []byte(`{"customer_id":`), nil, 400, false},
 		{"not a JSON media type", "POST", "/v1/orders", "text/plain", order, nil, 415, false},
 		{"broker unavailable", "POST", "/v1/orders", "application/json", unavailable, nil, 503, true},
+		{"same path shape, other parameter name", "POST", "/v1/customers/8/events", "application/json", []byte(`{}`), nil, 202, true},
 		{"no schema", "POST", "/v1/audit", "application/json", []byte(`[1, "two", {"three": 3}]`), nil, 202, true},
 		{"path and header templates", "PUT", "/v1/customers/7/events", "application/json", []byte(`{}`), []string{"X-Tenant", "acme"}, 202, true},
 		{"missing template header", "PUT", "/v1/customers/7/events", "application/json", []byte(`{}`), nil, 422, false},
@@ -441,7 +444,7 @@ func TestAsyncAPIValid(t *testing.T) {
 	// Each route's message, and the reply message of place-order, reach
 	// their schemas through the rewritten $refs.
 	ops := doc["operations"].(map[string]any)
-	for _, name := range []string{"create-order", "place-order", "amend-order", "customer-event", "audit"} {
+	for _, name := range []string{"create-order", "place-order", "amend-order", "customer-event", "customer-note", "audit"} {
 		if _, ok := ops[name]; !ok {
 			t.Errorf("no operation %s", name)
 		}

@@ -85,8 +85,17 @@ func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc
 		}
 		doc.Paths[path][strings.ToLower(method)] = op
 	}
+	// OpenAPI holds /a/{x} and /a/{y} to be the same path: routes whose
+	// paths differ only in parameter names share the first one's path,
+	// their parameters renamed by position.
+	canonical := make(map[string]topics.Route)
 	for _, r := range s.table.Routes() {
-		add(r.Path, r.Method, routeOperation(r, b, schemeNames))
+		shape := pathShape(r.Path)
+		first, ok := canonical[shape]
+		if !ok {
+			canonical[shape], first = r, r
+		}
+		add(first.Path, r.Method, routeOperation(r, first.Params, b, schemeNames))
 	}
 	for _, e := range ferryEndpoints() {
 		add(e.path, "GET", e.op)
@@ -94,8 +103,21 @@ func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc
 	return doc
 }
 
-// routeOperation describes one configured route.
-func routeOperation(r topics.Route, b *schemas.Bundle, schemes []string) *operation {
+// pathShape replaces the names of a path's parameters by {}.
+func pathShape(p string) string {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// routeOperation describes one configured route, whose path parameters are
+// documented under the names params (the route's own, unless another route
+// with the same path shape named them first).
+func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes []string) *operation {
 	op := &operation{
 		OperationID: r.Name,
 		Tags:        []string{tagRoutes},
@@ -132,11 +154,12 @@ func routeOperation(r topics.Route, b *schemas.Bundle, schemes []string) *operat
 	op.Description = desc.String()
 
 	// Parameters: the path's, the headers templates read, then ferry's.
-	for _, p := range r.Params {
-		op.Parameters = append(op.Parameters, obj{
-			"name": p, "in": "path", "required": true,
-			"schema": obj{"type": "string"},
-		})
+	for i, p := range params {
+		param := obj{"name": p, "in": "path", "required": true, "schema": obj{"type": "string"}}
+		if r.Params[i] != p {
+			param["description"] = "The route's {" + r.Params[i] + "}."
+		}
+		op.Parameters = append(op.Parameters, param)
 	}
 	var headers []string
 	if r.Key != nil {
