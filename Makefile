@@ -26,7 +26,12 @@ test: ## run every test with the race detector
 	$(GO) test $(TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: ## run the Go benchmarks
+bench: build ## every load scenario next to its baseline (BENCH_QUICK=1: ~1 min); writes BENCHMARKS.md
+	$(GO) build -o bin/ferry-load ./cmd/ferry-load
+	./bin/ferry-load bench --ferry $(BIN)
+
+.PHONY: bench-go
+bench-go: ## run the Go micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: lint

@@ -3,6 +3,7 @@ package ingress
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,13 @@ type Config struct {
 	GracePeriod time.Duration `yaml:"grace_period"`
 	// AccessLog writes one log line per request; default true.
 	AccessLog *bool `yaml:"access_log"`
+	// AccessLogLevel is the level of access log lines: debug, info (the
+	// default), warn or error. Lines below log.level are not written.
+	AccessLogLevel string `yaml:"access_log_level"`
+	// AccessLogBodyBytes logs up to this many bytes of each request body,
+	// as received, in its access log line, for debugging. The default, 0,
+	// never logs bodies; bodies may hold personal data.
+	AccessLogBodyBytes int `yaml:"access_log_body_bytes"`
 }
 
 func (c Config) withDefaults() Config {
@@ -43,6 +51,9 @@ func (c Config) withDefaults() Config {
 	if c.AccessLog == nil {
 		t := true
 		c.AccessLog = &t
+	}
+	if c.AccessLogLevel == "" {
+		c.AccessLogLevel = "info"
 	}
 	return c
 }
@@ -66,6 +77,14 @@ func (c Config) Validate() error {
 	}
 	if c.ReadBufferSize < 0 {
 		errs = append(errs, errors.New("read_buffer_size: must be > 0"))
+	}
+	switch strings.ToLower(c.AccessLogLevel) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("access_log_level: must be debug, info, warn or error, not %q", c.AccessLogLevel))
+	}
+	if c.AccessLogBodyBytes < 0 {
+		errs = append(errs, errors.New("access_log_body_bytes: must be >= 0"))
 	}
 	return errors.Join(errs...)
 }

@@ -19,10 +19,14 @@ type Validator interface {
 	Validate(schemaID string, doc []byte) error
 }
 
-// Check is one dependency reported by /readyz.
+// Check is one dependency reported by /readyz. To report a new dependency
+// (reply consumers, a stream hub), append a Check to Deps.Checks in
+// cmd/ferry's readyChecks.
 type Check struct {
 	// Name is the key in the /readyz body, e.g. "kafka".
 	Name string
-	// Check returns nil when the dependency is usable.
+	// Check returns nil when the dependency is usable, else an error whose
+	// text /readyz shows (no secrets). Checks run concurrently, and ctx
+	// ends after 2s.
 	Check func(ctx context.Context) error
 }

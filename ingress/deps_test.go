@@ -11,6 +11,7 @@ var badDeps = map[string]string{
 	"github.com/twmb/franz-go/pkg/kgo":    "ingress speaks plain Go types; franz-go stays below it (DESIGN.md)",
 	"github.com/twmb/franz-go/pkg/kadm":   "topic admin lives in topics (DESIGN.md)",
 	"github.com/ferry-gw/ferry/cmd/ferry": "nothing imports cmd",
+	"go.opentelemetry.io/otel/sdk/trace":  "ingress uses the OpenTelemetry API; cmd/ferry sets up the SDK",
 }
 
 // TestDeps enforces DESIGN.md's import table on the package's own imports

@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -10,6 +11,7 @@ import (
 
 // healthz answers 200 while the process is alive.
 func (s *Server) healthz(c *fiber.Ctx) error {
+	info(c).route = RouteHealthz
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"status": "ok"})
 }
@@ -23,6 +25,7 @@ type readiness struct {
 // readyz answers 200 when the server accepts traffic and every dependency
 // check passes, else 503 with the reason of each failing check.
 func (s *Server) readyz(c *fiber.Ctx) error {
+	info(c).route = RouteReadyz
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	rd := readiness{Status: "ready", Checks: make(map[string]string, len(s.deps.Checks))}
@@ -30,10 +33,18 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		rd.Status = "not_ready"
 		rd.Checks["server"] = "starting or shutting down"
 	}
-	for _, ch := range s.deps.Checks {
-		if err := ch.Check(ctx); err != nil {
+	// The checks run at once, so /readyz takes as long as the slowest one
+	// (at most 2s), however many dependencies there are.
+	errs := make([]error, len(s.deps.Checks))
+	var wg sync.WaitGroup
+	for i, ch := range s.deps.Checks {
+		wg.Go(func() { errs[i] = ch.Check(ctx) })
+	}
+	wg.Wait()
+	for i, ch := range s.deps.Checks {
+		if errs[i] != nil {
 			rd.Status = "not_ready"
-			rd.Checks[ch.Name] = err.Error()
+			rd.Checks[ch.Name] = errs[i].Error()
 		} else {
 			rd.Checks[ch.Name] = "ok"
 		}

@@ -3,7 +3,9 @@
 // endpoints and the one place where errors become problem+json responses.
 //
 // It may import topics, schemas, correlator, consumers, Fiber and fasthttp,
-// and never franz-go: it hands plain Go values to the packages below it.
+// the Prometheus client and the OpenTelemetry API (cmd/ferry sets up the
+// SDK), and never franz-go: it hands plain Go values to the packages below
+// it.
 package ingress
 
 import (
@@ -33,6 +35,10 @@ type Server struct {
 	log    *slog.Logger
 	access *slog.Logger
 	ready  atomic.Bool
+
+	accessLevel slog.Level
+	metrics     *Metrics // nil: off
+	tracing     tracing
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -61,6 +67,10 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	}
 	s.log = s.log.With("component", "ingress")
 	s.access = s.log.With("log", "access")
+	_ = s.accessLevel.UnmarshalText([]byte(s.cfg.AccessLogLevel)) // checked by Validate
+	if s.tracing.tracer != nil {
+		s.tracing.paths = tracePaths(table)
+	}
 	bodyLimit := topics.DefaultBodyLimit
 	for _, r := range table.Routes() {
 		bodyLimit = max(bodyLimit, r.BodyLimit)

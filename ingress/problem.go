@@ -145,6 +145,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		// large, malformed request line) still get a request id.
 		ri = &reqInfo{id: newRequestID()}
 		c.Set(fiber.HeaderXRequestID, ri.id)
+		s.metrics.requestRejected(c.Method(), pe.pt.Status)
 	}
 	if pe.cause != nil && ri.cause == nil {
 		ri.cause = pe.cause

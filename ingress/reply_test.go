@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,13 +20,6 @@ import (
 )
 
 const confirmationID = "https://example.com/schemas/order-confirmation.json"
-
-// nopProducer acknowledges every message; the reply tests produce nothing.
-type nopProducer struct{}
-
-func (nopProducer) Produce(_ context.Context, m *topics.Message) (topics.Position, error) {
-	return topics.Position{Topic: m.Topic}, nil
-}
 
 // syncedBuffer is a log sink safe for concurrent writes.
 type syncedBuffer struct {

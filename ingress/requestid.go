@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -75,25 +77,41 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 		ri.id = newRequestID()
 	}
 	c.Set(fiber.HeaderXRequestID, ri.id)
-	if tp := c.Get(topics.HeaderTraceParent); topics.ValidTraceParent(tp) {
+	var span trace.Span
+	if s.tracing.tracer != nil {
+		span = s.startSpan(c, ri)
+	} else if tp := c.Get(topics.HeaderTraceParent); topics.ValidTraceParent(tp) {
 		ri.traceParent = string([]byte(tp))
 	} else {
 		ri.traceParent = topics.NewTraceParent()
 	}
+	s.metrics.inFlight(1)
 
 	if err := c.Next(); err != nil {
 		if herr := s.handleError(c, err); herr != nil {
 			return herr
 		}
 	}
-	if *s.cfg.AccessLog {
-		s.logAccess(c, ri, time.Since(start))
+	d := time.Since(start)
+	status := c.Response().StatusCode()
+	method := methodLabel(c.Method())
+	exemplar := ""
+	if span != nil {
+		if span.SpanContext().IsSampled() {
+			exemplar = traceID(ri.traceParent)
+		}
+		s.endSpan(span, ri, method, status)
+	}
+	s.metrics.inFlight(-1)
+	s.metrics.requestDone(ri.route, method, status, d, exemplar)
+	if *s.cfg.AccessLog && s.access.Enabled(c.UserContext(), s.accessLevel) {
+		s.logAccess(c, ri, d)
 	}
 	return nil
 }
 
 func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
-	attrs := make([]slog.Attr, 0, 12)
+	attrs := make([]slog.Attr, 0, 14)
 	attrs = append(attrs,
 		slog.String("request_id", ri.id),
 		slog.String("method", c.Method()),
@@ -106,10 +124,30 @@ func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
 	if ri.produced {
 		attrs = append(attrs, slog.String("topic", ri.topic), slog.Int("partition", int(ri.partition)), slog.Int64("offset", ri.offset))
 	}
+	if ri.principal != nil {
+		attrs = append(attrs, slog.String("principal", ri.principal.ID))
+	}
 	if ri.cause != nil {
 		attrs = append(attrs, slog.String("err", ri.cause.Error()))
 	}
-	s.access.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)
+	if n := s.cfg.AccessLogBodyBytes; n > 0 {
+		body := c.Request().Body() // as received: never decompressed here
+		attrs = append(attrs, slog.Int("body_bytes", len(body)), slog.String("body", truncate(body, n)))
+	}
+	s.access.LogAttrs(c.UserContext(), s.accessLevel, "request", attrs...)
+}
+
+// truncate returns b, cut to at most n bytes at a UTF-8 boundary and marked
+// with "…" when cut, as a new string.
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	cut := n
+	for cut > 0 && cut > n-utf8.UTFMax && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return string(b[:cut]) + "…"
 }
 
 // traceID extracts the trace id of a valid traceparent.

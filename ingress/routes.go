@@ -17,6 +17,9 @@ func (s *Server) routes() {
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/openapi.json", s.openAPI)
 	s.app.Get("/asyncapi.json", s.asyncAPI)
+	if s.metrics != nil {
+		s.app.Get("/metrics", s.serveMetrics)
+	}
 
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.

@@ -16,24 +16,39 @@ import (
 type Producer struct {
 	cl      *kgo.Client
 	timeout time.Duration
+	obs     Observer // nil: none
 }
 
 // NewProducer returns a Producer writing through cl. The client should be
 // built with acks=all and idempotent writes (franz-go's defaults) and no
 // linger, so a lone request is not held back for a batch. timeout bounds
 // each Produce (Config.ProduceTimeout); zero means DefaultProduceTimeout.
-func NewProducer(cl *kgo.Client, timeout time.Duration) *Producer {
+func NewProducer(cl *kgo.Client, timeout time.Duration, opts ...ProducerOption) *Producer {
 	if timeout <= 0 {
 		timeout = DefaultProduceTimeout
 	}
-	return &Producer{cl: cl, timeout: timeout}
+	p := &Producer{cl: cl, timeout: timeout}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // Produce writes m and waits until the broker acknowledged it (acks=all) or
 // ctx ends, at most the producer's timeout. A nil error means the record is stored at the returned Position.
 // Errors wrap ErrUnavailable, ErrTimeout or ErrRejected, or the context's
-// error when the caller gave up.
+// error when the caller gave up. The Observer, if any, learns the outcome.
 func (p *Producer) Produce(ctx context.Context, m *Message) (Position, error) {
+	if p.obs == nil {
+		return p.produce(ctx, m)
+	}
+	start := time.Now()
+	pos, err := p.produce(ctx, m)
+	p.obs.ObserveProduce(ProduceResult{Topic: m.Topic, Duration: time.Since(start), Outcome: outcome(err), Code: errorCode(err)})
+	return pos, err
+}
+
+func (p *Producer) produce(ctx context.Context, m *Message) (Position, error) {
 	type result struct {
 		r   *kgo.Record
 		err error
@@ -80,4 +95,46 @@ func classify(err error) error {
 		return errors.Join(ErrUnavailable, err)
 	}
 	return errors.Join(ErrRejected, err)
+}
+
+// outcome names the class of a Produce error (see classify) for metrics.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrTimeout):
+		return OutcomeTimeout
+	case errors.Is(err, ErrUnavailable):
+		return OutcomeUnavailable
+	case errors.Is(err, ErrRejected):
+		return OutcomeRejected
+	}
+	return OutcomeCanceled
+}
+
+// errorCode names the cause of a Produce error for metrics: the Kafka
+// protocol error name when the broker returned one (franz-go keeps the last
+// one when a record times out while retrying), else what the client saw.
+// The set of values is small and fixed, so it is safe as a label.
+func errorCode(err error) string {
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ke):
+		return ke.Message
+	case errors.Is(err, kgo.ErrRecordTimeout):
+		return CodeRecordTimeout
+	case errors.Is(err, context.DeadlineExceeded):
+		return CodeDeadline
+	case errors.Is(err, context.Canceled):
+		return CodeCanceled
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		return CodeBufferFull
+	case errors.Is(err, kgo.ErrClientClosed):
+		return CodeClientClosed
+	case errors.Is(err, kgo.ErrRecordRetries):
+		return CodeRetriesExhausted
+	}
+	return CodeOther
 }

@@ -43,6 +43,8 @@ type Config struct {
 	Streams []topics.StreamConfig `yaml:"streams"`
 	// Replay configures the debugging replay API.
 	Replay topics.ReplayConfig `yaml:"replay"`
+	// Telemetry turns /metrics and tracing on or off.
+	Telemetry TelemetryConfig `yaml:"telemetry"`
 
 	// dir is the folder of the config file; relative paths resolve there.
 	dir string

@@ -16,8 +16,11 @@ import (
 // concurrent requests still share batches while earlier ones are in flight.
 // A record that is not acknowledged within the produce timeout fails, so it
 // cannot be written long after its client was told it was not.
-func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) []kgo.Opt {
-	return []kgo.Opt{
+//
+// hooks are the client's metrics and tracing hooks, from
+// telemetry.kafkaHooks (one name per long-lived client).
+func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo.Hook) []kgo.Opt {
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(cfg.ClientID),
 		kgo.WithLogger(kslog.New(log.With("component", "kafka"))),
@@ -25,4 +28,8 @@ func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) []kgo.Opt {
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(max(cfg.ProduceTimeout, time.Second)), // franz-go refuses less than 1s
 	}
+	if len(hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(hooks...))
+	}
+	return opts
 }

@@ -71,6 +71,18 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		}
 	}()
 
+	tel, err := newTelemetry(ctx, cfg.Telemetry, log)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	closers = append(closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.shutdown(ctx); err != nil {
+			log.Warn("telemetry shutdown", "err", err)
+		}
+	})
+
 	seeds := cfg.Kafka.Brokers
 	if cfg.Kafka.UseEmbedded() {
 		kc, addrs, err := startKafka(cfg.Kafka, log)
@@ -99,7 +111,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 	rdb := redis.NewClient(ropts)
 	closers = append(closers, func() { _ = rdb.Close() })
 
-	cl, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log)...)
+	cl, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("producer")...)...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -113,12 +125,12 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		}
 	}
 
-	producer := topics.NewProducer(cl, cfg.Kafka.ProduceTimeout)
+	producer := topics.NewProducer(cl, cfg.Kafka.ProduceTimeout, tel.producerOptions()...)
 	srv, err := ingress.New(cfg.Server, cfg.table, ingress.Deps{
 		Producer:  producer,
 		Validator: cfg.schemas,
 		Checks:    readyChecks(admin, rdb, needed),
-	}, ingress.WithLogger(log), apiDocs(cfg, seeds))
+	}, append([]ingress.Option{ingress.WithLogger(log), apiDocs(cfg, seeds)}, tel.serverOptions()...)...)
 	if err != nil {
 		return err
 	}

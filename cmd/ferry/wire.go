@@ -10,4 +10,5 @@ import (
 var (
 	_ ingress.Producer  = (*topics.Producer)(nil)
 	_ ingress.Validator = (*schemas.Set)(nil)
+	_ topics.Observer   = (*ingress.Metrics)(nil)
 )

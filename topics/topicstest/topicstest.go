@@ -99,6 +99,7 @@ func FailProduce(c *kfake.Cluster, code *kerr.Error) {
 		for _, rt := range preq.Topics {
 			st := kmsg.NewProduceResponseTopic()
 			st.Topic = rt.Topic
+			st.TopicID = rt.TopicID // Produce v13+ names topics by id
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition = rp.Partition

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// bareApp answers every POST with 202 and a small JSON body: the floor any
+// HTTP gateway on Fiber stands on.
+func bareApp() *fiber.App {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Post("/*", func(c *fiber.Ctx) error {
+		c.Status(fiber.StatusAccepted)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.SendString(`{"id":"x","topic":"t","partition":0,"offset":0}`)
+	})
+	return app
+}
+
+// kafkaApp is the minimal Fiber handler that produces the body to topic
+// with franz-go (acks=all, no linger) and answers 202 with the offset: what
+// a gateway costs before any of ferry's features.
+func kafkaApp(cl *kgo.Client, topic string) *fiber.App {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Post("/*", func(c *fiber.Ctx) error {
+		r := &kgo.Record{Topic: topic, Value: append([]byte(nil), c.Body()...)}
+		if err := cl.ProduceSync(c.UserContext(), r).FirstErr(); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).SendString(err.Error())
+		}
+		c.Status(fiber.StatusAccepted)
+		return c.SendString(`{"partition":` + strconv.Itoa(int(r.Partition)) + `,"offset":` + strconv.FormatInt(r.Offset, 10) + `}`)
+	})
+	return app
+}
+
+// serveApp serves app on a free loopback port until ctx ends and returns
+// its base URL.
+func serveApp(ctx context.Context, app *fiber.App) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen: %w", err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	go func() { <-ctx.Done(); _ = app.Shutdown() }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// baselineCmd serves one baseline until ctx ends, printing its URL first.
+func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma-separated (kafka)")
+	topic := fs.String("topic", "bench.baseline", "topic to produce to (kafka)")
+	if len(args) == 0 {
+		return errors.New("baseline: want bare or kafka")
+	}
+	kind := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var app *fiber.App
+	switch kind {
+	case "bare":
+		app = bareApp()
+	case "kafka":
+		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ProducerLinger(0),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		if err := ensureTopic(ctx, cl, *topic, 3); err != nil {
+			return err
+		}
+		app = kafkaApp(cl, *topic)
+	default:
+		return fmt.Errorf("baseline: unknown kind %q", kind)
+	}
+	u, err := serveApp(ctx, app)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, u)
+	<-ctx.Done()
+	return nil
+}
+
+// ensureTopic creates topic if it does not exist.
+func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", topic, resp.Err)
+	}
+	return nil
+}

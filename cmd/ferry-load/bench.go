@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// benchEnv holds the processes of one `ferry-load bench` run: ferry with
+// its embedded broker, and the baselines attached to that same broker.
+type benchEnv struct {
+	quick    bool
+	steps    int
+	step     time.Duration
+	rounds   int
+	ferryBin string
+	config   string
+	stderr   io.Writer
+
+	ferry    *server
+	bare     *server
+	kafka    *server
+	brokers  string
+	rawTopic string
+	token    string
+}
+
+// server is a process under test.
+type server struct {
+	name string
+	url  string
+	cmd  *exec.Cmd
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// usage samples the server's CPU and RSS.
+func (s *server) usage() procUsage {
+	u, _ := readProc(s.pid())
+	return u
+}
+
+// row is one line of the results table.
+type row struct {
+	scenario, baseline, goal, measured string
+	pass                               bool
+}
+
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "a smaller run of about a minute (also BENCH_QUICK=1)")
+	ferryBin := fs.String("ferry", "bin/ferry", "ferry `binary`")
+	config := fs.String("config", "testdata/bench/ferry.yaml", "ferry config for the benchmark")
+	out := fs.String("out", "BENCHMARKS.md", "write the report here too (empty: stdout only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env := &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 11, step: 3 * time.Second, rounds: 2}
+	if env.quick {
+		env.steps, env.step, env.rounds = 8, 1500*time.Millisecond, 1
+	}
+	defer env.stop()
+	if err := env.start(ctx); err != nil {
+		return err
+	}
+	started := time.Now()
+	var rows []row
+	var details []string
+	r, d, err := env.publishScenarios(ctx)
+	if err != nil {
+		return err
+	}
+	rows, details = append(rows, r...), append(details, d...)
+
+	report := env.report(rows, details, time.Since(started))
+	fmt.Fprint(stdout, report)
+	if *out != "" {
+		return os.WriteFile(*out, []byte(report), 0o644)
+	}
+	return nil
+}
+
+// start launches ferry and the baselines on free ports.
+func (e *benchEnv) start(ctx context.Context) error {
+	httpAddr, kafkaAddr := freeAddr(), freeAddr()
+	dataDir, err := os.MkdirTemp("", "ferry-bench-")
+	if err != nil {
+		return err
+	}
+	e.brokers = kafkaAddr
+	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", e.config)
+	cmd.Env = append(os.Environ(), "FERRY_LISTEN="+httpAddr, "FERRY_KAFKA_LISTEN="+kafkaAddr, "FERRY_DATA_DIR="+dataDir)
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	cmd.Stderr = devNull // access logs stay on, written where they cost no reader
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start ferry: %w", err)
+	}
+	e.ferry = &server{name: "ferry", url: "http://" + httpAddr, cmd: cmd}
+	if err := waitReady(ctx, e.ferry.url+"/readyz", 30*time.Second); err != nil {
+		return fmt.Errorf("ferry: %w", err)
+	}
+	if e.bare, err = startBaseline(ctx, "bare"); err != nil {
+		return err
+	}
+	if e.kafka, err = startBaseline(ctx, "kafka", "--brokers", kafkaAddr, "--topic", "bench.baseline"); err != nil {
+		return err
+	}
+	e.rawTopic = "bench.raw"
+	return nil
+}
+
+func (e *benchEnv) stop() {
+	for _, s := range []*server{e.kafka, e.bare, e.ferry} {
+		if s != nil && s.cmd.Process != nil {
+			_ = s.cmd.Process.Signal(os.Interrupt)
+			_ = s.cmd.Wait()
+		}
+	}
+}
+
+// startBaseline runs `ferry-load baseline KIND` as its own process, so its
+// CPU and memory are measured apart from the load generator's.
+func startBaseline(ctx context.Context, kind string, args ...string) (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, append([]string{"baseline", kind}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("baseline %s: %w", kind, err)
+	}
+	return &server{name: "baseline " + kind, url: strings.TrimSpace(line), cmd: cmd}, nil
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("not ready in time")
+}
+
+// measured is a sweep's outcome on one server, with its CPU cost.
+type measured struct {
+	best          Result
+	cpuPer1000    float64
+	rssMB         float64
+	serverName    string
+	p99Bound      time.Duration
+	runsAttempted int
+}
+
+// sweepServer sweeps one server's rate and samples its CPU over the sweep.
+func (e *benchEnv) sweepServer(ctx context.Context, s *server, path string, body []byte, want int, p99 time.Duration, headers ...[2]string) (measured, error) {
+	ht, err := newHTTPTarget("POST", s.url+path, body, want, 512, 10*time.Second, headers...)
+	if err != nil {
+		return measured{}, err
+	}
+	before := s.usage()
+	best, runs := sweep(ctx, 1000, e.step, p99, 512, e.steps, ht.op, func(r Result) { fmt.Fprintf(e.stderr, "  %-16s %s\n", s.name, r) })
+	after := s.usage()
+	var ops int64
+	for _, r := range runs {
+		ops += r.OK + r.Errors()
+	}
+	m := measured{best: best, serverName: s.name, p99Bound: p99, runsAttempted: len(runs), rssMB: float64(after.RSSBytes) / (1 << 20)}
+	if ops > 0 {
+		m.cpuPer1000 = (after.CPUSeconds - before.CPUSeconds) * 1000 / float64(ops)
+	}
+	return m, nil
+}
+
+// fixedRate runs one server at one rate.
+func (e *benchEnv) fixedRate(ctx context.Context, s *server, path string, body []byte, want int, rate float64, headers ...[2]string) (Result, error) {
+	ht, err := newHTTPTarget("POST", s.url+path, body, want, 512, 10*time.Second, headers...)
+	if err != nil {
+		return Result{}, err
+	}
+	r := runOpenLoop(ctx, Plan{Rate: rate, Duration: 2 * e.step, Workers: 512}, ht.op)
+	fmt.Fprintf(e.stderr, "  %-16s %s\n", s.name, r)
+	return r, nil
+}
+
+// rawProduce runs acked single-record produces at rate, in this process,
+// straight to the broker: the produce-ack floor.
+func (e *benchEnv) rawProduce(ctx context.Context, rate float64, value []byte) (Result, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		return Result{}, err
+	}
+	defer cl.Close()
+	if err := ensureTopic(ctx, cl, e.rawTopic, 3); err != nil {
+		return Result{}, err
+	}
+	op := func(ctx context.Context) string {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: e.rawTopic, Value: value}).FirstErr(); err != nil {
+			return "produce error"
+		}
+		return ""
+	}
+	r := runOpenLoop(ctx, Plan{Rate: rate, Duration: 2 * e.step, Workers: 512}, op)
+	fmt.Fprintf(e.stderr, "  %-16s %s\n", "raw produce", r)
+	return r, nil
+}
+
+// report renders the markdown report.
+func (e *benchEnv) report(rows []row, details []string, took time.Duration) string {
+	var b strings.Builder
+	mode := "full"
+	if e.quick {
+		mode = "quick (BENCH_QUICK=1)"
+	}
+	fmt.Fprintf(&b, "# ferry benchmarks\n\n`make bench`, %s run, %s, took %s.\n\n", mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
+	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s/%s. Every goal is a ratio against a baseline measured in the same run, on the same broker (ferry's embedded kfake), with the same open-loop load generator (cmd/ferry-load); latencies are from each request's intended send time.\n\n",
+		cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH)
+	b.WriteString("| scenario | baseline in the same run | goal | measured | met |\n|---|---|---|---|---|\n")
+	for _, r := range rows {
+		met := "no"
+		if r.pass {
+			met = "yes"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.scenario, r.baseline, r.goal, r.measured, met)
+	}
+	b.WriteString("\n## Runs\n\n```\n")
+	for _, d := range details {
+		b.WriteString(d)
+		b.WriteByte('\n')
+	}
+	b.WriteString("```\n")
+	return b.String()
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "unknown memory"
+	}
+	var kb int64
+	fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
+	return fmt.Sprintf("%.0f GiB RAM", float64(kb)/(1<<20))
+}

@@ -1,0 +1,332 @@
+package ingress
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// Fixed route labels for requests that no configured route serves. Route
+// labels are always a route name or one of these, never a raw path: label
+// values must stay few.
+const (
+	RouteUnmatched = "unmatched" // 404, 405, and requests rejected before routing
+	RouteHealthz   = "healthz"
+	RouteReadyz    = "readyz"
+	RouteMetrics   = "metrics"
+)
+
+// Label values of the policy, correlator and SSE metrics. Callers pass
+// these constants (or, for auth reasons, their own small fixed set), never
+// text built from a request.
+const (
+	RateLimitAllowed = "allowed"
+	RateLimitLimited = "limited"
+	RateLimitError   = "error" // the limiter could not decide (Redis down)
+
+	ReplyMatched = "matched" // handed to its waiting request
+	ReplyLate    = "late"    // its request had stopped waiting; stored for /v1/results
+	ReplyUnknown = "unknown" // no request has that correlation id
+)
+
+// Metrics holds ferry's Prometheus metrics, all named ferry_*, and serves
+// them at /metrics (WithMetrics). Packages below ingress never import the
+// Prometheus client: they declare small interfaces of the methods they call
+// (topics.Observer; the correlator and stream hub likewise) and cmd/ferry
+// passes them this Metrics.
+//
+// Every method is safe for concurrent use and does nothing on a nil
+// *Metrics, so callers need not check whether metrics are on.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests *prometheus.CounterVec   // route, method, status_class
+	httpDuration *prometheus.HistogramVec // route
+	httpInFlight prometheus.Gauge
+
+	produceDuration *prometheus.HistogramVec // topic, outcome
+	produceErrors   *prometheus.CounterVec   // topic, code
+
+	authFailures      *prometheus.CounterVec // reason
+	rateLimit         *prometheus.CounterVec // route, decision
+	idempotentReplays *prometheus.CounterVec // route
+
+	correlatorPending  prometheus.Gauge
+	correlatorReplies  *prometheus.CounterVec // result
+	correlatorTimeouts prometheus.Counter
+
+	sseSubscribers *prometheus.GaugeVec   // stream
+	sseEvents      *prometheus.CounterVec // stream
+	sseSlowClosed  *prometheus.CounterVec // stream
+
+	replayActive  prometheus.Gauge
+	replayRecords prometheus.Counter
+}
+
+// latencyBuckets suit a gateway whose requests take from a few hundred
+// microseconds (an acknowledged produce on a local broker) to the longest
+// reply wait (30s).
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// NewMetrics creates ferry's metrics and registers them on reg, which
+// /metrics serves. reg may hold other collectors too (Go runtime, process,
+// the Kafka client's).
+func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
+	m := &Metrics{reg: reg}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ferry", Name: name, Help: help}, labels)
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "ferry", Name: name, Help: help})
+	}
+	m.httpRequests = counterVec("http_requests_total", "HTTP requests answered, by route name, method and status class (2xx, 4xx, ...).", "route", "method", "status_class")
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ferry", Name: "http_request_duration_seconds",
+		Help: "Time from reading a request to having its answer, by route name.", Buckets: latencyBuckets}, []string{"route"})
+	m.httpInFlight = gauge("http_requests_in_flight", "HTTP requests being served.")
+	m.produceDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ferry", Name: "produce_duration_seconds",
+		Help:    "Time from producing a record to the broker's acknowledgement or the failure, by topic and outcome (ok, unavailable, timeout, rejected, canceled).",
+		Buckets: latencyBuckets}, []string{"topic", "outcome"})
+	m.produceErrors = counterVec("produce_errors_total", "Records that failed, by topic and code: the Kafka error name (NOT_ENOUGH_REPLICAS) or a client-side code (record_timeout, deadline, buffer_full, client_closed, retries_exhausted, canceled, other).", "topic", "code")
+	m.authFailures = counterVec("auth_failures_total", "Requests refused by authentication or authorization, by reason.", "reason")
+	m.rateLimit = counterVec("rate_limit_decisions_total", "Rate limit decisions, by route and decision (allowed, limited, error).", "route", "decision")
+	m.idempotentReplays = counterVec("idempotent_replays_total", "Requests answered with the stored response of an earlier request with the same Idempotency-Key, by route.", "route")
+	m.correlatorPending = gauge("correlator_pending", "Requests waiting for their reply.")
+	m.correlatorReplies = counterVec("correlator_replies_total", "Reply records consumed, by result: matched (to a waiting request), late (stored for /v1/results), unknown (no such correlation id).", "result")
+	m.correlatorTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ferry", Name: "correlator_timeouts_total", Help: "Requests whose reply did not come in time."})
+	m.sseSubscribers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ferry", Name: "sse_subscribers", Help: "Open SSE subscriptions, by stream."}, []string{"stream"})
+	m.sseEvents = counterVec("sse_events_sent_total", "Events written to SSE subscribers, by stream.", "stream")
+	m.sseSlowClosed = counterVec("sse_slow_consumers_closed_total", "SSE subscriptions closed because the client did not keep up, by stream.", "stream")
+	m.replayActive = gauge("replay_active", "Replays being streamed.")
+	m.replayRecords = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ferry", Name: "replay_records_streamed_total", Help: "Records streamed by replays."})
+
+	// Known label values start at zero, so that rate() sees the first event.
+	for _, r := range []string{ReplyMatched, ReplyLate, ReplyUnknown} {
+		m.correlatorReplies.WithLabelValues(r)
+	}
+
+	var errs []error
+	for _, c := range []prometheus.Collector{
+		m.httpRequests, m.httpDuration, m.httpInFlight, m.produceDuration, m.produceErrors,
+		m.authFailures, m.rateLimit, m.idempotentReplays,
+		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts,
+		m.sseSubscribers, m.sseEvents, m.sseSlowClosed, m.replayActive, m.replayRecords,
+	} {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return m, nil
+}
+
+// WithMetrics records HTTP metrics in m and serves m's registry at
+// /metrics. The default is no metrics and no /metrics.
+func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
+
+// inFlight adds delta to the requests in flight.
+func (m *Metrics) inFlight(delta float64) {
+	if m != nil {
+		m.httpInFlight.Add(delta)
+	}
+}
+
+// requestRejected counts a request that fasthttp refused before any
+// middleware ran (body too large, malformed request): it has no route and
+// no meaningful duration.
+func (m *Metrics) requestRejected(method string, status int) {
+	if m != nil {
+		m.httpRequests.WithLabelValues(RouteUnmatched, methodLabel(method), statusClass(status)).Inc()
+	}
+}
+
+// requestDone records one answered request. route is a route name or one
+// of the Route constants; traceID, when not empty, is attached to the
+// latency sample as an exemplar (shown to OpenMetrics scrapers).
+func (m *Metrics) requestDone(route, method string, status int, d time.Duration, traceID string) {
+	if m == nil {
+		return
+	}
+	if route == "" {
+		route = RouteUnmatched
+	}
+	m.httpRequests.WithLabelValues(route, methodLabel(method), statusClass(status)).Inc()
+	h := m.httpDuration.WithLabelValues(route)
+	if traceID == "" {
+		h.Observe(d.Seconds())
+		return
+	}
+	h.(prometheus.ExemplarObserver).ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": traceID})
+}
+
+// methodLabel returns method as one of a fixed set of constants. It never
+// returns its argument: Fiber's strings point into buffers that are reused
+// after the request, and a label value is kept for the life of the process.
+func methodLabel(method string) string {
+	switch method {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	}
+	return "other"
+}
+
+var statusClasses = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func statusClass(status int) string {
+	if c := status / 100; c >= 1 && c <= 5 {
+		return statusClasses[c]
+	}
+	return statusClasses[0]
+}
+
+// ObserveProduce implements topics.Observer: produce latency by topic and
+// outcome, and failures by Kafka error code.
+func (m *Metrics) ObserveProduce(r topics.ProduceResult) {
+	if m == nil {
+		return
+	}
+	m.produceDuration.WithLabelValues(r.Topic, r.Outcome).Observe(r.Duration.Seconds())
+	if r.Outcome != topics.OutcomeOK {
+		m.produceErrors.WithLabelValues(r.Topic, r.Code).Inc()
+	}
+}
+
+// AuthFailure counts a request refused by authentication or authorization.
+// reason must come from a small fixed set of constants (for example
+// "missing", "malformed", "invalid", "expired", "unknown_key",
+// "insufficient_scope"): never a token, a key id or error text.
+func (m *Metrics) AuthFailure(reason string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+// RateLimit counts one rate limit decision on a route: RateLimitAllowed,
+// RateLimitLimited or RateLimitError.
+func (m *Metrics) RateLimit(route, decision string) {
+	if m != nil {
+		m.rateLimit.WithLabelValues(route, decision).Inc()
+	}
+}
+
+// IdempotentReplay counts a request answered with the stored response of
+// an earlier request with the same Idempotency-Key.
+func (m *Metrics) IdempotentReplay(route string) {
+	if m != nil {
+		m.idempotentReplays.WithLabelValues(route).Inc()
+	}
+}
+
+// CorrelatorPending adds delta (+1 on register, -1 when a waiter is done)
+// to the number of requests waiting for their reply.
+func (m *Metrics) CorrelatorPending(delta int) {
+	if m != nil {
+		m.correlatorPending.Add(float64(delta))
+	}
+}
+
+// CorrelatorReply counts one consumed reply record: ReplyMatched,
+// ReplyLate or ReplyUnknown.
+func (m *Metrics) CorrelatorReply(result string) {
+	if m != nil {
+		m.correlatorReplies.WithLabelValues(result).Inc()
+	}
+}
+
+// CorrelatorTimeout counts a request whose reply did not come in time.
+func (m *Metrics) CorrelatorTimeout() {
+	if m != nil {
+		m.correlatorTimeouts.Inc()
+	}
+}
+
+// SSESubscribers adds delta (+1 on subscribe, -1 on close) to the open
+// subscriptions of a configured stream.
+func (m *Metrics) SSESubscribers(stream string, delta int) {
+	if m != nil {
+		m.sseSubscribers.WithLabelValues(stream).Add(float64(delta))
+	}
+}
+
+// SSEEventsSent counts n events written to subscribers of stream.
+func (m *Metrics) SSEEventsSent(stream string, n int) {
+	if m != nil {
+		m.sseEvents.WithLabelValues(stream).Add(float64(n))
+	}
+}
+
+// SSESlowConsumerClosed counts a subscription of stream closed because its
+// client did not keep up.
+func (m *Metrics) SSESlowConsumerClosed(stream string) {
+	if m != nil {
+		m.sseSlowClosed.WithLabelValues(stream).Inc()
+	}
+}
+
+// ReplayActive adds delta (+1 at start, -1 at the end) to the replays being
+// streamed.
+func (m *Metrics) ReplayActive(delta int) {
+	if m != nil {
+		m.replayActive.Add(float64(delta))
+	}
+}
+
+// ReplayRecordsStreamed counts n records streamed by a replay.
+func (m *Metrics) ReplayRecordsStreamed(n int) {
+	if m != nil {
+		m.replayRecords.Add(float64(n))
+	}
+}
+
+// exposition are the formats /metrics offers, by preference: protobuf
+// (which carries native histograms), OpenMetrics (exemplars) and the
+// Prometheus text format, the default.
+var exposition = expfmt.DefaultOpenMetricsAcceptedFormats()
+
+// serveMetrics answers /metrics with every metric of the registry, in the
+// format the scraper asks for (see exposition).
+func (s *Server) serveMetrics(c *fiber.Ctx) error {
+	info(c).route = RouteMetrics
+	mfs, err := s.metrics.reg.Gather()
+	if err != nil {
+		// Like promhttp's ContinueOnError: serve what could be gathered.
+		s.log.LogAttrs(c.UserContext(), slog.LevelWarn, "gathering metrics failed", slog.Any("err", err))
+		if len(mfs) == 0 {
+			return err
+		}
+	}
+	format := expfmt.NegotiateAccept(http.Header{fiber.HeaderAccept: {c.Get(fiber.HeaderAccept)}}, exposition...)
+	c.Set(fiber.HeaderContentType, string(format))
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	enc := expfmt.NewEncoder(c.Response().BodyWriter(), format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	if cl, ok := enc.(expfmt.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}

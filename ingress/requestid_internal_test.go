@@ -1,0 +1,58 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// TestAccessLogPrincipal: the access line names the authenticated
+// principal by id, and only by id.
+func TestAccessLogPrincipal(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	s, err := New(Config{}, table, Deps{Producer: nopProducer{}}, WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fctx fasthttp.RequestCtx
+	fctx.Request.Header.SetMethod("POST")
+	fctx.Request.SetRequestURI("/v1/orders")
+	c := s.app.AcquireCtx(&fctx)
+	defer s.app.ReleaseCtx(c)
+	for _, p := range []*Principal{nil, {ID: "ci-bot", Kind: PrincipalAPIKey, Scopes: []string{"orders:write"}, Claims: map[string]string{"email": "x@example.com"}}} {
+		buf.Reset()
+		s.logAccess(c, &reqInfo{id: "r1", route: "create-order", principal: p}, time.Millisecond)
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+			t.Fatalf("access line %q: %v", buf.Bytes(), err)
+		}
+		got, present := line["principal"]
+		switch {
+		case p == nil && present:
+			t.Errorf("principal = %v without one, want no key", got)
+		case p != nil && got != p.ID:
+			t.Errorf("principal = %v, want %q", got, p.ID)
+		}
+		if bytes.Contains(buf.Bytes(), []byte("x@example.com")) || bytes.Contains(buf.Bytes(), []byte("orders:write")) {
+			t.Errorf("access line holds claims or scopes: %s", buf.Bytes())
+		}
+	}
+}
+
+type nopProducer struct{}
+
+func (nopProducer) Produce(context.Context, *topics.Message) (topics.Position, error) {
+	return topics.Position{}, nil
+}
