@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/ferry-gw/ferry/ingress"
@@ -296,6 +297,30 @@ func TestOpenAPISecurity(t *testing.T) {
 		if string(got) != tt.want {
 			t.Errorf("%s %s security = %s, want %s", tt.method, tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestOpenAPIMetrics: /metrics is described when it is served.
+func TestOpenAPIMetrics(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable(testRoutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: &fakeProducer{}}, ingress.WithMetrics(m), ingress.WithLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := loadOpenAPI(t, getDoc(t, srv, "/openapi.json"))
+	if doc.Paths.Find("/metrics") == nil {
+		t.Errorf("/metrics is served but not described")
+	}
+	if doc := loadOpenAPI(t, getDoc(t, docServer(t, &fakeProducer{}, nil), "/openapi.json")); doc.Paths.Find("/metrics") != nil {
+		t.Errorf("/metrics is described but not served")
 	}
 }
 

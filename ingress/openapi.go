@@ -97,7 +97,7 @@ func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc
 		}
 		add(first.Path, r.Method, routeOperation(r, first.Params, b, schemeNames))
 	}
-	for _, e := range ferryEndpoints() {
+	for _, e := range ferryEndpoints(s.metrics != nil) {
 		add(e.path, "GET", e.op)
 	}
 	return doc
@@ -305,7 +305,8 @@ type ferryEndpoint struct {
 	op   *operation
 }
 
-func ferryEndpoints() []ferryEndpoint {
+// ferryEndpoints lists ferry's own endpoints; /metrics only when served.
+func ferryEndpoints(metrics bool) []ferryEndpoint {
 	none := &[]securityReqs{}
 	jsonDoc := func(desc string) obj {
 		return obj{"description": desc, "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}
@@ -323,7 +324,7 @@ func ferryEndpoints() []ferryEndpoint {
 	for k, v := range readiness {
 		ready[k], notReady[k] = v, v
 	}
-	return []ferryEndpoint{
+	eps := []ferryEndpoint{
 		{"/healthz", &operation{
 			OperationID: "ferry:healthz", Tags: []string{tagFerry}, Security: none,
 			Summary:   "Liveness: 200 while the process runs",
@@ -345,4 +346,15 @@ func ferryEndpoints() []ferryEndpoint {
 			Responses: map[string]obj{"200": jsonDoc("The AsyncAPI document."), "304": {"description": "Not modified (ETag)."}},
 		}},
 	}
+	if metrics {
+		eps = append(eps, ferryEndpoint{"/metrics", &operation{
+			OperationID: "ferry:metrics", Tags: []string{tagFerry}, Security: none,
+			Summary: "Prometheus metrics, in the exposition format the scraper asks for",
+			Responses: map[string]obj{"200": {
+				"description": "The metrics.",
+				"content":     obj{"text/plain": obj{"schema": obj{"type": "string"}}},
+			}},
+		}})
+	}
+	return eps
 }
