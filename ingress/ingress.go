@@ -25,8 +25,6 @@ import (
 type Server struct {
 	// docs are the API descriptions, built once by New (apidocs.go).
 	docs apiDocs
-	// badReplies counts the replies checkReply refused (reply.go).
-	badReplies atomic.Uint64
 
 	app    *fiber.App
 	cfg    Config

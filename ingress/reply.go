@@ -20,7 +20,8 @@ import (
 // bad-reply problem (502): the backend broke its contract, so the reply is
 // not passed on. Its cause, listing every violation, goes to the error log
 // (handleError logs every 5xx with its cause, request id and route), never
-// to the client, and the bad reply is counted (BadReplies). An unknown
+// to the client, and the bad reply is counted in
+// ferry_replies_rejected_total{route}. An unknown
 // schema is a configuration bug and comes back as it is, a 500.
 //
 // With a nil Validator, a route with a reply schema only checks that the
@@ -49,17 +50,13 @@ func (s *Server) checkReply(r topics.Route, body []byte) error {
 	if cause == nil {
 		return nil
 	}
-	s.badReplies.Add(1)
+	s.metrics.ReplyRejected(r.Name)
 	return &problemError{
 		pt:     ProblemBadReply,
 		detail: "the backend answered, but its reply violates the route's reply schema, so it is not passed on; the request itself was published",
 		cause:  cause,
 	}
 }
-
-// BadReplies counts the replies refused because they violated their
-// route's reply schema, since the server started.
-func (s *Server) BadReplies() uint64 { return s.badReplies.Load() }
 
 // badReplyError is the logged cause of a bad-reply problem: the reply topic
 // and the violations, for the operator who must fix the backend.

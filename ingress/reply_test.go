@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -43,6 +45,10 @@ func (s *syncedBuffer) String() string {
 // returns its log.
 func replyServer(tb testing.TB, v Validator) (*Server, map[string]topics.Route, *syncedBuffer) {
 	tb.Helper()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
 	table, err := topics.NewTable([]topics.RouteConfig{
 		{Name: "place-order", Path: "/v1/orders", Topic: "orders.commands", Auth: topics.AuthNone,
 			Reply: &topics.ReplyConfig{Topic: "orders.replies", Schema: confirmationID}},
@@ -57,7 +63,7 @@ func replyServer(tb testing.TB, v Validator) (*Server, map[string]topics.Route, 
 	}
 	logs := &syncedBuffer{}
 	srv, err := New(Config{}, table, Deps{Producer: nopProducer{}, Validator: v},
-		WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+		WithLogger(slog.New(slog.NewTextHandler(logs, nil))), WithMetrics(m))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -112,11 +118,11 @@ func TestCheckReply(t *testing.T) {
 		{"not a sync route", "async", bad, false, nil, 0},
 		{"unknown schema is a config bug", "unknown-schema", good, false, schemas.ErrUnknownSchema, 0},
 	}
-	want := srv.BadReplies()
+	want := map[string]float64{}
 	for _, tt := range tests {
 		err := srv.checkReply(routes[tt.route], []byte(tt.body))
 		if tt.bad {
-			want++
+			want[tt.route]++
 		}
 		var pe *problemError
 		switch {
@@ -147,9 +153,21 @@ func TestCheckReply(t *testing.T) {
 			t.Errorf("%s: checkReply = %v, want the %d violations in its chain, for the log", tt.name, err, tt.violations)
 		}
 	}
-	if got := srv.BadReplies(); got != want {
-		t.Errorf("BadReplies() = %d, want %d", got, want)
+	for _, route := range []string{"place-order", "any-reply", "async", "unknown-schema"} {
+		if got := rejected(t, srv, route); got != want[route] {
+			t.Errorf("ferry_replies_rejected_total{route=%q} = %v, want %v", route, got, want[route])
+		}
 	}
+}
+
+// rejected reads ferry_replies_rejected_total{route}.
+func rejected(tb testing.TB, srv *Server, route string) float64 {
+	tb.Helper()
+	var pb dto.Metric
+	if err := srv.metrics.repliesRejected.WithLabelValues(route).Write(&pb); err != nil {
+		tb.Fatal(err)
+	}
+	return pb.GetCounter().GetValue()
 }
 
 // TestCheckReplyWithoutValidator: with no Validator, a route with a reply
