@@ -205,7 +205,7 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		op.Responses["202"] = accepted
 	} else {
 		op.Responses["200"] = obj{
-			"description": "The backend's reply. Its status is the reply's ferry-status header (default 200).",
+			"description": "The backend's reply, with the status of its ferry-status header (default 200). A 2xx reply that violates reply.schema is answered with 502 bad-reply instead; other replies pass as they are.",
 			"content":     obj{"application/json": obj{"schema": schemaFor(b, r.Reply.Schema)}},
 			"headers":     obj{"X-Request-ID": ref("#/components/headers/ferry.RequestID")},
 		}

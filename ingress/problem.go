@@ -45,7 +45,7 @@ var (
 
 // Problem types of request/response routes; the table continues here.
 var (
-	ProblemBadReply = ProblemType{problemBase + "bad-reply", "Backend Reply Violates Its Schema", fiber.StatusBadGateway}
+	ProblemBadReply = ProblemType{problemBase + "bad-reply", "Bad Reply From The Backend", fiber.StatusBadGateway}
 )
 
 // ProblemTypes lists every problem type in table order, for docs and tests.

@@ -12,11 +12,14 @@ import (
 
 // checkReply checks the body of a backend's reply to a request on route r
 // against the route's reply schema (reply.schema), before any of it reaches
-// the client. Call it on every reply of a sync route, after the correlator
-// delivered it and before writing the response.
+// the client. Call it on every reply of a sync route (and on a stored reply
+// served later), after the correlator delivered it and before writing the
+// response; status is the reply's HTTP status (ferry-status, default 200).
 //
-// It returns nil when the route has no reply schema, or the body conforms.
-// When the body violates the schema, or is not JSON, it returns a
+// The schema describes the successful answer, the 200 of /openapi.json:
+// a reply with status 300 or more passes as it is. checkReply returns nil
+// when the route has no reply schema, the status is not 2xx, or the body
+// conforms. When a 2xx body violates the schema, or is not JSON, it returns a
 // bad-reply problem (502): the backend broke its contract, so the reply is
 // not passed on. Its cause, listing every violation, goes to the error log
 // (handleError logs every 5xx with its cause, request id and route), never
@@ -27,8 +30,8 @@ import (
 // With a nil Validator, a route with a reply schema only checks that the
 // reply is JSON. checkReply is safe for concurrent use and keeps no
 // reference to body.
-func (s *Server) checkReply(r topics.Route, body []byte) error {
-	if r.Reply == nil || r.Reply.Schema == "" {
+func (s *Server) checkReply(r topics.Route, status int, body []byte) error {
+	if r.Reply == nil || r.Reply.Schema == "" || status >= 300 {
 		return nil
 	}
 	var cause error

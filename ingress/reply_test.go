@@ -106,21 +106,27 @@ func TestCheckReply(t *testing.T) {
 		badCount = 4 // additionalProperties, minLength, enum, minimum
 	)
 	tests := []struct {
-		name, route, body string
-		bad               bool  // a bad-reply problem
-		is                error // in the error chain
-		violations        int
+		name, route string
+		status      int
+		body        string
+		bad         bool  // a bad-reply problem
+		is          error // in the error chain
+		violations  int
 	}{
-		{"conforms", "place-order", good, false, nil, 0},
-		{"violates", "place-order", bad, true, nil, badCount},
-		{"not JSON", "place-order", notJSON, true, schemas.ErrNotJSON, 0},
-		{"no reply schema", "any-reply", notJSON, false, nil, 0},
-		{"not a sync route", "async", bad, false, nil, 0},
-		{"unknown schema is a config bug", "unknown-schema", good, false, schemas.ErrUnknownSchema, 0},
+		{"conforms", "place-order", 200, good, false, nil, 0},
+		{"conforms, 201", "place-order", 201, good, false, nil, 0},
+		{"violates", "place-order", 200, bad, true, nil, badCount},
+		{"violates, 204", "place-order", 204, bad, true, nil, badCount},
+		{"not JSON", "place-order", 200, notJSON, true, schemas.ErrNotJSON, 0},
+		{"an error reply is not checked", "place-order", 404, notJSON, false, nil, 0},
+		{"a redirect is not checked", "place-order", 303, bad, false, nil, 0},
+		{"no reply schema", "any-reply", 200, notJSON, false, nil, 0},
+		{"not a sync route", "async", 200, bad, false, nil, 0},
+		{"unknown schema is a config bug", "unknown-schema", 200, good, false, schemas.ErrUnknownSchema, 0},
 	}
 	want := map[string]float64{}
 	for _, tt := range tests {
-		err := srv.checkReply(routes[tt.route], []byte(tt.body))
+		err := srv.checkReply(routes[tt.route], tt.status, []byte(tt.body))
 		if tt.bad {
 			want[tt.route]++
 		}
@@ -175,11 +181,11 @@ func rejected(tb testing.TB, srv *Server, route string) float64 {
 func TestCheckReplyWithoutValidator(t *testing.T) {
 	t.Parallel()
 	srv, routes, _ := replyServer(t, nil)
-	if err := srv.checkReply(routes["place-order"], []byte(`{"anything": 1}`)); err != nil {
+	if err := srv.checkReply(routes["place-order"], 200, []byte(`{"anything": 1}`)); err != nil {
 		t.Errorf("checkReply(JSON) = %v, want nil", err)
 	}
 	var pe *problemError
-	if err := srv.checkReply(routes["place-order"], []byte(`nope`)); !errors.As(err, &pe) || pe.pt != ProblemBadReply {
+	if err := srv.checkReply(routes["place-order"], 200, []byte(`nope`)); !errors.As(err, &pe) || pe.pt != ProblemBadReply {
 		t.Errorf("checkReply(not JSON) = %v, want a bad-reply problem", err)
 	}
 }
@@ -195,7 +201,7 @@ func TestBadReplyResponse(t *testing.T) {
 	app.Use(srv.requestContext)
 	app.Post("/reply", func(c *fiber.Ctx) error {
 		info(c).route = r.Name
-		return srv.checkReply(r, c.Body())
+		return srv.checkReply(r, 200, c.Body())
 	})
 	req := httptest.NewRequest("POST", "/reply", strings.NewReader(`{"order_id": "", "status": "maybe"}`))
 	req.Header.Set("X-Request-ID", "req-bad-reply")

@@ -7,6 +7,9 @@ import (
 	"github.com/ferry-gw/ferry/topics"
 )
 
+// Fakes for the external test package (ingress_test); fakes_test.go holds
+// those of package ingress.
+
 // fakeProducer is an ingress.Producer whose behaviour is a function field
 // (wtf's mock style). A nil ProduceFunc acknowledges at once, at the next
 // offset of partition 0. It records every message it was given.
