@@ -25,6 +25,9 @@ import (
 // Server is the HTTP gateway. Build it with New, serve it with Serve, and
 // stop it with Shutdown. It is safe for concurrent use.
 type Server struct {
+	// docs are the API descriptions, built once by New (apidocs.go).
+	docs apiDocs
+
 	app    *fiber.App
 	cfg    Config
 	table  *topics.Table
@@ -114,6 +117,9 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		StrictRouting:         false,
 		CaseSensitive:         true,
 	})
+	if err := s.buildAPIDocs(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }

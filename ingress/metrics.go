@@ -62,6 +62,7 @@ type Metrics struct {
 	correlatorPending  prometheus.Gauge
 	correlatorReplies  *prometheus.CounterVec // result
 	correlatorTimeouts prometheus.Counter
+	repliesRejected    *prometheus.CounterVec // route
 
 	sseSubscribers *prometheus.GaugeVec   // stream
 	sseEvents      *prometheus.CounterVec // stream
@@ -100,6 +101,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	m.idempotentReplays = counterVec("idempotent_replays_total", "Requests answered with the stored response of an earlier request with the same Idempotency-Key, by route.", "route")
 	m.correlatorPending = gauge("correlator_pending", "Requests waiting for their reply.")
 	m.correlatorReplies = counterVec("correlator_replies_total", "Reply records consumed, by result: matched (to a waiting request), late (stored for /v1/results), unknown (no such correlation id).", "result")
+	m.repliesRejected = counterVec("replies_rejected_total", "Replies not passed to the client because they violate the route's reply.schema or are not JSON, by route.", "route")
 	m.correlatorTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ferry", Name: "correlator_timeouts_total", Help: "Requests whose reply did not come in time."})
 	m.sseSubscribers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ferry", Name: "sse_subscribers", Help: "Open SSE subscriptions, by stream."}, []string{"stream"})
 	m.sseEvents = counterVec("sse_events_sent_total", "Events written to SSE subscribers, by stream.", "stream")
@@ -116,7 +118,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.produceDuration, m.produceErrors,
 		m.authFailures, m.rateLimit, m.idempotentReplays,
-		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts,
+		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts, m.repliesRejected,
 		m.sseSubscribers, m.sseEvents, m.sseSlowClosed, m.replayActive, m.replayRecords,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -251,6 +253,14 @@ func (m *Metrics) CorrelatorPending(delta int) {
 func (m *Metrics) CorrelatorReply(result string) {
 	if m != nil {
 		m.correlatorReplies.WithLabelValues(result).Inc()
+	}
+}
+
+// ReplyRejected counts a reply that was not passed to the client because
+// it violates the route's reply schema (checkReply).
+func (m *Metrics) ReplyRejected(route string) {
+	if m != nil {
+		m.repliesRejected.WithLabelValues(route).Inc()
 	}
 }
 

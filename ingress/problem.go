@@ -52,6 +52,11 @@ var (
 	ProblemRedisUnavailable    = ProblemType{problemBase + "redis-unavailable", "Redis Unavailable", fiber.StatusServiceUnavailable}
 )
 
+// Problem types of request/response routes; the table continues here.
+var (
+	ProblemBadReply = ProblemType{problemBase + "bad-reply", "Bad Reply From The Backend", fiber.StatusBadGateway}
+)
+
 // ProblemTypes lists every problem type in table order, for docs and tests.
 var ProblemTypes = []ProblemType{
 	ProblemNotFound, ProblemMethodNotAllowed, ProblemUnsupportedMedia, ProblemMalformedJSON,
@@ -60,6 +65,7 @@ var ProblemTypes = []ProblemType{
 	ProblemValidation, ProblemUnauthenticated, ProblemInternal,
 	ProblemForbidden, ProblemRateLimited, ProblemIdempotencyConflict, ProblemIdempotencyMismatch,
 	ProblemRedisUnavailable,
+	ProblemBadReply,
 }
 
 // Problem is an RFC 9457 problem details body.

@@ -15,6 +15,8 @@ func (s *Server) routes() {
 
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/openapi.json", s.openAPI)
+	s.app.Get("/asyncapi.json", s.asyncAPI)
 	if s.metrics != nil {
 		s.app.Get("/metrics", s.serveMetrics)
 	}

@@ -1,7 +1,9 @@
 // Package schemas holds the JSON Schemas that request bodies are validated
 // against. Load reads a folder of schema files, indexes them by $id, resolves
 // $ref across files, and compiles each schema once; Set.Validate then checks
-// a document against one of them and reports every violation.
+// a document against one of them and reports every violation, and
+// Set.Bundle rewrites schemas for embedding in an API description (OpenAPI,
+// AsyncAPI), where $refs resolve by JSON Pointer rather than by $id.
 //
 // Schemas default to JSON Schema draft 2020-12 (a file's $schema wins), and
 // the formats date-time, email, uuid and uri are asserted, not just

@@ -1,10 +1,9 @@
 package topics
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -124,6 +123,19 @@ func (k *KeyTemplate) String() string { return k.src }
 // UsesBody reports whether the template reads the request body.
 func (k *KeyTemplate) UsesBody() bool { return k.body }
 
+// Headers returns the names of the request headers the template reads, as
+// written, each once, in order of appearance (for API descriptions: a
+// missing one makes the request fail with ErrKeyUnresolved).
+func (k *KeyTemplate) Headers() []string {
+	var names []string
+	for _, p := range k.parts {
+		if p.kind == partHeader && !slices.Contains(names, p.name) {
+			names = append(names, p.name)
+		}
+	}
+	return names
+}
+
 // Append appends the template's value for one request to dst. Every
 // reference must resolve to a non-empty value, else the error wraps
 // ErrKeyUnresolved. body is decoded at most once across calls sharing it.
@@ -168,54 +180,40 @@ func refName(p part) string {
 }
 
 // Body is a request body that key templates read through JSON pointers. It
-// decodes the JSON once, on first use. The zero value is an empty body.
+// checks once, on first use, that the body is JSON, then finds each
+// pointer's value by scanning the bytes, without decoding the rest of the
+// body (the body was usually decoded already, for schema validation). The
+// zero value is an empty body.
 type Body struct {
 	raw     []byte
-	doc     any
-	err     error
-	decoded bool
+	checked bool
+	valid   bool
 }
 
 // NewBody wraps raw JSON bytes; they are not copied and must not change.
 func NewBody(raw []byte) *Body { return &Body{raw: raw} }
 
 func (b *Body) appendPointer(dst []byte, p part) ([]byte, error) {
-	if !b.decoded {
-		b.decoded = true
-		d := json.NewDecoder(bytes.NewReader(b.raw))
-		d.UseNumber()
-		b.err = d.Decode(&b.doc)
+	if !b.checked {
+		b.checked = true
+		b.valid = json.Valid(b.raw)
 	}
-	if b.err != nil {
+	if !b.valid {
 		return nil, fmt.Errorf("%w: {body.%s}: body is not JSON", ErrKeyUnresolved, p.name)
 	}
-	v := b.doc
-	for _, tok := range p.ptr {
-		switch n := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = n[tok]; !ok {
-				return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
-			}
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n) || (len(tok) > 1 && tok[0] == '0') {
-				return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
-			}
-			v = n[i]
-		default:
-			return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
-		}
+	v, ok := lookupPointer(b.raw, p.ptr)
+	if !ok {
+		return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
 	}
-	switch s := v.(type) {
-	case string:
-		if s != "" {
-			return append(dst, s...), nil
+	switch v[0] {
+	case '"':
+		if len(v) > 2 {
+			return appendString(dst, v), nil
 		}
-	case json.Number:
-		return append(dst, s...), nil
-	case bool:
-		return strconv.AppendBool(dst, s), nil
+	case 't', 'f':
+		return append(dst, v...), nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return append(dst, v...), nil // the literal, as json.Number keeps it
 	}
 	return nil, fmt.Errorf("%w: {body.%s} must be a non-empty string, a number or a boolean", ErrKeyUnresolved, p.name)
 }

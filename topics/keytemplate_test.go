@@ -3,6 +3,7 @@ package topics
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -136,5 +137,26 @@ func BenchmarkKeyTemplate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestKeyTemplateHeaders(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		tmpl string
+		want []string
+	}{
+		{"{body./customer_id}", nil},
+		{"{header.X-Tenant}", []string{"X-Tenant"}},
+		{"{header.X-Tenant}-{path.id}-{header.X-Region}/{header.X-Tenant}{{header.nope}}", []string{"X-Tenant", "X-Region"}},
+	}
+	for _, tt := range tests {
+		k, err := ParseKeyTemplate(tt.tmpl)
+		if err != nil {
+			t.Fatalf("ParseKeyTemplate(%q) = %v", tt.tmpl, err)
+		}
+		if got := k.Headers(); !slices.Equal(got, tt.want) {
+			t.Errorf("ParseKeyTemplate(%q).Headers() = %q, want %q", tt.tmpl, got, tt.want)
+		}
 	}
 }

@@ -145,7 +145,7 @@ func (cfg Config) compile() (*loaded, error) {
 	}
 	if _, statErr := os.Stat(cfg.Schemas.Dir); statErr == nil || needSchemas {
 		if set, err = schemas.Load(cfg.Schemas.Dir); err != nil {
-			errs = append(errs, prefixed("schemas.dir", err)...)
+			errs = append(errs, schemaErrors(cfg.Schemas.Dir, err)...)
 			set = &schemas.Set{}
 		}
 	}
@@ -389,4 +389,23 @@ func formatErrors(err error) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// schemaErrors splits the error of schemas.Load into one problem per line,
+// each naming the file by its path from the working directory, as in
+// "schemas.dir: schemas/order.json: unresolved $ref ...". (Load names files
+// relative to the folder, and a field path prefix would read as
+// "schemas.dir.order.json".)
+func schemaErrors(dir string, err error) []error {
+	parts := prefixed("", err)
+	for i, e := range parts {
+		if errors.Is(e, schemas.ErrInvalidSchema) || errors.Is(e, schemas.ErrDuplicateID) || errors.Is(e, schemas.ErrUnresolvedRef) {
+			// Each of these messages starts with the file's path
+			// relative to dir.
+			parts[i] = fmt.Errorf("schemas.dir: %s%c%w", dir, filepath.Separator, e)
+		} else {
+			parts[i] = fmt.Errorf("schemas.dir: %w", e)
+		}
+	}
+	return parts
 }

@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		}
 	}
 	srv, err := ingress.New(cfg.Server, cfg.table, deps,
-		append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(cfg.Auth)}, tel.serverOptions()...)...)
+		append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(cfg.Auth), apiDocs(cfg, seeds)}, tel.serverOptions()...)...)
 	if err != nil {
 		return err
 	}

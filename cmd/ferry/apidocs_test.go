@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"os"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/redis/go-redis/v9"
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+type ackProducer struct{}
+
+func (ackProducer) Produce(_ context.Context, m *topics.Message) (topics.Position, error) {
+	return topics.Position{Topic: m.Topic}, nil
+}
+
+// TestQuickstartAPIDocs builds the gateway of each quickstart config the
+// way serve does and checks that its /openapi.json is a valid OpenAPI 3.1
+// document (kin-openapi) and its /asyncapi.json a valid AsyncAPI 3.0.0
+// document (the official JSON Schema in ingress/testdata/asyncapi).
+func TestQuickstartAPIDocs(t *testing.T) {
+	t.Parallel()
+	asyncSchema := func() *jsonschema.Schema {
+		const id = "http://asyncapi.com/definitions/3.0.0/asyncapi.json"
+		raw, err := os.ReadFile("../../ingress/testdata/asyncapi/3.0.0.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := jsonschema.NewCompiler()
+		c.LoadURL = func(u string) (io.ReadCloser, error) { return nil, errors.New("not fetching " + u) }
+		if err := c.AddResource(id, bytes.NewReader(raw)); err != nil {
+			t.Fatal(err)
+		}
+		return c.MustCompile(id)
+	}()
+	for _, f := range []string{"../../testdata/ferry.yaml", "../../testdata/ferry.compose.yaml"} {
+		cfg, err := loadConfig(f)
+		if err != nil {
+			t.Fatalf("loadConfig(%s):\n%s", f, formatErrors(err))
+		}
+		mr := miniredis.RunT(t)
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		defer rdb.Close()
+		srv, err := ingress.New(cfg.Server, cfg.table, ingress.Deps{Producer: ackProducer{}, Validator: cfg.schemas,
+			Limiter: ingress.NewRedisLimiter(rdb), Idempotency: ingress.NewRedisIdempotency(rdb)},
+			ingress.WithAuth(cfg.Auth), apiDocs(cfg, cfg.Kafka.Brokers))
+		if err != nil {
+			t.Fatalf("%s: ingress.New: %v", f, err)
+		}
+		get := func(path string) []byte {
+			resp, err := srv.App().Test(httptest.NewRequest("GET", path, nil), -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: GET %s = %d %s", f, path, resp.StatusCode, b)
+			}
+			return b
+		}
+
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(get("/openapi.json"))
+		if err != nil {
+			t.Fatalf("%s: /openapi.json does not load: %v", f, err)
+		}
+		if err := doc.Validate(loader.Context); err != nil {
+			t.Errorf("%s: /openapi.json is not valid OpenAPI 3.1: %v", f, err)
+		}
+		if doc.Info.Version != version || doc.Paths.Find("/v1/orders") == nil {
+			t.Errorf("%s: /openapi.json info.version %q, /v1/orders %v", f, doc.Info.Version, doc.Paths.Find("/v1/orders"))
+		}
+
+		d := json.NewDecoder(bytes.NewReader(get("/asyncapi.json")))
+		d.UseNumber()
+		var async any
+		if err := d.Decode(&async); err != nil {
+			t.Fatal(err)
+		}
+		if err := asyncSchema.Validate(async); err != nil {
+			t.Errorf("%s: /asyncapi.json is not valid AsyncAPI 3.0.0: %v", f, err)
+		}
+	}
+}

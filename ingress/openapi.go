@@ -1,0 +1,360 @@
+package ingress
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/ferry-gw/ferry/schemas"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// openAPIDoc is an OpenAPI 3.1 document. Structs keep the order of the
+// top-level fields; maps come out sorted.
+type openAPIDoc struct {
+	OpenAPI           string                           `json:"openapi"`
+	Info              docInfo                          `json:"info"`
+	JSONSchemaDialect string                           `json:"jsonSchemaDialect"`
+	Tags              []obj                            `json:"tags"`
+	Paths             map[string]map[string]*operation `json:"paths"`
+	Components        openAPIComponents                `json:"components"`
+}
+
+type docInfo struct {
+	Title       string `json:"title"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+}
+
+type openAPIComponents struct {
+	Schemas         map[string]any `json:"schemas"`
+	Parameters      map[string]obj `json:"parameters"`
+	Headers         map[string]obj `json:"headers"`
+	SecuritySchemes map[string]obj `json:"securitySchemes,omitempty"`
+}
+
+// operation is an OpenAPI Operation Object, with ferry's extensions.
+type operation struct {
+	OperationID string          `json:"operationId"`
+	Summary     string          `json:"summary,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Tags        []string        `json:"tags,omitempty"`
+	Parameters  []obj           `json:"parameters,omitempty"`
+	RequestBody obj             `json:"requestBody,omitempty"`
+	Responses   map[string]obj  `json:"responses"`
+	Security    *[]securityReqs `json:"security,omitempty"`
+	// Where the route's events go, for readers of the document.
+	Topic      string `json:"x-ferry-topic,omitempty"`
+	ReplyTopic string `json:"x-ferry-reply-topic,omitempty"`
+	EventType  string `json:"x-ferry-event-type,omitempty"`
+}
+
+// securityReqs is a Security Requirement Object: scheme name -> scopes.
+type securityReqs map[string][]string
+
+// Tags of the operations.
+const (
+	tagRoutes = "routes"
+	tagFerry  = "ferry"
+)
+
+// openAPIDoc describes the HTTP side: every configured route with its
+// parameters, body schema, responses and security, and ferry's own
+// endpoints.
+func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc {
+	d := &s.docs.cfg
+	schemes, schemeNames := d.securitySchemes()
+	doc := &openAPIDoc{
+		OpenAPI:           "3.1.0",
+		Info:              docInfo{Title: d.Title, Version: d.Version, Description: d.Description},
+		JSONSchemaDialect: jsonSchemaDialect,
+		Tags: []obj{
+			{"name": tagRoutes, "description": "Configured routes: each publishes its body to a Kafka topic as a CloudEvent."},
+			{"name": tagFerry, "description": "ferry's own endpoints."},
+		},
+		Paths: make(map[string]map[string]*operation),
+		Components: openAPIComponents{
+			Schemas:         comps,
+			Parameters:      openAPIParameters(),
+			Headers:         openAPIHeaders(),
+			SecuritySchemes: schemes,
+		},
+	}
+	add := func(path, method string, op *operation) {
+		if doc.Paths[path] == nil {
+			doc.Paths[path] = make(map[string]*operation)
+		}
+		doc.Paths[path][strings.ToLower(method)] = op
+	}
+	// OpenAPI holds /a/{x} and /a/{y} to be the same path: routes whose
+	// paths differ only in parameter names share the first one's path,
+	// their parameters renamed by position.
+	canonical := make(map[string]topics.Route)
+	for _, r := range s.table.Routes() {
+		shape := pathShape(r.Path)
+		first, ok := canonical[shape]
+		if !ok {
+			canonical[shape], first = r, r
+		}
+		add(first.Path, r.Method, routeOperation(r, first.Params, b, schemeNames))
+	}
+	for _, e := range ferryEndpoints(s.metrics != nil) {
+		add(e.path, "GET", e.op)
+	}
+	return doc
+}
+
+// pathShape replaces the names of a path's parameters by {}.
+func pathShape(p string) string {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// routeOperation describes one configured route, whose path parameters are
+// documented under the names params (the route's own, unless another route
+// with the same path shape named them first).
+func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes []string) *operation {
+	op := &operation{
+		OperationID: r.Name,
+		Tags:        []string{tagRoutes},
+		Topic:       r.Topic,
+		EventType:   r.EventType,
+		Responses:   make(map[string]obj),
+	}
+	var desc strings.Builder
+	if r.Reply == nil {
+		op.Summary = "Publish a " + r.EventType + " event to " + r.Topic
+		desc.WriteString("Publishes the body unchanged as the value of a Kafka record on `" + r.Topic +
+			"`, in CloudEvents binary mode (ce_type `" + r.EventType + "`, ce_source `" + r.Source + "`). " +
+			"The 202 comes only after the broker acknowledged the record.")
+	} else {
+		op.ReplyTopic = r.Reply.Topic
+		op.Summary = "Send a " + r.EventType + " request to " + r.Topic + " and answer with its reply"
+		desc.WriteString("Publishes the body as a CloudEvent on `" + r.Topic + "` (ce_type `" + r.EventType +
+			"`) with the Spring Kafka request/reply headers, then waits for the reply with the same " +
+			"kafka_correlationId on `" + r.Reply.Topic + "` and answers with it: its body, its ferry-status " +
+			"(default 200) and allowed ferry-header-* headers. Without a reply within " + r.Reply.Timeout.String() +
+			" (or Prefer: wait=N, at most " + r.Reply.MaxWait.String() + ")")
+		if r.Reply.OnTimeout == "fail" {
+			desc.WriteString(" the answer is a 504.")
+		} else {
+			desc.WriteString(" the answer is a 202 whose Location serves the reply later.")
+		}
+	}
+	if r.Key != nil {
+		desc.WriteString(" Record key: `" + r.Key.String() + "`.")
+	}
+	if len(r.Scopes) > 0 {
+		desc.WriteString(" Scopes required: " + strings.Join(r.Scopes, ", ") + ".")
+	}
+	op.Description = desc.String()
+
+	// Parameters: the path's, the headers templates read, then ferry's.
+	for i, p := range params {
+		param := obj{"name": p, "in": "path", "required": true, "schema": obj{"type": "string"}}
+		if r.Params[i] != p {
+			param["description"] = "The route's {" + r.Params[i] + "}."
+		}
+		op.Parameters = append(op.Parameters, param)
+	}
+	var headers []string
+	if r.Key != nil {
+		headers = append(headers, r.Key.Headers()...)
+	}
+	for _, h := range r.Headers {
+		headers = append(headers, h.Value.Headers()...)
+	}
+	seen := make(map[string]bool)
+	for _, h := range headers {
+		lh := strings.ToLower(h)
+		if seen[lh] || lh == "accept" || lh == "content-type" || lh == "authorization" {
+			continue // OpenAPI ignores parameters of these names
+		}
+		seen[lh] = true
+		op.Parameters = append(op.Parameters, obj{
+			"name": h, "in": "header", "required": true,
+			"description": "Read into the record's key or headers; missing or empty fails with key-unresolved (422).",
+			"schema":      obj{"type": "string", "minLength": 1},
+		})
+	}
+	op.Parameters = append(op.Parameters,
+		ref("#/components/parameters/ferry.RequestID"),
+		ref("#/components/parameters/ferry.TraceParent"))
+	if r.Reply != nil {
+		op.Parameters = append(op.Parameters, ref("#/components/parameters/ferry.Prefer"))
+	}
+
+	op.RequestBody = obj{
+		"required":    true,
+		"description": "The event's data, published unchanged. Any application/*+json media type is accepted too, and becomes the record's content-type.",
+		"content": obj{
+			"application/json": obj{"schema": schemaFor(b, r.Schema)},
+		},
+	}
+
+	accepted := obj{
+		"content": obj{"application/json": obj{"schema": ref(componentSchemas + "ferry.Accepted")}},
+		"headers": obj{"X-Request-ID": ref("#/components/headers/ferry.RequestID")},
+	}
+	if r.Reply == nil {
+		accepted["description"] = "Stored in Kafka: the broker acknowledged the record."
+		op.Responses["202"] = accepted
+	} else {
+		op.Responses["200"] = obj{
+			"description": "The backend's reply, with the status of its ferry-status header (default 200). A 2xx reply that violates reply.schema is answered with 502 bad-reply instead; other replies pass as they are.",
+			"content":     obj{"application/json": obj{"schema": schemaFor(b, r.Reply.Schema)}},
+			"headers":     obj{"X-Request-ID": ref("#/components/headers/ferry.RequestID")},
+		}
+		accepted["description"] = "Stored in Kafka, but answered before the reply (Prefer: respond-async, or no reply in time): Location serves the reply later."
+		accepted["headers"].(obj)["Location"] = ref("#/components/headers/ferry.Location")
+		op.Responses["202"] = accepted
+	}
+	byStatus := make(map[int][]ProblemType)
+	for _, pt := range routeProblems(r) {
+		byStatus[pt.Status] = append(byStatus[pt.Status], pt)
+	}
+	for status, pts := range byStatus {
+		op.Responses[strconv.Itoa(status)] = problemResponse(pts)
+	}
+	if r.Reply != nil && r.Reply.OnTimeout == "fail" {
+		op.Responses["504"] = obj{
+			"description": "No reply in time (reply.on_timeout: fail). The request was published.",
+			"content":     obj{"application/problem+json": obj{"schema": ref(componentSchemas + "ferry.Problem")}},
+		}
+	}
+
+	switch {
+	case r.Auth == topics.AuthNone:
+		op.Security = &[]securityReqs{}
+	case len(schemes) > 0:
+		reqs := make([]securityReqs, 0, len(schemes))
+		for _, n := range schemes {
+			reqs = append(reqs, securityReqs{n: append([]string{}, r.Scopes...)})
+		}
+		op.Security = &reqs
+	}
+	return op
+}
+
+// problemResponse describes the problems of one status.
+func problemResponse(pts []ProblemType) obj {
+	var desc strings.Builder
+	headers := obj{"X-Request-ID": ref("#/components/headers/ferry.RequestID")}
+	for i, pt := range pts {
+		if i > 0 {
+			desc.WriteString("; ")
+		}
+		desc.WriteString(pt.Title + " (`" + pt.Type + "`)")
+		if pt == ProblemKafkaUnavailable || pt == ProblemKafkaTimeout {
+			headers["Retry-After"] = ref("#/components/headers/ferry.RetryAfter")
+		}
+	}
+	desc.WriteString(".")
+	return obj{
+		"description": desc.String(),
+		"headers":     headers,
+		"content":     obj{"application/problem+json": obj{"schema": ref(componentSchemas + "ferry.Problem")}},
+	}
+}
+
+func openAPIParameters() map[string]obj {
+	return map[string]obj{
+		"ferry.RequestID": {
+			"name": "X-Request-ID", "in": "header", "required": false,
+			"description": "The request id to log and echo, up to 128 visible ASCII characters; ferry makes one otherwise.",
+			"schema":      obj{"type": "string", "maxLength": 128},
+		},
+		"ferry.TraceParent": {
+			"name": "traceparent", "in": "header", "required": false,
+			"description": "W3C trace context, copied to the record; ferry starts a new trace when it is missing or invalid.",
+			"schema":      obj{"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+		},
+		"ferry.Prefer": {
+			"name": "Prefer", "in": "header", "required": false,
+			"description": "RFC 7240: respond-async answers 202 at once; wait=N waits up to N seconds for the reply (at most reply.max_wait).",
+			"schema":      obj{"type": "string"},
+			"examples":    obj{"async": obj{"value": "respond-async"}, "wait": obj{"value": "wait=10"}},
+		},
+	}
+}
+
+func openAPIHeaders() map[string]obj {
+	return map[string]obj{
+		"ferry.RequestID": {
+			"description": "The request id: the client's X-Request-ID when it sent a sane one, else a new one.",
+			"schema":      obj{"type": "string"},
+		},
+		"ferry.RetryAfter": {
+			"description": "Seconds to wait before retrying.",
+			"schema":      obj{"type": "integer", "minimum": 0},
+		},
+		"ferry.Location": {
+			"description": "Where the reply will be served.",
+			"schema":      obj{"type": "string", "format": "uri-reference"},
+		},
+	}
+}
+
+// ferryEndpoint is one of ferry's own GET endpoints.
+type ferryEndpoint struct {
+	path string
+	op   *operation
+}
+
+// ferryEndpoints lists ferry's own endpoints; /metrics only when served.
+func ferryEndpoints(metrics bool) []ferryEndpoint {
+	none := &[]securityReqs{}
+	jsonDoc := func(desc string) obj {
+		return obj{"description": desc, "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}
+	}
+	readiness := obj{"content": obj{"application/json": obj{"schema": obj{
+		"type":     "object",
+		"required": []string{"status", "checks"},
+		"properties": obj{
+			"status": obj{"enum": []string{"ready", "not_ready"}},
+			"checks": obj{"type": "object", "additionalProperties": obj{"type": "string"},
+				"description": `"ok", or why the dependency is not usable.`},
+		},
+	}}}}
+	ready, notReady := obj{"description": "Ready for traffic."}, obj{"description": "Starting, shutting down, or a dependency failed."}
+	for k, v := range readiness {
+		ready[k], notReady[k] = v, v
+	}
+	eps := []ferryEndpoint{
+		{"/healthz", &operation{
+			OperationID: "ferry:healthz", Tags: []string{tagFerry}, Security: none,
+			Summary:   "Liveness: 200 while the process runs",
+			Responses: map[string]obj{"200": jsonDoc(`{"status":"ok"}`)},
+		}},
+		{"/readyz", &operation{
+			OperationID: "ferry:readyz", Tags: []string{tagFerry}, Security: none,
+			Summary:   "Readiness: 200 when Kafka, the topics and Redis are usable",
+			Responses: map[string]obj{"200": ready, "503": notReady},
+		}},
+		{"/openapi.json", &operation{
+			OperationID: "ferry:openapi", Tags: []string{tagFerry}, Security: none,
+			Summary:   "This OpenAPI 3.1 document",
+			Responses: map[string]obj{"200": jsonDoc("The OpenAPI document."), "304": {"description": "Not modified (ETag)."}},
+		}},
+		{"/asyncapi.json", &operation{
+			OperationID: "ferry:asyncapi", Tags: []string{tagFerry}, Security: none,
+			Summary:   "The AsyncAPI 3.0 document of the Kafka side: topics, messages, request/reply",
+			Responses: map[string]obj{"200": jsonDoc("The AsyncAPI document."), "304": {"description": "Not modified (ETag)."}},
+		}},
+	}
+	if metrics {
+		eps = append(eps, ferryEndpoint{"/metrics", &operation{
+			OperationID: "ferry:metrics", Tags: []string{tagFerry}, Security: none,
+			Summary: "Prometheus metrics, in the exposition format the scraper asks for",
+			Responses: map[string]obj{"200": {
+				"description": "The metrics.",
+				"content":     obj{"text/plain": obj{"schema": obj{"type": "string"}}},
+			}},
+		}})
+	}
+	return eps
+}
