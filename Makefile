@@ -17,9 +17,9 @@ build: ## build bin/ferry
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ferry
 
 .PHONY: run
-run: build ## run the gateway on :8080 with embedded Kafka (127.0.0.1:9092) and Redis
+run: build ## run the gateway on :8080 with embedded Kafka (127.0.0.1:9092), Redis and a demo echo responder
 	@mkdir -p .data
-	./$(BIN) serve -c $(CONFIG)
+	./$(BIN) serve -c $(CONFIG) --echo-responder
 
 .PHONY: test
 test: ## run every test with the race detector

@@ -121,6 +121,9 @@ type Responder struct {
 	cl  *kgo.Client
 	h   Handler
 	log *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewResponder returns a Responder for cfg. base are the client options
@@ -289,16 +292,18 @@ func failedReply() Reply {
 }
 
 // Close commits the marked offsets, leaves the group and closes the
-// client. Call it after Run returned.
+// client. Call it after Run returned. It is idempotent.
 func (r *Responder) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := r.cl.CommitMarkedOffsets(ctx)
-	r.cl.Close()
-	if err != nil {
-		return fmt.Errorf("responder: final commit: %w", err)
-	}
-	return nil
+	r.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := r.cl.CommitMarkedOffsets(ctx)
+		r.cl.Close()
+		if err != nil {
+			r.closeErr = fmt.Errorf("responder: final commit: %w", err)
+		}
+	})
+	return r.closeErr
 }
 
 // newRequest reads a request record; ok is false when it asks for no reply.

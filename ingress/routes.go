@@ -15,6 +15,9 @@ func (s *Server) routes() {
 
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+	if s.deps.Results != nil {
+		s.app.Get(resultsPath+":id", s.result)
+	}
 
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.

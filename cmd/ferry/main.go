@@ -2,6 +2,7 @@
 //
 //	ferry serve -c ferry.yaml   run the gateway
 //	ferry check ferry.yaml      validate a config and exit
+//	ferry respond --echo        run a demo responder
 //	ferry version               print the version
 package main
 
@@ -24,6 +25,7 @@ const usage = `ferry is an event-driven HTTP gateway for Apache Kafka.
 Usage:
   ferry serve -c FILE     run the gateway with the config FILE (--config)
   ferry check FILE        validate a config file; exit 1 listing every problem
+  ferry respond --echo    run a demo responder that answers request/response routes
   ferry version           print the version
 
 Run 'ferry COMMAND -h' for a command's flags.
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stderr)
 	case "check":
 		err = checkCmd(args[1:], stdout, stderr)
+	case "respond":
+		err = respondCmd(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ferry", version)
 	case "-h", "--help", "help":

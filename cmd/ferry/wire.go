@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -8,6 +9,8 @@ import (
 
 // Compile-time guards: the concrete components satisfy what ingress needs.
 var (
-	_ ingress.Producer  = (*topics.Producer)(nil)
-	_ ingress.Validator = (*schemas.Set)(nil)
+	_ ingress.Producer   = (*topics.Producer)(nil)
+	_ ingress.Validator  = (*schemas.Set)(nil)
+	_ ingress.Correlator = (*correlator.Correlator)(nil)
+	_ ingress.Results    = (*correlator.Correlator)(nil)
 )
