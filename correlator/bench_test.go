@@ -19,7 +19,7 @@ func BenchmarkRegisterDeliver(b *testing.B) {
 			ws := NewWaiters(0, 0)
 			ctx := context.Background()
 			for i := range pending {
-				if _, err := ws.Register(ctx, fmt.Sprintf("other-%d", i), "p"); err != nil {
+				if _, err := ws.Register(ctx, fmt.Sprintf("other-%d", i), "p", noReply); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -34,7 +34,7 @@ func BenchmarkRegisterDeliver(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				k := i % len(ids)
-				w, err := ws.Register(ctx, ids[k], "app_user:alice")
+				w, err := ws.Register(ctx, ids[k], "app_user:alice", noReply)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -62,7 +62,7 @@ func BenchmarkRegisterDeliverParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := topics.NewEventID()
-			w, err := ws.Register(ctx, id, "app_user:alice")
+			w, err := ws.Register(ctx, id, "app_user:alice", noReply)
 			if err != nil {
 				b.Fatal(err)
 			}

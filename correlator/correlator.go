@@ -298,12 +298,7 @@ func (c *Correlator) Register(ctx context.Context, id, replyTopic, owner string)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownTopic, replyTopic)
 	}
-	w, err := c.waiters.Register(ctx, id, owner)
-	if err != nil {
-		return nil, err
-	}
-	w.replyTo = to
-	return w, nil
+	return c.waiters.Register(ctx, id, owner, to)
 }
 
 // Detach turns w's request asynchronous: from now on its replies are kept

@@ -95,11 +95,12 @@ func NewWaiters(max, maxPer int) *Waiters {
 	}
 }
 
-// Register adds a waiter for id on behalf of owner. The waiter removes
-// itself when ctx ends. It fails with ErrTooManyPending over a cap, with
-// ErrClosed after Close, and when id is already waiting.
-func (ws *Waiters) Register(ctx context.Context, id, owner string) (*Waiter, error) {
-	w := &Waiter{id: id, owner: owner, ch: make(chan Reply, 1), ws: ws}
+// Register adds a waiter for id on behalf of owner, whose reply is asked
+// for at to. The waiter removes itself when ctx ends. It fails with
+// ErrTooManyPending over a cap, with ErrClosed after Close, and when id is
+// already waiting.
+func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.ReplyTo) (*Waiter, error) {
+	w := &Waiter{id: id, owner: owner, replyTo: to, ch: make(chan Reply, 1), ws: ws}
 	ws.mu.Lock()
 	switch {
 	case ws.closed:

@@ -9,13 +9,17 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferry-gw/ferry/topics"
 )
+
+var noReply = topics.ReplyTo{Topic: "replies", Partition: topics.NoPartition}
 
 func TestWaitersDeliver(t *testing.T) {
 	t.Parallel()
 	ws := NewWaiters(0, 0)
 	id := "0190c0de-0000-7000-8000-000000000001"
-	w, err := ws.Register(context.Background(), id, "anonymous")
+	w, err := ws.Register(context.Background(), id, "anonymous", noReply)
 	if err != nil {
 		t.Fatalf("Register() = %v", err)
 	}
@@ -48,7 +52,7 @@ func TestWaitersReplyBeforeWait(t *testing.T) {
 	// channel until the request gets round to Wait, even past its deadline.
 	ws := NewWaiters(0, 0)
 	id := "0190c0de-0000-7000-8000-000000000003"
-	w, _ := ws.Register(context.Background(), id, "a")
+	w, _ := ws.Register(context.Background(), id, "a", noReply)
 	defer w.Cancel()
 	ws.Deliver([]byte(id), Reply{Status: 200, Final: true})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,7 +79,7 @@ func TestWaitersCaps(t *testing.T) {
 			ws := NewWaiters(tt.max, tt.maxPer)
 			var last *Waiter
 			for i, o := range tt.owners {
-				w, err := ws.Register(context.Background(), fmt.Sprintf("id-%d", i), o)
+				w, err := ws.Register(context.Background(), fmt.Sprintf("id-%d", i), o, noReply)
 				if i < len(tt.owners)-1 {
 					if err != nil {
 						t.Fatalf("Register(%d, %q) = %v", i, o, err)
@@ -93,7 +97,7 @@ func TestWaitersCaps(t *testing.T) {
 			if tt.maxPer > 0 {
 				o = tt.owners[len(tt.owners)-2]
 			}
-			if _, err := ws.Register(context.Background(), "again", o); err != nil {
+			if _, err := ws.Register(context.Background(), "again", o, noReply); err != nil {
 				t.Errorf("Register after Cancel = %v, want nil", err)
 			}
 		})
@@ -105,7 +109,7 @@ func TestWaitersContextRemoves(t *testing.T) {
 	ws := NewWaiters(0, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	for i := range 10 {
-		if _, err := ws.Register(ctx, fmt.Sprintf("id-%d", i), "a"); err != nil {
+		if _, err := ws.Register(ctx, fmt.Sprintf("id-%d", i), "a", noReply); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,7 +134,7 @@ func TestWaitersClose(t *testing.T) {
 	for i := range n {
 		registered.Add(1)
 		go func() {
-			w, err := ws.Register(context.Background(), fmt.Sprintf("id-%d", i), "a")
+			w, err := ws.Register(context.Background(), fmt.Sprintf("id-%d", i), "a", noReply)
 			registered.Done()
 			if err != nil {
 				errc <- err
@@ -158,7 +162,7 @@ func TestWaitersClose(t *testing.T) {
 	if got := ws.Len(); got != 0 {
 		t.Errorf("Len() after Close = %d, want 0", got)
 	}
-	if _, err := ws.Register(context.Background(), "late", "a"); !errors.Is(err, ErrClosed) {
+	if _, err := ws.Register(context.Background(), "late", "a", noReply); !errors.Is(err, ErrClosed) {
 		t.Errorf("Register after Close = %v, want ErrClosed", err)
 	}
 	ws.Close() // idempotent
@@ -167,8 +171,8 @@ func TestWaitersClose(t *testing.T) {
 func TestWaitersDetach(t *testing.T) {
 	t.Parallel()
 	ws := NewWaiters(0, 0)
-	w1, _ := ws.Register(context.Background(), "one", "a")
-	w2, _ := ws.Register(context.Background(), "two", "a")
+	w1, _ := ws.Register(context.Background(), "one", "a", noReply)
+	w2, _ := ws.Register(context.Background(), "two", "a", noReply)
 	ws.Deliver([]byte("two"), Reply{Status: 200, Final: true})
 	if got := ws.detach(w1); got != stateWaiting {
 		t.Errorf("detach(waiting) = %v, want stateWaiting", got)
@@ -197,7 +201,7 @@ func TestWaitersConcurrent(t *testing.T) {
 			for i := range 500 {
 				id := fmt.Sprintf("%d-%d", g, i)
 				ctx, cancel := context.WithCancel(context.Background())
-				w, err := ws.Register(ctx, id, fmt.Sprint(g))
+				w, err := ws.Register(ctx, id, fmt.Sprint(g), noReply)
 				if err != nil {
 					t.Errorf("Register(%s) = %v", id, err)
 					cancel()

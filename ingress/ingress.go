@@ -34,6 +34,10 @@ type Server struct {
 	// server open for the whole grace period.
 	streams     context.Context
 	stopStreams context.CancelFunc
+
+	// principalOf, when set, gives each request its principal. Only tests
+	// set it (withPrincipals) until authentication (issue #3) does.
+	principalOf func(c *fiber.Ctx) *Principal
 }
 
 // Deps are the components the handlers call. Producer is required; a nil

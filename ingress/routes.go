@@ -12,6 +12,12 @@ import (
 // routes registers every endpoint and the middleware order, in one place.
 func (s *Server) routes() {
 	s.app.Use(s.requestContext)
+	if s.principalOf != nil {
+		s.app.Use(func(c *fiber.Ctx) error {
+			info(c).principal = s.principalOf(c)
+			return c.Next()
+		})
+	}
 
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)

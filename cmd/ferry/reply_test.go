@@ -140,23 +140,32 @@ func TestRawResponder(t *testing.T) {
 	}
 }
 
-// kcatResponder is the README's kcat responder, with the broker address
-// as $B. It needs bash and kcat (librdkafka).
-const kcatResponder = `kcat -b "$B" -G quotes-kcat -X auto.offset.reset=earliest -u -f '%h\t%s\n' quotes.requests 2>/dev/null |
-while IFS=$'\t' read -r headers body; do
-  id=$(printf '%s' "$headers" | tr ',' '\n' | sed -n 's/^kafka_correlationId=//p')
-  printf '%s\n' "$body" | kcat -b "$B" -P -t quotes.replies -H "kafka_correlationId=$id" -H "ferry-status=201"
-done`
+// readmeKcatResponder returns the README's kcat responder script, with
+// its broker address replaced by addr.
+func readmeKcatResponder(tb testing.TB, addr string) string {
+	tb.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const start = "```sh\nkcat -b 127.0.0.1:9092 -G"
+	i := strings.Index(string(readme), start)
+	if i < 0 {
+		tb.Fatal("README.md has no kcat responder")
+	}
+	script, _, _ := strings.Cut(string(readme[i+len("```sh\n"):]), "```")
+	return strings.ReplaceAll(script, "127.0.0.1:9092", addr)
+}
 
-// TestKcatResponder answers with the README's kcat script (librdkafka).
+// TestKcatResponder answers with the README's kcat script (librdkafka),
+// run by bash as printed there.
 func TestKcatResponder(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Skip("kcat is not installed (.ci/run installs it)")
 	}
 	e := newEnv(t)
 	in := e.start(t, instanceOpts{layout: correlator.LayoutShared})
-	cmd := exec.Command("bash", "-c", kcatResponder)
-	cmd.Env = append(os.Environ(), "B="+e.addrs[0])
+	cmd := exec.Command("bash", "-c", readmeKcatResponder(t, e.addrs[0]))
 	setProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
