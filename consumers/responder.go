@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -113,7 +114,8 @@ func (c ResponderConfig) Validate() error {
 // consumer group, calls its Handler for each request that asks for a reply,
 // produces the reply by ferry's reply contract (which is Spring Kafka's),
 // and commits a request only after its reply is acknowledged. Requests of
-// one partition are handled in order; partitions in parallel.
+// one partition are handled in order; partitions in parallel. Polling does
+// not wait for acknowledgements, so replies do not queue behind them.
 //
 // Build it with NewResponder, run it with Run, and Close it when Run has
 // returned. It owns its Kafka client.
@@ -121,6 +123,14 @@ type Responder struct {
 	cl  *kgo.Client
 	h   Handler
 	log *slog.Logger
+
+	// inflight counts markers still awaiting acknowledgements; tails holds
+	// each partition's last marker, so that the next one waits for it.
+	inflight sync.WaitGroup
+	mu       sync.Mutex
+	tails    map[topicPartition]chan struct{}
+	failed   atomic.Bool // a reply failed: mark nothing more
+	fatal    chan error  // a reply failed for good: Run stops
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,7 +149,10 @@ func NewResponder(cfg ResponderConfig, base []kgo.Opt, h Handler, opts ...Option
 		return nil, errors.New("responder: a Handler is required")
 	}
 	o := buildOptions(opts)
-	r := &Responder{h: h, log: o.log.With("component", "responder", "group", cfg.Group)}
+	r := &Responder{
+		h: h, log: o.log.With("component", "responder", "group", cfg.Group),
+		tails: make(map[topicPartition]chan struct{}), fatal: make(chan error, 1),
+	}
 	all := []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0)}
 	all = append(all, base...)
 	all = append(all,
@@ -148,6 +161,9 @@ func NewResponder(cfg ResponderConfig, base []kgo.Opt, h Handler, opts ...Option
 		kgo.AutoCommitMarks(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+			// Rebalances wait for AllowRebalance, after which no marker
+			// starts until the next poll: wait for the running ones.
+			r.inflight.Wait()
 			if err := cl.CommitMarkedOffsets(ctx); err != nil {
 				r.log.Warn("commit before losing partitions failed; their last requests may be answered twice", "err", err)
 			}
@@ -163,9 +179,18 @@ func NewResponder(cfg ResponderConfig, base []kgo.Opt, h Handler, opts ...Option
 }
 
 // Run handles requests until ctx ends. It returns nil then, or an error
-// wrapping ErrReplyFailed when a reply could not be produced at all.
+// wrapping ErrReplyFailed when a reply could not be produced at all. Either
+// way it returns only after every reply it produced was acknowledged (or
+// failed) and marked for commit.
 func (r *Responder) Run(ctx context.Context) error {
+	defer r.inflight.Wait()
 	for {
+		select {
+		case err := <-r.fatal:
+			r.cl.AllowRebalance()
+			return err
+		default:
+		}
 		fs := r.cl.PollRecords(ctx, 1000)
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			r.cl.AllowRebalance()
@@ -174,34 +199,26 @@ func (r *Responder) Run(ctx context.Context) error {
 		fs.EachError(func(t string, p int32, err error) {
 			r.log.Warn("fetching requests failed; retrying", "topic", t, "partition", p, "err", err)
 		})
+		// Handlers of one partition run in order, partitions in parallel.
+		// The next poll does not wait for the replies' acknowledgements:
+		// markers do, in order per partition.
 		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var errs []error
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
+			if len(p.Records) > 0 {
+				wg.Go(func() { r.partition(ctx, p.Records) })
 			}
-			wg.Go(func() {
-				if err := r.partition(ctx, p.Records); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			})
 		})
 		wg.Wait()
 		r.cl.AllowRebalance()
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
 	}
 }
 
-// partition handles the records of one partition in order. Replies are
-// produced without waiting, then all are awaited; the partition's offset is
-// marked for commit up to the last request whose reply was acknowledged.
-// A request whose reply failed is fetched again.
-func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) error {
+// partition handles the records of one partition, in order, producing each
+// reply without waiting for it, then leaves a marker goroutine (owned by
+// Run through r.inflight) that awaits the acknowledgements in order and
+// marks the partition for commit up to the last answered request. Markers
+// of one partition run one after the other.
+func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) {
 	results := make([]chan error, len(recs))
 	reqs := make([]Request, len(recs))
 	for i, rec := range recs {
@@ -226,39 +243,53 @@ func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) error {
 		// Promises run one at a time: this one only reports.
 		r.cl.Produce(ctx, replyRecord(req, rep, true), func(_ *kgo.Record, err error) { done <- err })
 	}
-	var last *kgo.Record
-	var failed error
-	for i, done := range results {
-		err := <-done
-		if err != nil && ctx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
-			// kgo retries what can be retried, so the reply itself was
-			// refused (too large, say): tell the client instead of
-			// retrying forever.
-			req := reqs[i]
-			r.log.LogAttrs(ctx, slog.LevelError, "reply refused; sending an error reply instead",
-				slog.String("topic", req.ReplyTo.Topic), slog.String("correlation_id", string(req.CorrelationID)), slog.Any("err", err))
-			if err = r.cl.ProduceSync(ctx, replyRecord(req, failedReply(), true)).FirstErr(); err != nil {
-				err = fmt.Errorf("%w: to %s: %w", ErrReplyFailed, req.ReplyTo.Topic, err)
-			}
+
+	key := topicPartition{recs[0].Topic, recs[0].Partition}
+	r.mu.Lock()
+	prev := r.tails[key]
+	mine := make(chan struct{})
+	r.tails[key] = mine
+	r.mu.Unlock()
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		defer close(mine)
+		if prev != nil {
+			<-prev
 		}
-		if failed == nil && err != nil {
-			failed = err
-			if ctx.Err() == nil {
-				// Fetch it again; errors.Is(err, ErrReplyFailed) stops Run.
-				r.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{recs[i].Topic: {recs[i].Partition: {Epoch: -1, Offset: recs[i].Offset}}})
+		var last *kgo.Record
+		for i, done := range results {
+			err := <-done
+			if err != nil && ctx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
+				// kgo retries what can be retried, so the reply itself was
+				// refused (too large, say): tell the client instead.
+				req := reqs[i]
+				r.log.LogAttrs(ctx, slog.LevelError, "reply refused; sending an error reply instead",
+					slog.String("topic", req.ReplyTo.Topic), slog.String("correlation_id", string(req.CorrelationID)), slog.Any("err", err))
+				if err = r.cl.ProduceSync(ctx, replyRecord(req, failedReply(), true)).FirstErr(); err != nil && ctx.Err() == nil {
+					select {
+					case r.fatal <- fmt.Errorf("%w: to %s: %w", ErrReplyFailed, req.ReplyTo.Topic, err):
+					default:
+					}
+				}
 			}
-		}
-		if failed == nil {
+			if err != nil {
+				r.failed.Store(true)
+			}
+			if r.failed.Load() {
+				break // never commit past a request without an answer
+			}
 			last = recs[i]
 		}
-	}
-	if last != nil {
-		r.cl.MarkCommitRecords(last)
-	}
-	if errors.Is(failed, ErrReplyFailed) {
-		return failed
-	}
-	return nil
+		if last != nil {
+			r.cl.MarkCommitRecords(last)
+		}
+	}()
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
 }
 
 // call runs the handler, turning an error or a panic into a 500 reply.

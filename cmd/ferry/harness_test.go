@@ -37,6 +37,9 @@ const (
 	strictTopic  = "strict.requests" // /v1/strict: 300ms, on_timeout fail; nobody answers
 	slowTopic    = "slow.requests"   // /v1/slow: 300ms, on_timeout accept; tests answer by hand
 	repliesTopic = "quotes.replies"
+
+	rawRequests = "raw.requests" // BenchmarkReplyLatency's raw franz-go round trip
+	rawReplies  = "raw.replies"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -69,7 +72,7 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, quotesTopic, strictTopic, slowTopic, repliesTopic))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, quotesTopic, strictTopic, slowTopic, repliesTopic, rawRequests, rawReplies))
 	if err != nil {
 		tb.Fatal(err)
 	}
