@@ -87,16 +87,19 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	defer w.Cancel()
 	to := w.ReplyTo()
 	m.Reply = &to
+	if async {
+		// Before producing: if the result cannot be kept, nothing has
+		// happened yet and the client may simply retry.
+		if _, _, err := s.deps.Correlator.Detach(ctx, w); err != nil {
+			return err
+		}
+	}
 	pos, err := s.deps.Producer.Produce(ctx, m)
 	if err != nil {
 		return err
 	}
 	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
-
 	if async {
-		if _, _, err := s.deps.Correlator.Detach(ctx, w); err != nil {
-			return err
-		}
 		c.Set("Preference-Applied", "respond-async")
 		return accepted(c, m.ID, pos)
 	}

@@ -33,7 +33,7 @@ import (
 // The request/response routes of the tests: one request topic each, one
 // shared reply topic.
 const (
-	quotesTopic  = "quotes.requests" // /v1/quotes: 5s, on_timeout accept; the echo responder answers
+	quotesTopic  = "quotes.requests" // /v1/quotes: 20s, on_timeout accept; the echo responder answers
 	strictTopic  = "strict.requests" // /v1/strict: 300ms, on_timeout fail; nobody answers
 	slowTopic    = "slow.requests"   // /v1/slow: 300ms, on_timeout accept; tests answer by hand
 	repliesTopic = "quotes.replies"
@@ -138,8 +138,10 @@ func (e *env) redis(tb testing.TB) *redis.Client {
 func routes(tb testing.TB) *topics.Table {
 	tb.Helper()
 	t, err := topics.NewTable([]topics.RouteConfig{
+		// Generous: the two-instance tests run 1,000 requests at once
+		// under -race on small shared machines.
 		{Name: "quote", Path: "/v1/quotes", Topic: quotesTopic, Auth: topics.AuthNone,
-			Reply: &topics.ReplyConfig{Topic: repliesTopic, Timeout: 5 * time.Second, OnTimeout: "accept"}},
+			Reply: &topics.ReplyConfig{Topic: repliesTopic, Timeout: 20 * time.Second, OnTimeout: "accept"}},
 		{Name: "strict", Path: "/v1/strict", Topic: strictTopic, Auth: topics.AuthNone,
 			Reply: &topics.ReplyConfig{Topic: repliesTopic, Timeout: 300 * time.Millisecond, MaxWait: 2 * time.Second, OnTimeout: "fail"}},
 		{Name: "slow", Path: "/v1/slow", Topic: slowTopic, Auth: topics.AuthNone,
@@ -183,7 +185,7 @@ func (e *env) start(tb testing.TB, o instanceOpts) *instance {
 	}
 	runDone := make(chan error, 1)
 	go func() { runDone <- corr.Run(context.Background()) }()
-	var producer ingress.Producer = topics.NewProducer(cl, 5*time.Second)
+	var producer ingress.Producer = topics.NewProducer(cl, 20*time.Second)
 	if o.wrapProduce != nil {
 		producer = o.wrapProduce(producer)
 	}
