@@ -43,7 +43,9 @@ type Config struct {
 	HeaderAllowlist []string `yaml:"header_allowlist"`
 	// LeaseTTL is how long a partition lease (layout partition) outlives
 	// an instance that stopped renewing it, e.g. after kill -9; default
-	// 15s. Leases are renewed every third of it and released at shutdown.
+	// 15s. Leases are renewed every third of it and released at shutdown;
+	// a starting instance waits up to one LeaseTTL for a free partition.
+	// Every third of it each instance also records its reply positions.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// KeyPrefix prefixes every Redis key and channel; default "ferry:".
 	// Deployments sharing a Redis need different prefixes.

@@ -10,7 +10,7 @@
 // It may import topics, franz-go and go-redis; it knows nothing about HTTP.
 //
 // Lock order: no code path holds two of the package's mutexes (Waiters.mu,
-// Store.mu, Correlator.mu) at once.
+// Store.mu, Correlator.mu, Correlator.posMu) at once.
 package correlator
 
 import (
@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -51,9 +52,11 @@ type Correlator struct {
 	recheck  time.Duration
 
 	started atomic.Bool
-	replyTo map[string]topics.ReplyTo  // by reply topic; written by Start only
-	next    map[string]map[int32]int64 // next offset per consumed partition; Start, then poll only
-	queue   chan []push                // replies for the store, poll -> keep
+	replyTo map[string]topics.ReplyTo // by reply topic; written by Start only
+	queue   chan []push               // replies for the store, poll -> keep
+
+	posMu sync.Mutex
+	next  map[string]map[int32]int64 // next offset per consumed partition
 
 	mu      sync.Mutex
 	closed  bool
@@ -131,7 +134,7 @@ func (c *Correlator) Start(ctx context.Context) error {
 		parts := make([]int32, 0, n)
 		to := topics.ReplyTo{Topic: t, Partition: topics.NoPartition}
 		if c.cfg.Layout == LayoutPartition {
-			p, err := c.store.acquire(ctx, t, n, c.instance, c.cfg.LeaseTTL)
+			p, err := c.acquire(ctx, t, n)
 			if err != nil {
 				return err
 			}
@@ -173,6 +176,31 @@ func (c *Correlator) Start(ctx context.Context) error {
 	return nil
 }
 
+// acquire leases a partition of topic. When all are leased it keeps
+// trying for one lease TTL: the lease of a crashed instance (perhaps this
+// one, restarting) expires by then.
+func (c *Correlator) acquire(ctx context.Context, topic string, n int32) (int32, error) {
+	deadline := time.Now().Add(c.cfg.LeaseTTL + c.cfg.LeaseTTL/10)
+	logged := false
+	for {
+		p, err := c.store.acquire(ctx, topic, n, c.instance, c.cfg.LeaseTTL)
+		if !errors.Is(err, ErrNoPartition) || time.Now().After(deadline) {
+			return p, err
+		}
+		if !logged {
+			c.log.Warn("every reply partition is leased; waiting for a lease to expire", "topic", topic, "partitions", n, "lease_ttl", c.cfg.LeaseTTL.String())
+			logged = true
+		}
+		t := time.NewTimer(c.cfg.LeaseTTL / 10)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // Run consumes replies, keeps asynchronous ones, forwards result changes
 // and renews partition leases, until ctx ends or Close is called. It needs
 // Start first.
@@ -199,9 +227,7 @@ func (c *Correlator) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.keep(context.WithoutCancel(ctx)) })
 	wg.Go(func() { c.store.listen(ctx) })
-	if c.cfg.Layout == LayoutPartition {
-		wg.Go(func() { c.renewLeases(ctx) })
-	}
+	wg.Go(func() { c.maintain(ctx) })
 	err := c.poll(ctx)
 	close(c.queue) // keep drains what poll queued, then returns
 	cancel()
@@ -209,8 +235,10 @@ func (c *Correlator) Run(ctx context.Context) error {
 	return err
 }
 
-// renewLeases keeps this instance's partition leases until ctx ends.
-func (c *Correlator) renewLeases(ctx context.Context) {
+// maintain renews this instance's partition leases and records where it
+// is reading, every third of the lease TTL, until ctx ends. The positions
+// let the next reader of a partition resume there even after a crash.
+func (c *Correlator) maintain(ctx context.Context) {
 	t := time.NewTicker(c.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
@@ -218,6 +246,14 @@ func (c *Correlator) renewLeases(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		for topic, next := range c.positions() {
+			if err := c.store.savePositions(ctx, topic, next); err != nil && ctx.Err() == nil {
+				c.log.Warn("recording reply positions failed", "topic", topic, "err", err)
+			}
+		}
+		if c.cfg.Layout != LayoutPartition {
+			continue
 		}
 		for topic, to := range c.replyTo {
 			ok, err := c.store.renew(ctx, topic, to.Partition, c.instance, c.cfg.LeaseTTL)
@@ -258,8 +294,9 @@ func (c *Correlator) Close() error {
 	if c.started.Load() {
 		ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 		defer stop()
-		remove := make(map[string][]int32, len(c.next))
-		for t, next := range c.next {
+		positions := c.positions()
+		remove := make(map[string][]int32, len(positions))
+		for t, next := range positions {
 			if err := c.store.savePositions(ctx, t, next); err != nil {
 				errs = append(errs, err)
 			}
@@ -283,6 +320,17 @@ func (c *Correlator) Close() error {
 		errs = append(errs, fmt.Errorf("close result subscription: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// positions copies where this instance is reading each partition.
+func (c *Correlator) positions() map[string]map[int32]int64 {
+	c.posMu.Lock()
+	defer c.posMu.Unlock()
+	out := make(map[string]map[int32]int64, len(c.next))
+	for t, ps := range c.next {
+		out[t] = maps.Clone(ps)
+	}
+	return out
 }
 
 // Register adds a waiter for the request with event id id, which will ask

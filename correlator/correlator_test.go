@@ -373,3 +373,57 @@ func TestForeignRepliesIgnored(t *testing.T) {
 		t.Errorf("Result() of a synchronous request = %v, want ErrUnknownID", err)
 	}
 }
+
+// TestCrashRecovery: an instance that dies without Close keeps its lease
+// until the lease TTL; the next instance waits for it, takes the partition
+// over and resumes where the dead one last recorded its position, so the
+// reply that arrived meanwhile is kept.
+func TestCrashRecovery(t *testing.T) {
+	r := newRig(t, 1)
+	cfg := r.config(LayoutPartition) // LeaseTTL 1s: positions every 333ms
+	dead := New(cfg, newClient(t, r.addrs), r.redis.rdb, []string{repliesTopic}, WithLogger(quiet))
+	if err := dead.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, crash := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- dead.Run(ctx) }()
+	id := topics.NewEventID()
+	w, err := dead.Register(context.Background(), id, repliesTopic, "anonymous")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := dead.Detach(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	r.reply(t, w.ReplyTo(), 0, topics.NewEventID(), `{"other":1}`) // moves the position on
+	checkFor(t, 3*time.Second, 20*time.Millisecond, func() error {
+		pos, err := dead.store.loadPositions(context.Background(), repliesTopic)
+		if err != nil || pos[0].offset != 1 {
+			return fmt.Errorf("recorded positions = %v, %v; want offset 1", pos, err)
+		}
+		return nil
+	})
+	crash() // no Close: the lease stays, nothing more is recorded
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dead.Close() })
+	r.reply(t, w.ReplyTo(), 0, id, `{"kept":true}`)
+
+	start := time.Now()
+	next := r.start(t, cfg) // waits for the dead instance's lease to expire
+	if to, _ := next.ReplyTo(repliesTopic); to.Partition != 0 {
+		t.Fatalf("next instance got partition %d, want 0", to.Partition)
+	}
+	t.Logf("took the partition over after %v", time.Since(start))
+	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := next.Await(actx, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, done := res.Final(); !done || string(rep.Body) != `{"kept":true}` {
+		t.Errorf("Await() = %+v, want the reply that arrived while nobody read", res)
+	}
+}

@@ -20,7 +20,7 @@ import (
 // poll is the reply consumer: it hands each final reply to its waiter and
 // queues every other reply (progress, late, asynchronous, foreign) for the
 // store, which keeps those whose result is pending. It returns when ctx
-// ends. Only this goroutine touches c.next.
+// ends.
 func (c *Correlator) poll(ctx context.Context) error {
 	for {
 		fs := c.cl.PollFetches(ctx)
@@ -48,10 +48,14 @@ func (c *Correlator) poll(ctx context.Context) error {
 				}
 				queue = append(queue, push{id: string(id), reply: rep})
 			}
+		})
+		c.posMu.Lock()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
 				c.next[p.Topic][p.Partition] = p.Records[n-1].Offset + 1
 			}
 		})
+		c.posMu.Unlock()
 		if len(queue) > 0 {
 			// The keeper runs until poll returns, so this send cannot
 			// block forever; it applies back-pressure when Redis is slow.
