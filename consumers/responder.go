@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -168,7 +169,7 @@ func NewResponder(cfg ResponderConfig, base []kgo.Opt, h Handler, opts ...Option
 				r.log.Warn("commit before losing partitions failed; their last requests may be answered twice", "err", err)
 			}
 		}),
-		kgo.RecordPartitioner(replyPartitioner{kgo.StickyKeyPartitioner(nil)}),
+		kgo.RecordPartitioner(replyPartitioner{}),
 	)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
@@ -390,33 +391,29 @@ func replyRecord(req Request, rep Reply, final bool) *kgo.Record {
 }
 
 // replyPartitioner sends a reply to the partition its request named
-// (kafka_replyPartition, in Record.Partition), and otherwise partitions by
-// key like kgo's sticky key partitioner. Record.Partition is
+// (kafka_replyPartition, in Record.Partition), and otherwise to a
+// partition chosen by its correlation id, so that the progress replies and
+// the final reply of one request stay in order. Record.Partition is
 // topics.NoPartition for "any".
-type replyPartitioner struct{ std kgo.Partitioner }
+type replyPartitioner struct{}
 
-func (p replyPartitioner) ForTopic(t string) kgo.TopicPartitioner {
-	return replyTopicPartitioner{p.std.ForTopic(t)}
-}
+func (replyPartitioner) ForTopic(string) kgo.TopicPartitioner { return replyPartitioner{} }
 
-type replyTopicPartitioner struct{ std kgo.TopicPartitioner }
+func (replyPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
 
-func (p replyTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
-	return r.Partition >= 0 || p.std.RequiresConsistency(r)
-}
-
-func (p replyTopicPartitioner) Partition(r *kgo.Record, n int) int {
+func (replyPartitioner) Partition(r *kgo.Record, n int) int {
 	if r.Partition >= 0 && int(r.Partition) < n {
 		return int(r.Partition)
 	}
 	// No partition asked for, or one the topic does not have (a
 	// misconfigured requester): any partition beats a reply that can
 	// never be produced.
-	return p.std.Partition(r, n)
-}
-
-func (p replyTopicPartitioner) OnNewBatch() {
-	if nb, ok := p.std.(kgo.TopicPartitionerOnNewBatch); ok {
-		nb.OnNewBatch()
+	h := fnv.New32a()
+	for _, hd := range r.Headers {
+		if hd.Key == topics.HeaderCorrelationID {
+			h.Write(hd.Value)
+			break
+		}
 	}
+	return int(h.Sum32() % uint32(n))
 }

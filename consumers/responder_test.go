@@ -298,3 +298,31 @@ func TestResponderConfig(t *testing.T) {
 		t.Errorf("Validate() = %v, want %q", err, want)
 	}
 }
+
+func TestReplyPartitioner(t *testing.T) {
+	t.Parallel()
+	tp := replyPartitioner{}.ForTopic(repliesTopic)
+	rec := func(p int32, id string) *kgo.Record {
+		return &kgo.Record{Partition: p, Headers: []kgo.RecordHeader{{Key: topics.HeaderCorrelationID, Value: []byte(id)}}}
+	}
+	if got := tp.Partition(rec(4, "a"), 6); got != 4 {
+		t.Errorf("Partition(asked 4 of 6) = %d, want 4", got)
+	}
+	seen := map[int]bool{}
+	for i := range 50 {
+		id := topics.NewEventID()
+		first := tp.Partition(rec(topics.NoPartition, id), 6)
+		// Every reply of one request goes to one partition, also when the
+		// asked-for one does not exist.
+		if again := tp.Partition(rec(topics.NoPartition, id), 6); again != first {
+			t.Fatalf("request %d: replies on partitions %d and %d", i, first, again)
+		}
+		if bad := tp.Partition(rec(9, id), 6); bad != first {
+			t.Errorf("Partition(asked 9 of 6) = %d, want the id's %d", bad, first)
+		}
+		seen[first] = true
+	}
+	if len(seen) < 3 {
+		t.Errorf("50 requests used partitions %v: replies should spread", seen)
+	}
+}

@@ -115,9 +115,10 @@ func New(cfg Config, cl *kgo.Client, rdb *redis.Client, replyTopics []string, op
 
 // Start subscribes to result changes, leases reply partitions (layout
 // partition) and positions the reply consumer: at the end of each consumed
-// partition, or where the last instance to read it stopped when that is
-// within the result TTL, so that replies which arrived while nobody read it
-// are still kept. Replies produced after Start returns are never missed.
+// partition, or at the position an instance last recorded for it (at
+// shutdown, or periodically) when that is within the result TTL, so that
+// replies which arrived while nobody read it are still kept. Replies
+// produced after Start returns are never missed.
 func (c *Correlator) Start(ctx context.Context) error {
 	if err := c.store.subscribe(ctx); err != nil {
 		return err
@@ -163,7 +164,7 @@ func (c *Correlator) Start(ctx context.Context) error {
 		for _, p := range parts {
 			off := ends[p]
 			if s, ok := saved[p]; ok && s.offset >= starts[p] && s.offset < off && time.Since(s.at) < c.cfg.ResultTTL {
-				c.log.Info("reading replies left by a stopped instance", "topic", t, "partition", p, "offset", s.offset, "end", off)
+				c.log.Info("resuming replies at a recorded position", "topic", t, "partition", p, "offset", s.offset, "end", off)
 				off = s.offset
 			}
 			consume[t][p] = kgo.NewOffset().At(off)

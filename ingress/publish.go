@@ -109,22 +109,19 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	rep, err := w.Wait(wctx)
+	closed := errors.Is(err, correlator.ErrClosed) // shutting down
 	switch {
 	case err == nil:
 		return s.writeReply(c, r.Reply.Schema, rep)
-	case errors.Is(err, correlator.ErrClosed):
-		// Shutting down: the client is told where the reply will be,
-		// when the route allows it; another instance will serve it.
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		if r.Reply.OnTimeout == "fail" {
-			return problem(ProblemReplyTimeout, "no reply within "+wait.String())
-		}
-	default:
+	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return err // the request's own context ended
+	case r.Reply.OnTimeout == "fail" && closed:
+		return err // 503 shutting-down
+	case r.Reply.OnTimeout == "fail":
+		return problem(ProblemReplyTimeout, "no reply within "+wait.String())
 	}
-	if r.Reply.OnTimeout == "fail" {
-		return err
-	}
+	// on_timeout: accept, also at shutdown: the reply is kept for
+	// GET /v1/results/{id}, which any instance serves.
 	rep, ok, err := s.deps.Correlator.Detach(context.WithoutCancel(ctx), w)
 	switch {
 	case err != nil:
