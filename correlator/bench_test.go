@@ -10,14 +10,27 @@ import (
 
 // BenchmarkRegisterDeliver is the correlator's hot path for one synchronous
 // request: register a waiter, deliver its reply from the consumer side,
-// receive it, cancel. pending=N keeps N other waiters in the map.
+// receive it, cancel. pending=N keeps N other waiters in the map;
+// ctx=cancelable registers with a context that can end (a request
+// deadline), which costs the waiter a context.AfterFunc.
 //
 // Run: go test -run=^$ -bench=RegisterDeliver -benchmem ./correlator/
 func BenchmarkRegisterDeliver(b *testing.B) {
-	for _, pending := range []int{0, 10000} {
-		b.Run(fmt.Sprintf("pending=%d", pending), func(b *testing.B) {
+	cancelable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, bc := range []struct {
+		pending int
+		name    string
+		ctx     context.Context
+	}{
+		{0, "background", context.Background()},
+		{0, "cancelable", cancelable},
+		{10000, "cancelable", cancelable},
+	} {
+		pending := bc.pending
+		b.Run(fmt.Sprintf("pending=%d/ctx=%s", pending, bc.name), func(b *testing.B) {
 			ws := NewWaiters(0, 0)
-			ctx := context.Background()
+			ctx := bc.ctx
 			for i := range pending {
 				if _, err := ws.Register(ctx, fmt.Sprintf("other-%d", i), "p", noReply); err != nil {
 					b.Fatal(err)

@@ -120,7 +120,9 @@ func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.Rep
 	ws.m[id] = w
 	ws.owners[owner]++
 	ws.mu.Unlock()
-	w.stop = context.AfterFunc(ctx, w.remove)
+	if ctx.Done() != nil { // context.Background never ends: save two allocations
+		w.stop = context.AfterFunc(ctx, w.remove)
+	}
 	return w, nil
 }
 
