@@ -24,7 +24,9 @@ import (
 //     for its acknowledgement, an echo consumer produces the reply, a reply
 //     consumer hands it to the channel;
 //   - ferry: HTTP POST to a request/response route, ingress, correlator
-//     (shared layout), the consumers SDK echo responder, the HTTP response.
+//     (shared layout), the consumers SDK echo responder, the HTTP response;
+//   - http: GET /healthz on the same server, the share of HTTP itself
+//     (net/http client, fasthttp server) in ferry's overhead.
 //
 // It reports p50/p99/p999 of each in µs and the p99 overhead of ferry.
 // FERRY_LATENCY_N (default 3000) and FERRY_LATENCY_RATE (default 1000/s) set
@@ -63,6 +65,11 @@ func BenchmarkReplyLatency(b *testing.B) {
 	for range b.N {
 		rawLat := paced(b, n, rate, rawOnce)
 		ferryLat := paced(b, n, rate, ferryOnce)
+		httpLat := paced(b, n, rate, func() (time.Duration, error) {
+			start := time.Now()
+			_, err := doErr("GET", in.url+"/healthz", "")
+			return time.Since(start), err
+		})
 		q := func(l []time.Duration, p float64) float64 {
 			return float64(l[min(len(l)-1, int(p*float64(len(l))))].Microseconds())
 		}
@@ -73,8 +80,10 @@ func BenchmarkReplyLatency(b *testing.B) {
 		b.ReportMetric(q(ferryLat, 0.99), "ferry-p99-µs")
 		b.ReportMetric(q(ferryLat, 0.999), "ferry-p999-µs")
 		b.ReportMetric(q(ferryLat, 0.99)-q(rawLat, 0.99), "overhead-p99-µs")
-		b.Logf("%d requests at %d/s: raw p50 %.0fµs p99 %.0fµs p999 %.0fµs | ferry p50 %.0fµs p99 %.0fµs p999 %.0fµs",
-			n, rate, q(rawLat, .5), q(rawLat, .99), q(rawLat, .999), q(ferryLat, .5), q(ferryLat, .99), q(ferryLat, .999))
+		b.ReportMetric(q(httpLat, 0.50), "http-p50-µs")
+		b.ReportMetric(q(httpLat, 0.99), "http-p99-µs")
+		b.Logf("%d requests at %d/s: raw p50 %.0fµs p99 %.0fµs p999 %.0fµs | ferry p50 %.0fµs p99 %.0fµs p999 %.0fµs | http only p50 %.0fµs p99 %.0fµs",
+			n, rate, q(rawLat, .5), q(rawLat, .99), q(rawLat, .999), q(ferryLat, .5), q(ferryLat, .99), q(ferryLat, .999), q(httpLat, .5), q(httpLat, .99))
 	}
 }
 
