@@ -17,12 +17,12 @@ build: ## build bin/ferry
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ferry
 
 .PHONY: run
-run: build ## run the gateway on :8080 with embedded Kafka (127.0.0.1:9092) and Redis
+run: build ## run the gateway on :8080 with embedded Kafka (127.0.0.1:9092), Redis and a demo echo responder
 	@mkdir -p .data
 	@echo 'Try it from another terminal (dev token, testdata/keys is DEV ONLY):'
 	@echo '  TOKEN=$$(./$(BIN) token --scope orders:write)'
 	@echo '  curl -i localhost:8080/v1/orders -H "Authorization: Bearer $$TOKEN" -H "Content-Type: application/json" -d @testdata/payloads/order.json'
-	./$(BIN) serve -c $(CONFIG)
+	./$(BIN) serve -c $(CONFIG) --echo-responder
 
 .PHONY: test
 test: ## run every test with the race detector

@@ -82,7 +82,8 @@ func docServer(tb testing.TB, p ingress.Producer, v ingress.Validator) *ingress.
 	if err != nil {
 		tb.Fatalf("NewTable: %v", err)
 	}
-	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: p, Validator: v},
+	corr, res := ingress.FakeReplyDeps()
+	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: p, Validator: v, Correlator: corr, Results: res},
 		ingress.WithLogger(testLogger()),
 		ingress.WithAPIDocs(ingress.APIDocs{
 			Title: "ferry test", Version: "1.2.3", Description: "The routes of ingress/apidocs_test.go.",
@@ -311,7 +312,8 @@ func TestOpenAPIMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: &fakeProducer{}}, ingress.WithMetrics(m), ingress.WithLogger(testLogger()))
+	corr, res := ingress.FakeReplyDeps()
+	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: &fakeProducer{}, Correlator: corr, Results: res}, ingress.WithMetrics(m), ingress.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

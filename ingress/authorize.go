@@ -13,6 +13,9 @@ type policy struct {
 	name string
 	// auth is true unless the endpoint is auth: none.
 	auth bool
+	// optional lets a request without credentials through as anonymous;
+	// credentials that are sent must still be valid.
+	optional bool
 	// scopes are required, all of them.
 	scopes []string
 	// limit is the endpoint's rate limit, or nil.
@@ -27,6 +30,13 @@ func routePolicy(r topics.Route) policy {
 // streamPolicy is the policy of a stream (/v1/streams/{name}).
 func streamPolicy(sc topics.StreamConfig) policy {
 	return policy{name: "stream:" + sc.Name, auth: sc.Auth != topics.AuthNone, scopes: sc.Scopes}
+}
+
+// resultsPolicy is the policy of GET /v1/results/{id}: credentials are
+// optional, because results of auth: none routes belong to the anonymous
+// principal; who may read a result is decided by its owner (results.go).
+func resultsPolicy() policy {
+	return policy{name: "results", auth: true, optional: true}
 }
 
 // DefaultReplayScopes are the scopes the replay API requires when the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -11,6 +12,25 @@ import (
 // after the broker acknowledged it. Errors wrap the topics sentinels.
 type Producer interface {
 	Produce(ctx context.Context, m *topics.Message) (topics.Position, error)
+}
+
+// Correlator matches replies to the requests of routes with a reply
+// section. Register before producing; Detach when the client will not wait
+// (any more), so that the reply is kept for GET /v1/results/{id}.
+type Correlator interface {
+	Register(ctx context.Context, id, replyTopic, owner string) (*correlator.Waiter, error)
+	Detach(ctx context.Context, w *correlator.Waiter) (correlator.Reply, bool, error)
+}
+
+// Results reads the results of asynchronous requests, from any instance.
+// Errors wrap correlator.ErrUnknownID or correlator.ErrUnavailable.
+type Results interface {
+	Result(ctx context.Context, id string) (*correlator.Result, error)
+	// Await returns once the result has more than seen replies or its
+	// final one, or when ctx ends (with the last state read).
+	Await(ctx context.Context, id string, seen int) (*correlator.Result, error)
+	// MaxWait is the longest Prefer: wait a client may ask for.
+	MaxWait() time.Duration
 }
 
 // Validator checks a request body against the JSON Schema with the given

@@ -47,10 +47,21 @@ type Server struct {
 	// fail-open warning of each kind.
 	limiterWarned     atomic.Int64
 	idempotencyWarned atomic.Int64
+	// streams is the lifetime of long-lived responses (result streams and
+	// long polls); Shutdown ends it first, so that they do not hold the
+	// server open for the whole grace period.
+	streams     context.Context
+	stopStreams context.CancelFunc
+
+	// principalOf, when set, gives a request its principal instead of its
+	// credentials. Only tests set it (withPrincipals, in a _test file).
+	principalOf func(c *fiber.Ctx) *Principal
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
-// Validator accepts any JSON body; Checks feed /readyz.
+// Validator accepts any JSON body; Checks feed /readyz. Correlator and
+// Results are required when a route has a reply section; with Results nil
+// GET /v1/results is not served.
 type Deps struct {
 	Producer  Producer
 	Validator Validator
@@ -63,6 +74,10 @@ type Deps struct {
 	Limiter Limiter
 	// Idempotency stores first responses; nil ignores Idempotency-Key.
 	Idempotency IdempotencyStore
+	// Correlator waits for replies on request/response routes.
+	Correlator Correlator
+	// Results serves GET /v1/results/{id}.
+	Results Results
 }
 
 // Option configures a Server.
@@ -83,7 +98,13 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	if deps.Producer == nil {
 		return nil, fmt.Errorf("ingress: a Producer is required")
 	}
+	for _, r := range table.Routes() {
+		if r.Reply != nil && (deps.Correlator == nil || deps.Results == nil) {
+			return nil, fmt.Errorf("ingress: route %s has a reply section but no Correlator and Results are given", r.Name)
+		}
+	}
 	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default()}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
 	}
@@ -139,11 +160,12 @@ func (s *Server) Serve(ln net.Listener) error {
 // SetReady sets what /readyz reports, before its dependency checks run.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
-// Shutdown turns /readyz to 503 (if not done yet), stops accepting
-// connections and waits until every in-flight request has its answer or ctx
-// ends.
+// Shutdown turns /readyz to 503 (if not done yet), ends result streams and
+// long polls, stops accepting connections and waits until every in-flight
+// request has its answer or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.stopStreams()
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("shutdown http: %w", err)
 	}

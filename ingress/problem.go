@@ -8,6 +8,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -41,6 +43,17 @@ var (
 	ProblemValidation       = ProblemType{problemBase + "validation-failed", "Request Body Violates Its Schema", fiber.StatusUnprocessableEntity}
 	ProblemUnauthenticated  = ProblemType{problemBase + "unauthenticated", "Unauthenticated", fiber.StatusUnauthorized}
 	ProblemInternal         = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
+	// Request/response (issue #5).
+	ProblemReplyTimeout       = ProblemType{problemBase + "reply-timeout", "No Reply In Time", fiber.StatusGatewayTimeout}
+	ProblemTooManyPending     = ProblemType{problemBase + "too-many-pending", "Too Many Pending Requests", fiber.StatusServiceUnavailable}
+	ProblemResultNotFound     = ProblemType{problemBase + "result-not-found", "Result Not Found", fiber.StatusNotFound}
+	ProblemBadReply           = ProblemType{problemBase + "bad-reply", "Bad Reply From The Backend", fiber.StatusBadGateway}
+	ProblemForbiddenResult    = ProblemType{problemBase + "forbidden-result", "Result Belongs To Another Principal", fiber.StatusForbidden}
+	ProblemResultsUnavailable = ProblemType{problemBase + "results-unavailable", "Result Store Unavailable", fiber.StatusServiceUnavailable}
+	ProblemShuttingDown       = ProblemType{problemBase + "shutting-down", "Shutting Down", fiber.StatusServiceUnavailable}
+	// ProblemResponderFailed is written by the consumers responder SDK into
+	// the reply of a request its handler failed; ferry passes it on.
+	ProblemResponderFailed = ProblemType{consumers.ProblemResponderFailed, "Responder Failed", fiber.StatusInternalServerError}
 )
 
 // Problem types of identity and traffic policy; the table continues here.
@@ -52,11 +65,6 @@ var (
 	ProblemRedisUnavailable    = ProblemType{problemBase + "redis-unavailable", "Redis Unavailable", fiber.StatusServiceUnavailable}
 )
 
-// Problem types of request/response routes; the table continues here.
-var (
-	ProblemBadReply = ProblemType{problemBase + "bad-reply", "Bad Reply From The Backend", fiber.StatusBadGateway}
-)
-
 // ProblemTypes lists every problem type in table order, for docs and tests.
 var ProblemTypes = []ProblemType{
 	ProblemNotFound, ProblemMethodNotAllowed, ProblemUnsupportedMedia, ProblemMalformedJSON,
@@ -65,7 +73,8 @@ var ProblemTypes = []ProblemType{
 	ProblemValidation, ProblemUnauthenticated, ProblemInternal,
 	ProblemForbidden, ProblemRateLimited, ProblemIdempotencyConflict, ProblemIdempotencyMismatch,
 	ProblemRedisUnavailable,
-	ProblemBadReply,
+	ProblemReplyTimeout, ProblemTooManyPending, ProblemResultNotFound, ProblemBadReply,
+	ProblemForbiddenResult, ProblemResultsUnavailable, ProblemShuttingDown, ProblemResponderFailed,
 }
 
 // Problem is an RFC 9457 problem details body.
@@ -130,6 +139,16 @@ func toProblem(err error) *problemError {
 		return &problemError{pt: ProblemRedisUnavailable, detail: "redis is unavailable; retry later", retryAfter: 1, cause: err}
 	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrInvalidCredentials):
 		return &problemError{pt: ProblemUnauthenticated, detail: credentialReason(err), wwwAuth: `Bearer realm="ferry"`, cause: err}
+	case errors.Is(err, correlator.ErrTooManyPending):
+		return &problemError{pt: ProblemTooManyPending, detail: "too many requests are waiting for replies; retry later", retryAfter: 1, cause: err}
+	case errors.Is(err, correlator.ErrClosed):
+		return &problemError{pt: ProblemShuttingDown, detail: "this instance is shutting down; retry", retryAfter: 1, cause: err}
+	case errors.Is(err, correlator.ErrUnknownID):
+		return problem(ProblemResultNotFound, "no result has this id; it may have expired")
+	case errors.Is(err, correlator.ErrUnavailable):
+		return &problemError{pt: ProblemResultsUnavailable, detail: "results cannot be kept or read right now; retry later", retryAfter: 1, cause: err}
+	case errors.Is(err, correlator.ErrBadReply):
+		return &problemError{pt: ProblemBadReply, detail: err.Error(), cause: err}
 	case errors.As(err, &fe):
 		switch fe.Code {
 		case fiber.StatusNotFound:
@@ -170,10 +189,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.LogAttrs(c.UserContext(), slog.LevelError, "request failed",
 			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.Any("err", pe.cause))
 	}
-	body, mErr := json.Marshal(Problem{
-		Type: pe.pt.Type, Title: pe.pt.Title, Status: pe.pt.Status, Detail: pe.detail,
-		Instance: c.Path(), RequestID: ri.id, Errors: pe.errs,
-	})
+	body, mErr := problemBody(pe, c.Path(), ri.id)
 	if mErr != nil {
 		return mErr
 	}
@@ -188,4 +204,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	return c.Status(pe.pt.Status).Send(body)
+}
+
+// problemBody renders pe as a problem+json body.
+func problemBody(pe *problemError, instance, requestID string) ([]byte, error) {
+	return json.Marshal(Problem{
+		Type: pe.pt.Type, Title: pe.pt.Title, Status: pe.pt.Status, Detail: pe.detail,
+		Instance: instance, RequestID: requestID, Errors: pe.errs,
+	})
 }

@@ -2,7 +2,9 @@ package ingress
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"mime"
 	"strconv"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -42,6 +45,9 @@ func (s *Server) publish(r topics.Route) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		if r.Reply != nil {
+			return s.request(c, r, ri, m)
+		}
 		pos, err := s.deps.Producer.Produce(c.UserContext(), m)
 		if err != nil {
 			return err
@@ -53,6 +59,109 @@ func (s *Server) publish(r topics.Route) fiber.Handler {
 		c.Response().SetBody(acceptedBody(buf[:0], m.ID, pos))
 		return nil
 	}
+}
+
+// request answers a route with a reply section: it registers the waiter,
+// produces the request (in that order, so that a reply which beats the
+// produce acknowledgement is not lost), and waits for the reply up to the
+// route's timeout or the client's Prefer: wait (at most reply.max_wait).
+// Prefer: respond-async, or a timeout with on_timeout: accept, answers 202
+// with Location: /v1/results/{id}, where the reply will be kept.
+func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message) error {
+	ctx := c.UserContext()
+	pref := parsePrefer(c.Request().Header.PeekAll("Prefer"))
+	wait := r.Reply.Timeout
+	if pref.hasWait {
+		wait = min(pref.wait, r.Reply.MaxWait)
+	}
+	async := pref.async || wait <= 0
+
+	w, err := s.deps.Correlator.Register(ctx, m.ID, r.Reply.Topic, owner(principal(c)))
+	if err != nil {
+		return err
+	}
+	defer w.Cancel()
+	to := w.ReplyTo()
+	m.Reply = &to
+	if async {
+		// Before producing: if the result cannot be kept, nothing has
+		// happened yet and the client may simply retry.
+		if _, _, err := s.deps.Correlator.Detach(ctx, w); err != nil {
+			return err
+		}
+	}
+	pos, err := s.deps.Producer.Produce(ctx, m)
+	if err != nil {
+		return err
+	}
+	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
+	if async {
+		c.Set("Preference-Applied", "respond-async")
+		return accepted(c, m.ID, pos)
+	}
+	if pref.hasWait {
+		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	rep, err := w.Wait(wctx)
+	closed := errors.Is(err, correlator.ErrClosed) // shutting down
+	switch {
+	case err == nil:
+		return s.writeReply(c, r.Reply.Schema, rep)
+	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
+		return err // the request's own context ended
+	case r.Reply.OnTimeout == "fail" && closed:
+		return err // 503 shutting-down
+	case r.Reply.OnTimeout == "fail":
+		return problem(ProblemReplyTimeout, "no reply within "+wait.String())
+	}
+	// on_timeout: accept, also at shutdown: the reply is kept for
+	// GET /v1/results/{id}, which any instance serves.
+	rep, ok, err := s.deps.Correlator.Detach(context.WithoutCancel(ctx), w)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		return s.writeReply(c, r.Reply.Schema, rep) // it arrived just now
+	}
+	return accepted(c, m.ID, pos)
+}
+
+// accepted answers 202 with the location of the request's result.
+func accepted(c *fiber.Ctx, id string, pos topics.Position) error {
+	c.Status(fiber.StatusAccepted)
+	c.Set(fiber.HeaderLocation, resultsPath+id)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	var buf [192]byte
+	c.Response().SetBody(acceptedBody(buf[:0], id, pos))
+	return nil
+}
+
+// writeReply writes a reply as the HTTP response: its status, allowlisted
+// headers, content type (default application/json) and body. A reply that
+// breaks the contract, or whose successful body violates the route's reply
+// schema, becomes a 502 bad-reply problem.
+func (s *Server) writeReply(c *fiber.Ctx, schema string, rep correlator.Reply) error {
+	if err := rep.Err(); err != nil {
+		return err
+	}
+	if schema != "" && s.deps.Validator != nil && rep.Status < 300 {
+		if err := s.deps.Validator.Validate(schema, rep.Body); err != nil {
+			return &problemError{pt: ProblemBadReply, detail: "the reply violates its schema " + schema, cause: err}
+		}
+	}
+	for _, h := range rep.Header {
+		c.Set(h.Name, h.Value)
+	}
+	ct := rep.ContentType
+	if ct == "" {
+		ct = fiber.MIMEApplicationJSON
+	}
+	c.Set(fiber.HeaderContentType, ct)
+	c.Status(rep.Status)
+	c.Response().SetBody(rep.Body)
+	return nil
 }
 
 // message builds the event for one request. It copies everything it keeps:

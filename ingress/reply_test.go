@@ -62,7 +62,7 @@ func replyServer(tb testing.TB, v Validator) (*Server, map[string]topics.Route, 
 		tb.Fatal(err)
 	}
 	logs := &syncedBuffer{}
-	srv, err := New(Config{}, table, Deps{Producer: nopProducer{}, Validator: v},
+	srv, err := New(Config{}, table, Deps{Producer: nopProducer{}, Validator: v, Correlator: newFakeCorrelator(), Results: &fakeResults{}},
 		WithLogger(slog.New(slog.NewTextHandler(logs, nil))), WithMetrics(m))
 	if err != nil {
 		tb.Fatal(err)

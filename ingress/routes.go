@@ -20,6 +20,9 @@ func (s *Server) routes() {
 	if s.metrics != nil {
 		s.app.Get("/metrics", s.serveMetrics)
 	}
+	if s.deps.Results != nil {
+		s.app.Get(resultsPath+":id", append(s.protect(resultsPolicy()), s.result)...)
+	}
 
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.

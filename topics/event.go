@@ -29,6 +29,80 @@ const (
 	SpecVersion = "1.0"
 )
 
+// Request/reply header names. The kafka_* names are Spring Kafka's
+// (KafkaHeaders.CORRELATION_ID, REPLY_TOPIC, REPLY_PARTITION), so that an
+// unchanged @KafkaListener @SendTo responder answers ferry: Spring copies
+// kafka_correlationId to its reply and sends it to kafka_replyTopic and
+// kafka_replyPartition. The ferry-* names are optional on replies.
+const (
+	// HeaderCorrelationID carries the request's event id (its ce_id, as
+	// bytes). A reply must carry the same bytes.
+	HeaderCorrelationID = "kafka_correlationId"
+	// HeaderReplyTopic names the topic replies go to.
+	HeaderReplyTopic = "kafka_replyTopic"
+	// HeaderReplyPartition is the partition replies go to, a 4-byte
+	// big-endian int32. Absent when any partition will do.
+	HeaderReplyPartition = "kafka_replyPartition"
+
+	// HeaderStatus on a reply is the HTTP status of the response, in
+	// decimal; default 200.
+	HeaderStatus = "ferry-status"
+	// HeaderFinal set to "false" marks a progress reply; the request
+	// stays open for more. Any other value, or none, is the final reply.
+	HeaderFinal = "ferry-final"
+	// HeaderResponsePrefix prefixes reply headers that become response
+	// headers: ferry-header-Cache-Control becomes Cache-Control, when
+	// the name is on the correlator's allowlist.
+	HeaderResponsePrefix = "ferry-header-"
+)
+
+// NoPartition in ReplyTo.Partition omits kafka_replyPartition.
+const NoPartition int32 = -1
+
+// ReplyTo asks responders to answer a request on a topic, and on one
+// partition of it unless Partition is NoPartition.
+type ReplyTo struct {
+	Topic     string
+	Partition int32
+}
+
+// AppendPartition appends p as kafka_replyPartition encodes it: 4 bytes,
+// big-endian.
+func AppendPartition(dst []byte, p int32) []byte {
+	return append(dst, byte(uint32(p)>>24), byte(uint32(p)>>16), byte(uint32(p)>>8), byte(uint32(p)))
+}
+
+// ParsePartition decodes a kafka_replyPartition value; ok is false unless it
+// is exactly 4 bytes holding a non-negative int32.
+func ParsePartition(b []byte) (p int32, ok bool) {
+	if len(b) != 4 {
+		return 0, false
+	}
+	p = int32(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+	return p, p >= 0
+}
+
+// ReplyAddress reads the request/reply headers of a request record: the
+// correlation id to copy into the reply, and where to send it. partition is
+// NoPartition when the header is absent or malformed. ok is false when the
+// record asks for no reply (no correlation id or no reply topic).
+func ReplyAddress(hs []kgo.RecordHeader) (correlationID []byte, to ReplyTo, ok bool) {
+	to.Partition = NoPartition
+	for _, h := range hs {
+		switch h.Key {
+		case HeaderCorrelationID:
+			correlationID = h.Value
+		case HeaderReplyTopic:
+			to.Topic = string(h.Value)
+		case HeaderReplyPartition:
+			if p, pok := ParsePartition(h.Value); pok {
+				to.Partition = p
+			}
+		}
+	}
+	return correlationID, to, len(correlationID) > 0 && to.Topic != ""
+}
+
 // IsReservedHeader reports whether a record header name belongs to the
 // event contract, so that neither routes nor clients may set it: ce_*,
 // content-type, traceparent, tracestate, kafka_* (Spring) and ferry-*.
@@ -60,12 +134,16 @@ type Message struct {
 	AuthType    string // ce_authtype; omitted when empty
 	AuthID      string // ce_authid; omitted when empty
 	Extra       []Header
+	// Reply, when set, adds the request/reply headers: kafka_correlationId
+	// (the bytes of ID), kafka_replyTopic and, unless its Partition is
+	// NoPartition, kafka_replyPartition.
+	Reply *ReplyTo
 }
 
 // Record encodes m as a Kafka record in CloudEvents binary content mode.
 // Extra headers with reserved names are dropped.
 func (m *Message) Record() *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, 9+len(m.Extra))
+	hs := make([]kgo.RecordHeader, 0, 12+len(m.Extra))
 	hs = append(hs,
 		kgo.RecordHeader{Key: HeaderSpecVersion, Value: []byte(SpecVersion)},
 		kgo.RecordHeader{Key: HeaderID, Value: []byte(m.ID)},
@@ -80,6 +158,15 @@ func (m *Message) Record() *kgo.Record {
 	}
 	if m.AuthID != "" {
 		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthID, Value: []byte(m.AuthID)})
+	}
+	if m.Reply != nil {
+		hs = append(hs,
+			kgo.RecordHeader{Key: HeaderCorrelationID, Value: []byte(m.ID)},
+			kgo.RecordHeader{Key: HeaderReplyTopic, Value: []byte(m.Reply.Topic)},
+		)
+		if m.Reply.Partition >= 0 {
+			hs = append(hs, kgo.RecordHeader{Key: HeaderReplyPartition, Value: AppendPartition(nil, m.Reply.Partition)})
+		}
 	}
 	for _, h := range m.Extra {
 		if !IsReservedHeader(h.Key) {

@@ -14,7 +14,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/redis/go-redis/v9"
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -52,8 +54,16 @@ func TestQuickstartAPIDocs(t *testing.T) {
 		mr := miniredis.RunT(t)
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		defer rdb.Close()
+		// A correlator that is never started: documents need its presence,
+		// not its reply consumer.
+		cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		corr := correlator.New(cfg.Correlator, cl, rdb, replyTopics(cfg.table))
 		srv, err := ingress.New(cfg.Server, cfg.table, ingress.Deps{Producer: ackProducer{}, Validator: cfg.schemas,
-			Limiter: ingress.NewRedisLimiter(rdb), Idempotency: ingress.NewRedisIdempotency(rdb)},
+			Limiter: ingress.NewRedisLimiter(rdb), Idempotency: ingress.NewRedisIdempotency(rdb), Correlator: corr, Results: corr},
 			ingress.WithAuth(cfg.Auth), apiDocs(cfg, cfg.Kafka.Brokers))
 		if err != nil {
 			t.Fatalf("%s: ingress.New: %v", f, err)

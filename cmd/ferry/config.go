@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -45,6 +46,9 @@ type Config struct {
 	Replay topics.ReplayConfig `yaml:"replay"`
 	// Telemetry turns /metrics and tracing on or off.
 	Telemetry TelemetryConfig `yaml:"telemetry"`
+	// Correlator configures request/response: pending caps, result TTL,
+	// reply topic layout, reply header allowlist.
+	Correlator correlator.Config `yaml:"correlator"`
 
 	// dir is the folder of the config file; relative paths resolve there.
 	dir string
@@ -126,6 +130,8 @@ func (cfg Config) compile() (*loaded, error) {
 	}
 	errs = append(errs, prefixed("", topics.ValidateStreams(cfg.Streams))...)
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
+	cfg.Correlator = cfg.Correlator.WithDefaults()
+	errs = append(errs, prefixed("correlator", cfg.Correlator.Validate())...)
 	if cfg.Kafka.Embedded.DataDir != "" {
 		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
 	}

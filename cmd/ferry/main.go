@@ -3,6 +3,7 @@
 //	ferry serve -c ferry.yaml   run the gateway
 //	ferry check ferry.yaml      validate a config and exit
 //	ferry token --scope S       mint a dev JWT (testdata/keys, dev only)
+//	ferry respond --echo        run a demo responder
 //	ferry version               print the version
 package main
 
@@ -26,6 +27,7 @@ Usage:
   ferry serve -c FILE     run the gateway with the config FILE (--config)
   ferry check FILE        validate a config file; exit 1 listing every problem
   ferry token [flags]     mint a dev JWT signed with testdata/keys/dev-jwt.key (dev only)
+  ferry respond --echo    run a demo responder that answers request/response routes
   ferry version           print the version
 
 Run 'ferry COMMAND -h' for a command's flags.
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = checkCmd(args[1:], stdout, stderr)
 	case "token":
 		err = tokenCmd(args[1:], stdout, stderr)
+	case "respond":
+		err = respondCmd(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ferry", version)
 	case "-h", "--help", "help":

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -24,8 +26,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var path string
+	var opts serveOptions
 	fs.StringVar(&path, "c", "ferry.yaml", "config `file`")
 	fs.StringVar(&path, "config", "ferry.yaml", "config `file` (same as -c)")
+	fs.BoolVar(&opts.echo, "echo-responder", false, "also run the demo echo responder (ferry respond --echo) in-process")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,7 +42,14 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s", formatErrors(err))
 		return errInvalidConfig
 	}
-	return serve(ctx, cfg, newLogger(cfg.Log, stderr))
+	return serve(ctx, cfg, newLogger(cfg.Log, stderr), opts)
+}
+
+// serveOptions are serve's command-line switches.
+type serveOptions struct {
+	// echo runs the demo echo responder in-process, so that the
+	// quickstart's request/response routes answer (make run).
+	echo bool
 }
 
 // newLogger builds the process logger from the `log` section.
@@ -61,9 +72,11 @@ func cmpOr(s, def string) string {
 
 // serve starts every component in order and, when ctx ends, stops them in
 // reverse order: /readyz turns 503, the listener closes after the shutdown
-// delay, in-flight requests finish, the producer flushes, and the Kafka
-// client, Redis and the embedded brokers close last.
-func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
+// delay, in-flight requests finish, the demo responder stops, the
+// correlator fails what still waits and stops reading replies, the
+// producer flushes, and the Kafka clients, Redis and the embedded brokers
+// close last.
+func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions) (err error) {
 	var closers []func()
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -133,6 +146,22 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		Limiter:     ingress.NewRedisLimiter(rdb),
 		Idempotency: ingress.NewRedisIdempotency(rdb),
 	}
+	var corr *correlator.Correlator
+	if rt := replyTopics(cfg.table); len(rt) > 0 {
+		// The reply consumer gets its own client: it polls, the producer
+		// client does not.
+		replyCl, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("replies")...)...)
+		if err != nil {
+			return fmt.Errorf("kafka reply client: %w", err)
+		}
+		closers = append(closers, replyCl.Close)
+		corr = correlator.New(cfg.Correlator, replyCl, rdb, rt, correlator.WithLogger(log))
+		closers = append(closers, func() { _ = corr.Close() }) // no-op after the shutdown below
+		if err := corr.Start(ctx); err != nil {
+			return fmt.Errorf("correlator: %w", err)
+		}
+		deps.Correlator, deps.Results = corr, corr
+	}
 	if cfg.Auth.Configured() {
 		// authCtx ends the JWKS refresh when serve returns.
 		authCtx, cancelAuth := context.WithCancel(context.Background())
@@ -151,6 +180,18 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	var echo *consumers.Responder
+	if opts.echo {
+		if len(requestTopics(cfg.table)) == 0 {
+			return errors.New("--echo-responder: the config has no route with a reply section")
+		}
+		echo, err = consumers.NewResponder(consumers.ResponderConfig{Topics: requestTopics(cfg.table), Group: echoGroup},
+			kafkaOpts(cfg.Kafka, seeds, log), echoHandler(echoOptions{}), consumers.WithLogger(log))
+		if err != nil {
+			return err
+		}
+		closers = append(closers, func() { _ = echo.Close() })
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -165,6 +206,20 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(ln) })
+	if corr != nil {
+		// Run ends when Close is called below, not with gctx: replies
+		// must still arrive while in-flight requests finish.
+		g.Go(func() error { return corr.Run(context.Background()) })
+	}
+	echoCtx, stopEcho := context.WithCancel(context.Background())
+	defer stopEcho()
+	echoDone := make(chan struct{})
+	if echo != nil {
+		g.Go(func() error { defer close(echoDone); return echo.Run(echoCtx) })
+		log.Info("demo echo responder running", "topics", requestTopics(cfg.table), "group", echoGroup)
+	} else {
+		close(echoDone)
+	}
 	srv.SetReady(true)
 	g.Go(func() error {
 		<-gctx.Done()
@@ -178,6 +233,18 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		var errs []error
 		if err := srv.Shutdown(grace); err != nil {
 			errs = append(errs, err)
+		}
+		stopEcho()
+		<-echoDone
+		if echo != nil {
+			if err := echo.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if corr != nil {
+			if err := corr.Close(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if err := producer.Flush(grace); err != nil {
 			errs = append(errs, err)

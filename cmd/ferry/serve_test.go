@@ -47,7 +47,7 @@ routes:
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), serveOptions{}) }()
 
 	readyz := func() (int, map[string]any) {
 		resp, err := http.Get("http://" + addr + "/readyz")

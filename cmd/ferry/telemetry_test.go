@@ -93,7 +93,7 @@ func serveFor(t *testing.T, c *kfake.Cluster, cfgText string) (string, func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), serveOptions{}) }()
 	stopped := false
 	stop := func() {
 		if stopped {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -15,4 +16,7 @@ var (
 	_ ingress.Authenticator    = (*ingress.Auth)(nil)
 	_ ingress.Limiter          = (*ingress.RedisLimiter)(nil)
 	_ ingress.IdempotencyStore = (*ingress.RedisIdempotency)(nil)
+
+	_ ingress.Correlator = (*correlator.Correlator)(nil)
+	_ ingress.Results    = (*correlator.Correlator)(nil)
 )

@@ -1,0 +1,328 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+const (
+	requestsTopic = "test.requests"
+	repliesTopic  = "test.replies"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func checkFor(tb testing.TB, timeout, interval time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(interval)
+	}
+	tb.Fatalf("still failing after %v: %v", timeout, err)
+}
+
+type responderRig struct {
+	addrs   []string
+	prod    *kgo.Client // requests
+	replies *kgo.Client // reads every reply partition from the start
+}
+
+// checkNoLeaks fails the test if, after its cleanups, goroutines of this
+// package still run (tailscale's ResourceCheck, narrowed to our code).
+// Register it first, so that it runs last.
+func checkNoLeaks(tb testing.TB) {
+	tb.Helper()
+	tb.Cleanup(func() {
+		checkFor(tb, 3*time.Second, 10*time.Millisecond, func() error {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			for _, g := range strings.Split(string(buf), "\n\n") {
+				if strings.Contains(g, "ferry/consumers.") && !strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "checkNoLeaks") {
+					return fmt.Errorf("leaked goroutine:\n%s", g)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+func newResponderRig(t *testing.T) *responderRig {
+	t.Helper()
+	checkNoLeaks(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, requestsTopic, repliesTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r := &responderRig{addrs: c.ListenAddrs()}
+	r.prod = r.client(t)
+	r.replies = r.client(t, kgo.ConsumeTopics(repliesTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	return r
+}
+
+func (r *responderRig) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.addrs...), kgo.MetadataMinAge(50 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// run starts a responder and stops it at the end of the test.
+func (r *responderRig) run(t *testing.T, group string, h Handler) *Responder {
+	t.Helper()
+	resp, err := NewResponder(ResponderConfig{Topics: []string{requestsTopic}, Group: group},
+		[]kgo.Opt{kgo.SeedBrokers(r.addrs...), kgo.MetadataMinAge(50 * time.Millisecond)}, h, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- resp.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+		if err := resp.Close(); err != nil {
+			t.Errorf("Close() = %v", err)
+		}
+	})
+	return resp
+}
+
+// request produces a request as ferry does and returns its id.
+func (r *responderRig) request(t *testing.T, body string, to *topics.ReplyTo) string {
+	t.Helper()
+	m := &topics.Message{Topic: requestsTopic, Key: []byte("k"), Value: []byte(body), ID: topics.NewEventID(),
+		Type: "test", Source: "/test", Time: time.Now(), ContentType: "application/json", Reply: to}
+	if err := r.prod.ProduceSync(context.Background(), m.Record()).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return m.ID
+}
+
+// reply waits for the reply to id.
+func (r *responderRig) reply(t *testing.T, id string) *kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		fs := r.replies.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no reply to %s", id)
+		}
+		var got *kgo.Record
+		fs.EachRecord(func(rec *kgo.Record) {
+			if cid, _, _ := topics.ReplyAddress(append(rec.Headers, kgo.RecordHeader{Key: topics.HeaderReplyTopic, Value: []byte("x")})); string(cid) == id && got == nil {
+				got = rec
+			}
+		})
+		if got != nil {
+			return got
+		}
+	}
+}
+
+func headers(rec *kgo.Record) map[string]string {
+	m := make(map[string]string)
+	for _, h := range rec.Headers {
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
+
+func TestResponderReplies(t *testing.T) {
+	r := newResponderRig(t)
+	r.run(t, "echo", func(_ context.Context, req Request) (Reply, error) {
+		return Reply{Status: 201, ContentType: req.ContentType, Header: map[string]string{"Location": "/q/1", "ETag": `"1"`}, Body: req.Value}, nil
+	})
+	tests := []struct {
+		name string
+		to   topics.ReplyTo
+	}{
+		{name: "any partition", to: topics.ReplyTo{Topic: repliesTopic, Partition: topics.NoPartition}},
+		{name: "partition 2", to: topics.ReplyTo{Topic: repliesTopic, Partition: 2}},
+		{name: "partition 1", to: topics.ReplyTo{Topic: repliesTopic, Partition: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := r.request(t, `{"n":1}`, &tt.to)
+			rec := r.reply(t, id)
+			want := map[string]string{
+				topics.HeaderCorrelationID: id, topics.HeaderStatus: "201", topics.HeaderContentType: "application/json",
+				"ferry-header-ETag": `"1"`, "ferry-header-Location": "/q/1",
+			}
+			if diff := cmp.Diff(want, headers(rec)); diff != "" {
+				t.Errorf("reply headers mismatch (-want +got):\n%s", diff)
+			}
+			if string(rec.Value) != `{"n":1}` {
+				t.Errorf("reply value = %q", rec.Value)
+			}
+			if tt.to.Partition >= 0 && rec.Partition != tt.to.Partition {
+				t.Errorf("reply on partition %d, want %d", rec.Partition, tt.to.Partition)
+			}
+		})
+	}
+}
+
+func TestResponderHandlerFailure(t *testing.T) {
+	r := newResponderRig(t)
+	r.run(t, "failing", func(_ context.Context, req Request) (Reply, error) {
+		if string(req.Value) == `"panic"` {
+			panic("boom")
+		}
+		return Reply{}, errors.New("database password is hunter2")
+	})
+	to := &topics.ReplyTo{Topic: repliesTopic, Partition: topics.NoPartition}
+	for _, body := range []string{`"error"`, `"panic"`} {
+		id := r.request(t, body, to)
+		rec := r.reply(t, id)
+		h := headers(rec)
+		if h[topics.HeaderStatus] != "500" || h[topics.HeaderContentType] != "application/problem+json" {
+			t.Errorf("%s: reply headers = %v, want status 500 and a problem", body, h)
+		}
+		if !strings.Contains(string(rec.Value), ProblemResponderFailed) || strings.Contains(string(rec.Value), "hunter2") {
+			t.Errorf("%s: reply body = %s, want a problem that reveals nothing", body, rec.Value)
+		}
+	}
+}
+
+func TestResponderProgress(t *testing.T) {
+	r := newResponderRig(t)
+	r.run(t, "progress", func(ctx context.Context, req Request) (Reply, error) {
+		for i := range 2 {
+			if err := req.Progress(ctx, Reply{Body: fmt.Appendf(nil, `{"step":%d}`, i)}); err != nil {
+				return Reply{}, err
+			}
+		}
+		return Reply{Body: []byte(`{"done":true}`)}, nil
+	})
+	// Partition 0 keeps the replies in order.
+	id := r.request(t, `{}`, &topics.ReplyTo{Topic: repliesTopic, Partition: 0})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < 3 && ctx.Err() == nil {
+		r.replies.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+			got = append(got, string(rec.Value)+" final="+fmt.Sprint(headers(rec)[topics.HeaderFinal] != "false"))
+		})
+	}
+	want := []string{`{"step":0} final=false`, `{"step":1} final=false`, `{"done":true} final=true`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("replies to %s mismatch (-want +got):\n%s", id, diff)
+	}
+}
+
+// TestResponderCommits: requests are committed once answered, and ones that
+// ask for no reply are skipped, so a restarted group answers nothing twice.
+func TestResponderCommits(t *testing.T) {
+	r := newResponderRig(t)
+	var handled atomic.Int32
+	h := func(_ context.Context, req Request) (Reply, error) {
+		handled.Add(1)
+		return Reply{Body: req.Value}, nil
+	}
+	to := &topics.ReplyTo{Topic: repliesTopic, Partition: topics.NoPartition}
+	var last string
+	for i := range 5 {
+		last = r.request(t, fmt.Sprint(i), to)
+	}
+	r.request(t, "no reply wanted", nil)
+
+	resp, err := NewResponder(ResponderConfig{Topics: []string{requestsTopic}, Group: "commits"},
+		[]kgo.Opt{kgo.SeedBrokers(r.addrs...), kgo.MetadataMinAge(50 * time.Millisecond)}, h, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- resp.Run(ctx) }()
+	r.reply(t, last)
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := handled.Load(); n != 5 {
+			return fmt.Errorf("handled %d requests, want 5", n)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	offsets, err := kadm.NewClient(r.prod).FetchOffsets(context.Background(), "commits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	offsets.Each(func(o kadm.OffsetResponse) { committed += o.At })
+	if committed != 6 {
+		t.Errorf("committed offsets sum to %d, want 6 (every request)", committed)
+	}
+	// A new member of the group answers nothing old.
+	r.run(t, "commits", h)
+	id := r.request(t, "new", to)
+	r.reply(t, id)
+	if n := handled.Load(); n != 6 {
+		t.Errorf("handled %d requests after the restart, want 6", n)
+	}
+}
+
+func TestResponderConfig(t *testing.T) {
+	t.Parallel()
+	err := ResponderConfig{Topics: []string{"__consumer_offsets"}}.Validate()
+	want := "topics[0]: internal topics (__*) are not allowed\ngroup: required"
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate() = %v, want %q", err, want)
+	}
+}
+
+func TestReplyPartitioner(t *testing.T) {
+	t.Parallel()
+	tp := replyPartitioner{}.ForTopic(repliesTopic)
+	rec := func(p int32, id string) *kgo.Record {
+		return &kgo.Record{Partition: p, Headers: []kgo.RecordHeader{{Key: topics.HeaderCorrelationID, Value: []byte(id)}}}
+	}
+	if got := tp.Partition(rec(4, "a"), 6); got != 4 {
+		t.Errorf("Partition(asked 4 of 6) = %d, want 4", got)
+	}
+	seen := map[int]bool{}
+	for i := range 50 {
+		id := topics.NewEventID()
+		first := tp.Partition(rec(topics.NoPartition, id), 6)
+		// Every reply of one request goes to one partition, also when the
+		// asked-for one does not exist.
+		if again := tp.Partition(rec(topics.NoPartition, id), 6); again != first {
+			t.Fatalf("request %d: replies on partitions %d and %d", i, first, again)
+		}
+		if bad := tp.Partition(rec(9, id), 6); bad != first {
+			t.Errorf("Partition(asked 9 of 6) = %d, want the id's %d", bad, first)
+		}
+		seen[first] = true
+	}
+	if len(seen) < 3 {
+		t.Errorf("50 requests used partitions %v: replies should spread", seen)
+	}
+}

@@ -1,0 +1,191 @@
+package correlator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// poll is the reply consumer: it hands each final reply to its waiter and
+// queues every other reply (progress, late, asynchronous, foreign) for the
+// store, which keeps those whose result is pending. It returns when ctx
+// ends.
+func (c *Correlator) poll(ctx context.Context) error {
+	for {
+		fs := c.cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fs.IsClientClosed() {
+			return fmt.Errorf("reply consumer: %w", kgo.ErrClientClosed)
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "reading replies failed; retrying",
+				slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
+		})
+		var queue []push
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			for _, r := range p.Records {
+				id, rep := decodeReply(r, c.allow)
+				if !ValidID(id) {
+					c.log.LogAttrs(ctx, slog.LevelDebug, "reply without a valid correlation id ignored",
+						slog.String("topic", r.Topic), slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
+					continue
+				}
+				if rep.Final && c.waiters.Deliver(id, rep) {
+					continue
+				}
+				queue = append(queue, push{id: string(id), reply: rep})
+			}
+		})
+		c.posMu.Lock()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				c.next[p.Topic][p.Partition] = p.Records[n-1].Offset + 1
+			}
+		})
+		c.posMu.Unlock()
+		if len(queue) > 0 {
+			// The keeper runs until poll returns, so this send cannot
+			// block forever; it applies back-pressure when Redis is slow.
+			c.queue <- queue
+		}
+	}
+}
+
+// keep writes queued replies to the store until the queue is closed. It
+// retries a failing batch a few times: a reply it gives up on is lost to
+// GET /v1/results, which then reports the result pending until it expires.
+func (c *Correlator) keep(ctx context.Context) {
+	for batch := range c.queue {
+		for attempt := 1; ; attempt++ {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := c.store.Push(pctx, batch)
+			cancel()
+			if err == nil {
+				break
+			}
+			if attempt == 3 {
+				c.log.LogAttrs(ctx, slog.LevelError, "keeping replies failed; they are lost",
+					slog.Int("replies", len(batch)), slog.Any("err", err))
+				break
+			}
+			c.log.LogAttrs(ctx, slog.LevelWarn, "keeping replies failed; retrying", slog.Any("err", err))
+			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		}
+	}
+}
+
+// decodeReply reads a reply record by the reply contract. id aliases the
+// record's header value.
+func decodeReply(r *kgo.Record, allow map[string]string) (id []byte, rep Reply) {
+	rep = Reply{Status: 200, Final: true, Body: r.Value, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	for _, h := range r.Headers {
+		switch {
+		case h.Key == topics.HeaderCorrelationID:
+			id = h.Value
+		case h.Key == topics.HeaderStatus:
+			st, err := strconv.Atoi(string(h.Value))
+			if err != nil || st < 200 || st > 599 {
+				rep.Invalid = fmt.Sprintf("%s %q is not an HTTP status from 200 to 599", topics.HeaderStatus, h.Value)
+				continue
+			}
+			rep.Status = st
+		case h.Key == topics.HeaderFinal:
+			rep.Final = !bytes.EqualFold(bytes.TrimSpace(h.Value), []byte("false"))
+		case strings.EqualFold(h.Key, topics.HeaderContentType), h.Key == "contentType": // Spring's MessageHeaders.CONTENT_TYPE
+			rep.ContentType = string(h.Value)
+		case len(h.Key) > len(topics.HeaderResponsePrefix) && strings.EqualFold(h.Key[:len(topics.HeaderResponsePrefix)], topics.HeaderResponsePrefix):
+			name, ok := allow[strings.ToLower(h.Key[len(topics.HeaderResponsePrefix):])]
+			if ok && validHeaderValue(h.Value) {
+				rep.Header = append(rep.Header, HeaderField{Name: name, Value: string(h.Value)})
+			}
+		}
+	}
+	return id, rep
+}
+
+// validHeaderValue accepts visible ASCII, spaces and tabs: nothing that
+// could end a header line.
+func validHeaderValue(v []byte) bool {
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// partitionCount asks the cluster how many partitions topic has.
+func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return 0, fmt.Errorf("reply topic %s: %w", topic, err)
+		}
+		return int32(len(t.Partitions)), nil
+	}
+	return 0, fmt.Errorf("reply topic %s: not in metadata", topic)
+}
+
+// listOffsets returns the end (ts -1) or start (ts -2) offsets of the
+// given partitions of topic.
+func listOffsets(ctx context.Context, cl *kgo.Client, topic string, parts []int32, ts int64) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = ts
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	out := make(map[int32]int64, len(parts))
+	var errs []error
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				errs = append(errs, fmt.Errorf("list offsets of %s/%d: %w", topic, p.Partition, err))
+				continue
+			}
+			out[p.Partition] = p.Offset
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		if _, ok := out[p]; !ok {
+			return nil, fmt.Errorf("list offsets of %s/%d: no answer", topic, p)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package correlator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+func reply(body string, final bool, offset int64) Reply {
+	return Reply{Status: 200, Body: []byte(body), Final: final, Topic: "t", Partition: 0, Offset: offset}
+}
+
+func TestStorePush(t *testing.T) {
+	tr := newTestRedis(t)
+	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
+	ctx := context.Background()
+	pending, foreign := topics.NewEventID(), topics.NewEventID()
+	if err := s.Pending(ctx, pending, "service_account:ci"); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := s.Push(ctx, []push{
+		{pending, reply(`1`, false, 1)},
+		{foreign, reply(`x`, true, 2)},  // a synchronous or foreign request: not kept
+		{pending, reply(`1`, false, 1)}, // the same record again (another instance): kept once
+		{pending, reply(`2`, true, 3)},
+		{pending, reply(`3`, true, 4)}, // after the final reply: ignored
+	})
+	if err != nil || kept != 2 {
+		t.Fatalf("Push() = %d, %v, want 2 kept", kept, err)
+	}
+	res, err := s.Get(ctx, pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Result{ID: pending, Owner: "service_account:ci", Replies: []Reply{reply(`1`, false, 1), reply(`2`, true, 3)}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("Get() mismatch (-want +got):\n%s", diff)
+	}
+	if _, err := s.Get(ctx, foreign); !errors.Is(err, ErrUnknownID) {
+		t.Errorf("Get(foreign) = %v, want ErrUnknownID", err)
+	}
+	// Pending again must not reset a finished result.
+	if err := s.Pending(ctx, pending, "someone:else"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := s.Get(ctx, pending); res.Owner != "service_account:ci" || len(res.Replies) != 2 {
+		t.Errorf("Pending() over a finished result changed it: %+v", res)
+	}
+}
+
+func TestStoreProgressCap(t *testing.T) {
+	tr := newTestRedis(t)
+	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
+	ctx := context.Background()
+	id := topics.NewEventID()
+	if err := s.Pending(ctx, id, "a"); err != nil {
+		t.Fatal(err)
+	}
+	var batch []push
+	for i := range maxReplies + 10 {
+		batch = append(batch, push{id, reply(fmt.Sprint(i), false, int64(i))})
+	}
+	batch = append(batch, push{id, reply("final", true, 9999)})
+	if _, err := s.Push(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != maxReplies {
+		t.Errorf("kept %d replies, want %d", len(res.Replies), maxReplies)
+	}
+	if f, ok := res.Final(); !ok || string(f.Body) != "final" {
+		t.Errorf("final reply lost past the progress cap: %+v", f)
+	}
+}
+
+func TestStoreExpiry(t *testing.T) {
+	tr := newTestRedis(t)
+	s := NewStore(tr.rdb, tr.prefix, time.Second, quiet)
+	ctx := context.Background()
+	id := topics.NewEventID()
+	if err := s.Pending(ctx, id, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Push(ctx, []push{{id, reply("done", true, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if tr.mr != nil {
+		tr.mr.FastForward(2 * time.Second) // miniredis has no clock of its own
+	}
+	checkFor(t, 3*time.Second, 50*time.Millisecond, func() error {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrUnknownID) {
+			return fmt.Errorf("Get() after the TTL = %v, want ErrUnknownID", err)
+		}
+		return nil
+	})
+}
+
+func TestStoreAwait(t *testing.T) {
+	checkNoLeaks(t)
+	tr := newTestRedis(t)
+	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.closePubSub()
+	go s.listen(ctx)
+	id := topics.NewEventID()
+	if err := s.Pending(ctx, id, "a"); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Result, 1)
+	go func() {
+		// A recheck period far beyond the test: only pub/sub can wake it.
+		res, err := s.Await(ctx, id, 0, time.Hour)
+		if err != nil {
+			t.Errorf("Await() = %v", err)
+		}
+		got <- res
+	}()
+	checkFor(t, 2*time.Second, time.Millisecond, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.watchers[id]) == 0 {
+			return errors.New("Await is not watching yet")
+		}
+		return nil
+	})
+	if _, err := s.Push(ctx, []push{{id, reply("progress", false, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case res := <-got:
+		if len(res.Replies) != 1 || string(res.Replies[0].Body) != "progress" {
+			t.Errorf("Await() = %+v, want the progress reply", res)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Await() not woken by the published change")
+	}
+	// With nothing new, Await returns the current state when ctx ends.
+	short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer stop()
+	res, err := s.Await(short, id, 1, time.Hour)
+	if err != nil || len(res.Replies) != 1 {
+		t.Errorf("Await(seen=1) at the deadline = %+v, %v; want the unchanged result", res, err)
+	}
+}

@@ -1,0 +1,237 @@
+package correlator
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// Reply is one reply record, decoded by the reply contract.
+type Reply struct {
+	// Status is the HTTP status from ferry-status; 200 when absent.
+	Status int
+	// ContentType is the reply's content-type header, or "".
+	ContentType string
+	// Header holds the response headers from ferry-header-NAME that are on
+	// the allowlist, in record order.
+	Header []HeaderField
+	// Body is the record's value.
+	Body []byte
+	// Final is false for a progress reply (ferry-final: false).
+	Final bool
+	// Invalid, when not empty, says why the reply breaks the contract;
+	// Err then wraps ErrBadReply.
+	Invalid string
+
+	// Where the reply was read, for logs and for storing it only once.
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// HeaderField is one response header.
+type HeaderField struct {
+	Name, Value string
+}
+
+// Err returns nil for a usable reply, else an error wrapping ErrBadReply.
+func (r *Reply) Err() error {
+	if r.Invalid == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrBadReply, r.Invalid)
+}
+
+// Waiters is the pending map of synchronous requests, after nats.go's
+// respMap: a request registers its waiter before it is produced, the reply
+// consumer delivers at most one final reply per waiter without ever
+// blocking, and a waiter leaves the map when its reply arrives, when its
+// context ends, when it is cancelled or detached, or when the map closes.
+// Waiters does no I/O. It is safe for concurrent use.
+type Waiters struct {
+	mu     sync.Mutex
+	m      map[string]*Waiter
+	owners map[string]int // pending waiters per owner
+	max    int
+	maxPer int
+	closed bool
+	done   chan struct{} // closed by Close
+}
+
+// waiterState is where a Waiter is in its life; guarded by Waiters.mu.
+type waiterState uint8
+
+const (
+	stateWaiting  waiterState = iota // in the map
+	stateTaken                       // a reply was sent on ch
+	stateDetached                    // left the map by Detach; replies go to the store
+	stateRemoved                     // cancelled or its context ended
+	stateFailed                      // the map was closed
+)
+
+// Waiter is one registered request. Its owner calls Wait, then Cancel
+// (always, typically deferred). A Waiter is safe for concurrent use.
+type Waiter struct {
+	id      string
+	owner   string
+	replyTo topics.ReplyTo
+	ch      chan Reply // buffer 1: the only send never blocks
+	ws      *Waiters
+	state   waiterState
+	stop    func() bool // stops the context.AfterFunc
+}
+
+// NewWaiters returns an empty map that holds at most max waiters, and at
+// most maxPer per owner. Zero means no cap.
+func NewWaiters(max, maxPer int) *Waiters {
+	return &Waiters{
+		m:      make(map[string]*Waiter),
+		owners: make(map[string]int),
+		max:    max,
+		maxPer: maxPer,
+		done:   make(chan struct{}),
+	}
+}
+
+// Register adds a waiter for id on behalf of owner, whose reply is asked
+// for at to. The waiter removes itself when ctx ends. It fails with
+// ErrTooManyPending over a cap, with ErrClosed after Close, and when id is
+// already waiting.
+func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.ReplyTo) (*Waiter, error) {
+	w := &Waiter{id: id, owner: owner, replyTo: to, ch: make(chan Reply, 1), ws: ws}
+	ws.mu.Lock()
+	switch {
+	case ws.closed:
+		ws.mu.Unlock()
+		return nil, ErrClosed
+	case ws.max > 0 && len(ws.m) >= ws.max:
+		ws.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d pending on this instance", ErrTooManyPending, ws.max)
+	case ws.maxPer > 0 && ws.owners[owner] >= ws.maxPer:
+		ws.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d pending for this principal", ErrTooManyPending, ws.maxPer)
+	}
+	if _, dup := ws.m[id]; dup {
+		ws.mu.Unlock()
+		return nil, fmt.Errorf("register %s: already waiting", id)
+	}
+	ws.m[id] = w
+	ws.owners[owner]++
+	ws.mu.Unlock()
+	if ctx.Done() != nil { // context.Background never ends: save two allocations
+		w.stop = context.AfterFunc(ctx, w.remove)
+	}
+	return w, nil
+}
+
+// Deliver hands a final reply to the waiter of id and removes the waiter.
+// It never blocks. It reports false when no waiter has that id (a foreign,
+// late or asynchronous reply). id is not retained.
+func (ws *Waiters) Deliver(id []byte, r Reply) bool {
+	ws.mu.Lock()
+	w, ok := ws.m[string(id)]
+	if ok {
+		ws.drop(w, stateTaken)
+		// Sent under the lock, so Detach never sees stateTaken with an
+		// empty channel. ch has room: this is its only send.
+		select {
+		case w.ch <- r:
+		default:
+		}
+	}
+	ws.mu.Unlock()
+	return ok
+}
+
+// drop removes w from the map; ws.mu must be held.
+func (ws *Waiters) drop(w *Waiter, to waiterState) {
+	delete(ws.m, w.id)
+	if n := ws.owners[w.owner]; n <= 1 {
+		delete(ws.owners, w.owner)
+	} else {
+		ws.owners[w.owner] = n - 1
+	}
+	w.state = to
+}
+
+// detach takes w out of the map so that its reply goes elsewhere, and
+// returns the state it was in: stateTaken means a reply is in w.ch.
+func (ws *Waiters) detach(w *Waiter) waiterState {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	prev := w.state
+	if prev == stateWaiting {
+		ws.drop(w, stateDetached)
+	}
+	return prev
+}
+
+// Len returns the number of pending waiters.
+func (ws *Waiters) Len() int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return len(ws.m)
+}
+
+// Close fails every pending waiter with ErrClosed, at once, and refuses new
+// ones. It is idempotent.
+func (ws *Waiters) Close() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.closed {
+		return
+	}
+	ws.closed = true
+	for _, w := range ws.m {
+		w.state = stateFailed
+	}
+	clear(ws.m)
+	clear(ws.owners)
+	close(ws.done)
+}
+
+// ID returns the waiter's correlation id.
+func (w *Waiter) ID() string { return w.id }
+
+// ReplyTo returns where responders should send the reply.
+func (w *Waiter) ReplyTo() topics.ReplyTo { return w.replyTo }
+
+// Wait blocks until the final reply arrives, ctx ends (its error is
+// returned) or the map closes (ErrClosed). A reply that is already there
+// wins over the other two.
+func (w *Waiter) Wait(ctx context.Context) (Reply, error) {
+	select {
+	case r := <-w.ch:
+		return r, nil
+	case <-ctx.Done():
+	case <-w.ws.done:
+	}
+	select {
+	case r := <-w.ch:
+		return r, nil
+	default:
+	}
+	if ctx.Err() != nil {
+		return Reply{}, ctx.Err()
+	}
+	return Reply{}, ErrClosed
+}
+
+// Cancel removes the waiter if it is still pending. It is idempotent and
+// safe to call after a reply, a Detach or Close.
+func (w *Waiter) Cancel() {
+	if w.stop != nil {
+		w.stop()
+	}
+	w.remove()
+}
+
+func (w *Waiter) remove() {
+	w.ws.mu.Lock()
+	if w.state == stateWaiting {
+		w.ws.drop(w, stateRemoved)
+	}
+	w.ws.mu.Unlock()
+}

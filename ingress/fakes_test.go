@@ -1,0 +1,91 @@
+package ingress
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// withPrincipals makes the X-Test-Principal header ("KIND:ID[:SCOPE,...]")
+// the request's principal, standing in for authentication.
+func withPrincipals() Option {
+	return func(s *Server) {
+		s.principalOf = func(c *fiber.Ctx) *Principal {
+			v := c.Get("X-Test-Principal")
+			if v == "" {
+				return nil
+			}
+			parts := strings.SplitN(v, ":", 3)
+			p := &Principal{Kind: parts[0], ID: parts[1]}
+			if len(parts) == 3 {
+				p.Scopes = strings.Split(parts[2], ",")
+			}
+			return p
+		}
+	}
+}
+
+// fakeProducer records what it produces.
+type fakeProducer struct {
+	mu   sync.Mutex
+	msgs []topics.Message
+}
+
+func (p *fakeProducer) Produce(_ context.Context, m *topics.Message) (topics.Position, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.msgs = append(p.msgs, *m)
+	return topics.Position{Topic: m.Topic, Offset: int64(len(p.msgs) - 1), Timestamp: m.Time}, nil
+}
+
+// fakeCorrelator registers real waiters and answers Detach with DetachFn.
+type fakeCorrelator struct {
+	ws       *correlator.Waiters
+	mu       sync.Mutex
+	owners   map[string]string // id -> owner given to Register
+	detached []string
+}
+
+func newFakeCorrelator() *fakeCorrelator {
+	return &fakeCorrelator{ws: correlator.NewWaiters(0, 0), owners: make(map[string]string)}
+}
+
+func (f *fakeCorrelator) Register(ctx context.Context, id, replyTopic, owner string) (*correlator.Waiter, error) {
+	f.mu.Lock()
+	f.owners[id] = owner
+	f.mu.Unlock()
+	return f.ws.Register(ctx, id, owner, topics.ReplyTo{Topic: replyTopic, Partition: topics.NoPartition})
+}
+
+func (f *fakeCorrelator) Detach(_ context.Context, w *correlator.Waiter) (correlator.Reply, bool, error) {
+	f.mu.Lock()
+	f.detached = append(f.detached, w.ID())
+	f.mu.Unlock()
+	w.Cancel()
+	return correlator.Reply{}, false, nil
+}
+
+// fakeResults serves results from a map.
+type fakeResults struct {
+	results map[string]*correlator.Result
+}
+
+func (f *fakeResults) Result(_ context.Context, id string) (*correlator.Result, error) {
+	if r, ok := f.results[id]; ok {
+		return r, nil
+	}
+	return nil, correlator.ErrUnknownID
+}
+
+func (f *fakeResults) Await(ctx context.Context, id string, _ int) (*correlator.Result, error) {
+	<-ctx.Done()
+	return f.Result(ctx, id)
+}
+
+func (f *fakeResults) MaxWait() time.Duration { return time.Second }

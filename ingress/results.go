@@ -1,0 +1,192 @@
+package ingress
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/correlator"
+)
+
+// resultsPath prefixes the location of a result.
+const resultsPath = "/v1/results/"
+
+// resultAdminScope lets a principal read every result.
+const resultAdminScope = "admin"
+
+// sseHeartbeat is how often an idle result stream sends a comment, which
+// also finds clients that have gone.
+const sseHeartbeat = 15 * time.Second
+
+// owner names who sent a request, to check who may read its result:
+// "KIND:ID", or "anonymous" without a principal (routes with auth: none).
+// Every anonymous client is the same owner: their results are protected
+// only by their unguessable ids.
+func owner(p *Principal) string {
+	if p == nil || p.Kind == PrincipalAnonymous {
+		return "anonymous"
+	}
+	return p.Kind + ":" + p.ID
+}
+
+// mayRead reports whether p may read a result owned by o.
+func mayRead(p *Principal, o string) bool {
+	return owner(p) == o || (p != nil && slices.Contains(p.Scopes, resultAdminScope))
+}
+
+// result serves GET /v1/results/{id}: 200 (or the reply's status) with the
+// final reply, 202 with Retry-After while pending, 404 when unknown or
+// expired, 403 for another principal's result. Prefer: wait=N long-polls
+// (at most Results.MaxWait); Accept: text/event-stream streams progress
+// replies and the final one, then ends.
+func (s *Server) result(c *fiber.Ctx) error {
+	ri := info(c)
+	ri.route = "results"
+	id := c.Params("id")
+	if !correlator.ValidID(id) {
+		return problem(ProblemResultNotFound, "no result has this id")
+	}
+	id = strings.Clone(id) // Fiber's params are only valid in the handler
+	ctx := c.UserContext()
+	res, err := s.deps.Results.Result(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !mayRead(principal(c), res.Owner) {
+		return problem(ProblemForbiddenResult, "this result belongs to the principal that sent the request")
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if acceptsEventStream(c.Get(fiber.HeaderAccept)) {
+		seen := 0
+		if n, ok := parseResultEventID(c.Get("Last-Event-ID")); ok {
+			seen = n
+		}
+		return s.streamResult(c, id, seen, ri.id)
+	}
+	if _, done := res.Final(); !done {
+		if pref := parsePrefer(c.Request().Header.PeekAll("Prefer")); pref.hasWait && pref.wait > 0 {
+			wait := min(pref.wait, s.deps.Results.MaxWait())
+			c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+			if res, err = s.awaitFinal(ctx, id, res, wait); err != nil {
+				return err
+			}
+		}
+	}
+	final, done := res.Final()
+	if !done {
+		c.Status(fiber.StatusAccepted)
+		c.Set(fiber.HeaderRetryAfter, "1")
+		c.Set(fiber.HeaderLocation, resultsPath+id)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		body := append([]byte(`{"id":`), strconv.Quote(id)...)
+		body = append(body, `,"status":"pending","progress":`...)
+		body = strconv.AppendInt(body, int64(len(res.Replies)), 10)
+		c.Response().SetBody(append(body, '}'))
+		return nil
+	}
+	return s.writeReply(c, "", final)
+}
+
+// awaitFinal waits up to wait for the final reply of id; res is the last
+// state read. Shutdown ends the wait early.
+func (s *Server) awaitFinal(ctx context.Context, id string, res *correlator.Result, wait time.Duration) (*correlator.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	stop := context.AfterFunc(s.streams, cancel)
+	defer stop()
+	for {
+		if _, done := res.Final(); done || ctx.Err() != nil {
+			return res, nil
+		}
+		next, err := s.deps.Results.Await(ctx, id, len(res.Replies))
+		if err != nil {
+			return nil, err
+		}
+		res = next
+	}
+}
+
+// acceptsEventStream reports whether an Accept header asks for SSE.
+func acceptsEventStream(accept string) bool {
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, _, _ := strings.Cut(part, ";")
+		if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// streamResult streams the replies of id after the first seen as SSE
+// events: "progress" for progress replies and "result" for the final one
+// (or "error" with a problem when the final reply breaks the contract),
+// each with id = its position (for Last-Event-ID) and data = its body. The
+// stream ends after the final reply, when the result expires, when the
+// client goes or when the server shuts down; an idle stream gets a
+// comment every 15s.
+func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID string) error {
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Accel-Buffering", "no")
+	instance := resultsPath + id
+	log := s.log
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		ctx, cancel := context.WithCancel(s.streams)
+		defer cancel()
+		// fasthttp sends the headers with the first chunk, and the first
+		// event may take a while: start with a comment.
+		if _, err := w.WriteString(": waiting for replies\n\n"); err != nil {
+			return
+		}
+		if err := w.Flush(); err != nil {
+			return
+		}
+		var buf []byte
+		for {
+			wctx, stop := context.WithTimeout(ctx, sseHeartbeat)
+			res, err := s.deps.Results.Await(wctx, id, seen)
+			stop()
+			if err != nil {
+				if !errors.Is(err, correlator.ErrUnknownID) && ctx.Err() == nil {
+					log.LogAttrs(ctx, slog.LevelWarn, "result stream ended", slog.String("request_id", requestID),
+						slog.String("correlation_id", id), slog.Any("err", err))
+				}
+				return
+			}
+			buf = buf[:0]
+			for i := seen; i < len(res.Replies); i++ {
+				rep := res.Replies[i]
+				ev, data := "progress", rep.Body
+				if rep.Final {
+					ev = "result"
+					if err := rep.Err(); err != nil {
+						ev = "error"
+						data, _ = problemBody(toProblem(err), instance, requestID)
+					}
+				}
+				buf = appendSSE(buf, strconv.Itoa(i+1), ev, data)
+			}
+			if len(res.Replies) <= seen {
+				buf = append(buf, ": ping\n\n"...)
+			}
+			seen = max(seen, len(res.Replies))
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			if err := w.Flush(); err != nil {
+				return // the client has gone
+			}
+			if _, done := res.Final(); done || ctx.Err() != nil {
+				return
+			}
+		}
+	})
+	return nil
+}
