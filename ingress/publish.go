@@ -108,7 +108,7 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	closed := errors.Is(err, correlator.ErrClosed) // shutting down
 	switch {
 	case err == nil:
-		return s.writeReply(c, r.Reply.Schema, rep)
+		return s.writeReply(c, &r, rep)
 	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return err // the request's own context ended
 	case r.Reply.OnTimeout == "fail" && closed:
@@ -123,7 +123,7 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	case err != nil:
 		return err
 	case ok:
-		return s.writeReply(c, r.Reply.Schema, rep) // it arrived just now
+		return s.writeReply(c, &r, rep) // it arrived just now
 	}
 	return accepted(c, m.ID, pos)
 }
@@ -142,13 +142,14 @@ func accepted(c *fiber.Ctx, id string, pos topics.Position) error {
 // headers, content type (default application/json) and body. A reply that
 // breaks the contract, or whose successful body violates the route's reply
 // schema, becomes a 502 bad-reply problem.
-func (s *Server) writeReply(c *fiber.Ctx, schema string, rep correlator.Reply) error {
+// r is the route the request came in on; nil skips the reply schema.
+func (s *Server) writeReply(c *fiber.Ctx, r *topics.Route, rep correlator.Reply) error {
 	if err := rep.Err(); err != nil {
 		return err
 	}
-	if schema != "" && s.deps.Validator != nil && rep.Status < 300 {
-		if err := s.deps.Validator.Validate(schema, rep.Body); err != nil {
-			return &problemError{pt: ProblemBadReply, detail: "the reply violates its schema " + schema, cause: err}
+	if r != nil {
+		if err := s.checkReply(*r, rep.Status, rep.Body); err != nil {
+			return err
 		}
 	}
 	for _, h := range rep.Header {

@@ -91,7 +91,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 		c.Response().SetBody(append(body, '}'))
 		return nil
 	}
-	return s.writeReply(c, "", final)
+	return s.writeReply(c, nil, final)
 }
 
 // awaitFinal waits up to wait for the final reply of id; res is the last
