@@ -9,12 +9,14 @@ import (
 // /v1/streams buffers records.
 type HubConfig struct {
 	// Buffer is how many records a subscriber may fall behind the live feed
-	// before it is closed as a slow consumer; default 1024. It bounds the
+	// before it is closed as a slow consumer; default 4096. A burst of
+	// records larger than Buffer that arrives at once makes every
+	// subscriber of the topic slow, so size it above the largest burst. It bounds the
 	// memory one slow client can pin, and it is also how far behind a
 	// reconnecting client may be and still resume from memory.
 	Buffer int `yaml:"buffer"`
 	// History is how many recent records of each stream topic the hub keeps
-	// in memory, shared by all its subscribers; default 4096, at least
+	// in memory, shared by all its subscribers; default 8192, at least
 	// Buffer. A client resuming from an older position catches up from
 	// Kafka first.
 	History int `yaml:"history"`
@@ -22,8 +24,8 @@ type HubConfig struct {
 
 // Defaults of HubConfig.
 const (
-	DefaultBuffer  = 1024
-	DefaultHistory = 4096
+	DefaultBuffer  = 4096
+	DefaultHistory = 8192
 )
 
 // WithDefaults returns c with every unset field at its documented default.
