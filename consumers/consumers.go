@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -39,9 +38,11 @@ type Hub struct {
 	live    *kgo.Client
 	hist    history
 
-	subs      atomic.Int64
-	done      chan struct{}
-	closeOnce sync.Once
+	subs atomic.Int64
+	// life is the hub's own lifetime, ended by Close: it ends every
+	// subscription and bounds their catch-up reads.
+	life context.Context
+	stop context.CancelFunc
 }
 
 // NewHub returns a hub for streams. live is the client whose consumer the
@@ -64,8 +65,8 @@ func newHub(cfg HubConfig, streams []topics.StreamConfig, hist history, o option
 		streams: make(map[string]topics.StreamConfig, len(streams)),
 		feeds:   make(map[string]*feed),
 		hist:    hist,
-		done:    make(chan struct{}),
 	}
+	h.life, h.stop = context.WithCancel(context.Background())
 	for _, sc := range streams {
 		h.streams[sc.Name] = sc
 		if _, ok := h.feeds[sc.Topic]; !ok {
@@ -99,18 +100,16 @@ func (h *Hub) Subscribe(ctx context.Context, stream string, from Start, filter F
 	f := h.feeds[sc.Topic]
 	select {
 	case <-f.ready:
-	case <-h.done:
+	case <-h.life.Done():
 		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrClosed)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("subscribe %q: topic %s is not being consumed yet: %w (%w)", stream, sc.Topic, ErrUnavailable, ctx.Err())
 	}
-	select {
-	case <-h.done:
+	if h.closed() {
 		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrClosed)
-	default:
 	}
 
-	s := &Subscription{f: f, hist: h.hist, filter: filter, buffer: uint64(h.cfg.Buffer), done: h.done}
+	s := &Subscription{f: f, hist: h.hist, filter: filter, buffer: uint64(h.cfg.Buffer), life: h.life}
 	switch from.kind {
 	case startLatest:
 		f.mu.RLock()
@@ -121,7 +120,7 @@ func (h *Hub) Subscribe(ctx context.Context, stream string, from Start, filter F
 		f.mu.RUnlock()
 	case startCursor:
 		if len(from.cursor) > f.parts {
-			return nil, fmt.Errorf("subscribe %q: %w: the cursor names %d partitions; topic %s has %d", stream, ErrBadPosition, len(from.cursor), sc.Topic, f.parts)
+			return nil, fmt.Errorf("subscribe %q: %w: the position names %d partitions; the stream has %d", stream, ErrBadPosition, len(from.cursor), f.parts)
 		}
 		s.cur = make(Cursor, f.parts) // partitions the cursor lacks start at 0: the earliest
 		copy(s.cur, from.cursor)
@@ -171,16 +170,9 @@ func (h *Hub) Check(context.Context) error {
 // ones; Run returns soon after. It does not close the Kafka clients. It is
 // idempotent and returns nil.
 func (h *Hub) Close() error {
-	h.closeOnce.Do(func() { close(h.done) })
+	h.stop()
 	return nil
 }
 
 // closed reports whether Close was called.
-func (h *Hub) closed() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
-		return false
-	}
-}
+func (h *Hub) closed() bool { return h.life.Err() != nil }

@@ -26,13 +26,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { // owned by Run: ends with it
-		select {
-		case <-h.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer context.AfterFunc(h.life, cancel)()
 
 	pending := append([]*feed(nil), h.order...)
 	warned := make(map[string]bool)

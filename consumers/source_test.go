@@ -143,11 +143,11 @@ func distinct(tb testing.TB, ds []Delivery) map[string]bool {
 
 func TestHubOnKafka(t *testing.T) {
 	checkGoroutines(t)
-	k := startKafkaHub(t, HubConfig{Buffer: 16, History: 32}, 3,
+	k := startKafkaHub(t, HubConfig{Buffer: 64, History: 64}, 3,
 		topics.StreamConfig{Name: "events", Topic: "events"}, topics.StreamConfig{Name: "k1", Topic: "events"})
 	ctx := context.Background()
-	k.produce(t, "events", "old", 50) // before anyone subscribed
-	k.waitPublished(t, "events", 50)
+	k.produce(t, "events", "old", 100) // before anyone subscribed
+	k.waitPublished(t, "events", 100)
 
 	live, err := k.hub.Subscribe(ctx, "events", StartLatest(), Filter{})
 	if err != nil {
@@ -161,7 +161,7 @@ func TestHubOnKafka(t *testing.T) {
 	defer onlyK1.Close()
 	k.produce(t, "events", "new", 12)
 	got := collect(t, live, 12, 5*time.Second)
-	if m := distinct(t, got); len(m) != 12 || m["old-49"] {
+	if m := distinct(t, got); len(m) != 12 || m["old-99"] {
 		t.Errorf("latest subscriber got %v, want new-0..new-11", m)
 	}
 	if got[0].Type() != "t.new" {
@@ -173,7 +173,7 @@ func TestHubOnKafka(t *testing.T) {
 		}
 	}
 
-	// Earliest: 62 records, far more than the ring holds, so they come
+	// Earliest: 112 records, more than the ring holds, so they come
 	// from Kafka first; then the subscriber joins the live feed.
 	early, err := k.hub.Subscribe(ctx, "events", StartEarliest(), Filter{})
 	if err != nil {
@@ -182,9 +182,9 @@ func TestHubOnKafka(t *testing.T) {
 	defer early.Close()
 	first := collect(t, early, 30, 5*time.Second)
 	k.produce(t, "events", "more", 40)
-	rest := collect(t, early, 62+40-len(first), 5*time.Second)
-	if m := distinct(t, append(first, rest...)); len(m) != 102 {
-		t.Errorf("earliest subscriber got %d distinct records, want 102", len(m))
+	rest := collect(t, early, 112+40-len(first), 5*time.Second)
+	if m := distinct(t, append(first, rest...)); len(m) != 152 {
+		t.Errorf("earliest subscriber got %d distinct records, want 152", len(m))
 	}
 
 	// Resume from the middle of the earliest subscriber's ids.
@@ -208,8 +208,8 @@ func TestHubOnKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer recent.Close()
-	if n := len(distinct(t, collect(t, recent, 102, 5*time.Second))); n != 102 {
-		t.Errorf("from a minute ago: %d records, want 102", n)
+	if n := len(distinct(t, collect(t, recent, 152, 5*time.Second))); n != 152 {
+		t.Errorf("from a minute ago: %d records, want 152", n)
 	}
 }
 

@@ -19,7 +19,8 @@ type Subscription struct {
 	hist   history
 	filter Filter
 	buffer uint64
-	done   <-chan struct{}
+	// life is the hub's lifetime: it ends the subscription and its reads.
+	life   context.Context
 	closed bool
 	onEnd  func()
 
@@ -57,7 +58,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 func (s *Subscription) Position() string { return s.cur.String() }
 
 // Done is closed when the hub shuts down; the owner should end the stream.
-func (s *Subscription) Done() <-chan struct{} { return s.done }
+func (s *Subscription) Done() <-chan struct{} { return s.life.Done() }
 
 // Wait returns a channel that is ready when Fetch may have something new.
 func (s *Subscription) Wait() <-chan struct{} {
@@ -94,10 +95,8 @@ func (s *Subscription) Fetch(ctx context.Context, dst []Delivery) ([]Delivery, e
 	if s.closed {
 		return dst, ErrClosed
 	}
-	select {
-	case <-s.done:
+	if s.life.Err() != nil {
 		return dst, ErrClosed
-	default:
 	}
 	if !s.live {
 		return s.catchUp(ctx, dst)
@@ -178,7 +177,10 @@ func (s *Subscription) catchUp(ctx context.Context, dst []Delivery) ([]Delivery,
 	}
 	f.mu.RUnlock()
 
-	evs, next, err := s.hist.read(ctx, f.topic, behind)
+	rctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	defer context.AfterFunc(s.life, cancel)()
+	evs, next, err := s.hist.read(rctx, f.topic, behind)
 	if err != nil {
 		s.notBefore = time.Now().Add(catchUpBackoff)
 		return dst, nil
@@ -220,6 +222,10 @@ func (s *Subscription) takePending(dst []Delivery) []Delivery {
 	}
 	return dst
 }
+
+// catchUpTimeout bounds one catch-up read, so that an unreachable broker
+// does not keep a stream from its heartbeats.
+const catchUpTimeout = 5 * time.Second
 
 // catchUpBackoff spaces catch-up reads that failed or made no progress.
 const catchUpBackoff = 250 * time.Millisecond

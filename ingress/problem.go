@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -26,21 +28,27 @@ const problemBase = "urn:ferry:problem:"
 // Problem types. This table is append-only: never rename or reuse an entry,
 // and keep the README's table in step with it.
 var (
-	ProblemNotFound         = ProblemType{problemBase + "not-found", "Not Found", fiber.StatusNotFound}
-	ProblemMethodNotAllowed = ProblemType{problemBase + "method-not-allowed", "Method Not Allowed", fiber.StatusMethodNotAllowed}
-	ProblemUnsupportedMedia = ProblemType{problemBase + "unsupported-media-type", "Unsupported Media Type", fiber.StatusUnsupportedMediaType}
-	ProblemMalformedJSON    = ProblemType{problemBase + "malformed-json", "Malformed JSON", fiber.StatusBadRequest}
-	ProblemBodyTooLarge     = ProblemType{problemBase + "body-too-large", "Request Body Too Large", fiber.StatusRequestEntityTooLarge}
-	ProblemKeyUnresolved    = ProblemType{problemBase + "key-unresolved", "Record Key Unresolved", fiber.StatusUnprocessableEntity}
-	ProblemKafkaUnavailable = ProblemType{problemBase + "kafka-unavailable", "Kafka Unavailable", fiber.StatusServiceUnavailable}
-	ProblemKafkaTimeout     = ProblemType{problemBase + "kafka-timeout", "Kafka Did Not Acknowledge In Time", fiber.StatusServiceUnavailable}
-	ProblemKafkaRejected    = ProblemType{problemBase + "kafka-rejected", "Kafka Rejected The Record", fiber.StatusBadGateway}
-	ProblemBadRequest       = ProblemType{problemBase + "bad-request", "Bad Request", fiber.StatusBadRequest}
-	ProblemHeaderTooLarge   = ProblemType{problemBase + "headers-too-large", "Request Headers Too Large", fiber.StatusRequestHeaderFieldsTooLarge}
-	ProblemRequestTimeout   = ProblemType{problemBase + "request-timeout", "Request Timeout", fiber.StatusRequestTimeout}
-	ProblemValidation       = ProblemType{problemBase + "validation-failed", "Request Body Violates Its Schema", fiber.StatusUnprocessableEntity}
-	ProblemUnauthenticated  = ProblemType{problemBase + "unauthenticated", "Unauthenticated", fiber.StatusUnauthorized}
-	ProblemInternal         = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
+	ProblemNotFound          = ProblemType{problemBase + "not-found", "Not Found", fiber.StatusNotFound}
+	ProblemMethodNotAllowed  = ProblemType{problemBase + "method-not-allowed", "Method Not Allowed", fiber.StatusMethodNotAllowed}
+	ProblemUnsupportedMedia  = ProblemType{problemBase + "unsupported-media-type", "Unsupported Media Type", fiber.StatusUnsupportedMediaType}
+	ProblemMalformedJSON     = ProblemType{problemBase + "malformed-json", "Malformed JSON", fiber.StatusBadRequest}
+	ProblemBodyTooLarge      = ProblemType{problemBase + "body-too-large", "Request Body Too Large", fiber.StatusRequestEntityTooLarge}
+	ProblemKeyUnresolved     = ProblemType{problemBase + "key-unresolved", "Record Key Unresolved", fiber.StatusUnprocessableEntity}
+	ProblemKafkaUnavailable  = ProblemType{problemBase + "kafka-unavailable", "Kafka Unavailable", fiber.StatusServiceUnavailable}
+	ProblemKafkaTimeout      = ProblemType{problemBase + "kafka-timeout", "Kafka Did Not Acknowledge In Time", fiber.StatusServiceUnavailable}
+	ProblemKafkaRejected     = ProblemType{problemBase + "kafka-rejected", "Kafka Rejected The Record", fiber.StatusBadGateway}
+	ProblemBadRequest        = ProblemType{problemBase + "bad-request", "Bad Request", fiber.StatusBadRequest}
+	ProblemHeaderTooLarge    = ProblemType{problemBase + "headers-too-large", "Request Headers Too Large", fiber.StatusRequestHeaderFieldsTooLarge}
+	ProblemRequestTimeout    = ProblemType{problemBase + "request-timeout", "Request Timeout", fiber.StatusRequestTimeout}
+	ProblemValidation        = ProblemType{problemBase + "validation-failed", "Request Body Violates Its Schema", fiber.StatusUnprocessableEntity}
+	ProblemUnauthenticated   = ProblemType{problemBase + "unauthenticated", "Unauthenticated", fiber.StatusUnauthorized}
+	ProblemInternal          = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
+	ProblemForbidden         = ProblemType{problemBase + "forbidden", "Forbidden", fiber.StatusForbidden}
+	ProblemStreamNotFound    = ProblemType{problemBase + "stream-not-found", "Stream Not Found", fiber.StatusNotFound}
+	ProblemNotAcceptable     = ProblemType{problemBase + "not-acceptable", "Not Acceptable", fiber.StatusNotAcceptable}
+	ProblemBadPosition       = ProblemType{problemBase + "bad-position", "Bad Stream Position", fiber.StatusBadRequest}
+	ProblemBadFilter         = ProblemType{problemBase + "bad-filter", "Bad Stream Filter", fiber.StatusBadRequest}
+	ProblemStreamUnavailable = ProblemType{problemBase + "stream-unavailable", "Stream Unavailable", fiber.StatusServiceUnavailable}
 )
 
 // ProblemTypes lists every problem type in table order, for docs and tests.
@@ -49,6 +57,8 @@ var ProblemTypes = []ProblemType{
 	ProblemBodyTooLarge, ProblemKeyUnresolved, ProblemKafkaUnavailable, ProblemKafkaTimeout,
 	ProblemKafkaRejected, ProblemBadRequest, ProblemHeaderTooLarge, ProblemRequestTimeout,
 	ProblemValidation, ProblemUnauthenticated, ProblemInternal,
+	ProblemForbidden, ProblemStreamNotFound, ProblemNotAcceptable, ProblemBadPosition, ProblemBadFilter,
+	ProblemStreamUnavailable,
 }
 
 // Problem is an RFC 9457 problem details body.
@@ -108,6 +118,13 @@ func toProblem(err error) *problemError {
 		return &problemError{pt: ProblemKafkaUnavailable, detail: "the record could not be stored; retry later", retryAfter: 1, cause: err}
 	case errors.Is(err, topics.ErrRejected):
 		return &problemError{pt: ProblemKafkaRejected, detail: "the broker refused the record", cause: err}
+	case errors.Is(err, consumers.ErrUnknownStream):
+		return &problemError{pt: ProblemStreamNotFound, detail: "no stream has this name", cause: err}
+	case errors.Is(err, consumers.ErrBadPosition):
+		_, detail, _ := strings.Cut(err.Error(), consumers.ErrBadPosition.Error()+": ")
+		return &problemError{pt: ProblemBadPosition, detail: detail, cause: err}
+	case errors.Is(err, consumers.ErrUnavailable), errors.Is(err, consumers.ErrClosed):
+		return &problemError{pt: ProblemStreamUnavailable, detail: "the stream cannot be read now; retry later", retryAfter: 1, cause: err}
 	case errors.As(err, &fe):
 		switch fe.Code {
 		case fiber.StatusNotFound:
