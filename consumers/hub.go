@@ -28,10 +28,15 @@ type Event struct {
 	// both are set by publish and shared by every synced subscriber.
 	next Cursor
 	id   string
+	// typ caches the ce_type header, converted once for all subscribers.
+	typ string
 }
 
 // Type returns the record's ce_type header, or "" when it has none.
 func (e *Event) Type() string {
+	if e.typ != "" {
+		return e.typ
+	}
 	v, _ := header(e, topics.HeaderType)
 	return string(v)
 }

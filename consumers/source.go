@@ -99,6 +99,9 @@ func toEvents(rs []*kgo.Record) []*Event {
 			for j, rh := range r.Headers {
 				e.Headers[j] = topics.Header{Key: rh.Key, Value: rh.Value}
 			}
+			if v, ok := header(e, topics.HeaderType); ok {
+				e.typ = string(v)
+			}
 		}
 		evs[i] = e
 	}

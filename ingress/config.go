@@ -25,6 +25,11 @@ type Config struct {
 	GracePeriod time.Duration `yaml:"grace_period"`
 	// AccessLog writes one log line per request; default true.
 	AccessLog *bool `yaml:"access_log"`
+	// SSE configures the Server-Sent Events of /v1/streams.
+	SSE SSEConfig `yaml:"sse"`
+	// CORS configures cross-origin access for browser clients; off by
+	// default.
+	CORS CORSConfig `yaml:"cors"`
 }
 
 func (c Config) withDefaults() Config {
@@ -44,6 +49,8 @@ func (c Config) withDefaults() Config {
 		t := true
 		c.AccessLog = &t
 	}
+	c.SSE = c.SSE.withDefaults()
+	c.CORS = c.CORS.withDefaults()
 	return c
 }
 
@@ -67,5 +74,23 @@ func (c Config) Validate() error {
 	if c.ReadBufferSize < 0 {
 		errs = append(errs, errors.New("read_buffer_size: must be > 0"))
 	}
+	errs = append(errs, prefixErrs("sse", c.SSE.Validate())...)
+	errs = append(errs, prefixErrs("cors", c.CORS.Validate())...)
 	return errors.Join(errs...)
+}
+
+// prefixErrs splits a joined error and prefixes each part with a field.
+func prefixErrs(field string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	out := make([]error, len(parts))
+	for i, e := range parts {
+		out[i] = fmt.Errorf("%s.%w", field, e)
+	}
+	return out
 }

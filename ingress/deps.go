@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -25,4 +26,14 @@ type Check struct {
 	Name string
 	// Check returns nil when the dependency is usable.
 	Check func(ctx context.Context) error
+}
+
+// Streams serves /v1/streams: the configured streams and subscriptions to
+// them (consumers.Hub).
+type Streams interface {
+	// Stream returns the configuration of the named stream.
+	Stream(name string) (topics.StreamConfig, bool)
+	// Subscribe opens a subscription; the caller must Close it. Errors
+	// wrap the consumers sentinels.
+	Subscribe(ctx context.Context, stream string, from consumers.Start, f consumers.Filter) (*consumers.Subscription, error)
 }

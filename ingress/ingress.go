@@ -28,13 +28,18 @@ type Server struct {
 	log    *slog.Logger
 	access *slog.Logger
 	ready  atomic.Bool
+	// authn stands in for authentication in tests (export_test.go) until
+	// the auth middleware sets the request's principal.
+	authn func(c *fiber.Ctx) *Principal
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
-// Validator accepts any JSON body; Checks feed /readyz.
+// Validator accepts any JSON body; a nil Streams serves no streams; Checks
+// feed /readyz.
 type Deps struct {
 	Producer  Producer
 	Validator Validator
+	Streams   Streams
 	Checks    []Check
 }
 

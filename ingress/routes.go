@@ -12,9 +12,16 @@ import (
 // routes registers every endpoint and the middleware order, in one place.
 func (s *Server) routes() {
 	s.app.Use(s.requestContext)
+	if h := s.cfg.CORS.handler(); h != nil {
+		s.app.Use(h)
+	}
+	if s.authn != nil {
+		s.app.Use(func(c *fiber.Ctx) error { info(c).principal = s.authn(c); return c.Next() })
+	}
 
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/v1/streams/:name", s.stream)
 
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -41,6 +42,8 @@ type Config struct {
 	Routes []topics.RouteConfig `yaml:"routes"`
 	// Streams are SSE subscriptions to topics.
 	Streams []topics.StreamConfig `yaml:"streams"`
+	// Hub configures the stream hub behind /v1/streams.
+	Hub consumers.HubConfig `yaml:"hub"`
 	// Replay configures the debugging replay API.
 	Replay topics.ReplayConfig `yaml:"replay"`
 
@@ -111,6 +114,8 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("kafka", cfg.Kafka.Validate())...)
 	errs = append(errs, prefixed("auth", cfg.Auth.Validate())...)
 	errs = append(errs, prefixed("", topics.ValidateStreams(cfg.Streams))...)
+	cfg.Hub = cfg.Hub.WithDefaults()
+	errs = append(errs, prefixed("hub", cfg.Hub.Validate())...)
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
 	if cfg.Kafka.Embedded.DataDir != "" {
 		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
@@ -145,6 +150,11 @@ func (cfg Config) compile() (*loaded, error) {
 		}
 		if (r.Auth == "" || r.Auth == topics.AuthRequired) && !authOn {
 			errs = append(errs, fmt.Errorf("routes[%d].auth: the route requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
+		}
+	}
+	for i, st := range cfg.Streams {
+		if (st.Auth == "" || st.Auth == topics.AuthRequired) && !authOn {
+			errs = append(errs, fmt.Errorf("streams[%d].auth: the stream requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
 		}
 	}
 	if len(errs) > 0 {
