@@ -257,4 +257,3 @@ func clientAlive(conn net.Conn) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
-
