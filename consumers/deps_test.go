@@ -14,7 +14,6 @@ var badDeps = map[string]string{
 	"github.com/ferry-gw/ferry/correlator": "correlator and consumers stay apart (DESIGN.md)",
 	"github.com/ferry-gw/ferry/schemas":    "consumers imports only topics (DESIGN.md)",
 	"github.com/redis/go-redis/v9":         "Redis belongs to ingress (limits) and correlator (results)",
-	"github.com/twmb/franz-go/pkg/kadm":    "kadm lives in topics/admin.go (STYLE.md rule 6)",
 }
 
 // TestDeps enforces DESIGN.md's import table on the package's dependency
