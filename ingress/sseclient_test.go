@@ -151,10 +151,13 @@ func (s *sseConn) MustNext(tb testing.TB, timeout time.Duration) sseEvent {
 
 // dropListener remembers the connections it accepted so that a test can
 // cut them all, as a network failure or a load balancer would.
+// It also keeps the head of each request, so that a test can see which
+// headers a client (a browser) sent.
 type dropListener struct {
 	net.Listener
 	mu    sync.Mutex
 	conns map[net.Conn]bool
+	heads []*strings.Builder
 }
 
 func (l *dropListener) Accept() (net.Conn, error) {
@@ -167,8 +170,38 @@ func (l *dropListener) Accept() (net.Conn, error) {
 		l.conns = make(map[net.Conn]bool)
 	}
 	l.conns[c] = true
+	head := &strings.Builder{}
+	l.heads = append(l.heads, head)
 	l.mu.Unlock()
-	return c, nil
+	return &headConn{Conn: c, l: l, head: head}, nil
+}
+
+// requestHeads returns what each connection sent first (up to 4 KiB).
+func (l *dropListener) requestHeads() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, len(l.heads))
+	for i, h := range l.heads {
+		out[i] = h.String()
+	}
+	return out
+}
+
+// headConn records the first bytes read from a connection.
+type headConn struct {
+	net.Conn
+	l    *dropListener
+	head *strings.Builder
+}
+
+func (c *headConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.l.mu.Lock()
+	if room := 4096 - c.head.Len(); room > 0 && n > 0 {
+		c.head.Write(p[:min(n, room)])
+	}
+	c.l.mu.Unlock()
+	return n, err
 }
 
 // dropAll closes every accepted connection and returns how many.
