@@ -76,6 +76,7 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		IdleTimeout:           s.cfg.IdleTimeout,
 		StrictRouting:         false,
 		CaseSensitive:         true,
+		ReduceMemoryUsage:     true,
 	})
 	s.routes()
 	return s, nil

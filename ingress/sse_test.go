@@ -91,8 +91,8 @@ func TestSSEFramingGolden(t *testing.T) {
 			switch c.Kind {
 			case "event", "envelope":
 				d := c.delivery(t)
-				w := &streamWriter{envelope: c.Kind == "envelope"}
-				got = w.appendDelivery(nil, &d)
+				b := &sseBody{envelope: c.Kind == "envelope"}
+				got = b.appendDelivery(nil, &d)
 			case "preamble":
 				retry, err := time.ParseDuration(c.Retry)
 				if err != nil {
@@ -170,7 +170,7 @@ func FuzzSSEEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, typ string, value []byte) {
 		d := consumers.Delivery{Event: &consumers.Event{Value: value, Key: value,
 			Headers: []topics.Header{{Key: topics.HeaderType, Value: []byte(typ)}, {Key: string(value), Value: value}}}, ID: "1.2"}
-		w := &streamWriter{}
+		w := &sseBody{}
 		evs := parseSSE(w.appendDelivery(nil, &d))
 		if len(evs) != 1 {
 			t.Fatalf("%q parsed as %d events", value, len(evs))

@@ -1,9 +1,9 @@
 package ingress
 
 import (
-	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -66,12 +66,11 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	c.Context().SetConnectionClose()
-	sw := &streamWriter{
+	c.Context().Response.SetBodyStream(&sseBody{
 		sub: sub, conn: c.Context().Conn(), heartbeat: s.cfg.SSE.Heartbeat, retry: s.cfg.SSE.Retry,
 		envelope: params.envelope, expires: expires,
 		log: s.log, requestID: ri.id, stream: sc.Name,
-	}
-	c.Context().SetBodyStreamWriter(sw.run)
+	}, -1)
 	return nil
 }
 
@@ -105,12 +104,19 @@ func queryArgs(c *fiber.Ctx) []queryArg {
 	return out
 }
 
-// streamWriter writes one subscription as Server-Sent Events. It runs in
-// the goroutine fasthttp starts for the response body (SetBodyStreamWriter)
-// and owns the subscription until it returns. fasthttp does not cancel
-// anything when a client disconnects, so the writer notices by itself: a
-// failed write or flush, or, at each heartbeat, a peek at the connection.
-type streamWriter struct {
+// sseBody is the body of a stream response: fasthttp's connection
+// goroutine reads it and writes each Read as one chunk, flushed at once.
+// Read blocks until there is something to send (events, a heartbeat, the
+// final event) and then renders it as Server-Sent Events. fasthttp calls
+// Close when the response ends, whether the stream ended or a write to
+// the client failed (fasthttp cancels nothing when a client disconnects,
+// so a failed write, or the peek at each heartbeat, is how a departed
+// client is noticed); Close frees the subscription.
+//
+// This is fasthttp's SetBodyStreamWriter without its extra goroutine, pipe
+// and 4 KiB buffer per stream, which an idle subscriber cannot afford
+// within its memory budget.
+type sseBody struct {
 	sub       *consumers.Subscription
 	conn      net.Conn
 	heartbeat time.Duration
@@ -121,120 +127,151 @@ type streamWriter struct {
 	requestID string
 	stream    string
 
+	started bool
+	ended   bool   // the final event is queued: EOF once out is drained
+	reason  string // why the stream ended, for the log
+	out     []byte // rendered frames not yet read by fasthttp
+	off     int    // how much of out was read
+	lastID  string // the id the client holds
+	hb      *time.Ticker
+	expiry  *time.Timer
+	ds      []consumers.Delivery
 	scratch []byte // envelope bodies
+	closed  bool
 }
 
-// maxFrameBuffer bounds what the writer appends before writing it out.
-const maxFrameBuffer = 32 << 10
+// maxOutBuffer bounds what a stream keeps allocated between events.
+const maxOutBuffer = 32 << 10
 
-func (w *streamWriter) run(bw *bufio.Writer) {
-	reason := "client gone"
-	defer func() {
-		w.sub.Close()
-		w.log.LogAttrs(context.Background(), slog.LevelDebug, "stream ended",
-			slog.String("request_id", w.requestID), slog.String("route", "stream:"+w.stream), slog.String("reason", reason))
-	}()
-	lastID := w.sub.Position()
-	if !flush(bw, appendPreamble(bw.AvailableBuffer(), w.retry, lastID)) {
-		return
+// errClientGone ends the response when the peek finds the client gone.
+var errClientGone = errors.New("client gone")
+
+// Read hands fasthttp the next frames, waiting for them if need be.
+func (b *sseBody) Read(p []byte) (int, error) {
+	for b.off == len(b.out) {
+		if b.ended {
+			return 0, io.EOF
+		}
+		b.out, b.off = b.out[:0], 0
+		if cap(b.out) > maxOutBuffer {
+			b.out = nil
+		}
+		if err := b.fill(); err != nil {
+			return 0, err
+		}
 	}
-	hb := time.NewTicker(w.heartbeat)
-	defer hb.Stop()
+	n := copy(p, b.out[b.off:])
+	b.off += n
+	return n, nil
+}
+
+// fill renders into out what comes next: the preamble, deliveries, a
+// heartbeat, or the final event. It blocks while there is nothing.
+func (b *sseBody) fill() error {
+	if !b.started {
+		b.started = true
+		b.lastID = b.sub.Position()
+		b.hb = time.NewTicker(b.heartbeat)
+		if !b.expires.IsZero() {
+			b.expiry = time.NewTimer(time.Until(b.expires))
+		}
+		b.out = appendPreamble(b.out, b.retry, b.lastID)
+		return nil
+	}
 	var expired <-chan time.Time
-	if !w.expires.IsZero() {
-		t := time.NewTimer(time.Until(w.expires))
-		defer t.Stop()
-		expired = t.C
+	if b.expiry != nil {
+		expired = b.expiry.C
 	}
-
-	var ds []consumers.Delivery
 	for {
-		var err error
-		ds, err = w.sub.Fetch(context.Background(), ds[:0])
+		ds, err := b.sub.Fetch(context.Background(), b.ds[:0])
 		if n := len(ds); n > 0 {
-			b := bw.AvailableBuffer()
 			for i := range ds {
-				b = w.appendDelivery(b, &ds[i])
-				if len(b) >= maxFrameBuffer {
-					if _, werr := bw.Write(b); werr != nil {
-						return
-					}
-					b = bw.AvailableBuffer()
-				}
+				b.out = b.appendDelivery(b.out, &ds[i])
 			}
-			lastID = ds[n-1].ID
+			b.lastID = ds[n-1].ID
 			clear(ds)
-			if !flush(bw, b) {
-				return
-			}
-		}
-		switch {
-		case errors.Is(err, consumers.ErrSlowConsumer):
-			reason = endSlowConsumer
-			flush(bw, appendEnd(bw.AvailableBuffer(), endSlowConsumer,
-				"the client fell too far behind the stream; reconnect with Last-Event-ID to resume"))
-			return
-		case err != nil:
-			reason = endShutdown
-			flush(bw, appendEnd(bw.AvailableBuffer(), endShutdown, "the server is shutting down; reconnect with Last-Event-ID to resume"))
-			return
-		}
-		if len(ds) > 0 {
+			b.ds = ds[:0]
 			select { // a busy stream still ends on time
 			case <-expired:
-				reason = endTokenExpired
-				flush(bw, appendEnd(bw.AvailableBuffer(), endTokenExpired, "the credentials expired"))
-				return
+				b.end(endTokenExpired, "the credentials expired")
 			default:
-				continue
 			}
+			return nil
+		}
+		b.ds = ds
+		switch {
+		case errors.Is(err, consumers.ErrSlowConsumer):
+			b.end(endSlowConsumer, "the client fell too far behind the stream; reconnect with Last-Event-ID to resume")
+			return nil
+		case err != nil:
+			b.end(endShutdown, "the server is shutting down; reconnect with Last-Event-ID to resume")
+			return nil
 		}
 		select {
-		case <-w.sub.Wait():
-		case <-hb.C:
-			if !clientAlive(w.conn) {
-				return
+		case <-b.sub.Wait():
+		case <-b.hb.C:
+			if !clientAlive(b.conn) {
+				b.reason = "client gone"
+				return errClientGone
 			}
-			id := w.sub.Position()
-			if id == lastID {
+			id := b.sub.Position()
+			if id == b.lastID {
 				id = ""
 			} else {
-				lastID = id
+				b.lastID = id
 			}
-			if !flush(bw, appendHeartbeat(bw.AvailableBuffer(), id)) {
-				return
-			}
+			b.out = appendHeartbeat(b.out, id)
+			return nil
 		case <-expired:
-			reason = endTokenExpired
-			flush(bw, appendEnd(bw.AvailableBuffer(), endTokenExpired, "the credentials expired"))
-			return
-		case <-w.sub.Done():
-			// Fetch reports ErrClosed on the next turn and ends the stream.
+			b.end(endTokenExpired, "the credentials expired")
+			return nil
+		case <-b.sub.Done():
+			// Fetch reports ErrClosed on the next turn.
 		}
 	}
+}
+
+// end queues the final event.
+func (b *sseBody) end(reason, detail string) {
+	b.ended, b.reason = true, reason
+	b.out = appendEnd(b.out, reason, detail)
+}
+
+// Close frees the subscription; fasthttp calls it when the response ends.
+func (b *sseBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.hb != nil {
+		b.hb.Stop()
+	}
+	if b.expiry != nil {
+		b.expiry.Stop()
+	}
+	b.sub.Close()
+	reason := b.reason
+	if reason == "" {
+		reason = "client gone"
+	}
+	b.log.LogAttrs(context.Background(), slog.LevelDebug, "stream ended",
+		slog.String("request_id", b.requestID), slog.String("route", "stream:"+b.stream), slog.String("reason", reason))
+	b.out, b.ds, b.scratch = nil, nil, nil
+	return nil
 }
 
 // appendDelivery appends one event: the record's value, or its envelope.
-func (w *streamWriter) appendDelivery(b []byte, d *consumers.Delivery) []byte {
+func (b *sseBody) appendDelivery(dst []byte, d *consumers.Delivery) []byte {
 	name := eventName(d.Type())
-	if !w.envelope {
-		return appendEvent(b, d.ID, name, d.Value)
+	if !b.envelope {
+		return appendEvent(dst, d.ID, name, d.Value)
 	}
-	w.scratch = appendEnvelope(w.scratch[:0], d)
-	b = appendEvent(b, d.ID, name, w.scratch)
-	if cap(w.scratch) > maxFrameBuffer {
-		w.scratch = nil // do not keep a large record's buffer for the stream's life
+	b.scratch = appendEnvelope(b.scratch[:0], d)
+	dst = appendEvent(dst, d.ID, name, b.scratch)
+	if cap(b.scratch) > maxOutBuffer {
+		b.scratch = nil // do not keep a large record's buffer for the stream's life
 	}
-	return b
-}
-
-// flush writes b (obtained from bw.AvailableBuffer) and flushes; false
-// means the client is gone.
-func flush(bw *bufio.Writer, b []byte) bool {
-	if _, err := bw.Write(b); err != nil {
-		return false
-	}
-	return bw.Flush() == nil
+	return dst
 }
 
 // clientAlive peeks at the connection for at most a millisecond. A client
