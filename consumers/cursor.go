@@ -31,6 +31,19 @@ func (c Cursor) Append(dst []byte) []byte {
 	return dst
 }
 
+// textLen is the length of c's text form.
+func (c Cursor) textLen() int {
+	n := max(len(c)-1, 0)
+	for _, o := range c {
+		n++
+		for o >= 36 {
+			o /= 36
+			n++
+		}
+	}
+	return n
+}
+
 // String returns the text form of c.
 func (c Cursor) String() string {
 	var buf [64]byte

@@ -41,6 +41,9 @@ func TestCursorText(t *testing.T) {
 		if got := tt.c.String(); got != tt.text {
 			t.Errorf("%v.String() = %q, want %q", tt.c, got, tt.text)
 		}
+		if n := tt.c.textLen(); n != len(tt.text) {
+			t.Errorf("%v.textLen() = %d, want %d", tt.c, n, len(tt.text))
+		}
 	}
 }
 

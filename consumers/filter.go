@@ -38,7 +38,7 @@ func (f *Filter) Match(e *Event) bool {
 	for _, hm := range f.Headers {
 		found := false
 		for _, h := range e.Headers {
-			if !strings.EqualFold(h.Key, hm.Name) {
+			if h.Key != hm.Name && !strings.EqualFold(h.Key, hm.Name) {
 				continue
 			}
 			if string(h.Value) != hm.Value {

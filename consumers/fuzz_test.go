@@ -23,8 +23,8 @@ func FuzzParseCursor(f *testing.F) {
 			}
 			return
 		}
-		if got := c.String(); got != s {
-			t.Errorf("ParseCursor(%q).String() = %q", s, got)
+		if got := c.String(); got != s || c.textLen() != len(s) {
+			t.Errorf("ParseCursor(%q).String() = %q (textLen %d)", s, got, c.textLen())
 		}
 		for _, o := range c {
 			if o < 0 {

@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-gw/ferry/topics"
@@ -58,8 +59,13 @@ type feed struct {
 	// are known; nothing else is read before.
 	ready chan struct{}
 	// pub is the publisher's own copy of the position, touched only by
-	// publish, so that the costly part of publishing runs unlocked.
-	pub Cursor
+	// publish, so that the costly part of publishing runs unlocked; idBuf
+	// is its scratch space for ids.
+	pub   Cursor
+	idBuf []byte
+	// waiting is set by a subscriber that is about to wait on wake, so
+	// that publish replaces the channel only when someone waits on it.
+	waiting atomic.Bool
 
 	mu sync.RWMutex
 	// parts is the topic's partition count, fixed at start.
@@ -122,10 +128,11 @@ func (f *feed) publish(evs []*Event) {
 	if len(evs) == 0 {
 		return
 	}
-	// Give every record the position after it; one allocation per batch
-	// holds all of them.
+	// Give every record the position after it, and its text: one
+	// allocation per batch holds all positions, one all their texts.
 	p := len(f.pub)
 	nexts := make([]int64, 0, p*len(evs))
+	ids := f.idBuf[:0]
 	kept := evs[:0]
 	for _, e := range evs {
 		if int(e.Partition) >= p || e.Partition < 0 {
@@ -134,12 +141,19 @@ func (f *feed) publish(evs []*Event) {
 		f.pub[e.Partition] = e.Offset + 1
 		nexts = append(nexts, f.pub...)
 		e.next = Cursor(nexts[len(nexts)-p : len(nexts) : len(nexts)])
-		e.id = e.next.String()
+		ids = e.next.Append(ids)
 		kept = append(kept, e)
 	}
 	if len(kept) == 0 {
 		return
 	}
+	all, at := string(ids), 0
+	for _, e := range kept {
+		n := e.next.textLen()
+		e.id = all[at : at+n]
+		at += n
+	}
+	f.idBuf = ids[:0]
 
 	f.mu.Lock()
 	n := uint64(len(f.ring))
@@ -152,10 +166,15 @@ func (f *feed) publish(evs []*Event) {
 		f.head++
 	}
 	copy(f.pos, f.pub)
-	wake := f.wake
-	f.wake = make(chan struct{})
+	var wake chan struct{}
+	if f.waiting.Swap(false) {
+		wake = f.wake
+		f.wake = make(chan struct{})
+	}
 	f.mu.Unlock()
-	close(wake)
+	if wake != nil {
+		close(wake)
+	}
 }
 
 // covered reports whether the ring holds every record from c on, so a

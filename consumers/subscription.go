@@ -41,8 +41,6 @@ type Subscription struct {
 	pending []Delivery
 	// notBefore delays the next catch-up read after a failed one.
 	notBefore time.Time
-
-	batch [maxBatch]*Event
 }
 
 // maxBatch bounds the records one Fetch reads from the ring.
@@ -76,6 +74,7 @@ func (s *Subscription) Wait() <-chan struct{} {
 	if s.seq < s.f.head {
 		return closedChan
 	}
+	s.f.waiting.Store(true)
 	return s.f.wake
 }
 
@@ -104,33 +103,29 @@ func (s *Subscription) Fetch(ctx context.Context, dst []Delivery) ([]Delivery, e
 	return s.readRing(dst)
 }
 
-// readRing reads up to maxBatch records from the ring.
+// readRing reads up to maxBatch records from the ring. It works under the
+// read lock, which costs less than copying the records out: the publisher
+// waits at most for one batch.
 func (s *Subscription) readRing(dst []Delivery) ([]Delivery, error) {
 	f := s.f
 	f.mu.RLock()
+	defer f.mu.RUnlock()
 	if s.seq < f.tail() && !s.caughtUp {
 		// Still catching up and the ring moved past: back to Kafka.
-		f.mu.RUnlock()
 		s.live = false
 		return dst, nil
 	}
 	if s.seq < f.tail() || f.head-s.seq > s.buffer {
 		if s.caughtUp {
-			f.mu.RUnlock()
 			return dst, ErrSlowConsumer
 		}
 	} else {
 		s.caughtUp = true
 	}
-	n, size := 0, uint64(len(f.ring))
-	for ; s.seq < f.head && n < maxBatch; s.seq++ {
-		s.batch[n] = f.ring[s.seq%size]
-		n++
-	}
-	f.mu.RUnlock()
-
-	for i, e := range s.batch[:n] {
-		s.batch[i] = nil
+	size := uint64(len(f.ring))
+	end := min(f.head, s.seq+maxBatch)
+	for ; s.seq < end; s.seq++ {
+		e := f.ring[s.seq%size]
 		if e.Offset < s.cur[e.Partition] {
 			continue // seen while catching up, or before a resume
 		}
