@@ -130,9 +130,9 @@ func TestBrowserEventSource(t *testing.T) {
 		t.Fatal("no connection to drop")
 	}
 	g.produce(t, "t", "d", "e")
-	got := waitFor("the reconnect and 5 events", func(got []string, opens int) bool { return opens >= 2 && len(got) >= 5 })
+	waitFor("the reconnect and 5 events", func(got []string, opens int) bool { return opens >= 2 && len(got) >= 5 })
 	g.produce(t, "t", "f")
-	got = waitFor("6 events", func(got []string, _ int) bool { return len(got) >= 6 })
+	got := waitFor("6 events", func(got []string, _ int) bool { return len(got) >= 6 })
 
 	lastBeforeDrop, _, _ := strings.Cut(got[2], " ")
 	resumed := false

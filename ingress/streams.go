@@ -162,8 +162,16 @@ func (b *sseBody) Read(p []byte) (int, error) {
 	}
 	n := copy(p, b.out[b.off:])
 	b.off += n
+	if b.conn != nil {
+		// fasthttp writes streams without a deadline; a client that takes
+		// nothing for this long is stuck, not slow, and is dropped.
+		_ = b.conn.SetWriteDeadline(time.Now().Add(max(stuckAfter, 2*b.heartbeat)))
+	}
 	return n, nil
 }
+
+// stuckAfter is how long a client may accept no bytes of its stream.
+const stuckAfter = 30 * time.Second
 
 // fill renders into out what comes next: the preamble, deliveries, a
 // heartbeat, or the final event. It blocks while there is nothing.
