@@ -156,6 +156,9 @@ func (cfg Config) compile() (*loaded, error) {
 		if (st.Auth == "" || st.Auth == topics.AuthRequired) && !authOn {
 			errs = append(errs, fmt.Errorf("streams[%d].auth: the stream requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
 		}
+		if st.Match != nil && st.Auth == topics.AuthNone {
+			errs = append(errs, fmt.Errorf("streams[%d].match: the claim comes from the credentials, so the stream needs auth: required", i))
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
