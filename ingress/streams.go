@@ -20,8 +20,8 @@ import (
 const subscribeWait = 2 * time.Second
 
 // stream serves GET /v1/streams/{name}: it checks the request, opens the
-// subscription, and leaves the Server-Sent Events to a streamWriter that
-// fasthttp runs after the handler returns. Every refusal is a problem
+// subscription, and leaves the Server-Sent Events to an sseBody that
+// fasthttp reads after the handler returns. Every refusal is a problem
 // answered before the stream starts.
 func (s *Server) stream(c *fiber.Ctx) error {
 	ri := info(c)
