@@ -76,7 +76,9 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		IdleTimeout:           s.cfg.IdleTimeout,
 		StrictRouting:         false,
 		CaseSensitive:         true,
-		ReduceMemoryUsage:     true,
+		// Release a connection's read buffer (read_buffer_size) while it
+		// waits or streams: an idle SSE subscriber must stay small.
+		ReduceMemoryUsage: true,
 	})
 	s.routes()
 	return s, nil
