@@ -135,7 +135,8 @@ type sseBody struct {
 	lastID  string // the id the client holds
 	hb      *time.Ticker
 	expiry  *time.Timer
-	ds      []consumers.Delivery
+	ds      []consumers.Delivery // fetched, rendered up to di
+	di      int
 	scratch []byte // envelope bodies
 	closed  bool
 }
@@ -191,14 +192,18 @@ func (b *sseBody) fill() error {
 		expired = b.expiry.C
 	}
 	for {
-		ds, err := b.sub.Fetch(context.Background(), b.ds[:0])
-		if n := len(ds); n > 0 {
-			for i := range ds {
-				b.out = b.appendDelivery(b.out, &ds[i])
+		if b.di < len(b.ds) {
+			// Render fetched deliveries, about maxOutBuffer at a time, so
+			// that large records do not pile up here.
+			for b.di < len(b.ds) && len(b.out) < maxOutBuffer {
+				b.out = b.appendDelivery(b.out, &b.ds[b.di])
+				b.lastID = b.ds[b.di].ID
+				b.ds[b.di] = consumers.Delivery{}
+				b.di++
 			}
-			b.lastID = ds[n-1].ID
-			clear(ds)
-			b.ds = ds[:0]
+			if b.di == len(b.ds) {
+				b.ds, b.di = b.ds[:0], 0
+			}
 			select { // a busy stream still ends on time
 			case <-expired:
 				b.end(endTokenExpired, "the credentials expired")
@@ -206,7 +211,11 @@ func (b *sseBody) fill() error {
 			}
 			return nil
 		}
+		ds, err := b.sub.Fetch(context.Background(), b.ds[:0])
 		b.ds = ds
+		if len(ds) > 0 {
+			continue
+		}
 		switch {
 		case errors.Is(err, consumers.ErrSlowConsumer):
 			b.end(endSlowConsumer, "the client fell too far behind the stream; reconnect with Last-Event-ID to resume")
