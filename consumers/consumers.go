@@ -4,4 +4,176 @@
 // (responder.go: Responder, Handler, Request, Reply).
 //
 // It may import topics and franz-go; it knows nothing about HTTP.
+//
+// The hub's files split the pure fan-out from the I/O: hub.go (the ring of
+// recent records per topic), subscription.go (one subscriber's position and
+// filter), filter.go, cursor.go and start.go are free of Kafka; source.go
+// is the poll loop of the one live consumer and history.go the catch-up
+// reads for subscribers that resume from further back than the ring holds.
 package consumers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// Hub serves the configured streams: one shared consumer per topic fans
+// every record out to all the topic's subscribers, however many there are,
+// and subscribers that resume from an older position catch up from Kafka
+// first. Build it with NewHub, run its consumer with Run, and end every
+// stream with Close. It is safe for concurrent use.
+type Hub struct {
+	cfg     HubConfig
+	log     *slog.Logger
+	streams map[string]topics.StreamConfig
+	feeds   map[string]*feed // by topic
+	order   []*feed          // feeds in configuration order
+	live    *kgo.Client
+	hist    history
+
+	subs atomic.Int64
+	// life is the hub's own lifetime, ended by Close: it ends every
+	// subscription and bounds their catch-up reads.
+	life context.Context
+	stop context.CancelFunc
+}
+
+// NewHub returns a hub for streams. live is the client whose consumer the
+// hub drives (Run adds the streams' partitions to it, so it must not
+// consume anything else); reader serves the catch-up reads and offset
+// lookups of resuming subscribers, on connections apart from the live
+// consumer's long polls. The caller owns both clients and closes them after
+// Run has returned.
+func NewHub(cfg HubConfig, streams []topics.StreamConfig, live, reader *kgo.Client, opts ...Option) *Hub {
+	h := newHub(cfg, streams, &kafkaHistory{cl: reader}, buildOptions(opts))
+	h.live = live
+	return h
+}
+
+func newHub(cfg HubConfig, streams []topics.StreamConfig, hist history, o options) *Hub {
+	cfg = cfg.WithDefaults()
+	h := &Hub{
+		cfg:     cfg,
+		log:     o.log.With("component", "hub"),
+		streams: make(map[string]topics.StreamConfig, len(streams)),
+		feeds:   make(map[string]*feed),
+		hist:    hist,
+	}
+	h.life, h.stop = context.WithCancel(context.Background())
+	for _, sc := range streams {
+		h.streams[sc.Name] = sc
+		if _, ok := h.feeds[sc.Topic]; !ok {
+			f := newFeed(sc.Topic, max(cfg.History, cfg.Buffer))
+			h.feeds[sc.Topic] = f
+			h.order = append(h.order, f)
+		}
+	}
+	return h
+}
+
+// Stream returns the configuration of the named stream.
+func (h *Hub) Stream(name string) (topics.StreamConfig, bool) {
+	sc, ok := h.streams[name]
+	return sc, ok
+}
+
+// Subscribers returns how many subscriptions are open.
+func (h *Hub) Subscribers() int { return int(h.subs.Load()) }
+
+// Subscribe opens a subscription to the named stream, starting at from and
+// keeping the records that pass filter. It waits, bounded by ctx, until the
+// hub knows the stream's topic. Errors wrap ErrUnknownStream,
+// ErrBadPosition (a cursor naming more partitions than the topic has),
+// ErrUnavailable or ErrClosed. The caller must Close the subscription.
+func (h *Hub) Subscribe(ctx context.Context, stream string, from Start, filter Filter) (*Subscription, error) {
+	sc, ok := h.streams[stream]
+	if !ok {
+		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrUnknownStream)
+	}
+	f := h.feeds[sc.Topic]
+	select {
+	case <-f.ready:
+	case <-h.life.Done():
+		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrClosed)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("subscribe %q: topic %s is not being consumed yet: %w (%w)", stream, sc.Topic, ErrUnavailable, ctx.Err())
+	}
+	if h.closed() {
+		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrClosed)
+	}
+
+	s := &Subscription{f: f, hist: h.hist, filter: filter, buffer: uint64(h.cfg.Buffer), life: h.life}
+	switch from.kind {
+	case startLatest:
+		f.mu.RLock()
+		s.cur = f.pos.Clone()
+		s.seq = f.head
+		s.live = true
+		s.caughtUp = true
+		f.mu.RUnlock()
+	case startCursor:
+		if len(from.cursor) > f.parts {
+			return nil, fmt.Errorf("subscribe %q: %w: the position names %d partitions; the stream has %d", stream, ErrBadPosition, len(from.cursor), f.parts)
+		}
+		s.cur = make(Cursor, f.parts) // partitions the cursor lacks start at 0: the earliest
+		copy(s.cur, from.cursor)
+	case startEarliest, startTime:
+		ts := int64(-2)
+		if from.kind == startTime {
+			ts = from.time.UnixMilli()
+		}
+		c, err := h.hist.offsets(ctx, sc.Topic, ts)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe %q: %w: %w", stream, ErrUnavailable, err)
+		}
+		f.mu.RLock()
+		s.cur = make(Cursor, f.parts)
+		for p := range s.cur {
+			switch {
+			case p < len(c) && c[p] >= 0:
+				s.cur[p] = c[p]
+			default:
+				s.cur[p] = f.pos[p] // no record that recent: from the live end
+			}
+		}
+		f.mu.RUnlock()
+	}
+	h.subs.Add(1)
+	s.onEnd = func() { h.subs.Add(-1) }
+	return s, nil
+}
+
+// Check reports whether every stream's topic is being consumed, for
+// /readyz.
+func (h *Hub) Check(context.Context) error {
+	var waiting []string
+	for _, f := range h.order {
+		if !f.started() {
+			waiting = append(waiting, f.topic)
+		}
+	}
+	if len(waiting) > 0 {
+		slices.Sort(waiting)
+		return fmt.Errorf("%w: stream topics not consumed yet: %s", ErrUnavailable, strings.Join(waiting, ", "))
+	}
+	return nil
+}
+
+// Close ends every subscription (their Done channels close) and refuses new
+// ones; Run returns soon after. It does not close the Kafka clients. It is
+// idempotent and returns nil.
+func (h *Hub) Close() error {
+	h.stop()
+	return nil
+}
+
+// closed reports whether Close was called.
+func (h *Hub) closed() bool { return h.life.Err() != nil }

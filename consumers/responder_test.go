@@ -26,19 +26,6 @@ const (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func checkFor(tb testing.TB, timeout, interval time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(interval)
-	}
-	tb.Fatalf("still failing after %v: %v", timeout, err)
-}
-
 type responderRig struct {
 	addrs   []string
 	prod    *kgo.Client // requests

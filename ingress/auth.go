@@ -237,42 +237,60 @@ func (s *Server) credential(c *fiber.Ctx) (Credential, error) {
 // answers 401: deny by default.
 func (s *Server) authenticate(p policy) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ri := info(c)
-		ri.route = p.name
-		if s.principalOf != nil {
-			// Tests only (withPrincipals): the principal is given.
-			if pr := s.principalOf(c); pr != nil {
-				ri.principal = pr
-				return c.Next()
-			}
+		if err := s.authorize(c, p); err != nil {
+			return err
 		}
-		if !p.auth {
-			ri.principal = anonymous
-			return c.Next()
-		}
-		var pr *Principal
-		cred, err := s.credential(c)
-		if p.optional && errors.Is(err, ErrNoCredentials) {
-			ri.principal = anonymous
-			return c.Next()
-		}
-		if err == nil {
-			if s.deps.Authenticator == nil {
-				err = invalid("no credentials are accepted here", errBearerDisabled)
-			} else {
-				pr, err = s.deps.Authenticator.Authenticate(c.UserContext(), cred)
-			}
-		}
-		if err != nil {
-			return s.unauthenticated(c, ri, cred.Scheme, err)
-		}
-		if missing := missingScopes(pr, p.scopes); missing != nil {
-			return s.forbidden(c, ri, pr, cred.Scheme, p.scopes, missing)
-		}
-		ri.principal = pr
-		c.SetUserContext(withPrincipal(c.UserContext(), pr))
 		return c.Next()
 	}
+}
+
+// authorize establishes the request's principal under policy p: the
+// anonymous principal where p needs no credentials, else the verified
+// principal holding p's scopes. It returns the 401 or 403 problem
+// otherwise. Handlers whose policy depends on the request (a stream's
+// name) call it directly; everyone else goes through authenticate.
+func (s *Server) authorize(c *fiber.Ctx, p policy) error {
+	ri := info(c)
+	ri.route = p.name
+	if s.principalOf != nil {
+		// Tests only (withPrincipals): the principal is given.
+		if pr := s.principalOf(c); pr != nil {
+			if !pr.Expires.IsZero() && !time.Now().Before(pr.Expires) {
+				return s.unauthenticated(c, ri, "", invalid("the token has expired", jwt.ErrTokenExpired))
+			}
+			if missing := missingScopes(pr, p.scopes); p.auth && missing != nil {
+				return s.forbidden(c, ri, pr, "", p.scopes, missing)
+			}
+			ri.principal = pr
+			return nil
+		}
+	}
+	if !p.auth {
+		ri.principal = anonymous
+		return nil
+	}
+	var pr *Principal
+	cred, err := s.credential(c)
+	if p.optional && errors.Is(err, ErrNoCredentials) {
+		ri.principal = anonymous
+		return nil
+	}
+	if err == nil {
+		if s.deps.Authenticator == nil {
+			err = invalid("no credentials are accepted here", errBearerDisabled)
+		} else {
+			pr, err = s.deps.Authenticator.Authenticate(c.UserContext(), cred)
+		}
+	}
+	if err != nil {
+		return s.unauthenticated(c, ri, cred.Scheme, err)
+	}
+	if missing := missingScopes(pr, p.scopes); missing != nil {
+		return s.forbidden(c, ri, pr, cred.Scheme, p.scopes, missing)
+	}
+	ri.principal = pr
+	c.SetUserContext(withPrincipal(c.UserContext(), pr))
+	return nil
 }
 
 // unauthenticated answers 401 with an RFC 6750 challenge: no error code

@@ -33,6 +33,11 @@ type Config struct {
 	// as received, in its access log line, for debugging. The default, 0,
 	// never logs bodies; bodies may hold personal data.
 	AccessLogBodyBytes int `yaml:"access_log_body_bytes"`
+	// SSE configures the Server-Sent Events of /v1/streams.
+	SSE SSEConfig `yaml:"sse"`
+	// CORS configures cross-origin access for browser clients; off by
+	// default.
+	CORS CORSConfig `yaml:"cors"`
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +60,8 @@ func (c Config) withDefaults() Config {
 	if c.AccessLogLevel == "" {
 		c.AccessLogLevel = "info"
 	}
+	c.SSE = c.SSE.withDefaults()
+	c.CORS = c.CORS.withDefaults()
 	return c
 }
 
@@ -86,5 +93,23 @@ func (c Config) Validate() error {
 	if c.AccessLogBodyBytes < 0 {
 		errs = append(errs, errors.New("access_log_body_bytes: must be >= 0"))
 	}
+	errs = append(errs, prefixErrs("sse", c.SSE.Validate())...)
+	errs = append(errs, prefixErrs("cors", c.CORS.Validate())...)
 	return errors.Join(errs...)
+}
+
+// prefixErrs splits a joined error and prefixes each part with a field.
+func prefixErrs(field string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	out := make([]error, len(parts))
+	for i, e := range parts {
+		out[i] = fmt.Errorf("%s.%w", field, e)
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -74,4 +75,14 @@ type Check struct {
 	// text /readyz shows (no secrets). Checks run concurrently, and ctx
 	// ends after 2s.
 	Check func(ctx context.Context) error
+}
+
+// Streams serves /v1/streams: the configured streams and subscriptions to
+// them (consumers.Hub).
+type Streams interface {
+	// Stream returns the configuration of the named stream.
+	Stream(name string) (topics.StreamConfig, bool)
+	// Subscribe opens a subscription; the caller must Close it. Errors
+	// wrap the consumers sentinels.
+	Subscribe(ctx context.Context, stream string, from consumers.Start, f consumers.Filter) (*consumers.Subscription, error)
 }

@@ -61,10 +61,11 @@ type Server struct {
 // Deps are the components the handlers call. Producer is required; a nil
 // Validator accepts any JSON body; Checks feed /readyz. Correlator and
 // Results are required when a route has a reply section; with Results nil
-// GET /v1/results is not served.
+// GET /v1/results is not served; a nil Streams serves no streams.
 type Deps struct {
 	Producer  Producer
 	Validator Validator
+	Streams   Streams
 	Checks    []Check
 
 	// Authenticator verifies credentials; nil denies every endpoint that
@@ -137,6 +138,9 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		IdleTimeout:           s.cfg.IdleTimeout,
 		StrictRouting:         false,
 		CaseSensitive:         true,
+		// Release a connection's read buffer (read_buffer_size) while it
+		// waits or streams: an idle SSE subscriber must stay small.
+		ReduceMemoryUsage: true,
 	})
 	if err := s.buildAPIDocs(); err != nil {
 		return nil, err

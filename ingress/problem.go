@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -63,6 +64,11 @@ var (
 	ProblemIdempotencyConflict = ProblemType{problemBase + "idempotency-conflict", "Request With This Idempotency-Key In Progress", fiber.StatusConflict}
 	ProblemIdempotencyMismatch = ProblemType{problemBase + "idempotency-mismatch", "Idempotency-Key Reused For A Different Request", fiber.StatusUnprocessableEntity}
 	ProblemRedisUnavailable    = ProblemType{problemBase + "redis-unavailable", "Redis Unavailable", fiber.StatusServiceUnavailable}
+	ProblemStreamNotFound      = ProblemType{problemBase + "stream-not-found", "Stream Not Found", fiber.StatusNotFound}
+	ProblemNotAcceptable       = ProblemType{problemBase + "not-acceptable", "Not Acceptable", fiber.StatusNotAcceptable}
+	ProblemBadPosition         = ProblemType{problemBase + "bad-position", "Bad Stream Position", fiber.StatusBadRequest}
+	ProblemBadFilter           = ProblemType{problemBase + "bad-filter", "Bad Stream Filter", fiber.StatusBadRequest}
+	ProblemStreamUnavailable   = ProblemType{problemBase + "stream-unavailable", "Stream Unavailable", fiber.StatusServiceUnavailable}
 )
 
 // ProblemTypes lists every problem type in table order, for docs and tests.
@@ -75,6 +81,8 @@ var ProblemTypes = []ProblemType{
 	ProblemRedisUnavailable,
 	ProblemReplyTimeout, ProblemTooManyPending, ProblemResultNotFound, ProblemBadReply,
 	ProblemForbiddenResult, ProblemResultsUnavailable, ProblemShuttingDown, ProblemResponderFailed,
+	ProblemStreamNotFound, ProblemNotAcceptable, ProblemBadPosition, ProblemBadFilter,
+	ProblemStreamUnavailable,
 }
 
 // Problem is an RFC 9457 problem details body.
@@ -149,6 +157,13 @@ func toProblem(err error) *problemError {
 		return &problemError{pt: ProblemResultsUnavailable, detail: "results cannot be kept or read right now; retry later", retryAfter: 1, cause: err}
 	case errors.Is(err, correlator.ErrBadReply):
 		return &problemError{pt: ProblemBadReply, detail: err.Error(), cause: err}
+	case errors.Is(err, consumers.ErrUnknownStream):
+		return &problemError{pt: ProblemStreamNotFound, detail: "no stream has this name", cause: err}
+	case errors.Is(err, consumers.ErrBadPosition):
+		_, detail, _ := strings.Cut(err.Error(), consumers.ErrBadPosition.Error()+": ")
+		return &problemError{pt: ProblemBadPosition, detail: detail, cause: err}
+	case errors.Is(err, consumers.ErrUnavailable), errors.Is(err, consumers.ErrClosed):
+		return &problemError{pt: ProblemStreamUnavailable, detail: "the stream cannot be read now; retry later", retryAfter: 1, cause: err}
 	case errors.As(err, &fe):
 		switch fe.Code {
 		case fiber.StatusNotFound:

@@ -63,7 +63,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 		return problem(ProblemForbiddenResult, "this result belongs to the principal that sent the request")
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if acceptsEventStream(c.Get(fiber.HeaderAccept)) {
+	if wantsEventStream(c.Get(fiber.HeaderAccept)) {
 		seen := 0
 		if n, ok := parseResultEventID(c.Get("Last-Event-ID")); ok {
 			seen = n
@@ -113,8 +113,9 @@ func (s *Server) awaitFinal(ctx context.Context, id string, res *correlator.Resu
 	}
 }
 
-// acceptsEventStream reports whether an Accept header asks for SSE.
-func acceptsEventStream(accept string) bool {
+// wantsEventStream reports whether an Accept header names SSE explicitly:
+// a result is JSON unless the client asks for a stream.
+func wantsEventStream(accept string) bool {
 	for part := range strings.SplitSeq(accept, ",") {
 		mt, _, _ := strings.Cut(part, ";")
 		if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
@@ -171,7 +172,7 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 						data, _ = problemBody(toProblem(err), instance, requestID)
 					}
 				}
-				buf = appendSSE(buf, strconv.Itoa(i+1), ev, data)
+				buf = appendEvent(buf, strconv.Itoa(i+1), ev, data)
 			}
 			if len(res.Replies) <= seen {
 				buf = append(buf, ": ping\n\n"...)

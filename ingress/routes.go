@@ -12,6 +12,9 @@ import (
 // routes registers every endpoint and the middleware order, in one place.
 func (s *Server) routes() {
 	s.app.Use(s.requestContext)
+	if h := s.cfg.CORS.handler(); h != nil {
+		s.app.Use(h)
+	}
 
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
@@ -23,6 +26,7 @@ func (s *Server) routes() {
 	if s.deps.Results != nil {
 		s.app.Get(resultsPath+":id", append(s.protect(resultsPolicy()), s.result)...)
 	}
+	s.app.Get("/v1/streams/:name", s.stream)
 
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.

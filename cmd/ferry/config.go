@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -42,6 +43,8 @@ type Config struct {
 	Routes []topics.RouteConfig `yaml:"routes"`
 	// Streams are SSE subscriptions to topics.
 	Streams []topics.StreamConfig `yaml:"streams"`
+	// Hub configures the stream hub behind /v1/streams.
+	Hub consumers.HubConfig `yaml:"hub"`
 	// Replay configures the debugging replay API.
 	Replay topics.ReplayConfig `yaml:"replay"`
 	// Telemetry turns /metrics and tracing on or off.
@@ -129,6 +132,8 @@ func (cfg Config) compile() (*loaded, error) {
 		errs = append(errs, prefixed("auth", cfg.Auth.Check())...)
 	}
 	errs = append(errs, prefixed("", topics.ValidateStreams(cfg.Streams))...)
+	cfg.Hub = cfg.Hub.WithDefaults()
+	errs = append(errs, prefixed("hub", cfg.Hub.Validate())...)
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
 	cfg.Correlator = cfg.Correlator.WithDefaults()
 	errs = append(errs, prefixed("correlator", cfg.Correlator.Validate())...)
@@ -167,9 +172,12 @@ func (cfg Config) compile() (*loaded, error) {
 			errs = append(errs, fmt.Errorf("routes[%d].auth: the route requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
 		}
 	}
-	for i, sc := range cfg.Streams {
-		if sc.Auth != topics.AuthNone && !authOn {
+	for i, st := range cfg.Streams {
+		if (st.Auth == "" || st.Auth == topics.AuthRequired) && !authOn {
 			errs = append(errs, fmt.Errorf("streams[%d].auth: the stream requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))
+		}
+		if st.Match != nil && st.Auth == topics.AuthNone {
+			errs = append(errs, fmt.Errorf("streams[%d].match: the claim comes from the credentials, so the stream needs auth: required", i))
 		}
 	}
 	if len(cfg.Replay.Topics) > 0 && !authOn {

@@ -162,6 +162,15 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 		deps.Correlator, deps.Results = corr, corr
 	}
+	hub, hubClosers, err := newHub(cfg, seeds, log)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, hubClosers...)
+	if hub != nil {
+		deps.Streams = hub
+		deps.Checks = append(deps.Checks, ingress.Check{Name: "streams", Check: hub.Check})
+	}
 	if cfg.Auth.Configured() {
 		// authCtx ends the JWKS refresh when serve returns.
 		authCtx, cancelAuth := context.WithCancel(context.Background())
@@ -200,11 +209,17 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	for _, r := range cfg.table.Routes() {
 		log.Info("route", "route", r.Name, "method", r.Method, "path", r.Path, "topic", r.Topic, "auth", r.Auth)
 	}
-	if len(cfg.Streams) > 0 || len(cfg.Replay.Topics) > 0 {
-		log.Warn("streams and replay are configured but not served by this version")
+	for _, st := range cfg.Streams {
+		log.Info("stream", "stream", st.Name, "path", "/v1/streams/"+st.Name, "topic", st.Topic, "auth", cmpOr(st.Auth, topics.AuthRequired))
+	}
+	if len(cfg.Replay.Topics) > 0 {
+		log.Warn("replay is configured but not served by this version")
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	if hub != nil {
+		g.Go(func() error { return hub.Run(gctx) })
+	}
 	g.Go(func() error { return srv.Serve(ln) })
 	if corr != nil {
 		// Run ends when Close is called below, not with gctx: replies
@@ -227,6 +242,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		srv.SetReady(false)
 		if ctx.Err() != nil && cfg.Server.ShutdownDelay > 0 {
 			time.Sleep(cfg.Server.ShutdownDelay) // let load balancers see /readyz fail
+		}
+		if hub != nil {
+			hub.Close() // ends the SSE streams, which the server would wait for
 		}
 		grace, cancel := context.WithTimeout(context.Background(), cfg.Server.GracePeriod)
 		defer cancel()
@@ -326,4 +344,25 @@ func readyChecks(admin *topics.Admin, rdb *redis.Client, needed []string) []ingr
 			return nil
 		}},
 	}
+}
+
+// newHub builds the stream hub and its two Kafka clients when streams are
+// configured: one whose consumer the hub drives, and one for the catch-up
+// reads of resuming subscribers (kept off the consumer's long-polling
+// connections). It returns the clients' closers.
+func newHub(cfg *loaded, seeds []string, log *slog.Logger) (*consumers.Hub, []func(), error) {
+	if len(cfg.Streams) == 0 {
+		return nil, nil, nil
+	}
+	live, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	reader, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log)...)
+	if err != nil {
+		live.Close()
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	hub := consumers.NewHub(cfg.Hub, cfg.Streams, live, reader, consumers.WithLogger(log))
+	return hub, []func(){live.Close, reader.Close}, nil
 }
