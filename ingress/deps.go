@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/topics"
 )
 

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -20,5 +20,5 @@ var (
 
 	_ ingress.Correlator = (*correlator.Correlator)(nil)
 	_ ingress.Results    = (*correlator.Correlator)(nil)
-	_ ingress.Streams   = (*consumers.Hub)(nil)
+	_ ingress.Streams    = (*consumers.Hub)(nil)
 )
