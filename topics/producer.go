@@ -81,3 +81,8 @@ func classify(err error) error {
 	}
 	return errors.Join(ErrRejected, err)
 }
+
+// Classify turns an error from producing with a *kgo.Client into ErrTimeout,
+// ErrUnavailable or ErrRejected (keeping the cause in the chain), for the
+// packages that produce with a client of their own (replay's redrive).
+func Classify(err error) error { return classify(err) }

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -42,7 +43,7 @@ type Config struct {
 	// Streams are SSE subscriptions to topics.
 	Streams []topics.StreamConfig `yaml:"streams"`
 	// Replay configures the debugging replay API.
-	Replay topics.ReplayConfig `yaml:"replay"`
+	Replay consumers.ReplayConfig `yaml:"replay"`
 
 	// dir is the folder of the config file; relative paths resolve there.
 	dir string
@@ -111,6 +112,7 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("kafka", cfg.Kafka.Validate())...)
 	errs = append(errs, prefixed("auth", cfg.Auth.Validate())...)
 	errs = append(errs, prefixed("", topics.ValidateStreams(cfg.Streams))...)
+	cfg.Replay = cfg.Replay.WithDefaults()
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
 	if cfg.Kafka.Embedded.DataDir != "" {
 		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
