@@ -43,7 +43,7 @@ type Replayer struct {
 
 // replayFetchMaxBytes bounds one fetch of a replay client, and with it the
 // memory a replay holds (kgo keeps at most one fetch per broker buffered).
-const replayFetchMaxBytes = 4 << 20
+const replayFetchMaxBytes = 1 << 20
 
 // NewReplayer returns a Replayer reading with clients built from base (the
 // options of cmd/ferry's kafkaOpts: seeds, TLS, SASL, logger) and looking
@@ -177,7 +177,7 @@ func (r *Replayer) open(ctx context.Context, req Request, limit int) (*Replay, e
 	if err != nil {
 		return nil, err
 	}
-	opts := append(r.base, kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(1<<20), kgo.KeepControlRecords())
+	opts := append(r.base, kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: kafka client: %w", req.Topic, err)

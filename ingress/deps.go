@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -25,4 +26,17 @@ type Check struct {
 	Name string
 	// Check returns nil when the dependency is usable.
 	Check func(ctx context.Context) error
+}
+
+// Replayer reads topic history for /v1/replay and copies it for redrive.
+// Errors wrap the consumers and topics sentinels.
+type Replayer interface {
+	Open(ctx context.Context, req consumers.Request) (*consumers.Replay, error)
+	Redrive(ctx context.Context, req consumers.RedriveRequest) (consumers.RedriveResult, error)
+}
+
+// TopicLister describes the topics replay may read, for /v1/topics.
+type TopicLister interface {
+	Topics(ctx context.Context) ([]topics.TopicInfo, error)
+	Topic(ctx context.Context, name string) (topics.TopicInfo, error)
 }

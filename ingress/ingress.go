@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -28,6 +30,14 @@ type Server struct {
 	log    *slog.Logger
 	access *slog.Logger
 	ready  atomic.Bool
+
+	// replayHeartbeat is how often an SSE replay sends a comment while it
+	// waits, so that a client that left is noticed; default 15s.
+	replayHeartbeat time.Duration
+	// testAuth is installed after the request context when set. Only
+	// tests set it (export_test.go): production has no way to attach a
+	// principal other than authentication.
+	testAuth fiber.Handler
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -36,6 +46,14 @@ type Deps struct {
 	Producer  Producer
 	Validator Validator
 	Checks    []Check
+	// Replayer serves /v1/replay; nil leaves the replay API unserved.
+	Replayer Replayer
+	// Topics serves /v1/topics; nil leaves it unserved.
+	Topics TopicLister
+	// ReplayScopes are the scopes callers of /v1/replay and /v1/topics
+	// must hold, all of them; empty means ["admin"]
+	// (consumers.DefaultReplayScope).
+	ReplayScopes []string
 }
 
 // Option configures a Server.
@@ -50,7 +68,10 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	if deps.Producer == nil {
 		return nil, fmt.Errorf("ingress: a Producer is required")
 	}
-	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default()}
+	if len(deps.ReplayScopes) == 0 {
+		deps.ReplayScopes = []string{consumers.DefaultReplayScope}
+	}
+	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default(), replayHeartbeat: replayHeartbeatDefault}
 	for _, o := range opts {
 		o(s)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -41,6 +42,13 @@ var (
 	ProblemValidation       = ProblemType{problemBase + "validation-failed", "Request Body Violates Its Schema", fiber.StatusUnprocessableEntity}
 	ProblemUnauthenticated  = ProblemType{problemBase + "unauthenticated", "Unauthenticated", fiber.StatusUnauthorized}
 	ProblemInternal         = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
+	ProblemForbidden        = ProblemType{problemBase + "forbidden", "Forbidden", fiber.StatusForbidden}
+	ProblemTopicNotAllowed  = ProblemType{problemBase + "topic-not-allowed", "Topic Not Allowed", fiber.StatusForbidden}
+	ProblemTopicNotFound    = ProblemType{problemBase + "topic-not-found", "Topic Not Found", fiber.StatusNotFound}
+	ProblemTooManyReplays   = ProblemType{problemBase + "too-many-replays", "Too Many Replays", fiber.StatusTooManyRequests}
+	ProblemBadPosition      = ProblemType{problemBase + "bad-position", "Bad Replay Position", fiber.StatusBadRequest}
+	ProblemLimitTooLarge    = ProblemType{problemBase + "limit-too-large", "Limit Above The Cap", fiber.StatusBadRequest}
+	ProblemShuttingDown     = ProblemType{problemBase + "shutting-down", "Shutting Down", fiber.StatusServiceUnavailable}
 )
 
 // ProblemTypes lists every problem type in table order, for docs and tests.
@@ -49,6 +57,8 @@ var ProblemTypes = []ProblemType{
 	ProblemBodyTooLarge, ProblemKeyUnresolved, ProblemKafkaUnavailable, ProblemKafkaTimeout,
 	ProblemKafkaRejected, ProblemBadRequest, ProblemHeaderTooLarge, ProblemRequestTimeout,
 	ProblemValidation, ProblemUnauthenticated, ProblemInternal,
+	ProblemForbidden, ProblemTopicNotAllowed, ProblemTopicNotFound, ProblemTooManyReplays,
+	ProblemBadPosition, ProblemLimitTooLarge, ProblemShuttingDown,
 }
 
 // Problem is an RFC 9457 problem details body.
@@ -100,6 +110,18 @@ func toProblem(err error) *problemError {
 		return &problemError{pt: ProblemValidation, detail: "the body violates schema " + ve.SchemaID, errs: ve.Violations}
 	case errors.Is(err, schemas.ErrNotJSON):
 		return &problemError{pt: ProblemMalformedJSON, detail: "the body is not valid JSON", cause: err}
+	case errors.Is(err, consumers.ErrTopicNotAllowed):
+		return &problemError{pt: ProblemTopicNotAllowed, detail: "the topic is not on the replay allowlist (Kafka-internal topics never are)", cause: err}
+	case errors.Is(err, topics.ErrUnknownTopic):
+		return &problemError{pt: ProblemTopicNotFound, detail: err.Error()}
+	case errors.Is(err, consumers.ErrTooManyReplays):
+		return &problemError{pt: ProblemTooManyReplays, detail: "this instance runs its maximum of concurrent replays; retry shortly", retryAfter: 1, cause: err}
+	case errors.Is(err, consumers.ErrBadPosition):
+		return &problemError{pt: ProblemBadPosition, detail: err.Error()}
+	case errors.Is(err, consumers.ErrLimit):
+		return &problemError{pt: ProblemLimitTooLarge, detail: err.Error()}
+	case errors.Is(err, consumers.ErrClosed):
+		return &problemError{pt: ProblemShuttingDown, detail: "the server is shutting down; retry on another instance", retryAfter: 1, cause: err}
 	case errors.Is(err, topics.ErrKeyUnresolved):
 		return &problemError{pt: ProblemKeyUnresolved, detail: err.Error(), cause: err}
 	case errors.Is(err, topics.ErrTimeout):

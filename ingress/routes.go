@@ -12,9 +12,26 @@ import (
 // routes registers every endpoint and the middleware order, in one place.
 func (s *Server) routes() {
 	s.app.Use(s.requestContext)
+	if s.testAuth != nil {
+		s.app.Use(s.testAuth)
+	}
 
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
+
+	// Debugging: topic history (replay scopes; deny by default).
+	if s.deps.Replayer != nil {
+		s.app.Get("/v1/replay/:topic", s.replay)
+		s.app.Post("/v1/replay/:topic/redrive", s.redrive)
+		s.app.All("/v1/replay/:topic", methodNotAllowed("GET, HEAD"))
+		s.app.All("/v1/replay/:topic/redrive", methodNotAllowed("POST"))
+	}
+	if s.deps.Topics != nil {
+		s.app.Get("/v1/topics", s.topicList)
+		s.app.Get("/v1/topics/:topic", s.topicDetail)
+		s.app.All("/v1/topics", methodNotAllowed("GET, HEAD"))
+		s.app.All("/v1/topics/:topic", methodNotAllowed("GET, HEAD"))
+	}
 
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.
@@ -42,6 +59,15 @@ func (s *Server) routes() {
 	s.app.Use(func(c *fiber.Ctx) error {
 		return problem(ProblemNotFound, "no route serves "+c.Method()+" "+c.Path())
 	})
+}
+
+// methodNotAllowed answers 405 naming the allowed methods.
+func methodNotAllowed(allow string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		pe := problem(ProblemMethodNotAllowed, c.Method()+" is not allowed here; use "+allow)
+		pe.allow = allow
+		return pe
+	}
 }
 
 // fiberPath turns /v1/orders/{id} into Fiber's /v1/orders/:id.
