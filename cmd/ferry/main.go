@@ -2,6 +2,8 @@
 //
 //	ferry serve -c ferry.yaml   run the gateway
 //	ferry check ferry.yaml      validate a config and exit
+//	ferry replay TOPIC          print a topic's records from a gateway
+//	ferry tail STREAM           follow a stream of a gateway
 //	ferry version               print the version
 package main
 
@@ -24,6 +26,8 @@ const usage = `ferry is an event-driven HTTP gateway for Apache Kafka.
 Usage:
   ferry serve -c FILE     run the gateway with the config FILE (--config)
   ferry check FILE        validate a config file; exit 1 listing every problem
+  ferry replay TOPIC      print a topic's records between two points in time (--from -15m)
+  ferry tail STREAM       print a stream's records as they arrive
   ferry version           print the version
 
 Run 'ferry COMMAND -h' for a command's flags.
@@ -51,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stderr)
 	case "check":
 		err = checkCmd(args[1:], stdout, stderr)
+	case "replay":
+		err = replayCmd(ctx, args[1:], stdout, stderr)
+	case "tail":
+		err = tailCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ferry", version)
 	case "-h", "--help", "help":

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -114,10 +115,16 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 	}
 
 	producer := topics.NewProducer(cl, cfg.Kafka.ProduceTimeout)
+	// Replays read with short-lived clients of their own, built from the
+	// same options as cl.
+	replayer := consumers.NewReplayer(cfg.Replay, admin, kafkaOpts(cfg.Kafka, seeds, log), consumers.WithLogger(log))
 	srv, err := ingress.New(cfg.Server, cfg.table, ingress.Deps{
-		Producer:  producer,
-		Validator: cfg.schemas,
-		Checks:    readyChecks(admin, rdb, needed),
+		Producer:     producer,
+		Validator:    cfg.schemas,
+		Checks:       readyChecks(admin, rdb, needed),
+		Replayer:     replayer,
+		Topics:       replayer,
+		ReplayScopes: cfg.Replay.Scopes,
 	}, ingress.WithLogger(log))
 	if err != nil {
 		return err
@@ -130,8 +137,15 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 	for _, r := range cfg.table.Routes() {
 		log.Info("route", "route", r.Name, "method", r.Method, "path", r.Path, "topic", r.Topic, "auth", r.Auth)
 	}
-	if len(cfg.Streams) > 0 || len(cfg.Replay.Topics) > 0 {
-		log.Warn("streams and replay are configured but not served by this version")
+	if len(cfg.Streams) > 0 {
+		log.Warn("streams are configured but not served by this version")
+	}
+	if len(cfg.Replay.Topics) > 0 {
+		log.Info("replay", "topics", cfg.Replay.Topics, "scopes", cfg.Replay.Scopes,
+			"max_concurrent", cfg.Replay.MaxConcurrent, "max_records", cfg.Replay.MaxRecords)
+		if !cfg.Auth.Configured() {
+			log.Warn("replay is configured but auth has no jwt or api_keys: every replay request gets 401")
+		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -144,6 +158,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		if ctx.Err() != nil && cfg.Server.ShutdownDelay > 0 {
 			time.Sleep(cfg.Server.ShutdownDelay) // let load balancers see /readyz fail
 		}
+		_ = replayer.Close() // followed replays end now; bounded ones finish within the grace period
 		grace, cancel := context.WithTimeout(context.Background(), cfg.Server.GracePeriod)
 		defer cancel()
 		var errs []error
