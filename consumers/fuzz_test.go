@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -121,4 +122,20 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// FuzzValidJSON differentially tests validJSON against encoding/json.
+//
+// Invariant: validJSON(b) == json.Valid(b) for every input.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5e-3,-0,true,false,null,"x\u00e9\n"]}`, ` [] `, `{}`, `"`, `01`, `1.`, `-`, `1e`, `[1,]`,
+		`{"a" 1}`, `{"a":1,}`, "\"\x01\"", `"\x"`, `"\u12g4"`, `nul`, `[[[[]]]]`, "\xef\xbb\xbf{}", `1 2`, `{"a":{"b":[{}]}}`,
+		strings.Repeat("[", 10001) + strings.Repeat("]", 10001), strings.Repeat("[", 10000) + strings.Repeat("]", 10000)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
+		}
+	})
 }

@@ -39,6 +39,11 @@ type Replayer struct {
 	// the replays that follow a topic.
 	life context.Context
 	stop context.CancelFunc
+
+	mu        sync.Mutex
+	active    int           // replays open; guarded by mu
+	drained   chan struct{} // closed once closed and no replay is open
+	drainOnce sync.Once
 }
 
 // replayFetchMaxBytes bounds one fetch of a replay client, and with it the
@@ -56,14 +61,15 @@ func NewReplayer(cfg ReplayConfig, admin *topics.Admin, base []kgo.Opt, opts ...
 	cfg = cfg.WithDefaults()
 	life, stop := context.WithCancel(context.Background())
 	return &Replayer{
-		cfg:   cfg,
-		admin: admin,
-		base:  slices.Clip(base),
-		log:   o.log.With("component", "replay"),
-		now:   o.now,
-		slots: make(chan struct{}, cfg.MaxConcurrent),
-		life:  life,
-		stop:  stop,
+		cfg:     cfg,
+		admin:   admin,
+		base:    slices.Clip(base),
+		log:     o.log.With("component", "replay"),
+		now:     o.now,
+		slots:   make(chan struct{}, cfg.MaxConcurrent),
+		life:    life,
+		stop:    stop,
+		drained: make(chan struct{}),
 	}
 }
 
@@ -76,7 +82,25 @@ func (r *Replayer) Config() ReplayConfig { return r.cfg }
 // shutdown. Close is idempotent and returns at once.
 func (r *Replayer) Close() error {
 	r.stop()
+	r.mu.Lock()
+	if r.active == 0 {
+		r.drainOnce.Do(func() { close(r.drained) })
+	}
+	r.mu.Unlock()
 	return nil
+}
+
+// Wait returns once the Replayer is closed and every open replay has been
+// closed, or when ctx ends. The HTTP server does not track replay
+// responses (they are written to the hijacked connection), so shutdown
+// waits here for bounded replays to finish.
+func (r *Replayer) Wait(ctx context.Context) error {
+	select {
+	case <-r.drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("replays still open: %w", ctx.Err())
+	}
 }
 
 // Request is one replay.
@@ -162,6 +186,9 @@ func (r *Replayer) Open(ctx context.Context, req Request) (*Replay, error) {
 		<-r.slots
 		return nil, err
 	}
+	r.mu.Lock()
+	r.active++
+	r.mu.Unlock()
 	return rp, nil
 }
 
@@ -535,6 +562,12 @@ func (rp *Replay) Close() error {
 	rp.closeOnce.Do(func() {
 		rp.cl.Close()
 		<-rp.r.slots
+		r := rp.r
+		r.mu.Lock()
+		if r.active--; r.active == 0 && r.life.Err() != nil {
+			r.drainOnce.Do(func() { close(r.drained) })
+		}
+		r.mu.Unlock()
 		rp.r.log.LogAttrs(context.Background(), slog.LevelDebug, "replay closed", slog.String("topic", rp.topic),
 			slog.Int64("scanned", rp.scanned), slog.Int64("delivered", rp.delivered), slog.String("reason", rp.reason))
 	})

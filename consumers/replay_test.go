@@ -460,3 +460,21 @@ func TestTopics(t *testing.T) {
 		t.Errorf("Topic(orders.nope) = %v, want ErrUnknownTopic", err)
 	}
 }
+
+func TestReplayerWait(t *testing.T) {
+	e := newEnv(t, ReplayConfig{}, "orders.events")
+	rp, err := e.replayer.Open(t.Context(), Request{Topic: "orders.events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.replayer.Close()
+	short, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if err := e.replayer.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait with a replay open = %v, want DeadlineExceeded", err)
+	}
+	rp.Close()
+	if err := e.replayer.Wait(t.Context()); err != nil {
+		t.Errorf("Wait after the last replay closed = %v", err)
+	}
+}

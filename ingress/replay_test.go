@@ -92,6 +92,9 @@ func startReplayOn(tb testing.TB, c *kfake.Cluster, cfg consumers.ReplayConfig, 
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		if err := rep.Wait(ctx); err != nil {
+			tb.Errorf("Replayer.Wait: %v", err)
+		}
 		if err := <-g.served; err != nil {
 			tb.Errorf("Serve: %v", err)
 		}

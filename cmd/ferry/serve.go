@@ -165,6 +165,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 		if err := srv.Shutdown(grace); err != nil {
 			errs = append(errs, err)
 		}
+		if err := replayer.Wait(grace); err != nil {
+			errs = append(errs, err)
+		}
 		if err := producer.Flush(grace); err != nil {
 			errs = append(errs, err)
 		}
