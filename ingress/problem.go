@@ -111,7 +111,7 @@ func toProblem(err error) *problemError {
 	case errors.Is(err, schemas.ErrNotJSON):
 		return &problemError{pt: ProblemMalformedJSON, detail: "the body is not valid JSON", cause: err}
 	case errors.Is(err, consumers.ErrTopicNotAllowed):
-		return &problemError{pt: ProblemTopicNotAllowed, detail: "the topic is not on the replay allowlist (Kafka-internal topics never are)", cause: err}
+		return &problemError{pt: ProblemTopicNotAllowed, detail: err.Error() + ": only topics on the replay allowlist, never Kafka-internal ones"}
 	case errors.Is(err, topics.ErrUnknownTopic):
 		return &problemError{pt: ProblemTopicNotFound, detail: err.Error()}
 	case errors.Is(err, consumers.ErrTooManyReplays):

@@ -770,3 +770,19 @@ func TestTopicsHTTP(t *testing.T) {
 		t.Errorf("GET /v1/topics/orders.events = %s", body)
 	}
 }
+
+// TestReplayHead: HEAD answers the headers of the replay and frees its
+// slot at once.
+func TestReplayHead(t *testing.T) {
+	g := startReplay(t, consumers.ReplayConfig{MaxConcurrent: 1})
+	g.produce(t, "orders.events", 0, 3, replayNow)
+	for range 3 { // with one slot, a leaked slot would fail the second round
+		resp, body := g.do(t, http.MethodHead, "/v1/replay/orders.events", "", nil, "Authorization", "Bearer admin")
+		if resp.StatusCode != 200 || len(body) != 0 || resp.Header.Get("Ferry-Records-In-Range") != "3" {
+			t.Fatalf("HEAD = %d, %q, in range %q", resp.StatusCode, body, resp.Header.Get("Ferry-Records-In-Range"))
+		}
+	}
+	if resp, body := g.get(t, "admin", "/v1/replay/orders.events"); resp.StatusCode != 200 || len(lines(t, body)) != 3 {
+		t.Errorf("GET after HEADs = %d %s", resp.StatusCode, body)
+	}
+}

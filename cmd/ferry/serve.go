@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger) (err error) {
 	producer := topics.NewProducer(cl, cfg.Kafka.ProduceTimeout)
 	// Replays read with short-lived clients of their own, built from the
 	// same options as cl.
-	replayer := consumers.NewReplayer(cfg.Replay, admin, kafkaOpts(cfg.Kafka, seeds, log), consumers.WithLogger(log))
+	replayer := consumers.NewReplayer(cfg.Replay, admin, replayKafkaOpts(cfg.Kafka, seeds, log), consumers.WithLogger(log))
 	srv, err := ingress.New(cfg.Server, cfg.table, ingress.Deps{
 		Producer:     producer,
 		Validator:    cfg.schemas,
