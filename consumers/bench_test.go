@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +111,46 @@ func BenchmarkAppendJSON(b *testing.B) {
 			var buf []byte
 			for b.Loop() {
 				buf = r.AppendJSON(buf[:0])
+			}
+		})
+	}
+}
+
+// eventValue is an order-like JSON event of about size bytes: many short
+// strings and numbers, as real events have.
+func eventValue(size int) []byte {
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet")
+	v := fmt.Appendf(nil, `{"order_id":"o-%08x","customer_id":"c-%06d","total":%d.%02d,"items":[`, 0xbeef, 42, 12, 50)
+	for j := 0; len(v) < size-40; j++ {
+		if j > 0 {
+			v = append(v, ',')
+		}
+		v = fmt.Appendf(v, `{"sku":"%s-%04d","qty":%d,"note":"%s %s"}`, words[j%len(words)], j, 1+j%9, words[(j+3)%len(words)], words[(j+7)%len(words)])
+	}
+	return append(v, "]}"...)
+}
+
+// BenchmarkValidJSON compares validJSON with encoding/json.Valid on
+// order-like events.
+//
+//	go test ./consumers -run '^$' -bench BenchmarkValidJSON
+func BenchmarkValidJSON(b *testing.B) {
+	for _, size := range []int{200, 1000} {
+		v := eventValue(size)
+		b.Run(fmt.Sprintf("ferry/value=%dB", size), func(b *testing.B) {
+			b.SetBytes(int64(len(v)))
+			for b.Loop() {
+				if !validJSON(v) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("encoding-json/value=%dB", size), func(b *testing.B) {
+			b.SetBytes(int64(len(v)))
+			for b.Loop() {
+				if !json.Valid(v) {
+					b.Fatal("invalid")
+				}
 			}
 		})
 	}
