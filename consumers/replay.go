@@ -525,6 +525,10 @@ func (rp *Replay) Delivered() int64 { return rp.delivered }
 // Topic is the topic being read.
 func (rp *Replay) Topic() string { return rp.topic }
 
+// Limit is the most records the replay delivers: the request's limit, or
+// ReplayConfig.MaxRecords.
+func (rp *Replay) Limit() int64 { return rp.limit }
+
 // Ranges returns the offset range of each partition read, sorted by
 // partition. The caller must not modify it.
 func (rp *Replay) Ranges() []PartitionRange { return rp.ranges }

@@ -34,8 +34,11 @@ const (
 	// headerRecordsInRange is how many offsets the range spans: an upper
 	// bound of the records a bounded replay reads (absent when following).
 	headerRecordsInRange = "Ferry-Records-In-Range"
-	mimeNDJSON           = "application/x-ndjson"
-	mimeEventStream      = "text/event-stream"
+	// headerReplayLimit is the most records the replay sends: a client that
+	// got exactly this many knows the output may be cut short.
+	headerReplayLimit = "Ferry-Replay-Limit"
+	mimeNDJSON        = "application/x-ndjson"
+	mimeEventStream   = "text/event-stream"
 )
 
 // replay serves GET /v1/replay/{topic}: the topic's records between two
@@ -66,6 +69,7 @@ func (s *Server) replay(c *fiber.Ctx) error {
 	if n := rp.InRange(); n >= 0 {
 		c.Set(headerRecordsInRange, strconv.FormatInt(n, 10))
 	}
+	c.Set(headerReplayLimit, strconv.FormatInt(rp.Limit(), 10))
 	// The records go straight to the connection, in large chunks: fasthttp's
 	// body stream copies through a pipe in 4 KiB chunks, flushed one by
 	// one, which more than halves the replay's throughput. So the answer

@@ -260,6 +260,13 @@ func TestReplayQueries(t *testing.T) {
 			if got := resp.Header.Get("Ferry-Records-In-Range"); got != tt.inRange {
 				t.Errorf("Ferry-Records-In-Range = %q, want %q", got, tt.inRange)
 			}
+			wantLimit := "1000" // max_records
+			if tt.name == "limit" {
+				wantLimit = "2"
+			}
+			if got := resp.Header.Get("Ferry-Replay-Limit"); got != wantLimit {
+				t.Errorf("Ferry-Replay-Limit = %q, want %q", got, wantLimit)
+			}
 			got := offsets(lines(t, body))
 			sortPositions(got)
 			if diff := cmp.Diff(tt.want, got); diff != "" {

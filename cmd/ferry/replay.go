@@ -257,8 +257,10 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	prog.done()
-	if limit > 0 && out.count == int64(limit) && prog.on {
-		fmt.Fprintf(stderr, "stopped at --limit %d\n", limit)
+	if lim, err := strconv.ParseInt(resp.Header.Get("Ferry-Replay-Limit"), 10, 64); err == nil && out.count == lim && lim > 0 {
+		// Not an error, but the output may be cut short: say so where
+		// pipes do not look.
+		fmt.Fprintf(stderr, "ferry: stopped at the limit of %d records; narrow the range or page with --from\n", lim)
 	}
 	return nil
 }

@@ -56,6 +56,11 @@ func startFakeGateway(t *testing.T) *fakeGateway {
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Ferry-Records-In-Range", "4")
+		limit := "100000"
+		if l := r.URL.Query().Get("limit"); l != "" {
+			limit = l
+		}
+		w.Header().Set("Ferry-Replay-Limit", limit)
 		_, _ = w.Write(g.records)
 	}))
 	t.Cleanup(g.Close)
@@ -133,6 +138,19 @@ func TestReplayCLIGolden(t *testing.T) {
 				t.Errorf("ndjson output differs from what the gateway sent")
 			}
 		})
+	}
+}
+
+// TestReplayCLILimitNote: a replay that got exactly its limit of records
+// says on stderr that the output may be cut short.
+func TestReplayCLILimitNote(t *testing.T) {
+	g := startFakeGateway(t)
+	code, stdout, stderr := runCLI(t, "replay", "orders.events", "--gateway", g.URL, "--token", "tok", "--limit", "4")
+	if code != 0 || strings.Count(stdout, "\n") != 4 {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	if stderr != "ferry: stopped at the limit of 4 records; narrow the range or page with --from\n" {
+		t.Errorf("stderr %q", stderr)
 	}
 }
 
