@@ -7,20 +7,30 @@ var (
 	// error reply; the Responder stops so that its request is handled
 	// again by the next member of the group.
 	ErrReplyFailed = errors.New("reply could not be produced")
-	// ErrClosed means the hub is shutting down: no new subscriptions are
-	// accepted and open ones end.
-	ErrClosed = errors.New("stream hub closed")
+	// ErrClosed means the hub or the Replayer is shutting down: no new
+	// subscriptions or replays start, and open ones end.
+	ErrClosed = errors.New("closed")
 	// ErrSlowConsumer means a subscriber fell further behind the live feed
 	// than its buffer allows, so it was closed to protect the others. It
 	// may resume from the last id it received without loss.
 	ErrSlowConsumer = errors.New("slow consumer")
-	// ErrBadPosition means a start position (a cursor, a time, a duration
-	// ago) is malformed or does not fit the stream's topic.
-	ErrBadPosition = errors.New("bad stream position")
+	// ErrBadPosition means a position (a stream cursor or Last-Event-ID,
+	// a replay's from/to, a time, a duration ago, a partition) is malformed
+	// or does not fit the topic.
+	ErrBadPosition = errors.New("bad position")
 	// ErrUnknownStream means no stream has the requested name.
 	ErrUnknownStream = errors.New("unknown stream")
 	// ErrUnavailable means the stream cannot be read now: its topic is not
 	// known yet (the hub is starting or the topic does not exist) or Kafka
 	// is unreachable. A later attempt may succeed.
 	ErrUnavailable = errors.New("stream unavailable")
+	// ErrTopicNotAllowed means the topic is not on the replay allowlist, or
+	// is a Kafka-internal topic, which is never readable.
+	ErrTopicNotAllowed = errors.New("topic not allowed for replay")
+	// ErrTooManyReplays means the instance already runs its cap of
+	// concurrent replays (replay.max_concurrent); retry shortly.
+	ErrTooManyReplays = errors.New("too many concurrent replays")
+	// ErrLimit means a replay asked for more records than one replay may
+	// deliver (replay.max_records).
+	ErrLimit = errors.New("replay limit above the cap")
 )

@@ -1,12 +1,106 @@
 package consumers
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
+
+// env is a kfake cluster with a Replayer over it.
+type env struct {
+	cluster  *kfake.Cluster
+	producer *kgo.Client
+	replayer *Replayer
+}
+
+// base is the options a test Replayer builds its clients from: those of
+// topicstest, with a short metadata age.
+func base(c *kfake.Cluster) []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.MetadataMinAge(50 * time.Millisecond)}
+}
+
+func newEnv(tb testing.TB, cfg ReplayConfig, topicNames ...string) *env {
+	tb.Helper()
+	checkGoroutines(tb)
+	c := topicstest.Cluster(tb, 3, topicNames...)
+	if cfg.Topics == nil {
+		cfg.Topics = []string{"orders.*", "audit"}
+	}
+	e := &env{
+		cluster:  c,
+		producer: topicstest.Client(tb, c, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner())),
+	}
+	e.replayer = NewReplayer(cfg, topics.NewAdmin(topicstest.Client(tb, c)), base(c))
+	tb.Cleanup(func() { _ = e.replayer.Close() })
+	return e
+}
+
+// produce writes n records to topic/partition with timestamps start,
+// start+1s, ...; keys k0, k1, ...; values {"n":i}, and header parity
+// even/odd.
+func (e *env) produce(tb testing.TB, topic string, partition int32, n int, start time.Time) {
+	tb.Helper()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		parity := "even"
+		if i%2 == 1 {
+			parity = "odd"
+		}
+		recs[i] = &kgo.Record{
+			Topic: topic, Partition: partition, Timestamp: start.Add(time.Duration(i) * time.Second),
+			Key:     []byte("k" + strconv.Itoa(i)),
+			Value:   []byte(`{"n":` + strconv.Itoa(i) + `}`),
+			Headers: []kgo.RecordHeader{{Key: "parity", Value: []byte(parity)}},
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		tb.Fatalf("produce: %v", err)
+	}
+}
+
+// readAll reads a replay to its end and closes it.
+func readAll(tb testing.TB, rp *Replay) []Record {
+	tb.Helper()
+	defer rp.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []Record
+	for {
+		rec, err := rp.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			tb.Fatalf("Next: %v (after %d records)", err, len(out))
+		}
+		cp := *rec
+		cp.Headers = append([]topics.Header(nil), rec.Headers...)
+		out = append(out, cp)
+	}
+}
+
+// positions returns "partition/offset" of each record.
+func positions(recs []Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, fmt.Sprintf("%d/%d", r.Partition, r.Offset))
+	}
+	return out
+}
 
 // checkFor calls f every interval until it returns nil or timeout passes.
 func checkFor(tb testing.TB, timeout, interval time.Duration, f func() error) {

@@ -170,8 +170,8 @@ func TestPolicies(t *testing.T) {
 		{"route auth none", routePolicy(table.Routes()[1]), policy{name: "b", auth: false, limit: table.Routes()[1].RateLimit}},
 		{"stream requires auth by default", streamPolicy(topics.StreamConfig{Name: "s", Scopes: []string{"orders:read"}}), policy{name: "stream:s", auth: true, scopes: []string{"orders:read"}}},
 		{"stream auth none", streamPolicy(topics.StreamConfig{Name: "s", Auth: topics.AuthNone}), policy{name: "stream:s"}},
-		{"replay defaults to admin", replayPolicy(topics.ReplayConfig{}), policy{name: "replay", auth: true, scopes: []string{"admin"}}},
-		{"replay scopes", replayPolicy(topics.ReplayConfig{Scopes: []string{"ops"}}), policy{name: "replay", auth: true, scopes: []string{"ops"}}},
+		{"replay defaults to admin", replayServer(nil).replayPolicy(), policy{name: "replay", auth: true, scopes: []string{"admin"}}},
+		{"replay scopes", replayServer([]string{"ops"}).replayPolicy(), policy{name: "replay", auth: true, scopes: []string{"ops"}}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, tt.got, opts); diff != "" {
@@ -305,4 +305,13 @@ func TestRedisImportsConfined(t *testing.T) {
 			}
 		}
 	}
+}
+
+// replayServer is a Server with the given replay scopes, as New sets them.
+func replayServer(scopes []string) *Server {
+	srv, err := New(Config{}, &topics.Table{}, Deps{Producer: nopProducer{}, ReplayScopes: scopes})
+	if err != nil {
+		panic(err)
+	}
+	return srv
 }

@@ -39,18 +39,11 @@ func resultsPolicy() policy {
 	return policy{name: "results", auth: true, optional: true}
 }
 
-// DefaultReplayScopes are the scopes the replay API requires when the
-// config names none.
-var DefaultReplayScopes = []string{"admin"}
-
-// replayPolicy is the policy of the replay API (/v1/replay/{topic}): it is
-// always protected, by default with the admin scope.
-func replayPolicy(rc topics.ReplayConfig) policy {
-	scopes := rc.Scopes
-	if len(scopes) == 0 {
-		scopes = DefaultReplayScopes
-	}
-	return policy{name: "replay", auth: true, scopes: scopes}
+// replayPolicy is the policy of the replay API (/v1/replay, /v1/topics):
+// it always needs credentials holding every scope of Deps.ReplayScopes
+// (by default consumers.DefaultReplayScope).
+func (s *Server) replayPolicy() policy {
+	return policy{name: "replay", auth: true, scopes: s.deps.ReplayScopes}
 }
 
 // missingScopes returns the scopes of required that p lacks, or nil when

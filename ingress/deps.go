@@ -86,3 +86,16 @@ type Streams interface {
 	// wrap the consumers sentinels.
 	Subscribe(ctx context.Context, stream string, from consumers.Start, f consumers.Filter) (*consumers.Subscription, error)
 }
+
+// Replayer reads topic history for /v1/replay and copies it for redrive.
+// Errors wrap the consumers and topics sentinels.
+type Replayer interface {
+	Open(ctx context.Context, req consumers.ReplayRequest) (*consumers.Replay, error)
+	Redrive(ctx context.Context, req consumers.RedriveRequest) (consumers.RedriveResult, error)
+}
+
+// TopicLister describes the topics replay may read, for /v1/topics.
+type TopicLister interface {
+	Topics(ctx context.Context) ([]topics.TopicInfo, error)
+	Topic(ctx context.Context, name string) (topics.TopicInfo, error)
+}

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -13,16 +14,26 @@ func FakeReplyDeps() (Correlator, Results) {
 }
 
 // WithTestPrincipals stands in for credentials in tests: a request with
-// "Authorization: Test NAME" is authenticated as principals[NAME]; any
-// other request goes through authentication as usual.
+// "Authorization: Test NAME" or "Authorization: Bearer NAME" is
+// authenticated as principals[NAME] when NAME is there; any other request
+// goes through authentication as usual.
 func WithTestPrincipals(principals map[string]*Principal) Option {
 	return func(s *Server) {
 		s.principalOf = func(c *fiber.Ctx) *Principal {
-			name, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Test ")
-			if !ok {
-				return nil
+			h := c.Get(fiber.HeaderAuthorization)
+			if name, ok := strings.CutPrefix(h, "Test "); ok {
+				return principals[name]
 			}
-			return principals[name]
+			if name, ok := strings.CutPrefix(h, "Bearer "); ok {
+				return principals[name]
+			}
+			return nil
 		}
 	}
+}
+
+// WithReplayHeartbeat sets how often an SSE replay sends a comment while it
+// waits, overriding the default of 15s.
+func WithReplayHeartbeat(d time.Duration) Option {
+	return func(s *Server) { s.replayHeartbeat = d }
 }

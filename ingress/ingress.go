@@ -16,9 +16,11 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -56,6 +58,9 @@ type Server struct {
 	// principalOf, when set, gives a request its principal instead of its
 	// credentials. Only tests set it (withPrincipals, in a _test file).
 	principalOf func(c *fiber.Ctx) *Principal
+	// replayHeartbeat is how often an SSE replay sends a comment while it
+	// waits, so that a client that left is noticed; default 15s.
+	replayHeartbeat time.Duration
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -79,6 +84,14 @@ type Deps struct {
 	Correlator Correlator
 	// Results serves GET /v1/results/{id}.
 	Results Results
+	// Replayer serves /v1/replay; nil leaves the replay API unserved.
+	Replayer Replayer
+	// Topics serves /v1/topics; nil leaves it unserved.
+	Topics TopicLister
+	// ReplayScopes are the scopes callers of /v1/replay and /v1/topics
+	// must hold, all of them; empty means ["admin"]
+	// (consumers.DefaultReplayScope).
+	ReplayScopes []string
 }
 
 // Option configures a Server.
@@ -104,7 +117,10 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 			return nil, fmt.Errorf("ingress: route %s has a reply section but no Correlator and Results are given", r.Name)
 		}
 	}
-	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default()}
+	if len(deps.ReplayScopes) == 0 {
+		deps.ReplayScopes = []string{consumers.DefaultReplayScope}
+	}
+	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default(), replayHeartbeat: replayHeartbeatDefault}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)

@@ -66,9 +66,13 @@ var (
 	ProblemRedisUnavailable    = ProblemType{problemBase + "redis-unavailable", "Redis Unavailable", fiber.StatusServiceUnavailable}
 	ProblemStreamNotFound      = ProblemType{problemBase + "stream-not-found", "Stream Not Found", fiber.StatusNotFound}
 	ProblemNotAcceptable       = ProblemType{problemBase + "not-acceptable", "Not Acceptable", fiber.StatusNotAcceptable}
-	ProblemBadPosition         = ProblemType{problemBase + "bad-position", "Bad Stream Position", fiber.StatusBadRequest}
+	ProblemBadPosition         = ProblemType{problemBase + "bad-position", "Bad Position", fiber.StatusBadRequest}
 	ProblemBadFilter           = ProblemType{problemBase + "bad-filter", "Bad Stream Filter", fiber.StatusBadRequest}
 	ProblemStreamUnavailable   = ProblemType{problemBase + "stream-unavailable", "Stream Unavailable", fiber.StatusServiceUnavailable}
+	ProblemTopicNotAllowed     = ProblemType{problemBase + "topic-not-allowed", "Topic Not Allowed", fiber.StatusForbidden}
+	ProblemTopicNotFound       = ProblemType{problemBase + "topic-not-found", "Topic Not Found", fiber.StatusNotFound}
+	ProblemTooManyReplays      = ProblemType{problemBase + "too-many-replays", "Too Many Replays", fiber.StatusTooManyRequests}
+	ProblemLimitTooLarge       = ProblemType{problemBase + "limit-too-large", "Limit Above The Cap", fiber.StatusBadRequest}
 )
 
 // ProblemTypes lists every problem type in table order, for docs and tests.
@@ -83,6 +87,7 @@ var ProblemTypes = []ProblemType{
 	ProblemForbiddenResult, ProblemResultsUnavailable, ProblemShuttingDown, ProblemResponderFailed,
 	ProblemStreamNotFound, ProblemNotAcceptable, ProblemBadPosition, ProblemBadFilter,
 	ProblemStreamUnavailable,
+	ProblemTopicNotAllowed, ProblemTopicNotFound, ProblemTooManyReplays, ProblemLimitTooLarge,
 }
 
 // Problem is an RFC 9457 problem details body.
@@ -135,6 +140,18 @@ func toProblem(err error) *problemError {
 		return &problemError{pt: ProblemValidation, detail: "the body violates schema " + ve.SchemaID, errs: ve.Violations}
 	case errors.Is(err, schemas.ErrNotJSON):
 		return &problemError{pt: ProblemMalformedJSON, detail: "the body is not valid JSON", cause: err}
+	case errors.Is(err, consumers.ErrTopicNotAllowed):
+		return &problemError{pt: ProblemTopicNotAllowed, detail: err.Error() + ": only topics on the replay allowlist, never Kafka-internal ones"}
+	case errors.Is(err, topics.ErrUnknownTopic):
+		return &problemError{pt: ProblemTopicNotFound, detail: err.Error()}
+	case errors.Is(err, consumers.ErrTooManyReplays):
+		return &problemError{pt: ProblemTooManyReplays, detail: "this instance runs its maximum of concurrent replays; retry shortly", retryAfter: 1, cause: err}
+	case errors.Is(err, consumers.ErrBadPosition):
+		return &problemError{pt: ProblemBadPosition, detail: err.Error()}
+	case errors.Is(err, consumers.ErrLimit):
+		return &problemError{pt: ProblemLimitTooLarge, detail: err.Error()}
+	case errors.Is(err, consumers.ErrClosed):
+		return &problemError{pt: ProblemShuttingDown, detail: "the server is shutting down; retry on another instance", retryAfter: 1, cause: err}
 	case errors.Is(err, topics.ErrKeyUnresolved):
 		return &problemError{pt: ProblemKeyUnresolved, detail: err.Error(), cause: err}
 	case errors.Is(err, topics.ErrTimeout):

@@ -150,7 +150,14 @@ func TestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp, b := g.do(t, tt.method, tt.path, tt.ct, tt.body)
+			var hdr []string
+			if len(tt.body) > topics.DefaultBodyLimit {
+				// Without it the server may answer 413 and close while the
+				// client still writes the body, which the client reports
+				// as a reset instead of the answer.
+				hdr = []string{"Expect", "100-continue"}
+			}
+			resp, b := g.do(t, tt.method, tt.path, tt.ct, tt.body, hdr...)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, resp.StatusCode, b, tt.status)
 			}

@@ -28,6 +28,20 @@ func (s *Server) routes() {
 	}
 	s.app.Get("/v1/streams/:name", s.stream)
 
+	// Debugging: topic history (replay scopes; deny by default).
+	if s.deps.Replayer != nil {
+		s.app.Get("/v1/replay/:topic", s.replay)
+		s.app.Post("/v1/replay/:topic/redrive", s.redrive)
+		s.app.All("/v1/replay/:topic", methodNotAllowed("GET, HEAD"))
+		s.app.All("/v1/replay/:topic/redrive", methodNotAllowed("POST"))
+	}
+	if s.deps.Topics != nil {
+		s.app.Get("/v1/topics", s.topicList)
+		s.app.Get("/v1/topics/:topic", s.topicDetail)
+		s.app.All("/v1/topics", methodNotAllowed("GET, HEAD"))
+		s.app.All("/v1/topics/:topic", methodNotAllowed("GET, HEAD"))
+	}
+
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.
 	allow := make(map[string][]string)
@@ -66,6 +80,15 @@ func (s *Server) protect(p policy) []fiber.Handler {
 		hs = append(hs, s.rateLimit(p))
 	}
 	return hs
+}
+
+// methodNotAllowed answers 405 naming the allowed methods.
+func methodNotAllowed(allow string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		pe := problem(ProblemMethodNotAllowed, c.Method()+" is not allowed here; use "+allow)
+		pe.allow = allow
+		return pe
+	}
 }
 
 // fiberPath turns /v1/orders/{id} into Fiber's /v1/orders/:id.

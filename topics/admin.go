@@ -98,3 +98,140 @@ func (a *Admin) Ensure(ctx context.Context, names []string, spec TopicSpec) ([]s
 	}
 	return created, errors.Join(errs...)
 }
+
+// TopicInfo describes a topic: its partitions with their offsets.
+type TopicInfo struct {
+	Topic string
+	// Internal is true for Kafka-internal topics (__consumer_offsets, ...).
+	Internal bool
+	// Partitions are sorted by partition number.
+	Partitions []PartitionInfo
+}
+
+// PartitionInfo describes one partition.
+type PartitionInfo struct {
+	Partition int32
+	// Start is the log start offset (the oldest record kept) and End the
+	// high watermark (one past the newest record); End-Start records are
+	// readable.
+	Start, End int64
+	// Leader is the leader broker's id, or -1 without a leader.
+	Leader int32
+	// Replicas and ISR are broker ids.
+	Replicas, ISR []int32
+}
+
+// Records is the number of records the topic keeps (the sum of its
+// partitions' End-Start).
+func (t TopicInfo) Records() int64 {
+	var n int64
+	for _, p := range t.Partitions {
+		n += p.End - p.Start
+	}
+	return n
+}
+
+// TopicNames returns the names of the cluster's topics, Kafka-internal
+// topics excepted, sorted.
+func (a *Admin) TopicNames(ctx context.Context) ([]string, error) {
+	tds, err := a.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, adminErr("list topics", err)
+	}
+	var names []string
+	for _, td := range tds.Sorted() {
+		if td.Err == nil && !td.IsInternal {
+			names = append(names, td.Topic)
+		}
+	}
+	return names, nil
+}
+
+// Describe returns the partitions, leaders and start and end offsets of
+// each named topic, in the order given. A topic that does not exist fails
+// the call with an error wrapping ErrUnknownTopic; a cluster that cannot be
+// asked, with ErrUnavailable.
+func (a *Admin) Describe(ctx context.Context, names ...string) ([]TopicInfo, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	tds, err := a.adm.ListTopicsWithInternal(ctx, names...)
+	if err != nil {
+		return nil, adminErr("describe topics", err)
+	}
+	out := make([]TopicInfo, 0, len(names))
+	for _, n := range names {
+		td, ok := tds[n]
+		switch {
+		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+			return nil, fmt.Errorf("describe topic %s: %w", n, ErrUnknownTopic)
+		case td.Err != nil:
+			return nil, adminErr("describe topic "+n, td.Err)
+		}
+		ti := TopicInfo{Topic: n, Internal: td.IsInternal}
+		for _, pd := range td.Partitions.Sorted() {
+			ti.Partitions = append(ti.Partitions, PartitionInfo{
+				Partition: pd.Partition, Leader: pd.Leader,
+				Replicas: slices.Clone(pd.Replicas), ISR: slices.Clone(pd.ISR),
+			})
+		}
+		out = append(out, ti)
+	}
+	starts, err := a.adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return nil, adminErr("list start offsets", err)
+	}
+	ends, err := a.adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return nil, adminErr("list end offsets", err)
+	}
+	for i := range out {
+		t := &out[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			s, okS := starts.Lookup(t.Topic, p.Partition)
+			e, okE := ends.Lookup(t.Topic, p.Partition)
+			if !okS || !okE || s.Err != nil || e.Err != nil {
+				return nil, adminErr(fmt.Sprintf("list offsets %s/%d", t.Topic, p.Partition), errors.Join(s.Err, e.Err, errors.New("no offsets listed")))
+			}
+			p.Start, p.End = s.Offset, e.Offset
+		}
+	}
+	return out, nil
+}
+
+// OffsetsAfter returns, for each partition of topic, the offset of the first
+// record whose timestamp is at or after t, or the partition's end offset
+// when there is none. It asks the broker (ListOffsets by timestamp); it
+// reads no records.
+func (a *Admin) OffsetsAfter(ctx context.Context, topic string, t time.Time) (map[int32]int64, error) {
+	ms := max(t.UnixMilli(), 0) // negative timestamps mean latest/earliest to Kafka
+	listed, err := a.adm.ListOffsetsAfterMilli(ctx, ms, topic)
+	if err != nil {
+		return nil, adminErr("list offsets by time", err)
+	}
+	ps, ok := listed[topic]
+	if !ok {
+		return nil, fmt.Errorf("list offsets by time %s: %w", topic, ErrUnknownTopic)
+	}
+	out := make(map[int32]int64, len(ps))
+	for p, lo := range ps {
+		if lo.Err != nil {
+			if errors.Is(lo.Err, kerr.UnknownTopicOrPartition) {
+				return nil, fmt.Errorf("list offsets by time %s: %w", topic, ErrUnknownTopic)
+			}
+			return nil, adminErr(fmt.Sprintf("list offsets by time %s/%d", topic, p), lo.Err)
+		}
+		out[p] = lo.Offset
+	}
+	return out, nil
+}
+
+// adminErr wraps a failed admin call: the caller's cancellation stays as it
+// is, anything else means the cluster could not answer.
+func adminErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w", op, errors.Join(ErrUnavailable, err))
+}

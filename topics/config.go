@@ -3,7 +3,6 @@ package topics
 import (
 	"errors"
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -459,37 +458,6 @@ func ValidateStreams(streams []StreamConfig) error {
 		if s.Match != nil && (s.Match.Header == "" || s.Match.Claim == "") {
 			errs.addf(at+".match", "needs both header and claim")
 		}
-	}
-	return errs.err()
-}
-
-// ReplayConfig is the `replay` section: who may read topic history, and
-// which topics.
-type ReplayConfig struct {
-	// Scopes the caller must hold; default ["admin"].
-	Scopes []string `yaml:"scopes"`
-	// Topics are glob patterns (path.Match syntax) of readable topics.
-	// Empty allows none. Internal topics (__*) are never readable.
-	Topics []string `yaml:"topics"`
-	// MaxConcurrent caps replays running at once; default 4.
-	MaxConcurrent int `yaml:"max_concurrent"`
-	// MaxRecords caps the records of one replay; default 100000.
-	MaxRecords int `yaml:"max_records"`
-}
-
-// Validate reports every problem of the section, each as "field: problem".
-func (c ReplayConfig) Validate() error {
-	var errs fieldErrors
-	for i, p := range c.Topics {
-		if _, err := path.Match(p, ""); err != nil || p == "" {
-			errs.addf(fmt.Sprintf("topics[%d]", i), "%q is not a glob pattern", p)
-		}
-	}
-	if c.MaxConcurrent < 0 {
-		errs.addf("max_concurrent", "must be > 0")
-	}
-	if c.MaxRecords < 0 {
-		errs.addf("max_records", "must be > 0")
 	}
 	return errs.err()
 }

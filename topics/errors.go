@@ -17,3 +17,6 @@ var (
 	// example it is too large, or the topic does not exist).
 	ErrRejected = errors.New("kafka rejected the record")
 )
+
+// ErrUnknownTopic means the topic does not exist on the cluster.
+var ErrUnknownTopic = errors.New("unknown topic")

@@ -138,3 +138,8 @@ func errorCode(err error) string {
 	}
 	return CodeOther
 }
+
+// Classify turns an error from producing with a *kgo.Client into ErrTimeout,
+// ErrUnavailable or ErrRejected (keeping the cause in the chain), for the
+// packages that produce with a client of their own (replay's redrive).
+func Classify(err error) error { return classify(err) }

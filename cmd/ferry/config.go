@@ -46,7 +46,7 @@ type Config struct {
 	// Hub configures the stream hub behind /v1/streams.
 	Hub consumers.HubConfig `yaml:"hub"`
 	// Replay configures the debugging replay API.
-	Replay topics.ReplayConfig `yaml:"replay"`
+	Replay consumers.ReplayConfig `yaml:"replay"`
 	// Telemetry turns /metrics and tracing on or off.
 	Telemetry TelemetryConfig `yaml:"telemetry"`
 	// Correlator configures request/response: pending caps, result TTL,
@@ -134,6 +134,7 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("", topics.ValidateStreams(cfg.Streams))...)
 	cfg.Hub = cfg.Hub.WithDefaults()
 	errs = append(errs, prefixed("hub", cfg.Hub.Validate())...)
+	cfg.Replay = cfg.Replay.WithDefaults()
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
 	cfg.Correlator = cfg.Correlator.WithDefaults()
 	errs = append(errs, prefixed("correlator", cfg.Correlator.Validate())...)

@@ -33,3 +33,22 @@ func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo
 	}
 	return opts
 }
+
+// replayKafkaOpts are kafkaOpts for the replay API's short-lived clients.
+// Their info lines (metadata updates, partition assignments) would come
+// once per request, so they log warnings and errors only.
+func replayKafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) []kgo.Opt {
+	quiet := warnOnly{kslog.New(log.With("component", "kafka", "client", "replay"))}
+	return append(kafkaOpts(cfg, seeds, log), kgo.WithLogger(quiet))
+}
+
+// warnOnly passes on a kgo logger's warnings and errors only.
+type warnOnly struct{ kgo.Logger }
+
+func (w warnOnly) Level() kgo.LogLevel { return min(w.Logger.Level(), kgo.LogLevelWarn) }
+
+func (w warnOnly) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level <= kgo.LogLevelWarn {
+		w.Logger.Log(level, msg, keyvals...)
+	}
+}

@@ -4,6 +4,8 @@
 //	ferry check ferry.yaml      validate a config and exit
 //	ferry token --scope S       mint a dev JWT (testdata/keys, dev only)
 //	ferry respond --echo        run a demo responder
+//	ferry replay TOPIC          print a topic's records from a gateway
+//	ferry tail STREAM           follow a stream of a gateway
 //	ferry version               print the version
 package main
 
@@ -28,6 +30,8 @@ Usage:
   ferry check FILE        validate a config file; exit 1 listing every problem
   ferry token [flags]     mint a dev JWT signed with testdata/keys/dev-jwt.key (dev only)
   ferry respond --echo    run a demo responder that answers request/response routes
+  ferry replay TOPIC      print a topic's records between two points in time (--from -15m)
+  ferry tail STREAM       print a stream's records as they arrive
   ferry version           print the version
 
 Run 'ferry COMMAND -h' for a command's flags.
@@ -59,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = tokenCmd(args[1:], stdout, stderr)
 	case "respond":
 		err = respondCmd(ctx, args[1:], stderr)
+	case "replay":
+		err = replayCmd(ctx, args[1:], stdout, stderr)
+	case "tail":
+		err = tailCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ferry", version)
 	case "-h", "--help", "help":

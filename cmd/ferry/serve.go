@@ -162,6 +162,10 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 		deps.Correlator, deps.Results = corr, corr
 	}
+	// Replays read with short-lived clients of their own, built from the
+	// same options as cl.
+	replayer := consumers.NewReplayer(cfg.Replay, admin, replayKafkaOpts(cfg.Kafka, seeds, log), consumers.WithLogger(log))
+	deps.Replayer, deps.Topics, deps.ReplayScopes = replayer, replayer, cfg.Replay.Scopes
 	hub, hubClosers, err := newHub(cfg, seeds, log)
 	if err != nil {
 		return err
@@ -213,7 +217,8 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		log.Info("stream", "stream", st.Name, "path", "/v1/streams/"+st.Name, "topic", st.Topic, "auth", cmpOr(st.Auth, topics.AuthRequired))
 	}
 	if len(cfg.Replay.Topics) > 0 {
-		log.Warn("replay is configured but not served by this version")
+		log.Info("replay", "topics", cfg.Replay.Topics, "scopes", cfg.Replay.Scopes,
+			"max_concurrent", cfg.Replay.MaxConcurrent, "max_records", cfg.Replay.MaxRecords)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -246,10 +251,14 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		if hub != nil {
 			hub.Close() // ends the SSE streams, which the server would wait for
 		}
+		_ = replayer.Close() // followed replays end now; bounded ones finish within the grace period
 		grace, cancel := context.WithTimeout(context.Background(), cfg.Server.GracePeriod)
 		defer cancel()
 		var errs []error
 		if err := srv.Shutdown(grace); err != nil {
+			errs = append(errs, err)
+		}
+		if err := replayer.Wait(grace); err != nil {
 			errs = append(errs, err)
 		}
 		stopEcho()

@@ -21,4 +21,7 @@ var (
 	_ ingress.Correlator = (*correlator.Correlator)(nil)
 	_ ingress.Results    = (*correlator.Correlator)(nil)
 	_ ingress.Streams    = (*consumers.Hub)(nil)
+
+	_ ingress.Replayer    = (*consumers.Replayer)(nil)
+	_ ingress.TopicLister = (*consumers.Replayer)(nil)
 )

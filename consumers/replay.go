@@ -1,0 +1,606 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// Replayer reads topic history between two positions, for the replay API:
+// bounded reads that end at the high watermarks taken when they start,
+// reads that follow a topic's new records, and redrives. Each replay gets a
+// short-lived *kgo.Client built from the base options handed to
+// NewReplayer, closed when the replay closes, so memory is bounded by one
+// fetch per replay whatever the range. Offsets are looked up through the
+// shared topics.Admin (by timestamp for time positions; nothing is
+// scanned).
+//
+// A Replayer is safe for concurrent use. The caller must call Close when it
+// shuts down.
+type Replayer struct {
+	cfg   ReplayConfig
+	admin *topics.Admin
+	base  []kgo.Opt
+	log   *slog.Logger
+	now   func() time.Time
+	slots chan struct{}
+
+	// life is the Replayer's own lifetime: Close cancels it, which ends
+	// the replays that follow a topic.
+	life context.Context
+	stop context.CancelFunc
+
+	mu        sync.Mutex
+	active    int           // replays open; guarded by mu
+	drained   chan struct{} // closed once closed and no replay is open
+	drainOnce sync.Once
+}
+
+// replayFetchMaxBytes bounds one fetch of a replay client, and with it the
+// memory a replay holds (kgo keeps at most one fetch per broker buffered).
+const replayFetchMaxBytes = 1 << 20
+
+// NewReplayer returns a Replayer reading with clients built from base (the
+// options of cmd/ferry's kafkaOpts: seeds, TLS, SASL, logger) and looking
+// up offsets through admin. cfg is used with its defaults applied.
+func NewReplayer(cfg ReplayConfig, admin *topics.Admin, base []kgo.Opt, opts ...Option) *Replayer {
+	o := defaultOptions()
+	for _, fn := range opts {
+		fn(&o)
+	}
+	cfg = cfg.WithDefaults()
+	life, stop := context.WithCancel(context.Background())
+	return &Replayer{
+		cfg:     cfg,
+		admin:   admin,
+		base:    slices.Clip(base),
+		log:     o.log.With("component", "replay"),
+		now:     o.now,
+		slots:   make(chan struct{}, cfg.MaxConcurrent),
+		life:    life,
+		stop:    stop,
+		drained: make(chan struct{}),
+	}
+}
+
+// Config returns the configuration in use, defaults applied.
+func (r *Replayer) Config() ReplayConfig { return r.cfg }
+
+// Close makes the Replayer refuse new replays and ends the replays that
+// follow a topic (their Next returns io.EOF with ReasonClosed). Bounded
+// replays run on to their end, so that a response is not cut short by a
+// shutdown. Close is idempotent and returns at once.
+func (r *Replayer) Close() error {
+	r.stop()
+	r.mu.Lock()
+	if r.active == 0 {
+		r.drainOnce.Do(func() { close(r.drained) })
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// Wait returns once the Replayer is closed and every open replay has been
+// closed, or when ctx ends. The HTTP server does not track replay
+// responses (they are written to the hijacked connection), so shutdown
+// waits here for bounded replays to finish.
+func (r *Replayer) Wait(ctx context.Context) error {
+	select {
+	case <-r.drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("replays still open: %w", ctx.Err())
+	}
+}
+
+// Request is one replay.
+type ReplayRequest struct {
+	// Topic is read; it must be on the allowlist. Required.
+	Topic string
+	// Range is where reading starts (inclusive) and stops (exclusive).
+	// The zero Range reads from earliest to latest.
+	Range Range
+	// Partitions limits the read to these partitions. Empty reads the
+	// partitions an offsets From lists, or else all of them.
+	Partitions []int32
+	// Match selects records; the zero Match selects all.
+	Match Match
+	// Limit is the most records delivered; 0 means ReplayConfig.MaxRecords,
+	// which is also its cap.
+	Limit int
+	// Follow keeps reading new records past the high watermarks, until
+	// the caller closes the replay or the Replayer closes. Range.To must
+	// be latest (the default).
+	Follow bool
+}
+
+// PartitionRange is the part of one partition a replay reads: offsets from
+// Start up to, not including, End. A followed partition has End
+// math.MaxInt64.
+type PartitionRange struct {
+	Partition int32
+	Start     int64
+	End       int64
+}
+
+// Why a replay ended.
+const (
+	// ReasonEnd: every partition reached the end of its range.
+	ReasonEnd = "end"
+	// ReasonLimit: the replay delivered its limit of records.
+	ReasonLimit = "limit"
+	// ReasonClosed: the Replayer closed (shutdown) while following.
+	ReasonClosed = "closed"
+)
+
+// Open starts a replay: it checks the topic against the allowlist, takes
+// one of the concurrent-replay slots, resolves the range to offsets and
+// starts fetching. The caller must Close the Replay, which frees the slot.
+// Errors wrap ErrTopicNotAllowed, ErrTooManyReplays, ErrBadPosition,
+// ErrLimit, ErrClosed, topics.ErrUnknownTopic or topics.ErrUnavailable.
+func (r *Replayer) Open(ctx context.Context, req ReplayRequest) (*Replay, error) {
+	if !r.cfg.Allowed(req.Topic) {
+		return nil, fmt.Errorf("replay %s: %w", req.Topic, ErrTopicNotAllowed)
+	}
+	limit := req.Limit
+	switch {
+	case limit == 0:
+		limit = r.cfg.MaxRecords
+	case limit < 0:
+		return nil, fmt.Errorf("limit %d must be > 0: %w", limit, ErrLimit)
+	case limit > r.cfg.MaxRecords:
+		return nil, fmt.Errorf("limit %d is above the cap of %d records per replay: %w", limit, r.cfg.MaxRecords, ErrLimit)
+	}
+	if req.Range.From.Kind == 0 {
+		req.Range.From = Position{Kind: PositionEarliest}
+	}
+	if req.Range.To.Kind == 0 {
+		req.Range.To = Position{Kind: PositionLatest}
+	}
+	if err := req.Range.check(); err != nil {
+		return nil, err
+	}
+	if req.Follow && req.Range.To.Kind != PositionLatest {
+		return nil, fmt.Errorf("a followed replay has no end (to): %w", ErrBadPosition)
+	}
+	if r.life.Err() != nil {
+		return nil, ErrClosed
+	}
+	select {
+	case r.slots <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("replay %s: %d replays are running: %w", req.Topic, cap(r.slots), ErrTooManyReplays)
+	}
+	rp, err := r.open(ctx, req, limit)
+	if err != nil {
+		<-r.slots
+		return nil, err
+	}
+	r.mu.Lock()
+	r.active++
+	r.mu.Unlock()
+	return rp, nil
+}
+
+func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int) (*Replay, error) {
+	infos, err := r.admin.Describe(ctx, req.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", req.Topic, err)
+	}
+	if infos[0].Internal {
+		return nil, fmt.Errorf("replay %s: internal topic: %w", req.Topic, ErrTopicNotAllowed)
+	}
+	ranges, err := r.resolve(ctx, infos[0], req)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(r.base, kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords())
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: kafka client: %w", req.Topic, err)
+	}
+	rp := &Replay{
+		r:        r,
+		cl:       cl,
+		topic:    req.Topic,
+		ranges:   ranges,
+		next:     make([]int64, len(ranges)),
+		done:     make([]bool, len(ranges)),
+		match:    req.Match,
+		limit:    int64(limit),
+		follow:   req.Follow,
+		progress: time.Now(),
+	}
+	start := make(map[int32]kgo.Offset, len(ranges))
+	for i, pr := range ranges {
+		rp.next[i] = pr.Start
+		if pr.Start >= pr.End {
+			rp.done[i] = true
+			continue
+		}
+		rp.open++
+		start[pr.Partition] = kgo.NewOffset().At(pr.Start)
+	}
+	if len(start) > 0 {
+		cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{req.Topic: start})
+	}
+	r.log.LogAttrs(ctx, slog.LevelDebug, "replay opened", slog.String("topic", req.Topic),
+		slog.String("from", req.Range.From.String()), slog.String("to", req.Range.To.String()),
+		slog.Bool("follow", req.Follow), slog.Int64("in_range", rp.InRange()))
+	return rp, nil
+}
+
+// resolve turns the request's positions into an offset range per partition,
+// clamped to what the partitions hold when the replay starts.
+func (r *Replayer) resolve(ctx context.Context, ti topics.TopicInfo, req ReplayRequest) ([]PartitionRange, error) {
+	parts := make(map[int32]topics.PartitionInfo, len(ti.Partitions))
+	for _, p := range ti.Partitions {
+		parts[p.Partition] = p
+	}
+	exists := func(what string, p int32) error {
+		if _, ok := parts[p]; !ok {
+			return fmt.Errorf("%s: topic %s has no partition %d (it has %d): %w", what, ti.Topic, p, len(ti.Partitions), ErrBadPosition)
+		}
+		return nil
+	}
+	from, to := req.Range.From, req.Range.To
+	for _, o := range from.Offsets {
+		if err := exists("from", o.Partition); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range to.Offsets {
+		if err := exists("to", o.Partition); err != nil {
+			return nil, err
+		}
+	}
+	var set []int32
+	switch {
+	case len(req.Partitions) > 0:
+		for _, p := range req.Partitions {
+			if err := exists("partition", p); err != nil {
+				return nil, err
+			}
+			set = append(set, p)
+		}
+		slices.Sort(set)
+		set = slices.Compact(set)
+	case from.Kind == PositionOffsets:
+		for _, o := range from.Offsets {
+			set = append(set, o.Partition)
+		}
+	default:
+		for _, p := range ti.Partitions {
+			set = append(set, p.Partition)
+		}
+	}
+
+	now := r.now()
+	atTime := func(pos Position) (map[int32]int64, error) {
+		if pos.Kind != PositionTime && pos.Kind != PositionAgo {
+			return nil, nil
+		}
+		offs, err := r.admin.OffsetsAfter(ctx, ti.Topic, pos.instant(now))
+		if err != nil {
+			return nil, fmt.Errorf("replay %s: %w", ti.Topic, err)
+		}
+		return offs, nil
+	}
+	fromAt, err := atTime(from)
+	if err != nil {
+		return nil, err
+	}
+	toAt, err := atTime(to)
+	if err != nil {
+		return nil, err
+	}
+	offset := func(pos Position, at map[int32]int64, p topics.PartitionInfo, def int64) int64 {
+		switch pos.Kind {
+		case PositionEarliest:
+			return p.Start
+		case PositionLatest:
+			return p.End
+		case PositionOffsets:
+			if o, ok := pos.Offset(p.Partition); ok {
+				return o
+			}
+		case PositionTime, PositionAgo:
+			if o, ok := at[p.Partition]; ok && o >= 0 {
+				return o
+			}
+			return p.End
+		}
+		return def
+	}
+	out := make([]PartitionRange, 0, len(set))
+	for _, pn := range set {
+		p := parts[pn]
+		start := min(max(offset(from, fromAt, p, p.Start), p.Start), p.End)
+		end := min(max(offset(to, toAt, p, p.End), start), p.End)
+		if req.Follow {
+			end = math.MaxInt64
+		}
+		out = append(out, PartitionRange{Partition: pn, Start: start, End: end})
+	}
+	return out, nil
+}
+
+// Replay is one open replay: call Next until it returns io.EOF, then
+// Close. A Replay is not safe for concurrent use.
+type Replay struct {
+	r      *Replayer
+	cl     *kgo.Client
+	topic  string
+	ranges []PartitionRange
+	next   []int64 // per range: the next offset to read
+	done   []bool  // per range
+	open   int     // ranges not done
+	match  Match
+	limit  int64
+	follow bool
+
+	iter      *kgo.FetchesRecordIter
+	rec       Record
+	scanned   int64
+	delivered int64
+	reason    string
+	progress  time.Time // when records last arrived
+	closeOnce sync.Once
+}
+
+// errStalled is the cause of a bounded replay's poll giving up.
+var errStalled = errors.New("replay stalled")
+
+// Next returns the next selected record, or io.EOF when the replay is over
+// (see Reason). The record is valid until the next call. ctx bounds this
+// call only: a deadline that passes (a heartbeat tick) leaves the replay
+// usable. Errors wrap topics.ErrUnavailable (Kafka failed or delivered
+// nothing for ReplayConfig.StallTimeout), ErrClosed, or ctx's error.
+func (rp *Replay) Next(ctx context.Context) (*Record, error) {
+	for {
+		if rp.delivered >= rp.limit {
+			rp.end(ReasonLimit)
+			return nil, io.EOF
+		}
+		for rp.iter != nil && !rp.iter.Done() {
+			kr := rp.iter.Next()
+			if kr.Topic != rp.topic {
+				continue
+			}
+			i := rp.index(kr.Partition)
+			if i < 0 || rp.done[i] || kr.Offset < rp.next[i] {
+				continue
+			}
+			if kr.Offset >= rp.ranges[i].End {
+				rp.finish(i)
+				continue
+			}
+			rp.next[i] = kr.Offset + 1
+			if rp.next[i] >= rp.ranges[i].End {
+				rp.finish(i)
+			}
+			if kr.Attrs.IsControl() {
+				continue // transaction markers take offsets but are not records
+			}
+			rp.scanned++
+			rp.fill(kr)
+			if !rp.match.Matches(&rp.rec) {
+				continue
+			}
+			rp.delivered++
+			return &rp.rec, nil
+		}
+		if rp.open == 0 {
+			rp.end(ReasonEnd)
+			return nil, io.EOF
+		}
+		if err := rp.poll(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Pending reports whether Next can return without asking Kafka: callers
+// flush their output when it is false.
+func (rp *Replay) Pending() bool { return rp.iter != nil && !rp.iter.Done() }
+
+func (rp *Replay) fill(kr *kgo.Record) {
+	rp.rec.Topic = kr.Topic
+	rp.rec.Partition = kr.Partition
+	rp.rec.Offset = kr.Offset
+	rp.rec.Timestamp = kr.Timestamp
+	rp.rec.Key = kr.Key
+	rp.rec.Value = kr.Value
+	rp.rec.Headers = rp.rec.Headers[:0]
+	for _, h := range kr.Headers {
+		rp.rec.Headers = append(rp.rec.Headers, topics.Header{Key: h.Key, Value: h.Value})
+	}
+}
+
+func (rp *Replay) index(partition int32) int {
+	for i := range rp.ranges {
+		if rp.ranges[i].Partition == partition {
+			return i
+		}
+	}
+	return -1
+}
+
+// finish marks range i done and stops fetching its partition.
+func (rp *Replay) finish(i int) {
+	if rp.done[i] {
+		return
+	}
+	rp.done[i] = true
+	rp.open--
+	rp.cl.RemoveConsumePartitions(map[string][]int32{rp.topic: {rp.ranges[i].Partition}})
+}
+
+func (rp *Replay) end(reason string) {
+	if rp.reason != "" {
+		return
+	}
+	if reason == ReasonLimit && rp.open == 0 {
+		reason = ReasonEnd
+	}
+	rp.reason = reason
+}
+
+// poll waits for the next fetch.
+func (rp *Replay) poll(ctx context.Context) error {
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if rp.follow {
+		stop := context.AfterFunc(rp.r.life, func() { cancel(ErrClosed) })
+		defer stop()
+	} else {
+		wait := rp.r.cfg.StallTimeout - time.Since(rp.progress)
+		if wait <= 0 {
+			return rp.stalled()
+		}
+		t := time.AfterFunc(wait, func() { cancel(errStalled) })
+		defer t.Stop()
+	}
+	fs := rp.cl.PollFetches(pctx)
+	var ferr error
+	fs.EachError(func(_ string, p int32, err error) {
+		var dl *kgo.ErrDataLoss
+		if errors.As(err, &dl) {
+			// The partition lost records below our position (retention or
+			// truncation); the client has moved on, so do we.
+			rp.r.log.LogAttrs(ctx, slog.LevelWarn, "replay skipped lost records", slog.String("topic", rp.topic), slog.Int("partition", int(p)), slog.Any("err", err))
+			return
+		}
+		if ferr == nil {
+			ferr = err
+		}
+	})
+	if ferr != nil {
+		switch cause := context.Cause(pctx); {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(cause, ErrClosed):
+			rp.end(ReasonClosed)
+			return io.EOF
+		case errors.Is(cause, errStalled):
+			return rp.stalled()
+		case errors.Is(ferr, kgo.ErrClientClosed):
+			return ErrClosed
+		default:
+			return fmt.Errorf("replay %s: fetch: %w", rp.topic, errors.Join(topics.ErrUnavailable, ferr))
+		}
+	}
+	rp.iter = fs.RecordIter()
+	if !rp.iter.Done() {
+		rp.progress = time.Now()
+	}
+	return nil
+}
+
+func (rp *Replay) stalled() error {
+	return fmt.Errorf("replay %s: kafka delivered nothing for %s although the range is not done: %w",
+		rp.topic, rp.r.cfg.StallTimeout, topics.ErrUnavailable)
+}
+
+// Reason says why Next returned io.EOF: ReasonEnd, ReasonLimit or
+// ReasonClosed; "" while the replay runs.
+func (rp *Replay) Reason() string { return rp.reason }
+
+// Scanned is the number of records read, selected or not.
+func (rp *Replay) Scanned() int64 { return rp.scanned }
+
+// Delivered is the number of records Next returned.
+func (rp *Replay) Delivered() int64 { return rp.delivered }
+
+// Topic is the topic being read.
+func (rp *Replay) Topic() string { return rp.topic }
+
+// Limit is the most records the replay delivers: the request's limit, or
+// ReplayConfig.MaxRecords.
+func (rp *Replay) Limit() int64 { return rp.limit }
+
+// Ranges returns the offset range of each partition read, sorted by
+// partition. The caller must not modify it.
+func (rp *Replay) Ranges() []PartitionRange { return rp.ranges }
+
+// InRange is how many offsets the range spans in all (an upper bound of
+// the records a bounded replay reads), or -1 for a followed replay.
+func (rp *Replay) InRange() int64 {
+	if rp.follow {
+		return -1
+	}
+	var n int64
+	for _, pr := range rp.ranges {
+		n += pr.End - pr.Start
+	}
+	return n
+}
+
+// AppendCursor appends where the replay stands, as the PARTITION:OFFSET
+// list of the next offset of each partition read ("0:121,1:7"). Given as
+// the from of a new replay (or as an SSE Last-Event-ID), it resumes just
+// after the last record Next returned.
+func (rp *Replay) AppendCursor(dst []byte) []byte {
+	for i, pr := range rp.ranges {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendOffsets(dst, []PartitionOffset{{Partition: pr.Partition, Offset: rp.next[i]}})
+	}
+	return dst
+}
+
+// Close stops fetching, closes the replay's client and frees its slot. It
+// is idempotent.
+func (rp *Replay) Close() error {
+	rp.closeOnce.Do(func() {
+		rp.cl.Close()
+		<-rp.r.slots
+		r := rp.r
+		r.mu.Lock()
+		if r.active--; r.active == 0 && r.life.Err() != nil {
+			r.drainOnce.Do(func() { close(r.drained) })
+		}
+		r.mu.Unlock()
+		rp.r.log.LogAttrs(context.Background(), slog.LevelDebug, "replay closed", slog.String("topic", rp.topic),
+			slog.Int64("scanned", rp.scanned), slog.Int64("delivered", rp.delivered), slog.String("reason", rp.reason))
+	})
+	return nil
+}
+
+// Topics describes the topics replay may read: the cluster's topics that
+// match the allowlist, sorted by name.
+func (r *Replayer) Topics(ctx context.Context) ([]topics.TopicInfo, error) {
+	names, err := r.admin.TopicNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	allowed := slices.DeleteFunc(names, func(n string) bool { return !r.cfg.Allowed(n) })
+	return r.admin.Describe(ctx, allowed...)
+}
+
+// Topic describes one topic replay may read. Errors wrap
+// ErrTopicNotAllowed, topics.ErrUnknownTopic or topics.ErrUnavailable.
+func (r *Replayer) Topic(ctx context.Context, name string) (topics.TopicInfo, error) {
+	if !r.cfg.Allowed(name) {
+		return topics.TopicInfo{}, fmt.Errorf("topic %s: %w", name, ErrTopicNotAllowed)
+	}
+	infos, err := r.admin.Describe(ctx, name)
+	if err != nil {
+		return topics.TopicInfo{}, err
+	}
+	if infos[0].Internal {
+		return topics.TopicInfo{}, fmt.Errorf("topic %s: internal topic: %w", name, ErrTopicNotAllowed)
+	}
+	return infos[0], nil
+}
