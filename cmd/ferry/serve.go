@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			return fmt.Errorf("kafka reply client: %w", err)
 		}
 		closers = append(closers, replyCl.Close)
-		corr = correlator.New(cfg.Correlator, replyCl, rdb, rt, correlator.WithLogger(log))
+		corr = correlator.New(cfg.Correlator, replyCl, rdb, rt, append([]correlator.Option{correlator.WithLogger(log)}, tel.correlatorOptions()...)...)
 		closers = append(closers, func() { _ = corr.Close() }) // no-op after the shutdown below
 		if err := corr.Start(ctx); err != nil {
 			return fmt.Errorf("correlator: %w", err)
