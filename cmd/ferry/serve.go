@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 		deps.Correlator, deps.Results = corr, corr
 	}
-	hub, hubClosers, err := newHub(cfg, seeds, log)
+	hub, hubClosers, err := newHub(cfg, seeds, log, tel)
 	if err != nil {
 		return err
 	}
@@ -349,16 +349,17 @@ func readyChecks(admin *topics.Admin, rdb *redis.Client, needed []string) []ingr
 // newHub builds the stream hub and its two Kafka clients when streams are
 // configured: one whose consumer the hub drives, and one for the catch-up
 // reads of resuming subscribers (kept off the consumer's long-polling
-// connections). It returns the clients' closers.
-func newHub(cfg *loaded, seeds []string, log *slog.Logger) (*consumers.Hub, []func(), error) {
+// connections). Both are long-lived, so both get metrics and tracing
+// hooks. It returns the clients' closers.
+func newHub(cfg *loaded, seeds []string, log *slog.Logger, tel *telemetry) (*consumers.Hub, []func(), error) {
 	if len(cfg.Streams) == 0 {
 		return nil, nil, nil
 	}
-	live, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log)...)
+	live, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("streams")...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	reader, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log)...)
+	reader, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("streams_history")...)...)
 	if err != nil {
 		live.Close()
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
