@@ -118,6 +118,10 @@ func decodeReply(r *kgo.Record, allow map[string]string) (id []byte, rep Reply) 
 				continue
 			}
 			rep.Status = st
+		case h.Key == topics.HeaderTraceParent:
+			if tp := string(h.Value); topics.ValidTraceParent(tp) {
+				rep.TraceParent = tp
+			}
 		case h.Key == topics.HeaderFinal:
 			rep.Final = !bytes.EqualFold(bytes.TrimSpace(h.Value), []byte("false"))
 		case strings.EqualFold(h.Key, topics.HeaderContentType), h.Key == "contentType": // Spring's MessageHeaders.CONTENT_TYPE

@@ -24,6 +24,10 @@ type Reply struct {
 	// Invalid, when not empty, says why the reply breaks the contract;
 	// Err then wraps ErrBadReply.
 	Invalid string
+	// TraceParent is the reply record's W3C traceparent header, or "" when
+	// it has none or a malformed one: the responder's trace, which the
+	// waiting request links to. It is not kept in the store.
+	TraceParent string
 
 	// Where the reply was read, for logs and for storing it only once.
 	Topic     string

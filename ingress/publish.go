@@ -108,6 +108,7 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	closed := errors.Is(err, correlator.ErrClosed) // shutting down
 	switch {
 	case err == nil:
+		s.linkReply(ctx, rep)
 		return s.writeReply(c, &r, rep)
 	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return err // the request's own context ended
