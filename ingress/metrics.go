@@ -41,8 +41,9 @@ const (
 // Metrics holds ferry's Prometheus metrics, all named ferry_*, and serves
 // them at /metrics (WithMetrics). Packages below ingress never import the
 // Prometheus client: they declare small interfaces of the methods they call
-// (topics.Observer; the correlator and stream hub likewise) and cmd/ferry
-// passes them this Metrics.
+// (topics.Observer, correlator.Observer) and cmd/ferry passes them this
+// Metrics. The SSE metrics are recorded here in ingress, by the stream
+// writer, which sees every way a stream ends.
 //
 // Every method is safe for concurrent use and does nothing on a nil
 // *Metrics, so callers need not check whether metrics are on.
