@@ -46,6 +46,7 @@ type Correlator struct {
 	store    *Store
 	waiters  *Waiters
 	log      *slog.Logger
+	obs      Observer
 	instance string
 	allow    map[string]string
 	topics   []string
@@ -88,6 +89,7 @@ func New(cfg Config, cl *kgo.Client, rdb *redis.Client, replyTopics []string, op
 		cl:      cl,
 		waiters: NewWaiters(cfg.MaxPending, cfg.MaxPendingPerPrincipal),
 		log:     slog.Default(),
+		obs:     nopObserver{},
 		allow:   cfg.allowlist(),
 		recheck: time.Second,
 		replyTo: make(map[string]topics.ReplyTo),
@@ -104,6 +106,10 @@ func New(cfg Config, cl *kgo.Client, rdb *redis.Client, replyTopics []string, op
 		c.instance = host + "-" + hex.EncodeToString(b[:])
 	}
 	c.log = c.log.With("component", "correlator")
+	if c.obs == nil {
+		c.obs = nopObserver{}
+	}
+	c.waiters.obs = c.obs
 	c.store = NewStore(rdb, cfg.KeyPrefix, cfg.ResultTTL, c.log)
 	for _, t := range replyTopics {
 		if !slices.Contains(c.topics, t) {

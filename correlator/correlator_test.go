@@ -40,10 +40,10 @@ func (r *rig) config(layout string) Config {
 
 // start builds, starts and runs a correlator; it is closed at the end of
 // the test unless the test closes it first.
-func (r *rig) start(t *testing.T, cfg Config) *Correlator {
+func (r *rig) start(t *testing.T, cfg Config, opts ...Option) *Correlator {
 	t.Helper()
 	cl := newClient(t, r.addrs)
-	c := New(cfg, cl, r.redis.rdb, []string{repliesTopic}, WithRecheck(50*time.Millisecond), WithLogger(quiet))
+	c := New(cfg, cl, r.redis.rdb, []string{repliesTopic}, append([]Option{WithRecheck(50 * time.Millisecond), WithLogger(quiet)}, opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Start(ctx); err != nil {

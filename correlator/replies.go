@@ -39,14 +39,18 @@ func (c *Correlator) poll(ctx context.Context) error {
 			for _, r := range p.Records {
 				id, rep := decodeReply(r, c.allow)
 				if !ValidID(id) {
+					c.obs.CorrelatorReply(ReplyUnknown)
 					c.log.LogAttrs(ctx, slog.LevelDebug, "reply without a valid correlation id ignored",
 						slog.String("topic", r.Topic), slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
 					continue
 				}
 				if rep.Final && c.waiters.Deliver(id, rep) {
+					c.obs.CorrelatorReply(ReplyMatched)
 					continue
 				}
-				queue = append(queue, push{id: string(id), reply: rep})
+				// Queued even when its request waits: a Detach may have
+				// just made its result pending. keep counts it.
+				queue = append(queue, push{id: string(id), reply: rep, waiting: !rep.Final && c.waiters.has(id)})
 			}
 		})
 		c.posMu.Lock()
@@ -64,16 +68,28 @@ func (c *Correlator) poll(ctx context.Context) error {
 	}
 }
 
-// keep writes queued replies to the store until the queue is closed. It
-// retries a failing batch a few times: a reply it gives up on is lost to
-// GET /v1/results, which then reports the result pending until it expires.
+// keep writes queued replies to the store until the queue is closed, and
+// counts each as late (kept), matched (a progress reply to a waiting
+// request) or unknown. It retries a failing batch a few times: a reply it
+// gives up on is lost to GET /v1/results, which then reports the result
+// pending until it expires, and is not counted.
 func (c *Correlator) keep(ctx context.Context) {
 	for batch := range c.queue {
 		for attempt := 1; ; attempt++ {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := c.store.Push(pctx, batch)
+			kept, err := c.store.pushEach(pctx, batch)
 			cancel()
 			if err == nil {
+				for i, k := range kept {
+					switch {
+					case k:
+						c.obs.CorrelatorReply(ReplyLate)
+					case batch[i].waiting:
+						c.obs.CorrelatorReply(ReplyMatched)
+					default:
+						c.obs.CorrelatorReply(ReplyUnknown)
+					}
+				}
 				break
 			}
 			if attempt == 3 {
@@ -102,6 +118,10 @@ func decodeReply(r *kgo.Record, allow map[string]string) (id []byte, rep Reply) 
 				continue
 			}
 			rep.Status = st
+		case h.Key == topics.HeaderTraceParent:
+			if tp := string(h.Value); topics.ValidTraceParent(tp) {
+				rep.TraceParent = tp
+			}
 		case h.Key == topics.HeaderFinal:
 			rep.Final = !bytes.EqualFold(bytes.TrimSpace(h.Value), []byte("false"))
 		case strings.EqualFold(h.Key, topics.HeaderContentType), h.Key == "contentType": // Spring's MessageHeaders.CONTENT_TYPE

@@ -52,6 +52,9 @@ func TestDecodeReply(t *testing.T) {
 		},
 		{name: "header value with a line break", kv: []string{"ferry-header-Location", "/x\r\nSet-Cookie: a=b"}, want: base},
 		{name: "bare prefix", kv: []string{"ferry-header-", "x"}, want: base},
+		{name: "traceparent", kv: []string{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+			want: with(func(r *Reply) { r.TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })},
+		{name: "malformed traceparent", kv: []string{"traceparent", "00-nope"}, want: base},
 		{name: "ce and spring headers ignored", kv: []string{"ce_id", "x", "kafka_replyTopic", "y", "__TypeId__", "z"}, want: base},
 	}
 	allow := Config{}.WithDefaults().allowlist()

@@ -117,14 +117,30 @@ func (s *Store) Pending(ctx context.Context, id, owner string) error {
 type push struct {
 	id    string
 	reply Reply
+	// waiting marks a progress reply whose synchronous request was
+	// waiting when it was read: if the store does not keep it, it still
+	// counts as ReplyMatched, not ReplyUnknown.
+	waiting bool
 }
 
 // Push appends replies to their results when those are pending, and
 // reports how many it kept. Replies for unknown results (foreign or
 // synchronous requests) cost one round trip for the whole batch.
 func (s *Store) Push(ctx context.Context, batch []push) (int, error) {
+	kept, err := s.pushEach(ctx, batch)
+	n := 0
+	for _, k := range kept {
+		if k {
+			n++
+		}
+	}
+	return n, err
+}
+
+// pushEach is Push, reporting for each reply of batch whether it was kept.
+func (s *Store) pushEach(ctx context.Context, batch []push) ([]bool, error) {
 	if len(batch) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	run := func(useSHA bool) ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(batch))
@@ -155,13 +171,12 @@ func (s *Store) Push(ctx context.Context, batch []push) (int, error) {
 		cmds, err = run(false) // a restarted Redis forgot the script; Eval loads it
 	}
 	if err != nil {
-		return 0, fmt.Errorf("keep replies: %w", errors.Join(ErrUnavailable, err))
+		return nil, fmt.Errorf("keep replies: %w", errors.Join(ErrUnavailable, err))
 	}
-	kept := 0
-	for _, c := range cmds {
-		if n, _ := c.Int(); n == 1 {
-			kept++
-		}
+	kept := make([]bool, len(cmds))
+	for i, c := range cmds {
+		n, _ := c.Int()
+		kept[i] = n == 1
 	}
 	return kept, nil
 }

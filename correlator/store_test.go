@@ -25,11 +25,11 @@ func TestStorePush(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept, err := s.Push(ctx, []push{
-		{pending, reply(`1`, false, 1)},
-		{foreign, reply(`x`, true, 2)},  // a synchronous or foreign request: not kept
-		{pending, reply(`1`, false, 1)}, // the same record again (another instance): kept once
-		{pending, reply(`2`, true, 3)},
-		{pending, reply(`3`, true, 4)}, // after the final reply: ignored
+		{id: pending, reply: reply(`1`, false, 1)},
+		{id: foreign, reply: reply(`x`, true, 2)},  // a synchronous or foreign request: not kept
+		{id: pending, reply: reply(`1`, false, 1)}, // the same record again (another instance): kept once
+		{id: pending, reply: reply(`2`, true, 3)},
+		{id: pending, reply: reply(`3`, true, 4)}, // after the final reply: ignored
 	})
 	if err != nil || kept != 2 {
 		t.Fatalf("Push() = %d, %v, want 2 kept", kept, err)
@@ -64,9 +64,9 @@ func TestStoreProgressCap(t *testing.T) {
 	}
 	var batch []push
 	for i := range maxReplies + 10 {
-		batch = append(batch, push{id, reply(fmt.Sprint(i), false, int64(i))})
+		batch = append(batch, push{id: id, reply: reply(fmt.Sprint(i), false, int64(i))})
 	}
-	batch = append(batch, push{id, reply("final", true, 9999)})
+	batch = append(batch, push{id: id, reply: reply("final", true, 9999)})
 	if _, err := s.Push(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestStoreExpiry(t *testing.T) {
 	if err := s.Pending(ctx, id, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Push(ctx, []push{{id, reply("done", true, 1)}}); err != nil {
+	if _, err := s.Push(ctx, []push{{id: id, reply: reply("done", true, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	if tr.mr != nil {
@@ -136,7 +136,7 @@ func TestStoreAwait(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := s.Push(ctx, []push{{id, reply("progress", false, 1)}}); err != nil {
+	if _, err := s.Push(ctx, []push{{id: id, reply: reply("progress", false, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -24,6 +24,10 @@ type Reply struct {
 	// Invalid, when not empty, says why the reply breaks the contract;
 	// Err then wraps ErrBadReply.
 	Invalid string
+	// TraceParent is the reply record's W3C traceparent header, or "" when
+	// it has none or a malformed one: the responder's trace, which the
+	// waiting request links to. It is not kept in the store.
+	TraceParent string
 
 	// Where the reply was read, for logs and for storing it only once.
 	Topic     string
@@ -58,6 +62,7 @@ type Waiters struct {
 	maxPer int
 	closed bool
 	done   chan struct{} // closed by Close
+	obs    Observer      // told of every change to len(m), under mu
 }
 
 // waiterState is where a Waiter is in its life; guarded by Waiters.mu.
@@ -92,6 +97,7 @@ func NewWaiters(max, maxPer int) *Waiters {
 		max:    max,
 		maxPer: maxPer,
 		done:   make(chan struct{}),
+		obs:    nopObserver{},
 	}
 }
 
@@ -119,6 +125,7 @@ func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.Rep
 	}
 	ws.m[id] = w
 	ws.owners[owner]++
+	ws.obs.CorrelatorPending(1)
 	ws.mu.Unlock()
 	if ctx.Done() != nil { // context.Background never ends: save two allocations
 		w.stop = context.AfterFunc(ctx, w.remove)
@@ -154,6 +161,7 @@ func (ws *Waiters) drop(w *Waiter, to waiterState) {
 		ws.owners[w.owner] = n - 1
 	}
 	w.state = to
+	ws.obs.CorrelatorPending(-1)
 }
 
 // detach takes w out of the map so that its reply goes elsewhere, and
@@ -166,6 +174,14 @@ func (ws *Waiters) detach(w *Waiter) waiterState {
 		ws.drop(w, stateDetached)
 	}
 	return prev
+}
+
+// has reports whether a waiter for id is pending.
+func (ws *Waiters) has(id []byte) bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	_, ok := ws.m[string(id)]
+	return ok
 }
 
 // Len returns the number of pending waiters.
@@ -186,6 +202,9 @@ func (ws *Waiters) Close() {
 	ws.closed = true
 	for _, w := range ws.m {
 		w.state = stateFailed
+	}
+	if n := len(ws.m); n > 0 {
+		ws.obs.CorrelatorPending(-n)
 	}
 	clear(ws.m)
 	clear(ws.owners)

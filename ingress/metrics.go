@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -32,16 +33,17 @@ const (
 	RateLimitLimited = "limited"
 	RateLimitError   = "error" // the limiter could not decide (Redis down)
 
-	ReplyMatched = "matched" // handed to its waiting request
-	ReplyLate    = "late"    // its request had stopped waiting; stored for /v1/results
-	ReplyUnknown = "unknown" // no request has that correlation id
+	ReplyMatched = correlator.ReplyMatched // handed to its waiting request
+	ReplyLate    = correlator.ReplyLate    // its request had stopped waiting; stored for /v1/results
+	ReplyUnknown = correlator.ReplyUnknown // no request has that correlation id
 )
 
 // Metrics holds ferry's Prometheus metrics, all named ferry_*, and serves
 // them at /metrics (WithMetrics). Packages below ingress never import the
 // Prometheus client: they declare small interfaces of the methods they call
-// (topics.Observer; the correlator and stream hub likewise) and cmd/ferry
-// passes them this Metrics.
+// (topics.Observer, correlator.Observer) and cmd/ferry passes them this
+// Metrics. The SSE metrics are recorded here in ingress, by the stream
+// writer, which sees every way a stream ends.
 //
 // Every method is safe for concurrent use and does nothing on a nil
 // *Metrics, so callers need not check whether metrics are on.
@@ -240,16 +242,17 @@ func (m *Metrics) IdempotentReplay(route string) {
 	}
 }
 
-// CorrelatorPending adds delta (+1 on register, -1 when a waiter is done)
-// to the number of requests waiting for their reply.
+// CorrelatorPending implements correlator.Observer: it adds delta (+1 on
+// register, -1 when a waiter is done) to the requests waiting for their
+// reply.
 func (m *Metrics) CorrelatorPending(delta int) {
 	if m != nil {
 		m.correlatorPending.Add(float64(delta))
 	}
 }
 
-// CorrelatorReply counts one consumed reply record: ReplyMatched,
-// ReplyLate or ReplyUnknown.
+// CorrelatorReply implements correlator.Observer: it counts one consumed
+// reply record as ReplyMatched, ReplyLate or ReplyUnknown.
 func (m *Metrics) CorrelatorReply(result string) {
 	if m != nil {
 		m.correlatorReplies.WithLabelValues(result).Inc()
@@ -264,7 +267,9 @@ func (m *Metrics) ReplyRejected(route string) {
 	}
 }
 
-// CorrelatorTimeout counts a request whose reply did not come in time.
+// CorrelatorTimeout counts a synchronous request whose reply did not come
+// within its wait (route timeout or Prefer: wait), whatever on_timeout then
+// does. The correlator cannot see this: the wait is the handler's.
 func (m *Metrics) CorrelatorTimeout() {
 	if m != nil {
 		m.correlatorTimeouts.Inc()

@@ -108,9 +108,15 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	closed := errors.Is(err, correlator.ErrClosed) // shutting down
 	switch {
 	case err == nil:
+		s.linkReply(ctx, rep)
 		return s.writeReply(c, &r, rep)
 	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return err // the request's own context ended
+	}
+	if !closed {
+		s.metrics.CorrelatorTimeout() // the wait ran out, not the request
+	}
+	switch {
 	case r.Reply.OnTimeout == "fail" && closed:
 		return err // 503 shutting-down
 	case r.Reply.OnTimeout == "fail":

@@ -60,6 +60,9 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// From here the stream is counted until sseBody.Close, which fasthttp
+	// calls however the response ends.
+	s.metrics.SSESubscribers(sc.Name, 1)
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
@@ -67,7 +70,7 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	c.Context().Response.SetBodyStream(&sseBody{
 		sub: sub, conn: c.Context().Conn(), heartbeat: s.cfg.SSE.Heartbeat, retry: s.cfg.SSE.Retry,
 		envelope: params.envelope, expires: expires,
-		log: s.log, requestID: ri.id, stream: sc.Name,
+		log: s.log, metrics: s.metrics, requestID: ri.id, stream: sc.Name,
 	}, -1)
 	return nil
 }
@@ -101,8 +104,9 @@ type sseBody struct {
 	envelope  bool
 	expires   time.Time
 	log       *slog.Logger
+	metrics   *Metrics // nil: none
 	requestID string
-	stream    string
+	stream    string // the configured name: a fixed metric label
 
 	started bool
 	ended   bool   // the final event is queued: EOF once out is drained
@@ -172,12 +176,14 @@ func (b *sseBody) fill() error {
 		if b.di < len(b.ds) {
 			// Render fetched deliveries, about maxOutBuffer at a time, so
 			// that large records do not pile up here.
+			from := b.di
 			for b.di < len(b.ds) && len(b.out) < maxOutBuffer {
 				b.out = b.appendDelivery(b.out, &b.ds[b.di])
 				b.lastID = b.ds[b.di].ID
 				b.ds[b.di] = consumers.Delivery{}
 				b.di++
 			}
+			b.metrics.SSEEventsSent(b.stream, b.di-from)
 			if b.di == len(b.ds) {
 				b.ds, b.di = b.ds[:0], 0
 			}
@@ -195,6 +201,7 @@ func (b *sseBody) fill() error {
 		}
 		switch {
 		case errors.Is(err, consumers.ErrSlowConsumer):
+			b.metrics.SSESlowConsumerClosed(b.stream)
 			b.end(endSlowConsumer, "the client fell too far behind the stream; reconnect with Last-Event-ID to resume")
 			return nil
 		case err != nil:
@@ -244,6 +251,7 @@ func (b *sseBody) Close() error {
 		b.expiry.Stop()
 	}
 	b.sub.Close()
+	b.metrics.SSESubscribers(b.stream, -1)
 	reason := b.reason
 	if reason == "" {
 		reason = "client gone"

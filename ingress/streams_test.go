@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/consumers"
@@ -39,6 +41,7 @@ type streamSetup struct {
 	streams    []topics.StreamConfig
 	principals map[string]*ingress.Principal
 	partitions int32
+	metrics    bool // serve /metrics
 }
 
 func startStreamGateway(tb testing.TB, st streamSetup) *streamGateway {
@@ -64,6 +67,13 @@ func startStreamGateway(tb testing.TB, st streamSetup) *streamGateway {
 	opts := []ingress.Option{ingress.WithLogger(testLogger())}
 	if st.principals != nil {
 		opts = append(opts, ingress.WithTestPrincipals(st.principals))
+	}
+	if st.metrics {
+		m, err := ingress.NewMetrics(prometheus.NewRegistry())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		opts = append(opts, ingress.WithMetrics(m))
 	}
 	srv, err := ingress.New(st.server, table, ingress.Deps{Producer: topics.NewProducer(prod, 2*time.Second), Streams: hub}, opts...)
 	if err != nil {
@@ -99,6 +109,12 @@ func startStreamGateway(tb testing.TB, st streamSetup) *streamGateway {
 	tb.Cleanup(g.close)
 	checkFor(tb, 5*time.Second, 5*time.Millisecond, func() error { return hub.Check(ctx) })
 	return g
+}
+
+// scrape gets /metrics (streamSetup.metrics) and parses it.
+func (g *streamGateway) scrape(tb testing.TB) map[string]*dto.MetricFamily {
+	tb.Helper()
+	return (&gateway{url: g.url}).scrape(tb)
 }
 
 // produce writes records to topic and waits for the broker's ack. Each
@@ -446,7 +462,7 @@ func TestStreamResumeUnderForcedDisconnects(t *testing.T) {
 func TestSlowSubscriberIsClosedFastOneContinues(t *testing.T) {
 	t.Parallel()
 	st := topics.StreamConfig{Name: "s", Topic: "t", Auth: topics.AuthNone}
-	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st}, hub: consumers.HubConfig{Buffer: 32, History: 64}, partitions: 1})
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st}, hub: consumers.HubConfig{Buffer: 32, History: 64}, partitions: 1, metrics: true})
 	slow := mustOpenSSE(t, g.addr, "/v1/streams/s")
 	fast := mustOpenSSE(t, g.addr, "/v1/streams/s")
 	big := strings.Repeat("x", 32<<10)
@@ -485,6 +501,9 @@ func TestSlowSubscriberIsClosedFastOneContinues(t *testing.T) {
 	}
 	if len(slowGot) >= n {
 		t.Fatalf("slow subscriber got all %d events; it was never slow", len(slowGot))
+	}
+	if diff := cmp.Diff(map[string]float64{"stream=s": 1}, series(g.scrape(t), "ferry_sse_slow_consumers_closed_total")); diff != "" {
+		t.Errorf("ferry_sse_slow_consumers_closed_total (-want +got):\n%s", diff)
 	}
 	again := mustOpenSSE(t, g.addr, "/v1/streams/s", "Last-Event-ID", slow.LastID)
 	for len(slowGot) < n {
@@ -586,6 +605,48 @@ func TestDisconnectedClientsAreFreed(t *testing.T) {
 		return nil
 	})
 	t.Logf("50 disconnected clients freed in %v (heartbeat %v)", time.Since(start).Round(time.Millisecond), heartbeat)
+}
+
+// TestStreamMetrics: ferry_sse_subscribers follows subscriptions up and
+// back down when clients disconnect, and ferry_sse_events_sent_total
+// counts every event written, per stream.
+func TestStreamMetrics(t *testing.T) {
+	t.Parallel()
+	const heartbeat = 100 * time.Millisecond
+	st := topics.StreamConfig{Name: "s", Topic: "t", Auth: topics.AuthNone}
+	other := topics.StreamConfig{Name: "quiet", Topic: "q", Auth: topics.AuthNone}
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st, other}, metrics: true,
+		server: ingress.Config{SSE: ingress.SSEConfig{Heartbeat: heartbeat}}})
+	want := func(family string, w map[string]float64) func() error {
+		return func() error {
+			if diff := cmp.Diff(w, series(g.scrape(t), family)); diff != "" {
+				return fmt.Errorf("%s (-want +got):\n%s", family, diff)
+			}
+			return nil
+		}
+	}
+
+	a := mustOpenSSE(t, g.addr, "/v1/streams/s")
+	b := mustOpenSSE(t, g.addr, "/v1/streams/s")
+	q := mustOpenSSE(t, g.addr, "/v1/streams/quiet")
+	// A refused subscription is never counted.
+	if _, resp, _ := openSSE(t, g.addr, "/v1/streams/nope"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /v1/streams/nope = %d, want 404", resp.StatusCode)
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 2, "stream=quiet": 1}))
+
+	g.produce(t, "t", "1", "2", "3")
+	for _, c := range []*sseConn{a, b} {
+		nextN(t, c, 3)
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_events_sent_total", map[string]float64{"stream=s": 6}))
+
+	// Disconnects are noticed within a heartbeat.
+	a.Close()
+	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 1, "stream=quiet": 1}))
+	b.Close()
+	q.Close()
+	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 0, "stream=quiet": 0}))
 }
 
 // TestShutdownEndsStreams: closing the hub ends every stream with a final

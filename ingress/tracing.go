@@ -8,11 +8,13 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -94,6 +96,22 @@ func tracePaths(table *topics.Table) map[string]string {
 		paths[r.Name] = r.Path
 	}
 	return paths
+}
+
+// linkReply links the request's server span, when it records, to the
+// trace of the reply's record (kotel's producer span in the responder, or
+// whatever traceparent the responder set): the reply's trace is usually
+// another one, and the link lets a trace viewer jump from the request to
+// the work that answered it.
+func (s *Server) linkReply(ctx context.Context, rep correlator.Reply) {
+	span := trace.SpanFromContext(ctx)
+	if rep.TraceParent == "" || !span.IsRecording() {
+		return
+	}
+	rc := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{topics.HeaderTraceParent: rep.TraceParent})
+	if sc := trace.SpanContextFromContext(rc); sc.IsValid() {
+		span.AddLink(trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("ferry.link", "reply")}})
+	}
 }
 
 // traceParent formats a span context as a W3C traceparent.

@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			return fmt.Errorf("kafka reply client: %w", err)
 		}
 		closers = append(closers, replyCl.Close)
-		corr = correlator.New(cfg.Correlator, replyCl, rdb, rt, correlator.WithLogger(log))
+		corr = correlator.New(cfg.Correlator, replyCl, rdb, rt, append([]correlator.Option{correlator.WithLogger(log)}, tel.correlatorOptions()...)...)
 		closers = append(closers, func() { _ = corr.Close() }) // no-op after the shutdown below
 		if err := corr.Start(ctx); err != nil {
 			return fmt.Errorf("correlator: %w", err)
@@ -166,7 +166,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	// same options as cl.
 	replayer := consumers.NewReplayer(cfg.Replay, admin, replayKafkaOpts(cfg.Kafka, seeds, log), consumers.WithLogger(log))
 	deps.Replayer, deps.Topics, deps.ReplayScopes = replayer, replayer, cfg.Replay.Scopes
-	hub, hubClosers, err := newHub(cfg, seeds, log)
+	hub, hubClosers, err := newHub(cfg, seeds, log, tel)
 	if err != nil {
 		return err
 	}
@@ -358,16 +358,17 @@ func readyChecks(admin *topics.Admin, rdb *redis.Client, needed []string) []ingr
 // newHub builds the stream hub and its two Kafka clients when streams are
 // configured: one whose consumer the hub drives, and one for the catch-up
 // reads of resuming subscribers (kept off the consumer's long-polling
-// connections). It returns the clients' closers.
-func newHub(cfg *loaded, seeds []string, log *slog.Logger) (*consumers.Hub, []func(), error) {
+// connections). Both are long-lived, so both get metrics and tracing
+// hooks. It returns the clients' closers.
+func newHub(cfg *loaded, seeds []string, log *slog.Logger, tel *telemetry) (*consumers.Hub, []func(), error) {
 	if len(cfg.Streams) == 0 {
 		return nil, nil, nil
 	}
-	live, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log)...)
+	live, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("streams")...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	reader, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log)...)
+	reader, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("streams_history")...)...)
 	if err != nil {
 		live.Close()
 		return nil, nil, fmt.Errorf("kafka client: %w", err)

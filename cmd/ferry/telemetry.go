@@ -22,6 +22,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -180,6 +181,14 @@ func (t *telemetry) producerOptions() []topics.ProducerOption {
 		return nil
 	}
 	return []topics.ProducerOption{topics.WithObserver(t.metrics)}
+}
+
+// correlatorOptions report waiters and replies to the metrics.
+func (t *telemetry) correlatorOptions() []correlator.Option {
+	if t.metrics == nil {
+		return nil
+	}
+	return []correlator.Option{correlator.WithObserver(t.metrics)}
 }
 
 // kafkaHooks are the hooks for one long-lived Kafka client, passed to

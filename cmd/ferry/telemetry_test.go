@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -79,7 +80,7 @@ func TestTracingEnabled(t *testing.T) {
 // serveFor runs serve in-process with the config text (listen and broker
 // filled in) and returns the HTTP address once ready, and a function that
 // stops serve and waits for it (called at the end of the test otherwise).
-func serveFor(t *testing.T, c *kfake.Cluster, cfgText string) (string, func()) {
+func serveFor(t *testing.T, c *kfake.Cluster, cfgText string, opts ...serveOptions) (string, func()) {
 	t.Helper()
 	addr := freePort(t)
 	path := filepath.Join(t.TempDir(), "ferry.yaml")
@@ -93,7 +94,11 @@ func serveFor(t *testing.T, c *kfake.Cluster, cfgText string) (string, func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), serveOptions{}) }()
+	var o serveOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), o) }()
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -147,38 +152,62 @@ func TestServeMetrics(t *testing.T) {
 	t.Logf("exposition complete after %v", time.Since(start))
 }
 
-// checkExposition scrapes /metrics and reports the expected series that
-// are missing.
-func checkExposition(addr string) error {
+// scrape gets /metrics from addr and parses it with the Prometheus text
+// parser.
+func scrape(addr string) (map[string]*dto.MetricFamily, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return fmt.Errorf("parse /metrics: %w", err)
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
+	return mfs, nil
+}
+
+// sample returns the value of the first series of family whose labels
+// include the given ones (name, value, ...), and whether there is one.
+// Histograms have no single value: their sample is 0.
+func sample(mfs map[string]*dto.MetricFamily, family string, labels ...string) (float64, bool) {
+	mf, ok := mfs[family]
+	if !ok {
+		return 0, false
+	}
+metrics:
+	for _, m := range mf.GetMetric() {
+		got := make(map[string]string)
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if got[labels[i]] != labels[i+1] {
+				continue metrics
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+// checkExposition scrapes /metrics and reports the expected series that
+// are missing.
+func checkExposition(addr string) error {
+	mfs, err := scrape(addr)
+	if err != nil {
+		return err
 	}
 	has := func(family string, labels ...string) bool {
-		mf, ok := mfs[family]
-		if !ok {
-			return false
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			got := make(map[string]string)
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if got[labels[i]] != labels[i+1] {
-					continue metrics
-				}
-			}
-			return true
-		}
-		return false
+		_, ok := sample(mfs, family, labels...)
+		return ok
 	}
 	var missing []string
 	for _, want := range [][]string{
@@ -201,6 +230,78 @@ func checkExposition(addr string) error {
 		return fmt.Errorf("/metrics lacks %s", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// TestServeReplyAndStreamMetrics: with serve's own wiring, a synchronous
+// round trip through the echo responder counts one matched reply and
+// leaves nothing pending; a stream subscriber is counted while connected
+// and uncounted once gone, its events are counted, and the reply and hub
+// clients report their Kafka metrics.
+func TestServeReplyAndStreamMetrics(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "quotes", "quotes.replies", "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close) // after serve stops (cleanups run last-in first-out)
+	addr, _ := serveFor(t, c, `server: { sse: { heartbeat: 100ms } }
+routes: [{ name: quote, path: /v1/quotes, topic: quotes, auth: none, reply: { topic: quotes.replies, timeout: 10s } }]
+streams: [{ name: events, topic: events, auth: none }]
+`, serveOptions{echo: true})
+	expect := func(family string, want float64, labels ...string) func() error {
+		return func() error {
+			mfs, err := scrape(addr)
+			if err != nil {
+				return err
+			}
+			if got, ok := sample(mfs, family, labels...); !ok || got != want {
+				return fmt.Errorf("%s%q = %v (present %v), want %v", family, labels, got, ok, want)
+			}
+			return nil
+		}
+	}
+
+	// Registered at start, so the first scrape sees them at zero.
+	for _, f := range []func() error{
+		expect("ferry_correlator_pending", 0),
+		expect("ferry_correlator_replies_total", 0, "result", "matched"),
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp := do(t, "POST", "http://"+addr+"/v1/quotes", `{"symbol":"ACME"}`)
+	if resp.status != http.StatusOK || resp.body != `{"symbol":"ACME"}` {
+		t.Fatalf("POST /v1/quotes = %s, want 200 with the echo", resp)
+	}
+	for _, f := range []func() error{
+		expect("ferry_correlator_pending", 0),
+		expect("ferry_correlator_replies_total", 1, "result", "matched"),
+		expect("ferry_correlator_replies_total", 0, "result", "unknown"),
+		expect("ferry_correlator_timeouts_total", 0),
+		expect("ferry_kafka_fetch_records_total", 1, "client", "replies", "topic", "quotes.replies"),
+	} {
+		waitFor(t, 5*time.Second, f)
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/streams/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	sub, err := http.DefaultClient.Do(req)
+	if err != nil || sub.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/streams/events = %v, %v; want 200", sub, err)
+	}
+	waitFor(t, 5*time.Second, expect("ferry_sse_subscribers", 1, "stream", "events"))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Value: []byte(`{"n":1}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, expect("ferry_sse_events_sent_total", 1, "stream", "events"))
+	waitFor(t, 5*time.Second, expect("ferry_kafka_fetch_records_total", 1, "client", "streams", "topic", "events"))
+	sub.Body.Close()
+	waitFor(t, 5*time.Second, expect("ferry_sse_subscribers", 0, "stream", "events"))
 }
 
 func TestServeMetricsOff(t *testing.T) {

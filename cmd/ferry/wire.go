@@ -10,9 +10,10 @@ import (
 
 // Compile-time guards: the concrete components satisfy what ingress needs.
 var (
-	_ ingress.Producer  = (*topics.Producer)(nil)
-	_ ingress.Validator = (*schemas.Set)(nil)
-	_ topics.Observer   = (*ingress.Metrics)(nil)
+	_ ingress.Producer    = (*topics.Producer)(nil)
+	_ ingress.Validator   = (*schemas.Set)(nil)
+	_ topics.Observer     = (*ingress.Metrics)(nil)
+	_ correlator.Observer = (*ingress.Metrics)(nil)
 
 	_ ingress.Authenticator    = (*ingress.Auth)(nil)
 	_ ingress.Limiter          = (*ingress.RedisLimiter)(nil)
