@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,12 +30,14 @@ type benchEnv struct {
 	config   string
 	stderr   io.Writer
 
-	ferry    *server
-	bare     *server
-	kafka    *server
-	brokers  string
-	rawTopic string
-	token    string
+	ferry     *server
+	bare      *server
+	kafka     *server
+	responder *server // ferry respond --echo on the sync route's topic
+	brokers   string
+	rawTopic  string
+	token     string // orders:write, for the publish route
+	admin     string // admin scope, for /v1/replay
 }
 
 // server is a process under test.
@@ -65,6 +68,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ferryBin := fs.String("ferry", "bin/ferry", "ferry `binary`")
 	config := fs.String("config", "testdata/bench/ferry.yaml", "ferry config for the benchmark")
 	out := fs.String("out", "BENCHMARKS.md", "write the report here too (empty: stdout only)")
+	only := fs.String("only", "", "comma-separated `scenarios` to run (default all): "+strings.Join(scenarioNames(), ","))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,11 +83,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	started := time.Now()
 	var rows []row
 	var details []string
-	r, d, err := env.publishScenarios(ctx)
-	if err != nil {
-		return err
+	for _, sc := range scenarios {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
+			continue
+		}
+		fmt.Fprintf(stderr, "== %s\n", sc.name)
+		r, d, err := sc.run(env, ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		rows, details = append(rows, r...), append(details, d...)
 	}
-	rows, details = append(rows, r...), append(details, d...)
 
 	report := env.report(rows, details, time.Since(started))
 	fmt.Fprint(stdout, report)
@@ -91,6 +101,23 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return os.WriteFile(*out, []byte(report), 0o644)
 	}
 	return nil
+}
+
+// scenarios are the bench's parts, in the order they run.
+var scenarios = []struct {
+	name string
+	run  func(*benchEnv, context.Context) ([]row, []string, error)
+}{
+	{"publish", (*benchEnv).publishScenarios},
+	{"reply", (*benchEnv).replyScenarios},
+}
+
+func scenarioNames() []string {
+	var names []string
+	for _, sc := range scenarios {
+		names = append(names, sc.name)
+	}
+	return names
 }
 
 // start launches ferry and the baselines on free ports.
@@ -123,11 +150,32 @@ func (e *benchEnv) start(ctx context.Context) error {
 		return err
 	}
 	e.rawTopic = "bench.raw"
+	if e.token, err = e.mintToken(ctx, "orders:write"); err != nil {
+		return err
+	}
+	if e.admin, err = e.mintToken(ctx, "admin"); err != nil {
+		return err
+	}
+	rcmd := exec.CommandContext(ctx, e.ferryBin, "respond", "--echo", "-c", e.config, "--brokers", kafkaAddr, "--topic", "bench.quotes")
+	rcmd.Stderr = os.Stderr // log level warn: only problems
+	if err := rcmd.Start(); err != nil {
+		return fmt.Errorf("start responder: %w", err)
+	}
+	e.responder = &server{name: "echo responder", cmd: rcmd}
 	return nil
 }
 
+// mintToken mints a dev JWT with scope from ferry's own `token` command.
+func (e *benchEnv) mintToken(ctx context.Context, scope string) (string, error) {
+	out, err := exec.CommandContext(ctx, e.ferryBin, "token", "--scope", scope, "--ttl", "1h").Output()
+	if err != nil {
+		return "", fmt.Errorf("ferry token --scope %s: %w", scope, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 func (e *benchEnv) stop() {
-	for _, s := range []*server{e.kafka, e.bare, e.ferry} {
+	for _, s := range []*server{e.responder, e.kafka, e.bare, e.ferry} {
 		if s != nil && s.cmd.Process != nil {
 			_ = s.cmd.Process.Signal(os.Interrupt)
 			_ = s.cmd.Wait()
