@@ -110,6 +110,7 @@ var scenarios = []struct {
 }{
 	{"publish", (*benchEnv).publishScenarios},
 	{"reply", (*benchEnv).replyScenarios},
+	{"sse", (*benchEnv).sseScenarios},
 }
 
 func scenarioNames() []string {
@@ -176,10 +177,15 @@ func (e *benchEnv) mintToken(ctx context.Context, scope string) (string, error) 
 
 func (e *benchEnv) stop() {
 	for _, s := range []*server{e.responder, e.kafka, e.bare, e.ferry} {
-		if s != nil && s.cmd.Process != nil {
-			_ = s.cmd.Process.Signal(os.Interrupt)
-			_ = s.cmd.Wait()
-		}
+		s.stopProcess()
+	}
+}
+
+// stopProcess interrupts the server's process and waits for it.
+func (s *server) stopProcess() {
+	if s != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		_ = s.cmd.Wait()
 	}
 }
 

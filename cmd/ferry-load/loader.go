@@ -171,12 +171,19 @@ func (r Result) meets(p99 time.Duration) bool {
 // the first bad rate. It returns the best passing run (zero Result when
 // even the start rate fails) and every run it made.
 func sweep(ctx context.Context, start float64, step time.Duration, p99 time.Duration, workers int, steps int, op Op, log func(Result)) (Result, []Result) {
+	return sweepRates(ctx, start, steps, p99, func(rate float64) Result {
+		return runOpenLoop(ctx, Plan{Rate: rate, Duration: step, Workers: workers, Grace: 2 * time.Second}, op)
+	}, log)
+}
+
+// sweepRates is sweep over any run function: run(rate) measures one rate.
+func sweepRates(ctx context.Context, start float64, steps int, p99 time.Duration, run func(rate float64) Result, log func(Result)) (Result, []Result) {
 	var best Result
 	var runs []Result
 	good, bad := 0.0, 0.0
 	rate := start
 	for i := 0; i < steps && ctx.Err() == nil; i++ {
-		r := runOpenLoop(ctx, Plan{Rate: rate, Duration: step, Workers: workers, Grace: 2 * time.Second}, op)
+		r := run(rate)
 		runs = append(runs, r)
 		if log != nil {
 			log(r)
