@@ -33,7 +33,8 @@ type benchEnv struct {
 	ferry     *server
 	bare      *server
 	kafka     *server
-	responder *server // ferry respond --echo on the sync route's topic
+	responder *server  // ferry respond --echo on the sync route's topic
+	ferryEnv  []string // FERRY_LISTEN (first), FERRY_KAFKA_LISTEN, FERRY_DATA_DIR
 	brokers   string
 	rawTopic  string
 	token     string // orders:write, for the publish route
@@ -111,6 +112,8 @@ var scenarios = []struct {
 	{"publish", (*benchEnv).publishScenarios},
 	{"reply", (*benchEnv).replyScenarios},
 	{"sse", (*benchEnv).sseScenarios},
+	{"idle", (*benchEnv).idleScenario},
+	{"pending", (*benchEnv).pendingScenario},
 }
 
 func scenarioNames() []string {
@@ -129,20 +132,9 @@ func (e *benchEnv) start(ctx context.Context) error {
 		return err
 	}
 	e.brokers = kafkaAddr
-	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", e.config)
-	cmd.Env = append(os.Environ(), "FERRY_LISTEN="+httpAddr, "FERRY_KAFKA_LISTEN="+kafkaAddr, "FERRY_DATA_DIR="+dataDir)
-	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
+	e.ferryEnv = []string{"FERRY_LISTEN=" + httpAddr, "FERRY_KAFKA_LISTEN=" + kafkaAddr, "FERRY_DATA_DIR=" + dataDir}
+	if err := e.startFerry(ctx); err != nil {
 		return err
-	}
-	defer devNull.Close()
-	cmd.Stderr = devNull // access logs stay on, written where they cost no reader
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start ferry: %w", err)
-	}
-	e.ferry = &server{name: "ferry", url: "http://" + httpAddr, cmd: cmd}
-	if err := waitReady(ctx, e.ferry.url+"/readyz", 30*time.Second); err != nil {
-		return fmt.Errorf("ferry: %w", err)
 	}
 	if e.bare, err = startBaseline(ctx, "bare"); err != nil {
 		return err
@@ -164,6 +156,35 @@ func (e *benchEnv) start(ctx context.Context) error {
 	}
 	e.responder = &server{name: "echo responder", cmd: rcmd}
 	return nil
+}
+
+// startFerry starts ferry on the env's addresses and waits until ready.
+func (e *benchEnv) startFerry(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", e.config)
+	cmd.Env = append(os.Environ(), e.ferryEnv...)
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	cmd.Stderr = devNull // access logs stay on, written where they cost no reader
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start ferry: %w", err)
+	}
+	e.ferry = &server{name: "ferry", url: "http://" + e.ferryEnv[0][len("FERRY_LISTEN="):], cmd: cmd}
+	if err := waitReady(ctx, e.ferry.url+"/readyz", 30*time.Second); err != nil {
+		return fmt.Errorf("ferry: %w", err)
+	}
+	return nil
+}
+
+// restartFerry gives a memory scenario a fresh ferry process, whose RSS
+// no earlier scenario has grown. The embedded broker restarts with it
+// (same address, same data directory); the clients of the baselines and
+// the responder reconnect.
+func (e *benchEnv) restartFerry(ctx context.Context) error {
+	e.ferry.stopProcess()
+	return e.startFerry(ctx)
 }
 
 // mintToken mints a dev JWT with scope from ferry's own `token` command.
