@@ -112,6 +112,7 @@ var scenarios = []struct {
 	{"publish", (*benchEnv).publishScenarios},
 	{"reply", (*benchEnv).replyScenarios},
 	{"sse", (*benchEnv).sseScenarios},
+	{"replay", (*benchEnv).replayScenario},
 	{"idle", (*benchEnv).idleScenario},
 	{"pending", (*benchEnv).pendingScenario},
 }
