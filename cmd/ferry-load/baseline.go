@@ -63,7 +63,7 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma-separated (kafka)")
 	topic := fs.String("topic", "bench.baseline", "topic to produce to (kafka)")
 	if len(args) == 0 {
-		return errors.New("baseline: want bare or kafka")
+		return errors.New("baseline: want bare, kafka or sse")
 	}
 	kind := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -73,6 +73,8 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	switch kind {
 	case "bare":
 		app = bareApp()
+	case "sse":
+		app = broadcasterApp()
 	case "kafka":
 		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ProducerLinger(0),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.AllowAutoTopicCreation())

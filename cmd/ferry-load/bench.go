@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,12 +30,15 @@ type benchEnv struct {
 	config   string
 	stderr   io.Writer
 
-	ferry    *server
-	bare     *server
-	kafka    *server
-	brokers  string
-	rawTopic string
-	token    string
+	ferry     *server
+	bare      *server
+	kafka     *server
+	responder *server  // ferry respond --echo on the sync route's topic
+	ferryEnv  []string // FERRY_LISTEN (first), FERRY_KAFKA_LISTEN, FERRY_DATA_DIR
+	brokers   string
+	rawTopic  string
+	token     string // orders:write, for the publish route
+	admin     string // admin scope, for /v1/replay
 }
 
 // server is a process under test.
@@ -65,6 +69,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ferryBin := fs.String("ferry", "bin/ferry", "ferry `binary`")
 	config := fs.String("config", "testdata/bench/ferry.yaml", "ferry config for the benchmark")
 	out := fs.String("out", "BENCHMARKS.md", "write the report here too (empty: stdout only)")
+	only := fs.String("only", "", "comma-separated `scenarios` to run (default all): "+strings.Join(scenarioNames(), ","))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,11 +84,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	started := time.Now()
 	var rows []row
 	var details []string
-	r, d, err := env.publishScenarios(ctx)
-	if err != nil {
-		return err
+	for _, sc := range scenarios {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
+			continue
+		}
+		fmt.Fprintf(stderr, "== %s\n", sc.name)
+		r, d, err := sc.run(env, ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		rows, details = append(rows, r...), append(details, d...)
 	}
-	rows, details = append(rows, r...), append(details, d...)
 
 	report := env.report(rows, details, time.Since(started))
 	fmt.Fprint(stdout, report)
@@ -91,6 +102,27 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return os.WriteFile(*out, []byte(report), 0o644)
 	}
 	return nil
+}
+
+// scenarios are the bench's parts, in the order they run.
+var scenarios = []struct {
+	name string
+	run  func(*benchEnv, context.Context) ([]row, []string, error)
+}{
+	{"publish", (*benchEnv).publishScenarios},
+	{"reply", (*benchEnv).replyScenarios},
+	{"sse", (*benchEnv).sseScenarios},
+	{"replay", (*benchEnv).replayScenario},
+	{"idle", (*benchEnv).idleScenario},
+	{"pending", (*benchEnv).pendingScenario},
+}
+
+func scenarioNames() []string {
+	var names []string
+	for _, sc := range scenarios {
+		names = append(names, sc.name)
+	}
+	return names
 }
 
 // start launches ferry and the baselines on free ports.
@@ -101,8 +133,36 @@ func (e *benchEnv) start(ctx context.Context) error {
 		return err
 	}
 	e.brokers = kafkaAddr
+	e.ferryEnv = []string{"FERRY_LISTEN=" + httpAddr, "FERRY_KAFKA_LISTEN=" + kafkaAddr, "FERRY_DATA_DIR=" + dataDir}
+	if err := e.startFerry(ctx); err != nil {
+		return err
+	}
+	if e.bare, err = startBaseline(ctx, "bare"); err != nil {
+		return err
+	}
+	if e.kafka, err = startBaseline(ctx, "kafka", "--brokers", kafkaAddr, "--topic", "bench.baseline"); err != nil {
+		return err
+	}
+	e.rawTopic = "bench.raw"
+	if e.token, err = e.mintToken(ctx, "orders:write"); err != nil {
+		return err
+	}
+	if e.admin, err = e.mintToken(ctx, "admin"); err != nil {
+		return err
+	}
+	rcmd := exec.CommandContext(ctx, e.ferryBin, "respond", "--echo", "-c", e.config, "--brokers", kafkaAddr, "--topic", "bench.quotes")
+	rcmd.Stderr = os.Stderr // log level warn: only problems
+	if err := rcmd.Start(); err != nil {
+		return fmt.Errorf("start responder: %w", err)
+	}
+	e.responder = &server{name: "echo responder", cmd: rcmd}
+	return nil
+}
+
+// startFerry starts ferry on the env's addresses and waits until ready.
+func (e *benchEnv) startFerry(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", e.config)
-	cmd.Env = append(os.Environ(), "FERRY_LISTEN="+httpAddr, "FERRY_KAFKA_LISTEN="+kafkaAddr, "FERRY_DATA_DIR="+dataDir)
+	cmd.Env = append(os.Environ(), e.ferryEnv...)
 	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -112,26 +172,42 @@ func (e *benchEnv) start(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start ferry: %w", err)
 	}
-	e.ferry = &server{name: "ferry", url: "http://" + httpAddr, cmd: cmd}
+	e.ferry = &server{name: "ferry", url: "http://" + e.ferryEnv[0][len("FERRY_LISTEN="):], cmd: cmd}
 	if err := waitReady(ctx, e.ferry.url+"/readyz", 30*time.Second); err != nil {
 		return fmt.Errorf("ferry: %w", err)
 	}
-	if e.bare, err = startBaseline(ctx, "bare"); err != nil {
-		return err
-	}
-	if e.kafka, err = startBaseline(ctx, "kafka", "--brokers", kafkaAddr, "--topic", "bench.baseline"); err != nil {
-		return err
-	}
-	e.rawTopic = "bench.raw"
 	return nil
 }
 
+// restartFerry gives a memory scenario a fresh ferry process, whose RSS
+// no earlier scenario has grown. The embedded broker restarts with it
+// (same address, same data directory); the clients of the baselines and
+// the responder reconnect.
+func (e *benchEnv) restartFerry(ctx context.Context) error {
+	e.ferry.stopProcess()
+	return e.startFerry(ctx)
+}
+
+// mintToken mints a dev JWT with scope from ferry's own `token` command.
+func (e *benchEnv) mintToken(ctx context.Context, scope string) (string, error) {
+	out, err := exec.CommandContext(ctx, e.ferryBin, "token", "--scope", scope, "--ttl", "1h").Output()
+	if err != nil {
+		return "", fmt.Errorf("ferry token --scope %s: %w", scope, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 func (e *benchEnv) stop() {
-	for _, s := range []*server{e.kafka, e.bare, e.ferry} {
-		if s != nil && s.cmd.Process != nil {
-			_ = s.cmd.Process.Signal(os.Interrupt)
-			_ = s.cmd.Wait()
-		}
+	for _, s := range []*server{e.responder, e.kafka, e.bare, e.ferry} {
+		s.stopProcess()
+	}
+}
+
+// stopProcess interrupts the server's process and waits for it.
+func (s *server) stopProcess() {
+	if s != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		_ = s.cmd.Wait()
 	}
 }
 

@@ -53,6 +53,9 @@ func runOpenLoop(ctx context.Context, p Plan, op Op) Result {
 	if p.Grace <= 0 {
 		p.Grace = 5 * time.Second
 	}
+	if p.Rate <= 0 {
+		return Result{Plan: p, Failed: map[string]int64{}, Hist: hdrhistogram.New(1, maxLatencyUS, 3)}
+	}
 	total := int(p.Rate * p.Duration.Seconds())
 	due := make(chan time.Time, total+1)
 	interval := time.Duration(float64(time.Second) / p.Rate)
@@ -67,31 +70,29 @@ func runOpenLoop(ctx context.Context, p Plan, op Op) Result {
 		ok     atomic.Int64
 		wg     sync.WaitGroup
 	)
+	// One histogram for all workers: an HdrHistogram of this range and
+	// precision is about 250 KB, and one per worker made each run allocate
+	// and merge over 100 MB, whose GC disturbed the server next door.
+	record := func(lat int64, out string) {
+		mu.Lock()
+		_ = hist.RecordValue(max(1, min(lat, maxLatencyUS)))
+		if out != "" {
+			failed[out]++
+		}
+		mu.Unlock()
+	}
 	for range p.Workers {
 		wg.Go(func() {
-			h := hdrhistogram.New(1, maxLatencyUS, 3)
-			f := make(map[string]int64)
-			var n int64
 			for t := range due {
 				if runCtx.Err() != nil {
 					break
 				}
 				out := op(runCtx)
-				lat := time.Since(t).Microseconds()
-				_ = h.RecordValue(max(1, min(lat, maxLatencyUS)))
+				record(time.Since(t).Microseconds(), out)
 				if out == "" {
-					n++
-				} else {
-					f[out]++
+					ok.Add(1)
 				}
 			}
-			ok.Add(n)
-			mu.Lock()
-			hist.Merge(h)
-			for k, v := range f {
-				failed[k] += v
-			}
-			mu.Unlock()
 		})
 	}
 
@@ -114,11 +115,6 @@ func runOpenLoop(ctx context.Context, p Plan, op Op) Result {
 	for range due {
 	}
 	done := ok.Load()
-	var failures int64
-	for _, v := range failed {
-		failures += v
-	}
-	_ = failures
 	return Result{
 		Plan: p, Elapsed: elapsed, OK: done, Failed: failed, Unsent: unsent, Hist: hist,
 		Achieved: float64(done) / max(p.Duration.Seconds(), elapsed.Seconds()-p.Grace.Seconds()),
@@ -135,10 +131,18 @@ func (r Result) Errors() int64 {
 }
 
 // P returns a percentile latency in milliseconds.
-func (r Result) P(q float64) float64 { return float64(r.Hist.ValueAtQuantile(q)) / 1000 }
+func (r Result) P(q float64) float64 {
+	if r.Hist == nil {
+		return 0
+	}
+	return float64(r.Hist.ValueAtQuantile(q)) / 1000
+}
 
 // String is a one-line summary.
 func (r Result) String() string {
+	if r.Hist == nil {
+		return "no passing run"
+	}
 	var fails []string
 	for _, k := range slices.Sorted(maps.Keys(r.Failed)) {
 		fails = append(fails, fmt.Sprintf("%s×%d", k, r.Failed[k]))
@@ -167,12 +171,19 @@ func (r Result) meets(p99 time.Duration) bool {
 // the first bad rate. It returns the best passing run (zero Result when
 // even the start rate fails) and every run it made.
 func sweep(ctx context.Context, start float64, step time.Duration, p99 time.Duration, workers int, steps int, op Op, log func(Result)) (Result, []Result) {
+	return sweepRates(ctx, start, steps, p99, func(rate float64) Result {
+		return runOpenLoop(ctx, Plan{Rate: rate, Duration: step, Workers: workers, Grace: 2 * time.Second}, op)
+	}, log)
+}
+
+// sweepRates is sweep over any run function: run(rate) measures one rate.
+func sweepRates(ctx context.Context, start float64, steps int, p99 time.Duration, run func(rate float64) Result, log func(Result)) (Result, []Result) {
 	var best Result
 	var runs []Result
 	good, bad := 0.0, 0.0
 	rate := start
 	for i := 0; i < steps && ctx.Err() == nil; i++ {
-		r := runOpenLoop(ctx, Plan{Rate: rate, Duration: step, Workers: workers, Grace: 2 * time.Second}, op)
+		r := run(rate)
 		runs = append(runs, r)
 		if log != nil {
 			log(r)

@@ -37,7 +37,7 @@ func main() {
 const usage = `usage:
   ferry-load publish  --url URL [--body FILE] [-H 'Name: value'] (--rate R | --sweep [--p99 5ms]) [--duration 10s] [--pid PID]
   ferry-load request-reply --url URL ...   (same flags; a 200 is success)
-  ferry-load baseline bare|kafka [--brokers host:port --topic T]
+  ferry-load baseline bare|kafka|sse [--brokers host:port --topic T]
   ferry-load bench [--quick] [--ferry bin/ferry] [--out BENCHMARKS.md]
 `
 

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// rawRoundTrip is the request/response floor, in this process, on ferry's
+// broker: a producer sends a request record, an echo consumer answers it
+// on the reply topic with the same correlation header, and a reply
+// consumer hands the reply to the waiting caller. It is what ferry's sync
+// route does minus HTTP, the correlator's bookkeeping, and the SDK.
+type rawRoundTrip struct {
+	prod, echo, replies *kgo.Client
+	reqTopic, repTopic  string
+
+	next    atomic.Uint64
+	mu      sync.Mutex
+	waiters map[string]chan struct{}
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+}
+
+// corrHeader carries the correlation id of the raw round trip.
+const corrHeader = "corr"
+
+func newRawRoundTrip(ctx context.Context, brokers, reqTopic, repTopic string) (*rawRoundTrip, error) {
+	rt := &rawRoundTrip{reqTopic: reqTopic, repTopic: repTopic, waiters: make(map[string]chan struct{})}
+	base := []kgo.Opt{kgo.SeedBrokers(brokers), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks())}
+	var err error
+	if rt.prod, err = kgo.NewClient(base...); err != nil {
+		return nil, err
+	}
+	for _, t := range []string{reqTopic, repTopic} {
+		if err := ensureTopic(ctx, rt.prod, t, 3); err != nil {
+			rt.prod.Close()
+			return nil, err
+		}
+	}
+	atEnd := kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd())
+	if rt.echo, err = kgo.NewClient(append(base, kgo.ConsumeTopics(reqTopic), atEnd)...); err != nil {
+		rt.prod.Close()
+		return nil, err
+	}
+	if rt.replies, err = kgo.NewClient(append(base, kgo.ConsumeTopics(repTopic), atEnd)...); err != nil {
+		rt.prod.Close()
+		rt.echo.Close()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	rt.cancel = cancel
+	rt.done.Add(2)
+	go rt.echoLoop(runCtx)
+	go rt.replyLoop(runCtx)
+	// The consumers start at the end once they have resolved it: wait
+	// until a round trip makes it.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		out := rt.op(c)
+		cancel()
+		if out == "" {
+			return rt, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			rt.close()
+			return nil, fmt.Errorf("raw round trip not answering: %s", out)
+		}
+	}
+}
+
+// echoLoop answers every request on the reply topic.
+func (rt *rawRoundTrip) echoLoop(ctx context.Context) {
+	defer rt.done.Done()
+	for ctx.Err() == nil {
+		fs := rt.echo.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			rep := &kgo.Record{Topic: rt.repTopic, Key: r.Key, Value: r.Value, Headers: r.Headers}
+			rt.echo.Produce(ctx, rep, nil)
+		})
+	}
+}
+
+// replyLoop wakes the caller of every reply.
+func (rt *rawRoundTrip) replyLoop(ctx context.Context) {
+	defer rt.done.Done()
+	for ctx.Err() == nil {
+		fs := rt.replies.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key != corrHeader {
+					continue
+				}
+				rt.mu.Lock()
+				ch := rt.waiters[string(h.Value)]
+				delete(rt.waiters, string(h.Value))
+				rt.mu.Unlock()
+				if ch != nil {
+					ch <- struct{}{}
+				}
+			}
+		})
+	}
+}
+
+var rawRequestBody = []byte(`{"customer_id":"c-1","amount":42}`)
+
+// op is one round trip: register, produce (acked), wait for the reply.
+func (rt *rawRoundTrip) op(ctx context.Context) string {
+	id := strconv.FormatUint(rt.next.Add(1), 10)
+	ch := make(chan struct{}, 1)
+	rt.mu.Lock()
+	rt.waiters[id] = ch
+	rt.mu.Unlock()
+	forget := func() {
+		rt.mu.Lock()
+		delete(rt.waiters, id)
+		rt.mu.Unlock()
+	}
+	r := &kgo.Record{Topic: rt.reqTopic, Value: rawRequestBody, Headers: []kgo.RecordHeader{{Key: corrHeader, Value: []byte(id)}}}
+	if err := rt.prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+		forget()
+		return "produce error"
+	}
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return ""
+	case <-t.C:
+		forget()
+		return "timeout"
+	case <-ctx.Done():
+		forget()
+		return "timeout"
+	}
+}
+
+func (rt *rawRoundTrip) close() {
+	rt.cancel()
+	rt.done.Wait()
+	rt.replies.Close()
+	rt.echo.Close()
+	rt.prod.Close()
+}
+
+// replyScenarios measures ferry's sync route against the raw round trip:
+// at 1,000 req/s (latency deltas) and at the highest rate each holds with
+// p99 under 10 ms.
+func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) {
+	rt, err := newRawRoundTrip(ctx, e.brokers, "bench.raw.requests", "bench.raw.replies")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rt.close()
+	ht, err := newHTTPTarget("POST", e.ferry.url+"/v1/quotes", rawRequestBody, 200, 512, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Warm ferry's route up until the responder answers.
+	deadline := time.Now().Add(15 * time.Second)
+	for out := ht.op(ctx); out != ""; out = ht.op(ctx) {
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("sync route not answering: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	const rate = 1000
+	var ferryFixed, rawFixed Result
+	lower := func(cur, r Result) Result {
+		if cur.Hist == nil || r.P(99) < cur.P(99) {
+			return r
+		}
+		return cur
+	}
+	for round := range e.rounds {
+		fmt.Fprintf(e.stderr, "request-reply at %d/s, round %d\n", rate, round+1)
+		p := Plan{Rate: rate, Duration: 2 * e.step, Workers: 512}
+		before := e.ferry.usage()
+		r := runOpenLoop(ctx, p, ht.op)
+		after := e.ferry.usage()
+		fmt.Fprintf(e.stderr, "  %-16s %s | server CPU %.3f s/1000 req\n", "ferry", r, cpuPer1000(before, after, r))
+		ferryFixed = lower(ferryFixed, r)
+		r = runOpenLoop(ctx, p, rt.op)
+		fmt.Fprintf(e.stderr, "  %-16s %s\n", "raw round trip", r)
+		rawFixed = lower(rawFixed, r)
+	}
+
+	const p99 = 10 * time.Millisecond
+	var ferryMax, rawMax Result
+	var ferryCPU float64
+	for round := range e.rounds {
+		fmt.Fprintf(e.stderr, "request-reply sweep, round %d\n", round+1)
+		before := e.ferry.usage()
+		best, runs := sweep(ctx, 1000, e.step, p99, 512, e.steps, ht.op, func(r Result) { fmt.Fprintf(e.stderr, "  %-16s %s\n", "ferry", r) })
+		after := e.ferry.usage()
+		if best.Achieved >= ferryMax.Achieved {
+			ferryMax, ferryCPU = best, cpuPerRuns(before, after, runs)
+		}
+		best, _ = sweep(ctx, 1000, e.step, p99, 512, e.steps, rt.op, func(r Result) { fmt.Fprintf(e.stderr, "  %-16s %s\n", "raw round trip", r) })
+		if best.Achieved >= rawMax.Achieved {
+			rawMax = best
+		}
+	}
+
+	d50 := ferryFixed.P(50) - rawFixed.P(50)
+	d99 := ferryFixed.P(99) - rawFixed.P(99)
+	ratio := 0.0
+	if rawMax.Achieved > 0 {
+		ratio = ferryMax.Achieved / rawMax.Achieved
+	}
+	rows := []row{
+		{"request-reply at 1,000 req/s", "raw franz-go round trip: producer → echo consumer → reply consumer", "Δp50 ≤ 0.3 ms, Δp99 ≤ 1 ms",
+			fmt.Sprintf("p50 %.2f vs %.2f ms (Δ %+.2f), p99 %.2f vs %.2f ms (Δ %+.2f)", ferryFixed.P(50), rawFixed.P(50), d50, ferryFixed.P(99), rawFixed.P(99), d99),
+			d50 <= 0.3 && d99 <= 1 && ferryFixed.Errors() == 0},
+		{"request-reply max rate at p99 < 10 ms", "raw round trip max rate", "≥ 0.70x",
+			fmt.Sprintf("%.2fx (%.0f/s vs %.0f/s)", ratio, ferryMax.Achieved, rawMax.Achieved), ratio >= 0.70},
+	}
+	details := []string{
+		fmt.Sprintf("request-reply at %d/s (round with the lower p99):", rate),
+		"  ferry          " + ferryFixed.String(),
+		"  raw round trip " + rawFixed.String(),
+		"request-reply max rate at p99 < 10 ms (best round):",
+		fmt.Sprintf("  ferry          %s | server CPU %.3f s/1000 req, RSS %.0f MB", ferryMax, ferryCPU, float64(e.ferry.usage().RSSBytes)/(1<<20)),
+		"  raw round trip " + rawMax.String(),
+	}
+	return rows, details, nil
+}
+
+// cpuPer1000 is the server CPU seconds per 1,000 operations of r.
+func cpuPer1000(before, after procUsage, r Result) float64 {
+	return cpuPerRuns(before, after, []Result{r})
+}
+
+// cpuPerRuns is the server CPU seconds per 1,000 operations of runs.
+func cpuPerRuns(before, after procUsage, runs []Result) float64 {
+	var ops int64
+	for _, r := range runs {
+		ops += r.OK + r.Errors()
+	}
+	if ops == 0 {
+		return 0
+	}
+	return (after.CPUSeconds - before.CPUSeconds) * 1000 / float64(ops)
+}
