@@ -181,6 +181,11 @@ const (
 // returned: it must not touch the *fiber.Ctx.
 func (s *Server) writeReplay(conn net.Conn, head []byte, rp *consumers.Replay, format replayFormat, requestID string) {
 	defer rp.Close()
+	s.metrics.ReplayActive(1)
+	defer func() {
+		s.metrics.ReplayActive(-1)
+		s.metrics.ReplayRecordsStreamed(int(rp.Delivered()))
+	}()
 	cw := newChunkWriter(conn)
 	if cw.write(head) != nil {
 		return

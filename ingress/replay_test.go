@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -788,5 +789,32 @@ func TestReplayHead(t *testing.T) {
 	}
 	if resp, body := g.get(t, "admin", "/v1/replay/orders.events"); resp.StatusCode != 200 || len(lines(t, body)) != 3 {
 		t.Errorf("GET after HEADs = %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestReplayMetrics checks that a finished replay leaves no active replay
+// behind and counts the records it streamed.
+func TestReplayMetrics(t *testing.T) {
+	t.Parallel()
+	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startReplay(t, consumers.ReplayConfig{}, ingress.WithMetrics(m))
+	g.produce(t, "orders.events", 0, 7, time.Now().Add(-time.Minute))
+	resp, body := g.get(t, "admin", "/v1/replay/orders.events?from=earliest")
+	if resp.StatusCode != http.StatusOK || len(lines(t, body)) != 7 {
+		t.Fatalf("replay = %d with %d records, want 200 with 7", resp.StatusCode, len(lines(t, body)))
+	}
+	mfs := g.scrape(t)
+	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+		mfs = g.scrape(t)
+		if got := series(mfs, "ferry_replay_active")[""]; got != 0 {
+			return fmt.Errorf("ferry_replay_active = %v after the replay ended, want 0", got)
+		}
+		return nil
+	})
+	if got := series(mfs, "ferry_replay_records_streamed_total")[""]; got != 7 {
+		t.Errorf("ferry_replay_records_streamed_total = %v, want 7", got)
 	}
 }
