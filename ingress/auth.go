@@ -225,9 +225,25 @@ func (s *Server) credential(c *fiber.Ctx) (Credential, error) {
 		}
 		return Credential{Scheme: SchemeAPIKey, Value: key}, nil
 	case authz == "":
+		if tok := s.cookieToken(c); tok != "" {
+			return Credential{Scheme: SchemeBearer, Value: tok}, nil
+		}
 		return Credential{}, ErrNoCredentials
 	}
 	return parseAuthorization(authz)
+}
+
+// cookieToken returns the bearer token of the auth.cookie cookie on GET
+// and HEAD requests, or "" (see AuthConfig.Cookie).
+func (s *Server) cookieToken(c *fiber.Ctx) string {
+	if s.auth.Cookie == "" || (c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead) {
+		return ""
+	}
+	tok := c.Cookies(s.auth.Cookie)
+	if tok == "" || !isVisibleASCII(tok) {
+		return ""
+	}
+	return strings.Clone(tok)
 }
 
 // authenticate is the first middleware of every protected endpoint: it

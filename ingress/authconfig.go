@@ -20,6 +20,13 @@ type AuthConfig struct {
 	// APIKeyHeader is the request header that carries an API key; default
 	// "X-API-Key". "Authorization: ApiKey <key>" is always accepted too.
 	APIKeyHeader string `yaml:"api_key_header"`
+	// Cookie names a cookie that carries a bearer token (a JWT) for
+	// browsers, whose EventSource cannot set headers; empty (the default)
+	// turns cookie authentication off. The cookie is read only on GET and
+	// HEAD requests (streams, results, replay), never on routes that
+	// publish, so that a cross-site form cannot publish with it. Tokens
+	// in query strings are never accepted.
+	Cookie string `yaml:"cookie"`
 	// RateLimits configures what route rate limits do when Redis fails.
 	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 	// Idempotency configures the Idempotency-Key request header.

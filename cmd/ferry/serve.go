@@ -226,6 +226,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		g.Go(func() error { return hub.Run(gctx) })
 	}
 	g.Go(func() error { return srv.Serve(ln) })
+	g.Go(func() error { return servePprof(gctx, log) })
 	if corr != nil {
 		// Run ends when Close is called below, not with gctx: replies
 		// must still arrive while in-flight requests finish.

@@ -1,0 +1,60 @@
+package ingress_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// TestCookieCredentials: with auth.cookie set, a browser's cookie carries
+// its bearer token on GET requests (an EventSource cannot set headers),
+// and is ignored on routes that publish, so a cross-site form cannot
+// publish with it.
+func TestCookieCredentials(t *testing.T) {
+	t.Parallel()
+	cfg := testAuthConfig(t)
+	cfg.Cookie = "ferry_token"
+	auth, err := ingress.NewAuth(t.Context(), cfg, ingress.WithAuthLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := topics.NewTable([]topics.RouteConfig{{Name: "secured", Path: "/v1/secured", Topic: "orders"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	corr, res := ingress.FakeReplyDeps()
+	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: ackProducer{}, Authenticator: auth, Correlator: corr, Results: res},
+		ingress.WithAuth(cfg.WithDefaults()), ingress.WithLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := rsaToken(t, "alice", "")
+	tests := []struct {
+		name, method, path, cookie string
+		want                       int
+	}{
+		{"GET with a valid token cookie passes authentication", "GET", "/v1/results/" + topics.NewEventID(), good, http.StatusNotFound},
+		{"GET with a bad token cookie is refused", "GET", "/v1/results/" + topics.NewEventID(), "not-a-token", http.StatusUnauthorized},
+		{"POST ignores the cookie", "POST", "/v1/secured", good, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.AddCookie(&http.Cookie{Name: "ferry_token", Value: tt.cookie})
+			resp, err := srv.App().Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s %s with cookie = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
