@@ -44,7 +44,7 @@ var (
 	ProblemValidation       = ProblemType{problemBase + "validation-failed", "Request Body Violates Its Schema", fiber.StatusUnprocessableEntity}
 	ProblemUnauthenticated  = ProblemType{problemBase + "unauthenticated", "Unauthenticated", fiber.StatusUnauthorized}
 	ProblemInternal         = ProblemType{problemBase + "internal", "Internal Server Error", fiber.StatusInternalServerError}
-	// Request/response (issue #5).
+	// Request/response.
 	ProblemReplyTimeout       = ProblemType{problemBase + "reply-timeout", "No Reply In Time", fiber.StatusGatewayTimeout}
 	ProblemTooManyPending     = ProblemType{problemBase + "too-many-pending", "Too Many Pending Requests", fiber.StatusServiceUnavailable}
 	ProblemResultNotFound     = ProblemType{problemBase + "result-not-found", "Result Not Found", fiber.StatusNotFound}
