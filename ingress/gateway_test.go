@@ -2,11 +2,9 @@ package ingress_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -68,21 +66,7 @@ func startGatewayOn(tb testing.TB, c *kfake.Cluster, opts ...gatewayOpt) *gatewa
 	if err != nil {
 		tb.Fatalf("ingress.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
-	g := &gateway{url: "http://" + ln.Addr().String(), srv: srv, cluster: c, served: make(chan error, 1)}
-	go func() { g.served <- srv.Serve(ln) }()
-	srv.SetReady(true)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if err := <-g.served; err != nil {
-			tb.Errorf("Serve: %v", err)
-		}
-	})
+	g := serveGateway(tb, srv, c)
 	return g
 }
 
