@@ -100,7 +100,130 @@ func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc
 	for _, e := range ferryEndpoints(s.metrics != nil) {
 		add(e.path, "GET", e.op)
 	}
+	for _, e := range s.apiEndpoints(schemeNames) {
+		add(e.path, e.method, e.op)
+	}
 	return doc
+}
+
+// apiEndpoint is one of ferry's own API operations on a path.
+type apiEndpoint struct {
+	path, method string
+	op           *operation
+}
+
+// securityFor requires one of the schemes with scopes; optional adds the
+// empty requirement, so that anonymous callers are allowed too.
+func securityFor(schemes, scopes []string, optional bool) *[]securityReqs {
+	if len(schemes) == 0 {
+		return nil // no scheme configured: nothing to name
+	}
+	reqs := make([]securityReqs, 0, len(schemes)+1)
+	if optional {
+		reqs = append(reqs, securityReqs{})
+	}
+	for _, n := range schemes {
+		reqs = append(reqs, securityReqs{n: append([]string{}, scopes...)})
+	}
+	return &reqs
+}
+
+// apiEndpoints describes the results, streams, replay and topics
+// endpoints this server serves.
+func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
+	pathParam := func(name, desc string) obj {
+		return obj{"name": name, "in": "path", "required": true, "description": desc, "schema": obj{"type": "string"}}
+	}
+	queryParam := func(name, desc string) obj {
+		return obj{"name": name, "in": "query", "description": desc, "schema": obj{"type": "string"}}
+	}
+	problems := func(pts ...ProblemType) map[string]obj {
+		out := make(map[string]obj)
+		byStatus := make(map[int][]ProblemType)
+		for _, pt := range pts {
+			byStatus[pt.Status] = append(byStatus[pt.Status], pt)
+		}
+		for st, group := range byStatus {
+			out[strconv.Itoa(st)] = problemResponse(group)
+		}
+		return out
+	}
+	with := func(rs map[string]obj, more map[string]obj) map[string]obj {
+		for k, v := range more {
+			rs[k] = v
+		}
+		return rs
+	}
+	anyJSON := obj{"schema": obj{}}
+	sse := obj{"text/event-stream": obj{"schema": obj{"type": "string"}}}
+	var eps []apiEndpoint
+	if s.deps.Results != nil {
+		eps = append(eps, apiEndpoint{resultsPath + "{id}", "GET", &operation{
+			OperationID: "ferry:result", Tags: []string{tagFerry},
+			Summary:    "The reply of an earlier request/response request (Prefer: wait=N long-polls; Accept: text/event-stream streams progress and the final reply)",
+			Parameters: []obj{pathParam("id", "The request's event id (its Location).")},
+			Security:   securityFor(schemes, nil, true),
+			Responses: with(map[string]obj{
+				"200": {"description": "The final reply: its status, allowlisted headers and body.", "content": obj{"application/json": anyJSON, "text/event-stream": sse["text/event-stream"]}},
+				"202": {"description": "Still pending (Retry-After)."},
+			}, problems(ProblemResultNotFound, ProblemForbiddenResult, ProblemUnauthenticated, ProblemResultsUnavailable, ProblemBadReply)),
+		}})
+	}
+	if s.deps.Streams != nil {
+		eps = append(eps, apiEndpoint{"/v1/streams/{name}", "GET", &operation{
+			OperationID: "ferry:stream", Tags: []string{tagFerry},
+			Summary: "A configured stream as Server-Sent Events; resume with Last-Event-ID (each stream's scopes are in the config)",
+			Parameters: []obj{pathParam("name", "The stream's name."),
+				queryParam("from", "earliest, latest (default), an RFC 3339 time or -DURATION."),
+				queryParam("key", "Only records with this key."),
+				queryParam("envelope", "true sends {key, headers, partition, offset, timestamp, value}.")},
+			Security: securityFor(schemes, nil, false),
+			Responses: with(map[string]obj{"200": {"description": "The event stream.", "content": sse}},
+				problems(ProblemStreamNotFound, ProblemBadPosition, ProblemBadFilter, ProblemNotAcceptable,
+					ProblemUnauthenticated, ProblemForbidden, ProblemStreamUnavailable)),
+		}})
+	}
+	if s.deps.Replayer != nil {
+		scopes := s.deps.ReplayScopes
+		replayProblems := problems(ProblemTopicNotAllowed, ProblemTopicNotFound, ProblemTooManyReplays, ProblemBadPosition,
+			ProblemLimitTooLarge, ProblemUnauthenticated)
+		eps = append(eps,
+			apiEndpoint{"/v1/replay/{topic}", "GET", &operation{
+				OperationID: "ferry:replay", Tags: []string{tagFerry},
+				Summary: "A topic's records between two positions: NDJSON (default), a JSON array (format=json) or SSE",
+				Parameters: []obj{pathParam("topic", "A topic on replay.topics."),
+					queryParam("from", "earliest (default), latest, PARTITION:OFFSET,..., an RFC 3339 time or -DURATION."),
+					queryParam("to", "As from; default the high watermarks at the start."),
+					queryParam("limit", "Most records to return."), queryParam("format", "ndjson, json or sse.")},
+				Security: securityFor(schemes, scopes, false),
+				Responses: with(map[string]obj{"200": {"description": "The records.", "content": obj{
+					"application/x-ndjson": obj{"schema": obj{"type": "string"}}, "application/json": anyJSON, "text/event-stream": sse["text/event-stream"]}}},
+					replayProblems),
+			}},
+			apiEndpoint{"/v1/replay/{topic}/redrive", "POST", &operation{
+				OperationID: "ferry:redrive", Tags: []string{tagFerry},
+				Summary:     "Copy the selected records to a target topic on replay.topics (dry_run counts only)",
+				Parameters:  []obj{pathParam("topic", "A topic on replay.topics.")},
+				RequestBody: obj{"required": true, "content": obj{"application/json": anyJSON}},
+				Security:    securityFor(schemes, scopes, false),
+				Responses:   with(map[string]obj{"200": {"description": "Counts of the records selected and copied.", "content": obj{"application/json": anyJSON}}}, replayProblems),
+			}},
+			apiEndpoint{"/v1/topics", "GET", &operation{
+				OperationID: "ferry:topics", Tags: []string{tagFerry},
+				Summary:   "The topics replay may read, with partitions and start/end offsets",
+				Security:  securityFor(schemes, scopes, false),
+				Responses: with(map[string]obj{"200": {"description": "The topics.", "content": obj{"application/json": anyJSON}}}, problems(ProblemUnauthenticated)),
+			}},
+			apiEndpoint{"/v1/topics/{topic}", "GET", &operation{
+				OperationID: "ferry:topic", Tags: []string{tagFerry},
+				Summary:    "One topic replay may read, with per-partition detail",
+				Parameters: []obj{pathParam("topic", "A topic on replay.topics.")},
+				Security:   securityFor(schemes, scopes, false),
+				Responses:  with(map[string]obj{"200": {"description": "The topic.", "content": obj{"application/json": anyJSON}}}, problems(ProblemTopicNotAllowed, ProblemTopicNotFound, ProblemUnauthenticated)),
+			}},
+		)
+	}
+	return eps
 }
 
 // pathShape replaces the names of a path's parameters by {}.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/redis/go-redis/v9"
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/correlator"
@@ -101,6 +103,42 @@ func TestQuickstartAPIDocs(t *testing.T) {
 		}
 		if err := asyncSchema.Validate(async); err != nil {
 			t.Errorf("%s: /asyncapi.json is not valid AsyncAPI 3.0.0: %v", f, err)
+		}
+	}
+}
+
+// TestServedOpenAPIDescribesFerryEndpoints runs serve with a reply route,
+// a stream and a replay section, and checks that its /openapi.json is valid
+// and describes results, streams, replay and topics.
+func TestServedOpenAPIDescribesFerryEndpoints(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events", "quotes.requests", "quotes.replies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr, _ := serveFor(t, c, replayAuth+`
+routes:
+  - { name: quote, path: /v1/quotes, topic: quotes.requests, auth: none, reply: { topic: quotes.replies } }
+streams: [{ name: events, topic: orders.events, scopes: [admin] }]
+replay: { topics: ["orders.*"] }
+`)
+	resp, err := http.Get("http://" + addr + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(body)
+	if err != nil {
+		t.Fatalf("/openapi.json does not load: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Errorf("/openapi.json is not valid OpenAPI 3.1: %v", err)
+	}
+	for _, p := range []string{"/v1/quotes", "/v1/results/{id}", "/v1/streams/{name}", "/v1/replay/{topic}", "/v1/replay/{topic}/redrive", "/v1/topics", "/v1/topics/{topic}"} {
+		if doc.Paths.Find(p) == nil {
+			t.Errorf("/openapi.json lacks %s", p)
 		}
 	}
 }
