@@ -1,8 +1,11 @@
 package topics
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,6 +30,12 @@ type Config struct {
 	// ReplicationFactor of topics ferry creates; default -1 (the broker's
 	// default.replication.factor).
 	ReplicationFactor int16 `yaml:"replication_factor"`
+	// TLS encrypts the connections to real brokers; nil (the default) is
+	// plaintext. The embedded broker never uses it.
+	TLS *TLSConfig `yaml:"tls"`
+	// SASL authenticates ferry to real brokers; nil (the default) sends no
+	// credentials.
+	SASL *SASLConfig `yaml:"sasl"`
 	// ProduceTimeout bounds how long a request waits for the broker to
 	// acknowledge its record; default 10s. Past it the client gets a 503.
 	ProduceTimeout time.Duration `yaml:"produce_timeout"`
@@ -90,6 +99,24 @@ func (c Config) WithDefaults() Config {
 // Validate reports every problem of the section, each as "field: problem".
 func (c Config) Validate() error {
 	var errs fieldErrors
+	if c.TLS != nil {
+		if _, err := c.TLS.Load(); err != nil {
+			errs.addf("tls", "%v", err)
+		}
+	}
+	if c.SASL != nil {
+		switch c.SASL.Mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			errs.addf("sasl.mechanism", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %q", c.SASL.Mechanism)
+		}
+		if c.SASL.Username == "" {
+			errs.addf("sasl.username", "required")
+		}
+		if c.SASL.Password == "" {
+			errs.addf("sasl.password", "required (use ${ENV} to keep it out of the file)")
+		}
+	}
 	for i, b := range c.Brokers {
 		if strings.TrimSpace(b) == "" {
 			errs.addf(fmt.Sprintf("brokers[%d]", i), "empty")
@@ -460,4 +487,53 @@ func ValidateStreams(streams []StreamConfig) error {
 		}
 	}
 	return errs.err()
+}
+
+// TLSConfig is the `kafka.tls` section.
+type TLSConfig struct {
+	// CAFile is a PEM bundle of the CAs that sign the brokers' certificates;
+	// empty uses the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are ferry's client certificate and key (PEM),
+	// for brokers that require mutual TLS; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the brokers' certificates.
+	ServerName string `yaml:"server_name"`
+}
+
+// Load reads the files of c into a TLS client configuration.
+func (c TLSConfig) Load() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", c.CAFile)
+		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, errors.New("cert_file and key_file go together")
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// SASLConfig is the `kafka.sasl` section.
+type SASLConfig struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	// Username and Password are the credentials; write the password as
+	// ${ENV} so that it stays out of the file.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }

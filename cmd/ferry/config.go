@@ -117,6 +117,11 @@ func (cfg Config) compile() (*loaded, error) {
 	cfg.Server = cfg.Server.WithDefaults()
 	errs = append(errs, prefixed("server", cfg.Server.Validate())...)
 	cfg.Kafka = cfg.Kafka.WithDefaults()
+	if t := cfg.Kafka.TLS; t != nil {
+		resolved := *t
+		resolved.CAFile, resolved.CertFile, resolved.KeyFile = cfg.resolve(t.CAFile), cfg.resolve(t.CertFile), cfg.resolve(t.KeyFile)
+		cfg.Kafka.TLS = &resolved
+	}
 	errs = append(errs, prefixed("kafka", cfg.Kafka.Validate())...)
 	if cfg.Auth.JWT != nil {
 		j := *cfg.Auth.JWT

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ferry-gw/ferry/topics"
@@ -19,7 +22,10 @@ import (
 //
 // hooks are the client's metrics and tracing hooks, from
 // telemetry.kafkaHooks (one name per long-lived client).
-func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo.Hook) []kgo.Opt {
+//
+// With real brokers, kafka.tls and kafka.sasl add TLS and SASL (PLAIN or
+// SCRAM); the embedded broker is always plaintext without SASL.
+func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo.Hook) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(cfg.ClientID),
@@ -31,15 +37,50 @@ func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo
 	if len(hooks) > 0 {
 		opts = append(opts, kgo.WithHooks(hooks...))
 	}
-	return opts
+	if cfg.UseEmbedded() {
+		return opts, nil
+	}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.Load()
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls: %w", err)
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if sc := cfg.SASL; sc != nil {
+		switch sc.Mechanism {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: sc.Username, Pass: sc.Password}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: sc.Username, Pass: sc.Password}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: sc.Username, Pass: sc.Password}.AsSha512Mechanism()))
+		default:
+			return nil, fmt.Errorf("kafka.sasl.mechanism: %q is not supported", sc.Mechanism)
+		}
+	}
+	return opts, nil
+}
+
+// newKafkaClient builds a long-lived client from kafkaOpts.
+func newKafkaClient(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo.Hook) (*kgo.Client, error) {
+	opts, err := kafkaOpts(cfg, seeds, log, hooks...)
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(opts...)
 }
 
 // replayKafkaOpts are kafkaOpts for the replay API's short-lived clients.
 // Their info lines (metadata updates, partition assignments) would come
 // once per request, so they log warnings and errors only.
-func replayKafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) []kgo.Opt {
+func replayKafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) ([]kgo.Opt, error) {
 	quiet := warnOnly{kslog.New(log.With("component", "kafka", "client", "replay"))}
-	return append(kafkaOpts(cfg, seeds, log), kgo.WithLogger(quiet))
+	opts, err := kafkaOpts(cfg, seeds, log)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, kgo.WithLogger(quiet)), nil
 }
 
 // warnOnly passes on a kgo logger's warnings and errors only.

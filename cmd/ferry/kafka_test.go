@@ -16,7 +16,11 @@ import (
 func TestReplayKafkaOptsLogQuietly(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cl, err := kgo.NewClient(replayKafkaOpts(topics.Config{}.WithDefaults(), []string{"127.0.0.1:1"}, log)...)
+	opts, err := replayKafkaOpts(topics.Config{}.WithDefaults(), []string{"127.0.0.1:1"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,12 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("respond: no request topics: the config has no route with a reply section; use --topic")
 	}
 	log := newLogger(cfg.Log, stderr)
+	kopts, err := kafkaOpts(cfg.Kafka, seeds, log)
+	if err != nil {
+		return err
+	}
 	r, err := consumers.NewResponder(consumers.ResponderConfig{Topics: ts, Group: group},
-		kafkaOpts(cfg.Kafka, seeds, log), echoHandler(opts), consumers.WithLogger(log))
+		kopts, echoHandler(opts), consumers.WithLogger(log))
 	if err != nil {
 		return err
 	}

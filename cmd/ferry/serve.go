@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-gw/ferry/consumers"
@@ -124,7 +123,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	rdb := redis.NewClient(ropts)
 	closers = append(closers, func() { _ = rdb.Close() })
 
-	cl, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("producer")...)...)
+	cl, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("producer")...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -150,7 +149,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if rt := replyTopics(cfg.table); len(rt) > 0 {
 		// The reply consumer gets its own client: it polls, the producer
 		// client does not.
-		replyCl, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("replies")...)...)
+		replyCl, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("replies")...)
 		if err != nil {
 			return fmt.Errorf("kafka reply client: %w", err)
 		}
@@ -164,7 +163,11 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	}
 	// Replays read with short-lived clients of their own, built from the
 	// same options as cl.
-	replayer := consumers.NewReplayer(cfg.Replay, admin, replayKafkaOpts(cfg.Kafka, seeds, log), consumers.WithLogger(log))
+	replayOpts, err := replayKafkaOpts(cfg.Kafka, seeds, log)
+	if err != nil {
+		return err
+	}
+	replayer := consumers.NewReplayer(cfg.Replay, admin, replayOpts, consumers.WithLogger(log))
 	deps.Replayer, deps.Topics, deps.ReplayScopes = replayer, replayer, cfg.Replay.Scopes
 	hub, hubClosers, err := newHub(cfg, seeds, log, tel)
 	if err != nil {
@@ -198,8 +201,12 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		if len(requestTopics(cfg.table)) == 0 {
 			return errors.New("--echo-responder: the config has no route with a reply section")
 		}
+		echoOpts, err := kafkaOpts(cfg.Kafka, seeds, log)
+		if err != nil {
+			return err
+		}
 		echo, err = consumers.NewResponder(consumers.ResponderConfig{Topics: requestTopics(cfg.table), Group: echoGroup},
-			kafkaOpts(cfg.Kafka, seeds, log), echoHandler(echoOptions{}), consumers.WithLogger(log))
+			echoOpts, echoHandler(echoOptions{}), consumers.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -365,11 +372,11 @@ func newHub(cfg *loaded, seeds []string, log *slog.Logger, tel *telemetry) (*con
 	if len(cfg.Streams) == 0 {
 		return nil, nil, nil
 	}
-	live, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("streams")...)...)
+	live, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("streams")...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	reader, err := kgo.NewClient(kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("streams_history")...)...)
+	reader, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("streams_history")...)
 	if err != nil {
 		live.Close()
 		return nil, nil, fmt.Errorf("kafka client: %w", err)

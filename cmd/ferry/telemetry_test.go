@@ -84,7 +84,13 @@ func serveFor(t *testing.T, c *kfake.Cluster, cfgText string, opts ...serveOptio
 	t.Helper()
 	addr := freePort(t)
 	path := filepath.Join(t.TempDir(), "ferry.yaml")
-	text := fmt.Sprintf("listen: %q\nkafka: { brokers: [%q], create_topics: false }\n", addr, c.ListenAddrs()[0]) + cfgText
+	text := fmt.Sprintf("listen: %q\n", addr)
+	if strings.Contains(cfgText, "BROKER") {
+		// The config has a kafka section of its own naming BROKER.
+		text += strings.ReplaceAll(cfgText, "BROKER", c.ListenAddrs()[0])
+	} else {
+		text += fmt.Sprintf("kafka: { brokers: [%q], create_topics: false }\n", c.ListenAddrs()[0]) + cfgText
+	}
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
