@@ -313,7 +313,6 @@ func (s *Server) authorize(c *fiber.Ctx, p policy) error {
 // for missing credentials, invalid_request for a malformed header, else
 // invalid_token.
 func (s *Server) unauthenticated(c *fiber.Ctx, ri *reqInfo, scheme string, err error) error {
-	s.stats.unauthenticated.Add(1)
 	s.metrics.AuthFailure(failureReason(err))
 	detail, code := "this endpoint requires credentials", ""
 	if !errors.Is(err, ErrNoCredentials) {
@@ -333,7 +332,6 @@ func (s *Server) unauthenticated(c *fiber.Ctx, ri *reqInfo, scheme string, err e
 
 // forbidden answers 403 insufficient_scope, naming the scopes required.
 func (s *Server) forbidden(c *fiber.Ctx, ri *reqInfo, pr *Principal, scheme string, required, missing []string) error {
-	s.stats.forbidden.Add(1)
 	s.metrics.AuthFailure("insufficient_scope")
 	if s.log.Enabled(c.UserContext(), slog.LevelDebug) {
 		s.log.LogAttrs(c.UserContext(), slog.LevelDebug, "scope check failed",

@@ -249,7 +249,7 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 		if s.auth.Idempotency.OnRedisError == FailClosed {
 			return &problemError{pt: ProblemRedisUnavailable, detail: "the Idempotency-Key cannot be checked; retry later", retryAfter: 1, cause: err}
 		}
-		s.stats.idempotencyFailOpen.Add(1)
+		s.metrics.IdempotencyFailOpen(ri.route)
 		s.warnEvery(ctx, &s.idempotencyWarned, "Idempotency-Key is not enforced: redis failed (on_redis_error: open)", ri, err)
 		return c.Next()
 	}
@@ -260,7 +260,6 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 		case !held.Done:
 			return &problemError{pt: ProblemIdempotencyConflict, retryAfter: 1, detail: "the first request with this Idempotency-Key is still in progress; retry later"}
 		}
-		s.stats.idempotentReplays.Add(1)
 		s.metrics.IdempotentReplay(ri.route)
 		r := held.Response
 		c.Status(r.Status)

@@ -94,8 +94,8 @@ func TestIdempotency(t *testing.T) {
 		if n := topicstest.Count(t, g.cluster, "orders"); n != 3 {
 			t.Errorf("orders holds %d records, want 3 (alice k-1, bob k-1, alice bare-key)", n)
 		}
-		if n := g.srv.TrafficStats().IdempotentReplays; n != 2 {
-			t.Errorf("TrafficStats().IdempotentReplays = %d, want 2", n)
+		if n := g.counter(t, "ferry_idempotent_replays_total", "route=orders"); n != 2 {
+			t.Errorf("ferry_idempotent_replays_total = %v, want 2", n)
 		}
 	})
 }
@@ -220,8 +220,8 @@ func TestIdempotencyRedisDown(t *testing.T) {
 			}
 			resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, append(alice, "Idempotency-Key", `"k"`)...)
 			if mode == ingress.FailOpen {
-				if resp.StatusCode != http.StatusAccepted || g.srv.TrafficStats().IdempotencyFailOpen != 1 {
-					t.Errorf("POST with a key = %d %s, fail-opens %d; want 202 and 1", resp.StatusCode, b, g.srv.TrafficStats().IdempotencyFailOpen)
+				if n := g.counter(t, "ferry_idempotency_fail_open_total", "route=orders"); resp.StatusCode != http.StatusAccepted || n != 1 {
+					t.Errorf("POST with a key = %d %s, fail-opens %v; want 202 and 1", resp.StatusCode, b, n)
 				}
 				return
 			}

@@ -43,8 +43,6 @@ type Server struct {
 	tracing     tracing
 	// auth holds the auth section's middleware settings (WithAuth).
 	auth AuthConfig
-	// stats counts auth and traffic-policy outcomes.
-	stats trafficCounters
 	// limiterWarned and idempotencyWarned are the unix nanos of the last
 	// fail-open warning of each kind.
 	limiterWarned     atomic.Int64
@@ -190,42 +188,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown http: %w", err)
 	}
 	return nil
-}
-
-// trafficCounters count auth and traffic-policy outcomes.
-type trafficCounters struct {
-	unauthenticated     atomic.Uint64
-	forbidden           atomic.Uint64
-	rateLimited         atomic.Uint64
-	limiterFailOpen     atomic.Uint64
-	idempotencyFailOpen atomic.Uint64
-	idempotentReplays   atomic.Uint64
-}
-
-// TrafficStats are counts since the server started, for metrics.
-type TrafficStats struct {
-	// Unauthenticated counts 401 answers; Forbidden 403 answers.
-	Unauthenticated, Forbidden uint64
-	// RateLimited counts 429 answers.
-	RateLimited uint64
-	// LimiterFailOpen counts requests let through unchecked because Redis
-	// failed (rate_limits.on_redis_error: open).
-	LimiterFailOpen uint64
-	// IdempotencyFailOpen counts requests served without idempotency
-	// because Redis failed (idempotency.on_redis_error: open).
-	IdempotencyFailOpen uint64
-	// IdempotentReplays counts responses replayed for an Idempotency-Key.
-	IdempotentReplays uint64
-}
-
-// TrafficStats returns the auth and traffic-policy counts.
-func (s *Server) TrafficStats() TrafficStats {
-	return TrafficStats{
-		Unauthenticated:     s.stats.unauthenticated.Load(),
-		Forbidden:           s.stats.forbidden.Load(),
-		RateLimited:         s.stats.rateLimited.Load(),
-		LimiterFailOpen:     s.stats.limiterFailOpen.Load(),
-		IdempotencyFailOpen: s.stats.idempotencyFailOpen.Load(),
-		IdempotentReplays:   s.stats.idempotentReplays.Load(),
-	}
 }

@@ -60,6 +60,7 @@ type Metrics struct {
 	authFailures      *prometheus.CounterVec // reason
 	rateLimit         *prometheus.CounterVec // route, decision
 	idempotentReplays *prometheus.CounterVec // route
+	idempotencyOpen   *prometheus.CounterVec // route
 
 	correlatorPending  prometheus.Gauge
 	correlatorReplies  *prometheus.CounterVec // result
@@ -101,6 +102,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	m.authFailures = counterVec("auth_failures_total", "Requests refused by authentication or authorization, by reason.", "reason")
 	m.rateLimit = counterVec("rate_limit_decisions_total", "Rate limit decisions, by route and decision (allowed, limited, error).", "route", "decision")
 	m.idempotentReplays = counterVec("idempotent_replays_total", "Requests answered with the stored response of an earlier request with the same Idempotency-Key, by route.", "route")
+	m.idempotencyOpen = counterVec("idempotency_fail_open_total", "Requests with an Idempotency-Key served without that protection because Redis failed (auth.idempotency.on_redis_error: open), by route.", "route")
 	m.correlatorPending = gauge("correlator_pending", "Requests waiting for their reply.")
 	m.correlatorReplies = counterVec("correlator_replies_total", "Reply records consumed, by result: matched (to a waiting request), late (stored for /v1/results), unknown (no such correlation id).", "result")
 	m.repliesRejected = counterVec("replies_rejected_total", "Replies not passed to the client because they violate the route's reply.schema or are not JSON, by route.", "route")
@@ -119,7 +121,7 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	var errs []error
 	for _, c := range []prometheus.Collector{
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.produceDuration, m.produceErrors,
-		m.authFailures, m.rateLimit, m.idempotentReplays,
+		m.authFailures, m.rateLimit, m.idempotentReplays, m.idempotencyOpen,
 		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts, m.repliesRejected,
 		m.sseSubscribers, m.sseEvents, m.sseSlowClosed, m.replayActive, m.replayRecords,
 	} {
@@ -239,6 +241,14 @@ func (m *Metrics) RateLimit(route, decision string) {
 func (m *Metrics) IdempotentReplay(route string) {
 	if m != nil {
 		m.idempotentReplays.WithLabelValues(route).Inc()
+	}
+}
+
+// IdempotencyFailOpen counts a request with an Idempotency-Key served
+// without that protection because Redis failed.
+func (m *Metrics) IdempotencyFailOpen(route string) {
+	if m != nil {
+		m.idempotencyOpen.WithLabelValues(route).Inc()
 	}
 }
 

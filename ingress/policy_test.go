@@ -17,12 +17,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -237,7 +239,7 @@ func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
 		Authenticator: auth,
 		Limiter:       ingress.NewRedisLimiter(o.rdb, ingress.WithLimiterPrefix(o.prefix)),
 		Idempotency:   ingress.NewRedisIdempotency(o.rdb, ingress.WithIdempotencyPrefix(o.prefix+"idem:")),
-	}, ingress.WithLogger(testLogger()), ingress.WithAuth(o.auth))
+	}, ingress.WithLogger(testLogger()), ingress.WithAuth(o.auth), ingress.WithMetrics(mustMetrics(tb)))
 	if err != nil {
 		tb.Fatalf("ingress.New: %v", err)
 	}
@@ -348,3 +350,31 @@ func expectNothingIn(tb testing.TB, c *kfake.Cluster, topics ...string) {
 func recordHeaders(r *kgo.Record) map[string]string { return headerMap(r) }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// mustMetrics returns metrics on a registry of their own.
+func mustMetrics(tb testing.TB) *ingress.Metrics {
+	tb.Helper()
+	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatalf("NewMetrics: %v", err)
+	}
+	return m
+}
+
+// counterSum adds the series of a counter whose labels start with prefix.
+func (g *gateway) counterSum(tb testing.TB, name, prefix string) float64 {
+	tb.Helper()
+	var sum float64
+	for labels, v := range series(g.scrape(tb), name) {
+		if strings.HasPrefix(labels, prefix) {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// counter returns one series of a counter scraped from g's /metrics.
+func (g *gateway) counter(tb testing.TB, name, labels string) float64 {
+	tb.Helper()
+	return series(g.scrape(tb), name)[labels]
+}

@@ -94,7 +94,6 @@ func (s *Server) rateLimit(p policy) fiber.Handler {
 			if s.auth.RateLimits.OnRedisError == FailClosed {
 				return &problemError{pt: ProblemRedisUnavailable, detail: "the rate limit cannot be checked; retry later", retryAfter: 1, cause: err}
 			}
-			s.stats.limiterFailOpen.Add(1)
 			s.metrics.RateLimit(p.name, "error")
 			s.warnEvery(c.UserContext(), &s.limiterWarned, "rate limits are not enforced: redis failed (on_redis_error: open)", ri, err)
 			return c.Next()
@@ -105,7 +104,6 @@ func (s *Server) rateLimit(p policy) fiber.Handler {
 		h.SetBytesV(HeaderRateLimitRemaining, strconv.AppendInt(buf[:0], int64(res.Remaining), 10))
 		h.SetBytesV(HeaderRateLimitReset, strconv.AppendInt(buf[:0], ceilSeconds(res.ResetAfter), 10))
 		if !res.Allowed {
-			s.stats.rateLimited.Add(1)
 			s.metrics.RateLimit(p.name, "limited")
 			retry := max(ceilSeconds(res.RetryAfter), 1)
 			return &problemError{pt: ProblemRateLimited, retryAfter: int(retry),

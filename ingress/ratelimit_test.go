@@ -100,8 +100,8 @@ func TestRateLimit(t *testing.T) {
 		if n := topicstest.Count(t, g.cluster, "limited"); n != int64(accepted) {
 			t.Errorf("limited holds %d records, want %d (one per 202)", n, accepted)
 		}
-		if got := g.srv.TrafficStats().RateLimited; got != 4 {
-			t.Errorf("TrafficStats().RateLimited = %d, want 4", got)
+		if got := g.counterSum(t, "ferry_rate_limit_decisions_total", "decision=limited,"); got != 4 {
+			t.Errorf("ferry_rate_limit_decisions_total{decision=limited} over the routes = %v, want 4", got)
 		}
 	})
 }
@@ -189,8 +189,8 @@ func TestRateLimitRedisDown(t *testing.T) {
 			if resp.StatusCode != http.StatusAccepted || resp.Header.Get("RateLimit-Remaining") != "" {
 				t.Errorf("POST with Redis down = %d %s (RateLimit-Remaining %q), want 202 without RateLimit headers", resp.StatusCode, b, resp.Header.Get("RateLimit-Remaining"))
 			}
-			if n := g.srv.TrafficStats().LimiterFailOpen; n != 1 {
-				t.Errorf("TrafficStats().LimiterFailOpen = %d, want 1", n)
+			if n := g.counter(t, "ferry_rate_limit_decisions_total", "decision=error,route=limited"); n != 1 {
+				t.Errorf("ferry_rate_limit_decisions_total{error} = %v, want 1", n)
 			}
 		})
 	}
