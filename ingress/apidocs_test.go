@@ -82,7 +82,7 @@ func docServer(tb testing.TB, p ingress.Producer, v ingress.Validator) *ingress.
 	if err != nil {
 		tb.Fatalf("NewTable: %v", err)
 	}
-	corr, res := ingress.FakeReplyDeps()
+	corr, res := ingress.FakeReplyDeps(nil)
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: p, Validator: v, Correlator: corr, Results: res},
 		ingress.WithLogger(testLogger()),
 		ingress.WithAPIDocs(ingress.APIDocs{
@@ -312,7 +312,7 @@ func TestOpenAPIMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	corr, res := ingress.FakeReplyDeps()
+	corr, res := ingress.FakeReplyDeps(nil)
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: &fakeProducer{}, Correlator: corr, Results: res}, ingress.WithMetrics(m), ingress.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatal(err)

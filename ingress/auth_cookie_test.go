@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -26,7 +27,10 @@ func TestCookieCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	corr, res := ingress.FakeReplyDeps()
+	// alice's result: readable with her token, 403 for anyone else.
+	id := topics.NewEventID()
+	corr, res := ingress.FakeReplyDeps(map[string]*correlator.Result{id: {ID: id, Owner: ingress.PrincipalJWT + ":alice",
+		Replies: []correlator.Reply{{Status: 200, Final: true, Body: []byte(`{"ok":true}`)}}}})
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: ackProducer{}, Authenticator: auth, Correlator: corr, Results: res},
 		ingress.WithAuth(cfg.WithDefaults()), ingress.WithLogger(testLogger()))
 	if err != nil {
@@ -37,8 +41,9 @@ func TestCookieCredentials(t *testing.T) {
 		name, method, path, cookie string
 		want                       int
 	}{
-		{"GET with a valid token cookie passes authentication", "GET", "/v1/results/" + topics.NewEventID(), good, http.StatusNotFound},
-		{"GET with a bad token cookie is refused", "GET", "/v1/results/" + topics.NewEventID(), "not-a-token", http.StatusUnauthorized},
+		{"GET with the owner's token cookie reads the result", "GET", "/v1/results/" + id, good, http.StatusOK},
+		{"GET without the cookie is anonymous", "GET", "/v1/results/" + id, "", http.StatusForbidden},
+		{"GET with a bad token cookie is refused", "GET", "/v1/results/" + id, "not-a-token", http.StatusUnauthorized},
 		{"POST ignores the cookie", "POST", "/v1/secured", good, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
@@ -46,7 +51,9 @@ func TestCookieCredentials(t *testing.T) {
 			t.Parallel()
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(`{}`))
 			req.Header.Set("Content-Type", "application/json")
-			req.AddCookie(&http.Cookie{Name: "ferry_token", Value: tt.cookie})
+			if tt.cookie != "" {
+				req.AddCookie(&http.Cookie{Name: "ferry_token", Value: tt.cookie})
+			}
 			resp, err := srv.App().Test(req, -1)
 			if err != nil {
 				t.Fatal(err)

@@ -5,12 +5,15 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/correlator"
 )
 
-// FakeReplyDeps returns a Correlator and Results that need no Kafka or
-// Redis, for external tests of servers with request/response routes.
-func FakeReplyDeps() (Correlator, Results) {
-	return newFakeCorrelator(), &fakeResults{}
+// FakeReplyDeps returns a Correlator and Results (serving results) that
+// need no Kafka or Redis, for external tests of servers with
+// request/response routes.
+func FakeReplyDeps(results map[string]*correlator.Result) (Correlator, Results) {
+	return newFakeCorrelator(), &fakeResults{results: results}
 }
 
 // WithTestPrincipals stands in for credentials in tests: a request with
