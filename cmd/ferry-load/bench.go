@@ -37,9 +37,10 @@ type benchEnv struct {
 	ferryEnv  []string // FERRY_LISTEN (first), FERRY_KAFKA_LISTEN, FERRY_DATA_DIR
 	brokers   string
 	rawTopic  string
-	token     string // orders:write, for the publish route
-	admin     string // admin scope, for /v1/replay
-	redis     string // which Redis ferry uses, for the report
+	token     string   // orders:write, for the publish route
+	admin     string   // admin scope, for /v1/replay
+	redis     string   // which Redis ferry uses, for the report
+	sections  []string // markdown sections scenarios add after the table
 }
 
 // server is a process under test.
@@ -111,6 +112,7 @@ var scenarios = []struct {
 	run  func(*benchEnv, context.Context) ([]row, []string, error)
 }{
 	{"publish", (*benchEnv).publishScenarios},
+	{"cost", (*benchEnv).costScenario},
 	{"reply", (*benchEnv).replyScenarios},
 	{"sse", (*benchEnv).sseScenarios},
 	{"replay", (*benchEnv).replayScenario},
@@ -359,6 +361,9 @@ func (e *benchEnv) report(rows []row, details []string, took time.Duration) stri
 			met = "yes"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.scenario, r.baseline, r.goal, r.measured, met)
+	}
+	for _, sec := range e.sections {
+		b.WriteString("\n" + sec + "\n")
 	}
 	b.WriteString("\n## Runs\n\n```\n")
 	for _, d := range details {
