@@ -41,6 +41,9 @@ type benchEnv struct {
 	admin     string   // admin scope, for /v1/replay
 	redis     string   // which Redis ferry uses, for the report
 	sections  []string // markdown sections scenarios add after the table
+	bounds    []string // what bounds a goal on this machine, from this run's figures
+	bareMax   float64  // the bare Fiber baseline's max publish rate, once measured
+	kafkaMax  float64  // the Fiber + franz-go baseline's, once measured
 }
 
 // server is a process under test.
@@ -361,6 +364,12 @@ func (e *benchEnv) report(rows []row, details []string, took time.Duration) stri
 			met = "yes"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.scenario, r.baseline, r.goal, r.measured, met)
+	}
+	if len(e.bounds) > 0 {
+		b.WriteString("\n## What bounds the goals on this machine\n\nFrom this run's figures:\n\n")
+		for _, l := range e.bounds {
+			b.WriteString("- " + l + "\n")
+		}
 	}
 	for _, sec := range e.sections {
 		b.WriteString("\n" + sec + "\n")

@@ -53,6 +53,7 @@ func (e *benchEnv) costScenario(ctx context.Context) ([]row, []string, error) {
 		"|---|---|---|---|---|---|",
 	}
 	prev := 0.0
+	cost, redisCost := map[string]float64{}, map[string]float64{}
 	for _, v := range variants {
 		var headers [][2]string
 		if v.auth {
@@ -80,6 +81,7 @@ func (e *benchEnv) costScenario(ctx context.Context) ([]row, []string, error) {
 			delta = fmt.Sprintf(" (%+.0f µs)", total-prev)
 		}
 		prev = total
+		cost[v.name], redisCost[v.name] = total, us(used.redis, idle.redis)
 		redisCol := "—"
 		if len(redis) > 0 {
 			redisCol = fmt.Sprintf("%.0f µs", us(used.redis, idle.redis))
@@ -88,6 +90,10 @@ func (e *benchEnv) costScenario(ctx context.Context) ([]row, []string, error) {
 		lines = append(lines, fmt.Sprintf("  %-18s %s | server CPU %.0f µs/req", v.name, res, total))
 	}
 	e.sections = append(e.sections, strings.Join(table, "\n"))
+	base, plain, full := cost["Fiber+franz-go"], cost["ferry plain"], cost["ferry full"]
+	redisShare := redisCost["ferry + rate limit"] - redisCost["ferry + JWT"]
+	e.bounds = append(e.bounds, fmt.Sprintf("publish vs Fiber + franz-go: CPU bounds both on this machine (the load tool, Redis and the broker share its cores). The baseline costs %.0f µs of server CPU per request at %d/s, ferry's plain route %.0f µs; ferry's per-request features add %.0f µs (rate limit %.0f µs, of which Redis %.0f µs; key template and JSON Schema validation %.0f µs). 0.80x of the baseline's max rate leaves about %.0f µs per request for everything the gateway adds: the rate limit's Redis round trip and the card's validator (jsonschema v5, ~50 µs per 1 KB order in `go test -bench Validate ./schemas`) each cost more than that alone.",
+		base, costRate, plain, full-plain, cost["ferry + rate limit"]-cost["ferry + JWT"], redisShare, full-cost["ferry + rate limit"], base/0.8-base))
 	return nil, lines, nil
 }
 
