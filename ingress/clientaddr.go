@@ -33,9 +33,6 @@ type proxyTrust struct {
 func newProxyTrust(cfg Config) (proxyTrust, []error) {
 	var errs []error
 	t := proxyTrust{header: canonicalProxyHeader(cfg.ProxyHeader)}
-	if t.header == "" {
-		errs = append(errs, fmt.Errorf("proxy_header: must be %s or %s, not %q", HeaderXForwardedFor, HeaderXRealIP, cfg.ProxyHeader))
-	}
 	for i, s := range cfg.TrustedProxies {
 		p, err := parseTrustedProxy(s)
 		if err != nil {
@@ -43,6 +40,9 @@ func newProxyTrust(cfg Config) (proxyTrust, []error) {
 			continue
 		}
 		t.prefixes = append(t.prefixes, p)
+	}
+	if t.header == "" {
+		errs = append(errs, fmt.Errorf("proxy_header: must be %s or %s, not %q", HeaderXForwardedFor, HeaderXRealIP, cfg.ProxyHeader))
 	}
 	return t, errs
 }
