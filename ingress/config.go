@@ -38,6 +38,15 @@ type Config struct {
 	// CORS configures cross-origin access for browser clients; off by
 	// default.
 	CORS CORSConfig `yaml:"cors"`
+	// TrustedProxies lists the addresses and CIDR prefixes of the proxies
+	// (load balancers) whose proxy header ferry believes about the client
+	// address. Empty (the default) believes none: the TCP peer is the
+	// client, whatever headers a request carries.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyHeader is the header a trusted proxy names the client in:
+	// X-Forwarded-For (the default; walked from the right past trusted
+	// proxies) or X-Real-IP.
+	ProxyHeader string `yaml:"proxy_header"`
 }
 
 func (c Config) withDefaults() Config {
@@ -62,6 +71,9 @@ func (c Config) withDefaults() Config {
 	}
 	c.SSE = c.SSE.withDefaults()
 	c.CORS = c.CORS.withDefaults()
+	if h := canonicalProxyHeader(c.ProxyHeader); h != "" {
+		c.ProxyHeader = h
+	}
 	return c
 }
 
@@ -93,6 +105,8 @@ func (c Config) Validate() error {
 	if c.AccessLogBodyBytes < 0 {
 		errs = append(errs, errors.New("access_log_body_bytes: must be >= 0"))
 	}
+	_, proxyErrs := newProxyTrust(c)
+	errs = append(errs, proxyErrs...)
 	errs = append(errs, prefixErrs("sse", c.SSE.Validate())...)
 	errs = append(errs, prefixErrs("cors", c.CORS.Validate())...)
 	return errors.Join(errs...)

@@ -218,9 +218,9 @@ func parseIdempotencyKey(v []byte) (string, bool) {
 // idempotencyScope names whose key space a request's Idempotency-Key lives
 // in: its principal, or its client address for anonymous requests, so that
 // no caller can see another's stored responses.
-func idempotencyScope(c *fiber.Ctx, p *Principal) string {
+func (s *Server) idempotencyScope(c *fiber.Ctx, p *Principal) string {
 	if p == nil || p.Kind == PrincipalAnonymous {
-		return "ip\x00" + c.IP()
+		return "ip\x00" + s.clientAddr(c)
 	}
 	return p.Kind + "\x00" + p.ID
 }
@@ -242,7 +242,7 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 	}
 	ri := info(c)
 	ctx := context.WithoutCancel(c.UserContext())
-	key := hashKey(idempotencyScope(c, ri.principal), ikey)
+	key := hashKey(s.idempotencyScope(c, ri.principal), ikey)
 	claim := IdempotencyClaim{Fingerprint: fingerprint(c), Owner: newOwner(), LockTTL: s.auth.Idempotency.LockTTL}
 	held, err := s.deps.Idempotency.Begin(ctx, key, claim)
 	if err != nil {

@@ -43,6 +43,8 @@ type Server struct {
 	tracing     tracing
 	// auth holds the auth section's middleware settings (WithAuth).
 	auth AuthConfig
+	// proxies decides client addresses (server.trusted_proxies).
+	proxies proxyTrust
 	// limiterWarned and idempotencyWarned are the unix nanos of the last
 	// fail-open warning of each kind.
 	limiterWarned     atomic.Int64
@@ -124,6 +126,10 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		o(s)
 	}
 	s.auth = s.auth.WithDefaults()
+	var proxyErrs []error
+	if s.proxies, proxyErrs = newProxyTrust(s.cfg); len(proxyErrs) > 0 {
+		return nil, fmt.Errorf("ingress: server.%w", proxyErrs[0])
+	}
 	if deps.Limiter == nil {
 		for _, r := range table.Routes() {
 			if r.RateLimit != nil {
@@ -155,6 +161,12 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		// Release a connection's read buffer (read_buffer_size) while it
 		// waits or streams: an idle SSE subscriber must stay small.
 		ReduceMemoryUsage: true,
+		// Fiber believes X-Forwarded-Proto and X-Forwarded-Host (c.Protocol,
+		// c.Hostname) only from trusted proxies; deny by default. ProxyHeader
+		// stays empty, so c.IP() is the peer: client addresses come from
+		// s.clientAddr, as Fiber's would take the spoofable leftmost entry.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          s.proxies.fiberProxies(),
 	})
 	if err := s.buildAPIDocs(); err != nil {
 		return nil, err

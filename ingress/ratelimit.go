@@ -89,7 +89,7 @@ func (s *Server) rateLimit(p policy) fiber.Handler {
 	prefix := p.name + ":"
 	return func(c *fiber.Ctx) error {
 		ri := info(c)
-		res, err := s.deps.Limiter.Allow(c.UserContext(), prefix+limitSubject(c, ri.principal, rl.By), rl)
+		res, err := s.deps.Limiter.Allow(c.UserContext(), prefix+s.limitSubject(c, ri.principal, rl.By), rl)
 		if err != nil {
 			if s.auth.RateLimits.OnRedisError == FailClosed {
 				return &problemError{pt: ProblemRedisUnavailable, detail: "the rate limit cannot be checked; retry later", retryAfter: 1, cause: err}
@@ -119,8 +119,9 @@ func (s *Server) rateLimit(p policy) fiber.Handler {
 // id, "claim:NAME" by that claim, "ip" by the client address. A request
 // without what its key needs (an anonymous caller, a JWT on an api_key
 // limit, a principal without the claim) falls back to its principal, then
-// to its client address.
-func limitSubject(c *fiber.Ctx, p *Principal, by string) string {
+// to its client address (clientAddr: behind a load balancer, by ip needs
+// server.trusted_proxies).
+func (s *Server) limitSubject(c *fiber.Ctx, p *Principal, by string) string {
 	switch {
 	case by == "ip":
 	case by == "api_key" && p != nil && p.Kind == PrincipalAPIKey:
@@ -138,7 +139,7 @@ func limitSubject(c *fiber.Ctx, p *Principal, by string) string {
 			return "sub:" + p.ID
 		}
 	}
-	return "ip:" + c.IP()
+	return "ip:" + s.clientAddr(c)
 }
 
 // ceilSeconds rounds d up to whole seconds, as the headers count them.

@@ -21,6 +21,7 @@ type reqInfo struct {
 	traceParent string
 	route       string
 	principal   *Principal
+	client      string // client address, once clientAddr computed it
 	topic       string
 	partition   int32
 	offset      int64
@@ -111,7 +112,7 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 }
 
 func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
-	attrs := make([]slog.Attr, 0, 14)
+	attrs := make([]slog.Attr, 0, 16)
 	attrs = append(attrs,
 		slog.String("request_id", ri.id),
 		slog.String("method", c.Method()),
@@ -121,6 +122,7 @@ func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.String("trace_id", traceID(ri.traceParent)),
 	)
+	attrs = append(attrs, slog.String("client_address", s.clientAddr(c)))
 	if ri.principal != nil && ri.principal.ID != "" {
 		attrs = append(attrs, slog.String("principal", ri.principal.ID))
 	}

@@ -59,7 +59,7 @@ func (s *Server) startSpan(c *fiber.Ctx, ri *reqInfo) trace.Span {
 			semconv.HTTPRequestMethodKey.String(method),
 			semconv.URLPath(strings.Clone(c.Path())),
 			semconv.URLScheme(strings.Clone(c.Protocol())),
-			semconv.ClientAddress(c.IP()),
+			semconv.ClientAddress(s.clientAddr(c)),
 			semconv.UserAgentOriginal(string(h.UserAgent())),
 		)
 	}

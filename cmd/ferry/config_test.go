@@ -103,6 +103,10 @@ func TestLoadConfigAppliesDefaults(t *testing.T) {
 		cfg.Kafka.ProduceTimeout != 10*time.Second || cfg.Server.GracePeriod != 15*time.Second {
 		t.Errorf("defaults not applied: %+v", cfg.Config)
 	}
+	if len(cfg.Server.TrustedProxies) != 0 || cfg.Server.ProxyHeader != "X-Forwarded-For" {
+		t.Errorf("server.trusted_proxies = %q, proxy_header = %q; want none (headers ignored) and X-Forwarded-For",
+			cfg.Server.TrustedProxies, cfg.Server.ProxyHeader)
+	}
 	if want := filepath.Join(dir, "data"); cfg.Kafka.Embedded.DataDir != want {
 		t.Errorf("data_dir = %q, want %q (relative to the config file)", cfg.Kafka.Embedded.DataDir, want)
 	}
