@@ -129,9 +129,6 @@ func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
 	if ri.produced {
 		attrs = append(attrs, slog.String("topic", ri.topic), slog.Int("partition", int(ri.partition)), slog.Int64("offset", ri.offset))
 	}
-	if ri.principal != nil {
-		attrs = append(attrs, slog.String("principal", ri.principal.ID))
-	}
 	if ri.cause != nil {
 		attrs = append(attrs, slog.String("err", ri.cause.Error()))
 	}

@@ -38,6 +38,9 @@ func TestAccessLogPrincipal(t *testing.T) {
 		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
 			t.Fatalf("access line %q: %v", buf.Bytes(), err)
 		}
+		if dup := duplicateKey(buf.Bytes()); dup != "" {
+			t.Errorf("access line names %q twice: %s", dup, buf.Bytes())
+		}
 		got, present := line["principal"]
 		switch {
 		case p == nil && present:
@@ -49,6 +52,33 @@ func TestAccessLogPrincipal(t *testing.T) {
 			t.Errorf("access line holds claims or scopes: %s", buf.Bytes())
 		}
 	}
+}
+
+// duplicateKey returns a key that a JSON object line holds more than once
+// at its top level ("" when none does): encoding/json would keep the last
+// silently, log pipelines may keep either.
+func duplicateKey(line []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if _, err := dec.Token(); err != nil {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := tok.(string)
+		if seen[k] {
+			return k
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 type nopProducer struct{}
