@@ -367,10 +367,11 @@ func (c *Correlator) Detach(ctx context.Context, w *Waiter) (r Reply, ok bool, e
 		w.Cancel()
 		return Reply{}, false, err
 	}
-	if c.waiters.detach(w) != stateTaken {
+	prev, rep := c.waiters.detach(w)
+	if prev != stateTaken {
 		return Reply{}, false, nil
 	}
-	r = <-w.ch // Deliver sent it before releasing the lock
+	r = *rep
 	if _, err := c.store.Push(ctx, []push{{id: w.id, reply: r}}); err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "keeping a reply failed", slog.String("correlation_id", w.id), slog.Any("err", err))
 	}

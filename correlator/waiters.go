@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -61,8 +63,7 @@ type Waiters struct {
 	max    int
 	maxPer int
 	closed bool
-	done   chan struct{} // closed by Close
-	obs    Observer      // told of every change to len(m), under mu
+	obs    Observer // told of every change to len(m), under mu
 }
 
 // waiterState is where a Waiter is in its life; guarded by Waiters.mu.
@@ -76,16 +77,24 @@ const (
 	stateFailed                      // the map was closed
 )
 
-// Waiter is one registered request. Its owner calls Wait, then Cancel
-// (always, typically deferred). A Waiter is safe for concurrent use.
+// Waiter is one registered request. Its owner calls Wait or WaitFor, then
+// Cancel (always, typically deferred). A Waiter is safe for concurrent use.
+//
+// A pending Waiter is what one blocked sync request holds in the
+// correlator, so it is kept small: the reply is kept by pointer once it
+// arrives, and wake carries no value, so that it needs no buffer of its
+// own.
 type Waiter struct {
 	id      string
 	owner   string
 	replyTo topics.ReplyTo
-	ch      chan Reply // buffer 1: the only send never blocks
 	ws      *Waiters
-	state   waiterState
-	stop    func() bool // stops the context.AfterFunc
+	// wake (buffer 1) is signalled, without blocking, when there is news
+	// for Wait: a reply, Close, or the end of a WaitFor's time.
+	wake  chan struct{}
+	reply *Reply      // the final reply once state is stateTaken; guarded by ws.mu
+	stop  func() bool // stops the context.AfterFunc
+	state waiterState // guarded by ws.mu
 }
 
 // NewWaiters returns an empty map that holds at most max waiters, and at
@@ -96,7 +105,6 @@ func NewWaiters(max, maxPer int) *Waiters {
 		owners: make(map[string]int),
 		max:    max,
 		maxPer: maxPer,
-		done:   make(chan struct{}),
 		obs:    nopObserver{},
 	}
 }
@@ -106,7 +114,7 @@ func NewWaiters(max, maxPer int) *Waiters {
 // ErrTooManyPending over a cap, with ErrClosed after Close, and when id is
 // already waiting.
 func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.ReplyTo) (*Waiter, error) {
-	w := &Waiter{id: id, owner: owner, replyTo: to, ch: make(chan Reply, 1), ws: ws}
+	w := &Waiter{id: id, owner: owner, replyTo: to, wake: make(chan struct{}, 1), ws: ws}
 	ws.mu.Lock()
 	switch {
 	case ws.closed:
@@ -141,12 +149,10 @@ func (ws *Waiters) Deliver(id []byte, r Reply) bool {
 	w, ok := ws.m[string(id)]
 	if ok {
 		ws.drop(w, stateTaken)
-		// Sent under the lock, so Detach never sees stateTaken with an
-		// empty channel. ch has room: this is its only send.
-		select {
-		case w.ch <- r:
-		default:
-		}
+		// Kept under the lock, so Detach never sees stateTaken without
+		// the reply.
+		w.reply = &r
+		w.notify()
 	}
 	ws.mu.Unlock()
 	return ok
@@ -165,15 +171,19 @@ func (ws *Waiters) drop(w *Waiter, to waiterState) {
 }
 
 // detach takes w out of the map so that its reply goes elsewhere, and
-// returns the state it was in: stateTaken means a reply is in w.ch.
-func (ws *Waiters) detach(w *Waiter) waiterState {
+// returns the state it was in; with stateTaken, also the reply that
+// arrived.
+func (ws *Waiters) detach(w *Waiter) (waiterState, *Reply) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	prev := w.state
 	if prev == stateWaiting {
 		ws.drop(w, stateDetached)
 	}
-	return prev
+	if prev == stateTaken {
+		return prev, w.reply
+	}
+	return prev, nil
 }
 
 // has reports whether a waiter for id is pending.
@@ -202,13 +212,13 @@ func (ws *Waiters) Close() {
 	ws.closed = true
 	for _, w := range ws.m {
 		w.state = stateFailed
+		w.notify()
 	}
 	if n := len(ws.m); n > 0 {
 		ws.obs.CorrelatorPending(-n)
 	}
 	clear(ws.m)
 	clear(ws.owners)
-	close(ws.done)
 }
 
 // ID returns the waiter's correlation id.
@@ -220,22 +230,69 @@ func (w *Waiter) ReplyTo() topics.ReplyTo { return w.replyTo }
 // Wait blocks until the final reply arrives, ctx ends (its error is
 // returned) or the map closes (ErrClosed). A reply that is already there
 // wins over the other two.
-func (w *Waiter) Wait(ctx context.Context) (Reply, error) {
-	select {
-	case r := <-w.ch:
-		return r, nil
-	case <-ctx.Done():
-	case <-w.ws.done:
+func (w *Waiter) Wait(ctx context.Context) (Reply, error) { return w.wait(ctx, 0) }
+
+// WaitFor is Wait with a time limit: when d passes first it returns
+// context.DeadlineExceeded, and the waiter stays registered, so that a reply
+// arriving just after is still there for Detach. d <= 0 means no limit.
+//
+// It is what a request that waits for its reply should call, rather than
+// Wait with a context.WithTimeout: while it blocks, it holds one timer and
+// nothing else, where the derived context adds its own timer, done channel
+// and one more blocked channel operation per pending request.
+func (w *Waiter) WaitFor(ctx context.Context, d time.Duration) (Reply, error) {
+	return w.wait(ctx, d)
+}
+
+func (w *Waiter) wait(ctx context.Context, d time.Duration) (Reply, error) {
+	var expired atomic.Bool
+	if d > 0 {
+		t := time.AfterFunc(d, func() {
+			expired.Store(true)
+			w.notify()
+		})
+		defer t.Stop()
 	}
+	for {
+		// In the order Wait with a derived context had: the reply, then
+		// the contexts, then Close.
+		r, closed := w.outcome()
+		switch {
+		case r != nil:
+			return *r, nil
+		case ctx.Err() != nil:
+			return Reply{}, ctx.Err()
+		case expired.Load():
+			return Reply{}, context.DeadlineExceeded
+		case closed:
+			return Reply{}, ErrClosed
+		}
+		// ctx.Done() is nil for a context that never ends (the usual
+		// request context): then this blocks on wake alone.
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// outcome returns the reply once it arrived, and whether the map is closed.
+func (w *Waiter) outcome() (*Reply, bool) {
+	w.ws.mu.Lock()
+	defer w.ws.mu.Unlock()
+	if w.state == stateTaken {
+		return w.reply, false
+	}
+	return nil, w.ws.closed
+}
+
+// notify wakes Wait without blocking; wake's buffer keeps the news for a
+// Wait that has not blocked yet.
+func (w *Waiter) notify() {
 	select {
-	case r := <-w.ch:
-		return r, nil
+	case w.wake <- struct{}{}:
 	default:
 	}
-	if ctx.Err() != nil {
-		return Reply{}, ctx.Err()
-	}
-	return Reply{}, ErrClosed
 }
 
 // Cancel removes the waiter if it is still pending. It is idempotent and

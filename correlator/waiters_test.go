@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -174,19 +175,18 @@ func TestWaitersDetach(t *testing.T) {
 	w1, _ := ws.Register(context.Background(), "one", "a", noReply)
 	w2, _ := ws.Register(context.Background(), "two", "a", noReply)
 	ws.Deliver([]byte("two"), Reply{Status: 200, Final: true})
-	if got := ws.detach(w1); got != stateWaiting {
+	if got, _ := ws.detach(w1); got != stateWaiting {
 		t.Errorf("detach(waiting) = %v, want stateWaiting", got)
 	}
 	if ws.Deliver([]byte("one"), Reply{}) {
 		t.Errorf("Deliver after detach = true, want false: the store takes it")
 	}
-	if got := ws.detach(w2); got != stateTaken {
+	got, rep := ws.detach(w2)
+	if got != stateTaken {
 		t.Errorf("detach(delivered) = %v, want stateTaken", got)
 	}
-	select {
-	case <-w2.ch:
-	default:
-		t.Errorf("detach reported stateTaken with no reply in the channel")
+	if rep == nil || rep.Status != 200 {
+		t.Errorf("detach reported stateTaken with reply %+v, want the delivered one", rep)
 	}
 }
 
@@ -232,4 +232,92 @@ func TestWaitersConcurrent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestWaitForTimeout: WaitFor returns context.DeadlineExceeded when its
+// time runs out, and the waiter stays registered, so that a reply that
+// arrives after the timeout is still there for Detach.
+func TestWaitForTimeout(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ws := NewWaiters(0, 0)
+		w, err := ws.Register(context.Background(), "slow", "a", noReply)
+		if err != nil {
+			t.Fatalf("Register() = %v", err)
+		}
+		defer w.Cancel()
+		start := time.Now()
+		if _, err := w.WaitFor(context.Background(), 5*time.Second); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitFor(5s) with no reply = %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != 5*time.Second {
+			t.Errorf("WaitFor(5s) returned after %v, want 5s", d)
+		}
+		if n := ws.Len(); n != 1 {
+			t.Errorf("Len() after the timeout = %d, want 1: the waiter stays until Detach or Cancel", n)
+		}
+		if !ws.Deliver([]byte("slow"), Reply{Status: 201, Final: true}) {
+			t.Fatalf("Deliver after the timeout = false, want true")
+		}
+		if st, rep := ws.detach(w); st != stateTaken || rep == nil || rep.Status != 201 {
+			t.Errorf("detach after a late reply = %v, %+v; want stateTaken and the reply", st, rep)
+		}
+	})
+}
+
+// TestWaitForOutcomes: what ends a WaitFor, and which outcome wins when
+// several are there at once.
+func TestWaitForOutcomes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// before runs before WaitFor, during while it blocks (at 1s).
+		before, during func(ws *Waiters, cancel context.CancelFunc)
+		want           error // nil: the reply
+		at             time.Duration
+	}{
+		{name: "reply while waiting", during: deliver, at: time.Second},
+		{name: "reply before waiting, context ended", before: func(ws *Waiters, cancel context.CancelFunc) { deliver(ws, cancel); cancel() }},
+		{name: "reply before waiting, closed", before: func(ws *Waiters, cancel context.CancelFunc) { deliver(ws, cancel); ws.Close() }},
+		{name: "context ends", during: func(_ *Waiters, cancel context.CancelFunc) { cancel() }, want: context.Canceled, at: time.Second},
+		{name: "close", during: func(ws *Waiters, _ context.CancelFunc) { ws.Close() }, want: ErrClosed, at: time.Second},
+		{name: "context ended and closed", before: func(ws *Waiters, cancel context.CancelFunc) { cancel(); ws.Close() }, want: context.Canceled},
+		{name: "time is up", want: context.DeadlineExceeded, at: 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				ws := NewWaiters(0, 0)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				w, err := ws.Register(ctx, "id", "a", noReply)
+				if err != nil {
+					t.Fatalf("Register() = %v", err)
+				}
+				defer w.Cancel()
+				if tt.before != nil {
+					tt.before(ws, cancel)
+				}
+				if tt.during != nil {
+					go func() {
+						time.Sleep(time.Second)
+						tt.during(ws, cancel)
+					}()
+				}
+				start := time.Now()
+				got, err := w.WaitFor(ctx, 5*time.Second)
+				if !errors.Is(err, tt.want) || (tt.want == nil && got.Status != 202) {
+					t.Errorf("WaitFor() = %+v, %v; want %v", got, err, tt.want)
+				}
+				if d := time.Since(start); d != tt.at {
+					t.Errorf("WaitFor() returned after %v, want %v", d, tt.at)
+				}
+			})
+		})
+	}
+}
+
+func deliver(ws *Waiters, _ context.CancelFunc) {
+	ws.Deliver([]byte("id"), Reply{Status: 202, Final: true})
 }

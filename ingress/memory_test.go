@@ -3,14 +3,20 @@
 package ingress_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -106,5 +112,159 @@ func TestIdleSubscriberMemory(t *testing.T) {
 func BenchmarkIdleSubscriberMemory(b *testing.B) {
 	for range b.N {
 		b.ReportMetric(idleSubscriberBytes(b, 1000), "bytes/subscriber")
+	}
+}
+
+// waitersCorrelator is an ingress.Correlator over real correlator.Waiters
+// that keeps nothing else per request (fakeCorrelator records owners), so
+// that memory measurements see only what a pending request holds. Detach
+// keeps nothing: the waiter is cancelled.
+type waitersCorrelator struct{ ws *correlator.Waiters }
+
+func (wc waitersCorrelator) Register(ctx context.Context, id, replyTopic, owner string) (*correlator.Waiter, error) {
+	return wc.ws.Register(ctx, id, owner, topics.ReplyTo{Topic: replyTopic, Partition: topics.NoPartition})
+}
+
+func (wc waitersCorrelator) Detach(_ context.Context, w *correlator.Waiter) (correlator.Reply, bool, error) {
+	w.Cancel()
+	return correlator.Reply{}, false, nil
+}
+
+// keptConn is a client connection held open by a memory measurement.
+type keptConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// pendingRequestBytes measures what one pending sync request holds beyond
+// its connection, as cmd/ferry-load's pending scenario does with RSS: it
+// opens n keep-alive connections, each of which makes one GET /healthz,
+// then sends on each a POST to a sync route that nobody answers, and
+// returns the Go heap and stack added per request once all n wait (after
+// a collection). It then ends the waits (Close: the route's on_timeout
+// accept answers 202) and checks that every request got its answer and
+// nothing is left pending.
+func pendingRequestBytes(tb testing.TB, n int) (heap, stack float64) {
+	tb.Helper()
+	table, err := topics.NewTable([]topics.RouteConfig{{Name: "slow", Path: "/v1/slow", Topic: "slow", Auth: topics.AuthNone,
+		Reply: &topics.ReplyConfig{Topic: "slow.replies", Timeout: time.Minute, OnTimeout: "accept"}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ws := correlator.NewWaiters(0, 0)
+	_, res := ingress.FakeReplyDeps(nil)
+	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: ackProducer{}, Correlator: waitersCorrelator{ws}, Results: res},
+		ingress.WithLogger(testLogger()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := serveGateway(tb, srv, nil)
+	addr := strings.TrimPrefix(g.url, "http://")
+
+	conns := make([]keptConn, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		conns[i] = keptConn{c: c, br: bufio.NewReaderSize(c, 1024)}
+		defer c.Close()
+		if got := roundTrip(tb, conns[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); got != http.StatusOK {
+			tb.Fatalf("GET /healthz = %d", got)
+		}
+	}
+	body := `{"customer_id":"c-1","amount":42}`
+	post := fmt.Sprintf("POST /v1/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	before := memStats()
+	for _, kc := range conns {
+		if _, err := io.WriteString(kc.c, post); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	checkFor(tb, 30*time.Second, 10*time.Millisecond, func() error {
+		if got := ws.Len(); got != n {
+			return fmt.Errorf("%d of %d requests pending", got, n)
+		}
+		return nil
+	})
+	after := memStats()
+	if testing.Verbose() {
+		fmt.Printf("pending: heap %d -> %d, stack %d -> %d, goroutines %d\n", before.HeapAlloc, after.HeapAlloc, before.StackInuse, after.StackInuse, runtime.NumGoroutine())
+	}
+
+	// End the waits: on_timeout accept answers 202 at shutdown too.
+	ws.Close()
+	for _, kc := range conns {
+		if got := readStatus(tb, kc); got != http.StatusAccepted {
+			tb.Fatalf("pending request answered %d, want 202 (on_timeout: accept)", got)
+		}
+	}
+	if got := ws.Len(); got != 0 {
+		tb.Fatalf("%d requests still pending after their answers", got)
+	}
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n), float64(int64(after.StackInuse)-int64(before.StackInuse)) / float64(n)
+}
+
+// roundTrip writes one request on kc and returns the response's status.
+func roundTrip(tb testing.TB, kc keptConn, req string) int {
+	tb.Helper()
+	if _, err := io.WriteString(kc.c, req); err != nil {
+		tb.Fatal(err)
+	}
+	return readStatus(tb, kc)
+}
+
+// readStatus reads one response from kc and returns its status.
+func readStatus(tb testing.TB, kc keptConn) int {
+	tb.Helper()
+	_ = kc.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(kc.br, nil)
+	if err != nil {
+		tb.Fatalf("read response: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// pendingLimit bounds the memory of a pending request beyond its
+// connection, in process: about 2.7 KB of it is fasthttp's and Fiber's
+// per-request state, the rest ferry's (about 3.5 KB in all when this was
+// written; 4.5 KB before WaitFor).
+const pendingLimit = 4096
+
+// memStats reads the memory statistics after a collection.
+func memStats() runtime.MemStats {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m
+}
+
+// TestPendingRequestMemory measures what a pending sync request holds
+// beyond its connection (issue #9's scenario, in process and without the
+// broker). Most of it is fasthttp's RequestCtx and Fiber's Ctx, which a
+// request holds while its handler runs (an idle connection holds neither,
+// with ReduceMemoryUsage); ferry's own part is the waiter, one timer, the
+// request's id and trace context. The blocked handler's stack stays within
+// the connection's goroutine stack: it does not grow.
+func TestPendingRequestMemory(t *testing.T) {
+	heap, stack := pendingRequestBytes(t, 2000)
+	t.Logf("per pending request: heap %.0f bytes, stack %.0f bytes", heap, stack)
+	if heap+stack > pendingLimit {
+		t.Errorf("a pending request holds %.0f bytes of heap and %.0f of stack, want <= %d in all", heap, stack, pendingLimit)
+	}
+}
+
+// BenchmarkPendingRequestMemory reports the memory one pending sync
+// request holds beyond its connection.
+//
+//	go test -run '^$' -bench PendingRequestMemory -benchtime 1x ./ingress
+func BenchmarkPendingRequestMemory(b *testing.B) {
+	for range b.N {
+		heap, stack := pendingRequestBytes(b, 5000)
+		b.ReportMetric(heap, "heap-bytes/pending")
+		b.ReportMetric(stack, "stack-bytes/pending")
 	}
 }

@@ -95,16 +95,19 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 		return err
 	}
 	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
+	// From here on only the id is needed, so that m, with its body and
+	// headers, is garbage while the request waits.
+	id := m.ID
 	if async {
 		c.Set("Preference-Applied", "respond-async")
-		return accepted(c, m.ID, pos)
+		return accepted(c, id, pos)
 	}
 	if pref.hasWait {
 		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	rep, err := w.Wait(wctx)
+	// WaitFor, not Wait with a context.WithTimeout: a pending request then
+	// holds one timer, not a derived context, its timer and done channel.
+	rep, err := w.WaitFor(ctx, wait)
 	closed := errors.Is(err, correlator.ErrClosed) // shutting down
 	switch {
 	case err == nil:
@@ -131,7 +134,7 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	case ok:
 		return s.writeReply(c, &r, rep) // it arrived just now
 	}
-	return accepted(c, m.ID, pos)
+	return accepted(c, id, pos)
 }
 
 // accepted answers 202 with the location of the request's result.
