@@ -292,8 +292,12 @@ func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int) (*Rep
 	if err != nil {
 		return nil, err
 	}
+	// A replay's client lives for one request: its KIP-714 metrics (a
+	// telemetry subscription at start, an lz4-compressed push with 4 MiB
+	// of buffers at close, per replay) would tell a broker's operator
+	// nothing but cost every replay.
 	opts := append(r.base, kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords(),
-		kgo.WithPools(&r.pool))
+		kgo.WithPools(&r.pool), kgo.DisableClientMetrics())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: kafka client: %w", req.Topic, err)
