@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -87,8 +88,14 @@ func readAll(tb testing.TB, rp *Replay) []Record {
 		if err != nil {
 			tb.Fatalf("Next: %v (after %d records)", err, len(out))
 		}
+		// Next reuses the record and the memory it points to: keep a
+		// deep copy.
 		cp := *rec
-		cp.Headers = append([]topics.Header(nil), rec.Headers...)
+		cp.Key, cp.Value = bytes.Clone(rec.Key), bytes.Clone(rec.Value)
+		cp.Headers = nil
+		for _, h := range rec.Headers {
+			cp.Headers = append(cp.Headers, topics.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
+		}
 		out = append(out, cp)
 	}
 }

@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 )
@@ -127,7 +128,12 @@ const (
 // plainRun returns the index of the first byte from i on that is not a
 // plain string byte (or len(b)).
 func plainRun(b []byte, i int) int {
-	for len(b)-i >= 8 {
+	for n := 0; len(b)-i >= 8; n++ {
+		if n == 2 {
+			// Sixteen plain bytes: likely a long string (a payload,
+			// padding), which longRun scans several times faster.
+			return longRun(b, i)
+		}
 		v := binary.LittleEndian.Uint64(b[i:])
 		q, bs := v^quotes, v^backslash
 		// A byte is flagged when it is < 0x20, or 0 after the xor (a quote
@@ -144,6 +150,41 @@ func plainRun(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// longRun is plainRun for long runs: bytes.IndexByte (SIMD) finds the
+// next quote, then a backslash before it, and a word-at-a-time check
+// looks for a control character before either, the only test left.
+func longRun(b []byte, i int) int {
+	end := len(b)
+	if k := bytes.IndexByte(b[i:], '"'); k >= 0 {
+		end = i + k
+	}
+	if k := bytes.IndexByte(b[i:end], '\\'); k >= 0 {
+		end = i + k
+	}
+	if k := controlIndex(b[i:end]); k >= 0 {
+		end = i + k
+	}
+	return end
+}
+
+// controlIndex returns the index of the first control character (< 0x20)
+// in s, or -1.
+func controlIndex(s []byte) int {
+	i := 0
+	for ; len(s)-i >= 16; i += 16 {
+		v, w := binary.LittleEndian.Uint64(s[i:]), binary.LittleEndian.Uint64(s[i+8:])
+		if ((v-spaces)&^v|(w-spaces)&^w)&highs != 0 {
+			break // one of the two words holds one: find it below
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return i
+		}
+	}
+	return -1
 }
 
 func validString(b []byte, i int) (int, bool) {

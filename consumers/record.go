@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -117,7 +118,7 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 	}
 	secs, milli := ms/1000, ms%1000
 	days, sod := secs/86400, secs%86400
-	y, m, d := civilDate(days)
+	y, m, d := cachedDate(days)
 	b := [24]byte{4: '-', 7: '-', 10: 'T', 13: ':', 16: ':', 19: '.', 23: 'Z'}
 	putPair(b[0:], y/100)
 	putPair(b[2:], y%100)
@@ -138,6 +139,24 @@ const digitPairs = "000102030405060708091011121314151617181920212223242526272829
 // putPair writes v (0-99) as two digits.
 func putPair(b []byte, v int64) {
 	b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
+}
+
+// lastDate caches the last date civilDate computed, packed as
+// days<<23 | y<<9 | m<<5 | d (days < 2^22 and y < 2^14 below maxMilli),
+// plus one so that the zero value is empty. A replay's records mostly
+// share their day; the cache spares each a civilDate. Safe for
+// concurrent use: the whole entry is one atomic word.
+var lastDate atomic.Uint64
+
+// cachedDate is civilDate(days), for 0 <= days < 2^22.
+func cachedDate(days int64) (y, m, d int64) {
+	if e := lastDate.Load(); e != 0 && int64((e-1)>>23) == days {
+		e--
+		return int64(e >> 9 & (1<<14 - 1)), int64(e >> 5 & 0xf), int64(e & 0x1f)
+	}
+	y, m, d = civilDate(days)
+	lastDate.Store(uint64(days)<<23 | uint64(y)<<9 | uint64(m)<<5 | uint64(d) + 1)
+	return y, m, d
 }
 
 // civilDate converts days since 1970-01-01 to a proleptic Gregorian date

@@ -1,7 +1,9 @@
 package consumers
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -27,5 +29,34 @@ func TestAppendTimestamp(t *testing.T) {
 		if got := appendTimestamp(nil, tm); string(got) != string(want) {
 			t.Fatalf("appendTimestamp(%v) = %s, want %s", tm, got, want)
 		}
+	}
+}
+
+// TestAppendTimestampRuns formats runs of close timestamps, as a replay
+// does (the date cache hits, then misses at midnight), from several
+// goroutines at once, each with its own days, so that they evict each
+// other's cached date.
+func TestAppendTimestampRuns(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(g), 9))
+			tm := time.Date(1970+g*500, 12, 31, 22, 0, 0, 0, time.UTC)
+			for range 20000 {
+				tm = tm.Add(time.Duration(rnd.Int64N(int64(20 * time.Minute)))).Truncate(time.Millisecond)
+				want := tm.AppendFormat(nil, timeLayout)
+				if got := appendTimestamp(nil, tm); string(got) != string(want) {
+					errs <- fmt.Sprintf("appendTimestamp(%v) = %s, want %s", tm, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

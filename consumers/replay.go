@@ -1,12 +1,15 @@
 package consumers
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -34,6 +37,7 @@ type Replayer struct {
 	log   *slog.Logger
 	now   func() time.Time
 	slots chan struct{}
+	pool  fetchPool // lent to the replays' clients
 
 	// life is the Replayer's own lifetime: Close cancels it, which ends
 	// the replays that follow a topic.
@@ -49,6 +53,90 @@ type Replayer struct {
 // replayFetchMaxBytes bounds one fetch of a replay client, and with it the
 // memory a replay holds (kgo keeps at most one fetch per broker buffered).
 const replayFetchMaxBytes = 1 << 20
+
+// fetchPool lends the replay clients the memory their fetches are decoded
+// into: the decompressed batches and the []kgo.Record slices. Without it a
+// replay allocates about as many bytes as it reads, twice (a 200,000-record
+// replay of 256 B events: ~1 GB/s of garbage at full speed, and the GC and
+// the zeroing of fresh memory took a fifth of ferry's CPU). A slice comes
+// back once Replay.Next has recycled every record of its batch. One pool
+// serves all the replays of a Replayer: highly compressible topics have
+// most of a replay's batches in flight at once (a 1 MiB fetch can hold
+// 20 MiB of records), so a pool per replay would seldom be reused. Safe
+// for concurrent use (kgo's pools must be); sync.Pool drops what stays
+// idle.
+type fetchPool struct {
+	bytes sizedPool[byte]
+	recs  sizedPool[kgo.Record]
+}
+
+var (
+	_ kgo.PoolDecompressBytes = (*fetchPool)(nil)
+	_ kgo.PoolRecords         = (*fetchPool)(nil)
+)
+
+// GetDecompressBytes returns a buffer large enough for the batch when its
+// size is known up front (raw snappy, franz-go's default, says it in its
+// first bytes), else for a guess of four times the compressed size; kgo
+// grows a short one, and the grown one comes back here.
+func (p *fetchPool) GetDecompressBytes(compressed []byte, codec kgo.CompressionCodecType) []byte {
+	n := 4 * len(compressed)
+	if codec == kgo.CodecSnappy && !bytes.HasPrefix(compressed, xerialMagic) {
+		if l, k := binary.Uvarint(compressed); k > 0 && l <= replayFetchMaxDecompressed {
+			n = int(l)
+		}
+	}
+	return p.bytes.get(n)
+}
+
+// xerialMagic starts snappy in xerial framing (Java producers), whose size
+// is not in its first bytes.
+var xerialMagic = []byte{130, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+// replayFetchMaxDecompressed is the largest buffer the pool lends; kgo
+// allocates larger ones itself.
+const replayFetchMaxDecompressed = 1 << 28
+
+// PutDecompressBytes takes back a buffer kgo has zeroed.
+func (p *fetchPool) PutDecompressBytes(b []byte) { p.bytes.put(b) }
+
+// GetRecords returns a slice with room for n records.
+func (p *fetchPool) GetRecords(n int) []kgo.Record { return p.recs.get(n) }
+
+// PutRecords takes back a slice whose records Recycle has zeroed.
+func (p *fetchPool) PutRecords(rs []kgo.Record) { p.recs.put(rs) }
+
+// sizedPool keeps slices in power-of-two classes of capacity, so that the
+// slice got for n elements is never short of n: a short one would be
+// dropped and a new one allocated. Safe for concurrent use.
+type sizedPool[T any] struct {
+	classes [29]sync.Pool // class c: []T with cap >= 1<<c
+}
+
+// get returns an empty slice with capacity >= n, or nil when n is beyond
+// the largest class.
+func (p *sizedPool[T]) get(n int) []T {
+	c := bits.Len(uint(max(n, 1) - 1)) // the least c with 1<<c >= n
+	if c >= len(p.classes) {
+		return nil
+	}
+	if s, ok := p.classes[c].Get().([]T); ok {
+		return s
+	}
+	return make([]T, 0, 1<<c)
+}
+
+// put keeps s for reuse, in the largest class its capacity fills.
+func (p *sizedPool[T]) put(s []T) {
+	if cap(s) == 0 {
+		return
+	}
+	c := bits.Len(uint(cap(s))) - 1 // the greatest c with 1<<c <= cap(s)
+	if c >= len(p.classes) {
+		return
+	}
+	p.classes[c].Put(s[:0]) //nolint:staticcheck // SA6002: a slice header per batch is cheap
+}
 
 // NewReplayer returns a Replayer reading with clients built from base (the
 // options of cmd/ferry's kafkaOpts: seeds, TLS, SASL, logger) and looking
@@ -204,7 +292,12 @@ func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int) (*Rep
 	if err != nil {
 		return nil, err
 	}
-	opts := append(r.base, kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords())
+	// A replay's client lives for one request: its KIP-714 metrics (a
+	// telemetry subscription at start, an lz4-compressed push with 4 MiB
+	// of buffers at close, per replay) would tell a broker's operator
+	// nothing but cost every replay.
+	opts := append(r.base, kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords(),
+		kgo.WithPools(&r.pool), kgo.DisableClientMetrics())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: kafka client: %w", req.Topic, err)
@@ -350,6 +443,7 @@ type Replay struct {
 	follow bool
 
 	iter      *kgo.FetchesRecordIter
+	last      *kgo.Record // the record rec shows, recycled by the next Next
 	rec       Record
 	scanned   int64
 	delivered int64
@@ -362,11 +456,16 @@ type Replay struct {
 var errStalled = errors.New("replay stalled")
 
 // Next returns the next selected record, or io.EOF when the replay is over
-// (see Reason). The record is valid until the next call. ctx bounds this
+// (see Reason). The record, and the bytes it points to, are valid until
+// the next call (its fetch's memory is reused then). ctx bounds this
 // call only: a deadline that passes (a heartbeat tick) leaves the replay
 // usable. Errors wrap topics.ErrUnavailable (Kafka failed or delivered
 // nothing for ReplayConfig.StallTimeout), ErrClosed, or ctx's error.
 func (rp *Replay) Next(ctx context.Context) (*Record, error) {
+	if rp.last != nil {
+		rp.last.Recycle()
+		rp.last = nil
+	}
 	for {
 		if rp.delivered >= rp.limit {
 			rp.end(ReasonLimit)
@@ -374,30 +473,12 @@ func (rp *Replay) Next(ctx context.Context) (*Record, error) {
 		}
 		for rp.iter != nil && !rp.iter.Done() {
 			kr := rp.iter.Next()
-			if kr.Topic != rp.topic {
-				continue
-			}
-			i := rp.index(kr.Partition)
-			if i < 0 || rp.done[i] || kr.Offset < rp.next[i] {
-				continue
-			}
-			if kr.Offset >= rp.ranges[i].End {
-				rp.finish(i)
-				continue
-			}
-			rp.next[i] = kr.Offset + 1
-			if rp.next[i] >= rp.ranges[i].End {
-				rp.finish(i)
-			}
-			if kr.Attrs.IsControl() {
-				continue // transaction markers take offsets but are not records
-			}
-			rp.scanned++
-			rp.fill(kr)
-			if !rp.match.Matches(&rp.rec) {
+			if !rp.take(kr) {
+				kr.Recycle()
 				continue
 			}
 			rp.delivered++
+			rp.last = kr
 			return &rp.rec, nil
 		}
 		if rp.open == 0 {
@@ -408,6 +489,32 @@ func (rp *Replay) Next(ctx context.Context) (*Record, error) {
 			return nil, err
 		}
 	}
+}
+
+// take reports whether kr is a record of the range that the match selects,
+// and if so shows it in rp.rec. It moves the range's position past kr.
+func (rp *Replay) take(kr *kgo.Record) bool {
+	if kr.Topic != rp.topic {
+		return false
+	}
+	i := rp.index(kr.Partition)
+	if i < 0 || rp.done[i] || kr.Offset < rp.next[i] {
+		return false
+	}
+	if kr.Offset >= rp.ranges[i].End {
+		rp.finish(i)
+		return false
+	}
+	rp.next[i] = kr.Offset + 1
+	if rp.next[i] >= rp.ranges[i].End {
+		rp.finish(i)
+	}
+	if kr.Attrs.IsControl() {
+		return false // transaction markers take offsets but are not records
+	}
+	rp.scanned++
+	rp.fill(kr)
+	return rp.match.Matches(&rp.rec)
 }
 
 // Pending reports whether Next can return without asking Kafka: callers
@@ -564,6 +671,10 @@ func (rp *Replay) AppendCursor(dst []byte) []byte {
 // is idempotent.
 func (rp *Replay) Close() error {
 	rp.closeOnce.Do(func() {
+		if rp.last != nil {
+			rp.last.Recycle()
+			rp.last = nil
+		}
 		rp.cl.Close()
 		<-rp.r.slots
 		r := rp.r
