@@ -166,7 +166,12 @@ func (e *benchEnv) start(ctx context.Context) error {
 	if e.admin, err = e.mintToken(ctx, "admin"); err != nil {
 		return err
 	}
-	rcmd := exec.CommandContext(ctx, e.ferryBin, "respond", "--echo", "-c", e.config, "--brokers", kafkaAddr, "--topic", "bench.quotes")
+	return e.startResponder(ctx)
+}
+
+// startResponder runs `ferry respond --echo` on the sync route's topic.
+func (e *benchEnv) startResponder(ctx context.Context) error {
+	rcmd := exec.CommandContext(ctx, e.ferryBin, "respond", "--echo", "-c", e.config, "--brokers", e.brokers, "--topic", "bench.quotes")
 	rcmd.Stderr = os.Stderr // log level warn: only problems
 	if err := rcmd.Start(); err != nil {
 		return fmt.Errorf("start responder: %w", err)
@@ -199,9 +204,11 @@ func (e *benchEnv) startFerry(ctx context.Context) error {
 // no earlier scenario has grown. The embedded broker restarts with it on
 // the same address but an empty data directory: reloading the records of
 // the earlier scenarios would put them on the heap and drown the figure
-// being measured. The clients of the baselines and the responder
-// reconnect.
+// being measured. The clients of the baselines reconnect; the responder
+// is restarted with ferry, as its consumer would otherwise hold the old
+// broker's topic IDs and retry (and log) without end.
 func (e *benchEnv) restartFerry(ctx context.Context) error {
+	e.responder.stopProcess()
 	e.ferry.stopProcess()
 	dataDir, err := os.MkdirTemp("", "ferry-bench-")
 	if err != nil {
@@ -212,7 +219,10 @@ func (e *benchEnv) restartFerry(ctx context.Context) error {
 			e.ferryEnv[i] = "FERRY_DATA_DIR=" + dataDir
 		}
 	}
-	return e.startFerry(ctx)
+	if err := e.startFerry(ctx); err != nil {
+		return err
+	}
+	return e.startResponder(ctx)
 }
 
 // mintToken mints a dev JWT with scope from ferry's own `token` command.
@@ -347,6 +357,10 @@ func (e *benchEnv) rawProduce(ctx context.Context, rate float64, value []byte) (
 	return r, nil
 }
 
+// historyFile is the hand-kept record of optimisations with their
+// before/after figures, appended to every report.
+const historyFile = "testdata/bench/history.md"
+
 // report renders the markdown report.
 func (e *benchEnv) report(rows []row, details []string, took time.Duration) string {
 	var b strings.Builder
@@ -373,6 +387,10 @@ func (e *benchEnv) report(rows []row, details []string, took time.Duration) stri
 	}
 	for _, sec := range e.sections {
 		b.WriteString("\n" + sec + "\n")
+	}
+	if history, err := os.ReadFile(historyFile); err == nil {
+		b.WriteString("\n")
+		b.Write(history)
 	}
 	b.WriteString("\n## Runs\n\n```\n")
 	for _, d := range details {
