@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/topics"
@@ -185,6 +186,7 @@ func NewResponder(cfg ResponderConfig, base []kgo.Opt, h Handler, opts ...Option
 // failed) and marked for commit.
 func (r *Responder) Run(ctx context.Context) error {
 	defer r.inflight.Wait()
+	var backoff topics.PollBackoff
 	for {
 		select {
 		case err := <-r.fatal:
@@ -192,14 +194,23 @@ func (r *Responder) Run(ctx context.Context) error {
 			return err
 		default:
 		}
-		fs := r.cl.PollRecords(ctx, 1000)
+		pctx, cancel := backoff.Context(ctx)
+		fs := r.cl.PollRecords(pctx, 1000)
+		cancel()
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			r.cl.AllowRebalance()
 			return nil
 		}
+		var recreated []string
 		fs.EachError(func(t string, p int32, err error) {
-			r.log.Warn("fetching requests failed; retrying", "topic", t, "partition", p, "err", err)
+			if errors.Is(err, kerr.UnknownTopicID) && !slices.Contains(recreated, t) {
+				recreated = append(recreated, t)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				r.log.Warn("fetching requests failed; retrying", "topic", t, "partition", p, "err", err)
+			}
 		})
+		backoff.After(r.cl, fs)
 		// Handlers of one partition run in order, partitions in parallel.
 		// The next poll does not wait for the replies' acknowledgements:
 		// markers do, in order per partition.
@@ -211,7 +222,21 @@ func (r *Responder) Run(ctx context.Context) error {
 		})
 		wg.Wait()
 		r.cl.AllowRebalance()
+		if len(recreated) > 0 {
+			r.resubscribe(ctx, recreated)
+		}
 	}
+}
+
+// resubscribe purges request topics that were deleted and recreated
+// under the client (their fetches fail with UNKNOWN_TOPIC_ID: franz-go
+// keeps the old topic ID until the topic is purged) and consumes them
+// again, under their new IDs, from the group's committed offsets or the
+// start.
+func (r *Responder) resubscribe(ctx context.Context, names []string) {
+	r.log.LogAttrs(ctx, slog.LevelWarn, "request topics were recreated; consuming them again", slog.Any("topics", names))
+	r.cl.PurgeTopicsFromConsuming(names...)
+	r.cl.AddConsumeTopics(names...)
 }
 
 // partition handles the records of one partition, in order, producing each
@@ -222,6 +247,7 @@ func (r *Responder) Run(ctx context.Context) error {
 func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) {
 	results := make([]chan error, len(recs))
 	reqs := make([]Request, len(recs))
+	reps := make([]Reply, len(recs))
 	for i, rec := range recs {
 		done := make(chan error, 1)
 		results[i] = done
@@ -241,6 +267,7 @@ func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) {
 		}
 		reqs[i] = req
 		rep := r.call(ctx, req)
+		reps[i] = rep
 		// Promises run one at a time: this one only reports.
 		r.cl.Produce(ctx, replyRecord(req, rep, true), func(_ *kgo.Record, err error) { done <- err })
 	}
@@ -261,6 +288,13 @@ func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) {
 		var last *kgo.Record
 		for i, done := range results {
 			err := <-done
+			if errors.Is(err, kerr.UnknownTopicID) {
+				// The reply topic was recreated under the client, which
+				// keeps its old ID until the topic is purged: purge it and
+				// send the reply again, under the new ID.
+				r.cl.PurgeTopicsFromProducing(reqs[i].ReplyTo.Topic)
+				err = r.cl.ProduceSync(ctx, replyRecord(reqs[i], reps[i], true)).FirstErr()
+			}
 			if err != nil && ctx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
 				// kgo retries what can be retried, so the reply itself was
 				// refused (too large, say): tell the client instead.

@@ -30,14 +30,17 @@ func (h *Hub) Run(ctx context.Context) error {
 
 	pending := append([]*feed(nil), h.order...)
 	warned := make(map[string]bool)
+	var backoff topics.PollBackoff
 	for {
 		pending = h.startFeeds(ctx, pending, warned)
-		pctx, pcancel := ctx, context.CancelFunc(func() {})
+		pctx, bcancel := backoff.Context(ctx)
+		pcancel := context.CancelFunc(func() {})
 		if len(pending) > 0 {
-			pctx, pcancel = context.WithTimeout(ctx, startRetry)
+			pctx, pcancel = context.WithTimeout(pctx, startRetry)
 		}
 		fs := h.live.PollRecords(pctx, 4096)
 		pcancel()
+		bcancel()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -56,6 +59,7 @@ func (h *Hub) Run(ctx context.Context) error {
 				f.publish(toEvents(fp.Records))
 			}
 		})
+		backoff.After(h.live, fs)
 	}
 }
 

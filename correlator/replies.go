@@ -22,8 +22,11 @@ import (
 // store, which keeps those whose result is pending. It returns when ctx
 // ends.
 func (c *Correlator) poll(ctx context.Context) error {
+	var backoff topics.PollBackoff
 	for {
-		fs := c.cl.PollFetches(ctx)
+		pctx, cancel := backoff.Context(ctx)
+		fs := c.cl.PollFetches(pctx)
+		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -31,9 +34,12 @@ func (c *Correlator) poll(ctx context.Context) error {
 			return fmt.Errorf("reply consumer: %w", kgo.ErrClientClosed)
 		}
 		fs.EachError(func(t string, p int32, err error) {
-			c.log.LogAttrs(ctx, slog.LevelWarn, "reading replies failed; retrying",
-				slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
+			if !errors.Is(err, context.DeadlineExceeded) {
+				c.log.LogAttrs(ctx, slog.LevelWarn, "reading replies failed; retrying",
+					slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
+			}
 		})
+		backoff.After(c.cl, fs)
 		var queue []push
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {

@@ -87,7 +87,13 @@ type process struct {
 // startFerry runs bin/ferry serve with the quickstart config on free ports.
 func startFerry(t *testing.T, dataDir string) *process {
 	t.Helper()
-	p := &process{logs: &syncBuffer{}, http: freePort(t), kafka: freePort(t), exited: make(chan error, 1)}
+	return startFerryOn(t, dataDir, freePort(t), freePort(t))
+}
+
+// startFerryOn is startFerry on given HTTP and Kafka addresses.
+func startFerryOn(t *testing.T, dataDir, httpAddr, kafkaAddr string) *process {
+	t.Helper()
+	p := &process{logs: &syncBuffer{}, http: httpAddr, kafka: kafkaAddr, exited: make(chan error, 1)}
 	p.cmd = exec.Command(ferryBinary(t), "serve", "-c", "../../testdata/ferry.yaml")
 	p.cmd.Env = append(os.Environ(), "FERRY_LISTEN="+p.http, "FERRY_KAFKA_LISTEN="+p.kafka, "FERRY_DATA_DIR="+dataDir)
 	p.cmd.Stderr = p.logs
