@@ -361,9 +361,11 @@ func (c *Correlator) Register(ctx context.Context, id, replyTopic, owner string)
 // If the final reply already arrived it is kept too, and returned with ok
 // true. Use it when the client will not wait (Prefer: respond-async) or
 // waited long enough (on_timeout: accept). It fails with an error wrapping
-// ErrUnavailable when Redis cannot record the pending result.
-func (c *Correlator) Detach(ctx context.Context, w *Waiter) (r Reply, ok bool, err error) {
-	if err := c.store.Pending(ctx, w.id, w.owner); err != nil {
+// ErrUnavailable when Redis cannot record the pending result. route, the
+// name of the request's route, is kept with the result, so that whoever
+// reads it can hold the reply to that route's contract.
+func (c *Correlator) Detach(ctx context.Context, w *Waiter, route string) (r Reply, ok bool, err error) {
+	if err := c.store.Pending(ctx, w.id, w.owner, route); err != nil {
 		w.Cancel()
 		return Reply{}, false, err
 	}

@@ -124,7 +124,7 @@ func TestDetachKeepsLaterReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := c.Detach(context.Background(), w); err != nil || ok {
+	if _, ok, err := c.Detach(context.Background(), w, "quote"); err != nil || ok {
 		t.Fatalf("Detach() = %v, %v; want no reply yet", ok, err)
 	}
 	w.Cancel()
@@ -178,7 +178,7 @@ func TestDetachAfterReply(t *testing.T) {
 		}
 		return nil
 	})
-	got, ok, err := c.Detach(context.Background(), w)
+	got, ok, err := c.Detach(context.Background(), w, "quote")
 	if err != nil || !ok || string(got.Body) != `{"fast":true}` {
 		t.Fatalf("Detach() = %q, %v, %v; want the delivered reply", got.Body, ok, err)
 	}
@@ -312,7 +312,7 @@ func TestRestartKeepsResults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := first.Detach(context.Background(), w); err != nil {
+			if _, _, err := first.Detach(context.Background(), w, "quote"); err != nil {
 				t.Fatal(err)
 			}
 			to := w.ReplyTo()
@@ -393,7 +393,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := dead.Detach(context.Background(), w); err != nil {
+	if _, _, err := dead.Detach(context.Background(), w, "quote"); err != nil {
 		t.Fatal(err)
 	}
 	r.reply(t, w.ReplyTo(), 0, topics.NewEventID(), `{"other":1}`) // moves the position on

@@ -129,7 +129,7 @@ func TestObserverReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Detach(ctx, lw); err != nil {
+	if _, _, err := c.Detach(ctx, lw, "quote"); err != nil {
 		t.Fatalf("Detach() = %v", err)
 	}
 	lw.Cancel()

@@ -24,6 +24,9 @@ type Result struct {
 	ID string
 	// Owner is who sent the request, as given to Register.
 	Owner string
+	// Route is the name of the route the request came in on, as given to
+	// Detach ("" for results kept before routes were recorded).
+	Route string
 	// Replies are the progress replies and, last, the final one, in the
 	// order they were read.
 	Replies []Reply
@@ -76,7 +79,7 @@ func (s *Store) keys(id string) []string {
 // pendingScript creates a pending result unless one exists.
 var pendingScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'state', 'pending', 'created', ARGV[2])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'state', 'pending', 'created', ARGV[2], 'route', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `)
@@ -102,11 +105,11 @@ redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 `)
 
-// Pending records that the reply of id is to be kept for owner. Replies
-// that arrive afterwards, on any instance, are kept (Push). An existing
-// result is left as it is.
-func (s *Store) Pending(ctx context.Context, id, owner string) error {
-	err := pendingScript.Run(ctx, s.rdb, s.keys(id), owner, time.Now().UnixMilli(), s.ttl.Milliseconds()).Err()
+// Pending records that the reply of id, a request on route, is to be kept
+// for owner. Replies that arrive afterwards, on any instance, are kept
+// (Push). An existing result is left as it is.
+func (s *Store) Pending(ctx context.Context, id, owner, route string) error {
+	err := pendingScript.Run(ctx, s.rdb, s.keys(id), owner, time.Now().UnixMilli(), s.ttl.Milliseconds(), route).Err()
 	if err != nil {
 		return fmt.Errorf("keep result %s: %w", id, errors.Join(ErrUnavailable, err))
 	}
@@ -198,7 +201,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Result, error) {
 	if len(fields) == 0 {
 		return nil, ErrUnknownID
 	}
-	res := &Result{ID: id, Owner: fields["owner"]}
+	res := &Result{ID: id, Owner: fields["owner"], Route: fields["route"]}
 	for _, raw := range l.Val() {
 		r, err := decodeStored([]byte(raw))
 		if err != nil {

@@ -21,7 +21,7 @@ func TestStorePush(t *testing.T) {
 	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
 	ctx := context.Background()
 	pending, foreign := topics.NewEventID(), topics.NewEventID()
-	if err := s.Pending(ctx, pending, "service_account:ci"); err != nil {
+	if err := s.Pending(ctx, pending, "service_account:ci", "quote"); err != nil {
 		t.Fatal(err)
 	}
 	kept, err := s.Push(ctx, []push{
@@ -38,7 +38,7 @@ func TestStorePush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Result{ID: pending, Owner: "service_account:ci", Replies: []Reply{reply(`1`, false, 1), reply(`2`, true, 3)}}
+	want := &Result{ID: pending, Owner: "service_account:ci", Route: "quote", Replies: []Reply{reply(`1`, false, 1), reply(`2`, true, 3)}}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("Get() mismatch (-want +got):\n%s", diff)
 	}
@@ -46,7 +46,7 @@ func TestStorePush(t *testing.T) {
 		t.Errorf("Get(foreign) = %v, want ErrUnknownID", err)
 	}
 	// Pending again must not reset a finished result.
-	if err := s.Pending(ctx, pending, "someone:else"); err != nil {
+	if err := s.Pending(ctx, pending, "someone:else", "quote"); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := s.Get(ctx, pending); res.Owner != "service_account:ci" || len(res.Replies) != 2 {
@@ -59,7 +59,7 @@ func TestStoreProgressCap(t *testing.T) {
 	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
 	ctx := context.Background()
 	id := topics.NewEventID()
-	if err := s.Pending(ctx, id, "a"); err != nil {
+	if err := s.Pending(ctx, id, "a", "quote"); err != nil {
 		t.Fatal(err)
 	}
 	var batch []push
@@ -87,7 +87,7 @@ func TestStoreExpiry(t *testing.T) {
 	s := NewStore(tr.rdb, tr.prefix, time.Second, quiet)
 	ctx := context.Background()
 	id := topics.NewEventID()
-	if err := s.Pending(ctx, id, "a"); err != nil {
+	if err := s.Pending(ctx, id, "a", "quote"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Push(ctx, []push{{id: id, reply: reply("done", true, 1)}}); err != nil {
@@ -116,7 +116,7 @@ func TestStoreAwait(t *testing.T) {
 	defer s.closePubSub()
 	go s.listen(ctx)
 	id := topics.NewEventID()
-	if err := s.Pending(ctx, id, "a"); err != nil {
+	if err := s.Pending(ctx, id, "a", "quote"); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan *Result, 1)

@@ -20,7 +20,7 @@ type Producer interface {
 // (any more), so that the reply is kept for GET /v1/results/{id}.
 type Correlator interface {
 	Register(ctx context.Context, id, replyTopic, owner string) (*correlator.Waiter, error)
-	Detach(ctx context.Context, w *correlator.Waiter) (correlator.Reply, bool, error)
+	Detach(ctx context.Context, w *correlator.Waiter, route string) (correlator.Reply, bool, error)
 }
 
 // Results reads the results of asynchronous requests, from any instance.

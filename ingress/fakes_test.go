@@ -63,7 +63,7 @@ func (f *fakeCorrelator) Register(ctx context.Context, id, replyTopic, owner str
 	return f.ws.Register(ctx, id, owner, topics.ReplyTo{Topic: replyTopic, Partition: topics.NoPartition})
 }
 
-func (f *fakeCorrelator) Detach(_ context.Context, w *correlator.Waiter) (correlator.Reply, bool, error) {
+func (f *fakeCorrelator) Detach(_ context.Context, w *correlator.Waiter, _ string) (correlator.Reply, bool, error) {
 	f.mu.Lock()
 	f.detached = append(f.detached, w.ID())
 	f.mu.Unlock()
@@ -83,7 +83,14 @@ func (f *fakeResults) Result(_ context.Context, id string) (*correlator.Result, 
 	return nil, correlator.ErrUnknownID
 }
 
-func (f *fakeResults) Await(ctx context.Context, id string, _ int) (*correlator.Result, error) {
+// Await returns at once when the result holds more than seen replies or
+// its final one, as the correlator's does; else when ctx ends.
+func (f *fakeResults) Await(ctx context.Context, id string, seen int) (*correlator.Result, error) {
+	if r, ok := f.results[id]; ok {
+		if _, done := r.Final(); done || len(r.Replies) > seen {
+			return r, nil
+		}
+	}
 	<-ctx.Done()
 	return f.Result(ctx, id)
 }

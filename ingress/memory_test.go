@@ -125,7 +125,7 @@ func (wc waitersCorrelator) Register(ctx context.Context, id, replyTopic, owner 
 	return wc.ws.Register(ctx, id, owner, topics.ReplyTo{Topic: replyTopic, Partition: topics.NoPartition})
 }
 
-func (wc waitersCorrelator) Detach(_ context.Context, w *correlator.Waiter) (correlator.Reply, bool, error) {
+func (wc waitersCorrelator) Detach(_ context.Context, w *correlator.Waiter, _ string) (correlator.Reply, bool, error) {
 	w.Cancel()
 	return correlator.Reply{}, false, nil
 }

@@ -86,7 +86,7 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	if async {
 		// Before producing: if the result cannot be kept, nothing has
 		// happened yet and the client may simply retry.
-		if _, _, err := s.deps.Correlator.Detach(ctx, w); err != nil {
+		if _, _, err := s.deps.Correlator.Detach(ctx, w, r.Name); err != nil {
 			return err
 		}
 	}
@@ -127,7 +127,7 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	}
 	// on_timeout: accept, also at shutdown: the reply is kept for
 	// GET /v1/results/{id}, which any instance serves.
-	rep, ok, err := s.deps.Correlator.Detach(context.WithoutCancel(ctx), w)
+	rep, ok, err := s.deps.Correlator.Detach(context.WithoutCancel(ctx), w, r.Name)
 	switch {
 	case err != nil:
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -244,5 +245,66 @@ func TestBadReplyErrorMessage(t *testing.T) {
 		": (root): bad; /b: bad; /c: bad; /d: bad; /e: bad; /f: bad; /g: bad; /h: bad; /i: bad; /j: bad; and 2 more"
 	if got != want {
 		t.Errorf("Error() = %q\nwant      %q", got, want)
+	}
+}
+
+// TestResultReplySchema: a reply read later from GET /v1/results/{id} is
+// held to its route's reply schema as a synchronous answer is: a 502
+// bad-reply problem (JSON) or an error event (SSE) for a reply that
+// violates it; results of routes without one, and results kept without a
+// route, pass as they are.
+func TestResultReplySchema(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := replyServer(t, replySchemas(t))
+	const (
+		good = `{"order_id": "o-1", "status": "accepted", "total": 12.5}`
+		bad  = `{"order_id": "", "status": "maybe"}`
+	)
+	result := func(route, body string) *correlator.Result {
+		return &correlator.Result{ID: topics.NewEventID(), Owner: "anonymous", Route: route,
+			Replies: []correlator.Reply{{Status: 200, Final: true, Body: []byte(body), ContentType: "application/json"}}}
+	}
+	tests := []struct {
+		name string
+		res  *correlator.Result
+		want int
+	}{
+		{"good reply", result("place-order", good), 200},
+		{"reply violating the schema", result("place-order", bad), 502},
+		{"route without a reply schema", result("any-reply", bad), 200},
+		{"result kept without a route", result("", bad), 200},
+	}
+	results := make(map[string]*correlator.Result)
+	for _, tt := range tests {
+		results[tt.res.ID] = tt.res
+	}
+	srv.deps.Results.(*fakeResults).results = results
+	for _, tt := range tests {
+		resp, err := srv.app.Test(httptest.NewRequest("GET", resultsPath+tt.res.ID, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: GET = %d %s, want %d", tt.name, resp.StatusCode, body, tt.want)
+		}
+		if tt.want == 502 && !strings.Contains(string(body), ProblemBadReply.Type) {
+			t.Errorf("%s: body %s, want a bad-reply problem", tt.name, body)
+		}
+
+		req := httptest.NewRequest("GET", resultsPath+tt.res.ID, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err = srv.app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		wantEvent := "event: result"
+		if tt.want == 502 {
+			wantEvent = "event: error"
+		}
+		if !strings.Contains(string(body), wantEvent) {
+			t.Errorf("%s: SSE stream %q, want %q", tt.name, body, wantEvent)
+		}
 	}
 }

@@ -91,7 +91,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 		c.Response().SetBody(append(body, '}'))
 		return nil
 	}
-	return s.writeReply(c, nil, final)
+	return s.writeReply(c, s.table.Route(res.Route), final)
 }
 
 // awaitFinal waits up to wait for the final reply of id; res is the last
@@ -167,7 +167,11 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 				ev, data := "progress", rep.Body
 				if rep.Final {
 					ev = "result"
-					if err := rep.Err(); err != nil {
+					err := rep.Err()
+					if rt := s.table.Route(res.Route); err == nil && rt != nil {
+						err = s.checkReply(*rt, rep.Status, rep.Body)
+					}
+					if err != nil {
 						ev = "error"
 						data, _ = problemBody(toProblem(err), instance, requestID)
 					}

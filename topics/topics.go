@@ -97,6 +97,16 @@ func NewTable(cfgs []RouteConfig) (*Table, error) {
 // not modify them.
 func (t *Table) Routes() []Route { return t.routes }
 
+// Route returns the route named name, or nil when there is none.
+func (t *Table) Route(name string) *Route {
+	for i := range t.routes {
+		if t.routes[i].Name == name {
+			return &t.routes[i]
+		}
+	}
+	return nil
+}
+
 // Topics returns the distinct topics the routes publish to, in first-use order.
 func (t *Table) Topics() []string {
 	seen := make(map[string]bool)
