@@ -198,7 +198,7 @@ func TestReplayBoundedWhileProducing(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); <-stopped }()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, time.Millisecond, func() error {
 		if written.Load() < 10 {
 			return errors.New("producer not running yet")
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 const (
@@ -38,7 +39,7 @@ type responderRig struct {
 func checkNoLeaks(tb testing.TB) {
 	tb.Helper()
 	tb.Cleanup(func() {
-		checkFor(tb, 3*time.Second, 10*time.Millisecond, func() error {
+		topicstest.Eventually(tb, 3*time.Second, 10*time.Millisecond, func() error {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
 			for _, g := range strings.Split(string(buf), "\n\n") {
@@ -246,7 +247,7 @@ func TestResponderCommits(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- resp.Run(ctx) }()
 	r.reply(t, last)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := handled.Load(); n != 5 {
 			return fmt.Errorf("handled %d requests, want 5", n)
 		}

@@ -62,7 +62,7 @@ func startKafkaHub(tb testing.TB, cfg HubConfig, parts int32, streams ...topics.
 			tb.Errorf("Run: %v", err)
 		}
 	})
-	checkFor(tb, 5*time.Second, 5*time.Millisecond, func() error { return h.Check(ctx) })
+	topicstest.Eventually(tb, 5*time.Second, 5*time.Millisecond, func() error { return h.Check(ctx) })
 	return &kafkaHub{hub: h, cluster: c, prod: topicstest.Client(tb, c, kgo.ProducerLinger(0)), conns: conns}
 }
 
@@ -77,7 +77,7 @@ func testLogger() *slog.Logger {
 func (k *kafkaHub) waitPublished(tb testing.TB, topic string, n int64) {
 	tb.Helper()
 	f := k.hub.feeds[topic]
-	checkFor(tb, 5*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(tb, 5*time.Second, 5*time.Millisecond, func() error {
 		f.mu.RLock()
 		defer f.mu.RUnlock()
 		var sum int64
@@ -298,7 +298,7 @@ func TestSubscribeBeforeTheTopicExists(t *testing.T) {
 	if _, err := topics.NewAdmin(c2).Ensure(ctx, []string{"later"}, topics.TopicSpec{Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error { return h.Check(ctx) })
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error { return h.Check(ctx) })
 	h.Close()
 	if _, err := h.Subscribe(ctx, "s", StartLatest(), Filter{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Subscribe after Close = %v, want ErrClosed", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 const repliesTopic = "test.replies"
@@ -172,7 +173,7 @@ func TestDetachAfterReply(t *testing.T) {
 	}
 	defer w.Cancel()
 	r.reply(t, w.ReplyTo(), 0, id, `{"fast":true}`)
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if n := c.Pending(); n != 0 {
 			return fmt.Errorf("Pending() = %d, want the reply delivered", n)
 		}
@@ -211,7 +212,7 @@ func TestPendingReturnsToZero(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checkFor(t, 2*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(t, 2*time.Second, 5*time.Millisecond, func() error {
 		if n := c.Pending(); n != 0 {
 			return fmt.Errorf("Pending() = %d after every request timed out, want 0", n)
 		}
@@ -397,7 +398,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.reply(t, w.ReplyTo(), 0, topics.NewEventID(), `{"other":1}`) // moves the position on
-	checkFor(t, 3*time.Second, 20*time.Millisecond, func() error {
+	topicstest.Eventually(t, 3*time.Second, 20*time.Millisecond, func() error {
 		pos, err := dead.store.loadPositions(context.Background(), repliesTopic)
 		if err != nil || pos[0].offset != 1 {
 			return fmt.Errorf("recorded positions = %v, %v; want offset 1", pos, err)

@@ -15,22 +15,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-// checkFor calls f every interval until it returns nil, and fails the test
-// with f's last error after timeout (nats-server's checkFor).
-func checkFor(tb testing.TB, timeout, interval time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(interval)
-	}
-	tb.Fatalf("still failing after %v: %v", timeout, err)
-}
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
 
 // testRedis is the real Redis at 127.0.0.1:6379 when it answers (or
 // FERRY_TEST_REDIS names another), else an in-process miniredis. Keys of
@@ -108,7 +95,7 @@ func newClient(tb testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
 func checkNoLeaks(tb testing.TB) {
 	tb.Helper()
 	tb.Cleanup(func() {
-		checkFor(tb, 3*time.Second, 10*time.Millisecond, func() error {
+		topicstest.Eventually(tb, 3*time.Second, 10*time.Millisecond, func() error {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
 			for _, g := range strings.Split(string(buf), "\n\n") {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // countingObserver records what an Observer is told.
@@ -83,7 +84,7 @@ func TestWaitersObserverPending(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checkFor(t, 2*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(t, 2*time.Second, 5*time.Millisecond, func() error {
 		if p, _, _ := obs.state(); p != 0 || ws.Len() != 0 {
 			return fmt.Errorf("pending = %d, Len() = %d after every waiter timed out, want 0", p, ws.Len())
 		}
@@ -149,7 +150,7 @@ func TestObserverReplies(t *testing.T) {
 	tcancel()
 
 	want := map[string]int{ReplyMatched: 2, ReplyLate: 1, ReplyUnknown: 2}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		p, low, got := obs.state()
 		if diff := cmp.Diff(want, got); diff != "" {
 			return fmt.Errorf("replies mismatch (-want +got):\n%s", diff)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 func reply(body string, final bool, offset int64) Reply {
@@ -96,7 +97,7 @@ func TestStoreExpiry(t *testing.T) {
 	if tr.mr != nil {
 		tr.mr.FastForward(2 * time.Second) // miniredis has no clock of its own
 	}
-	checkFor(t, 3*time.Second, 50*time.Millisecond, func() error {
+	topicstest.Eventually(t, 3*time.Second, 50*time.Millisecond, func() error {
 		if _, err := s.Get(ctx, id); !errors.Is(err, ErrUnknownID) {
 			return fmt.Errorf("Get() after the TTL = %v, want ErrUnknownID", err)
 		}
@@ -128,7 +129,7 @@ func TestStoreAwait(t *testing.T) {
 		}
 		got <- res
 	}()
-	checkFor(t, 2*time.Second, time.Millisecond, func() error {
+	topicstest.Eventually(t, 2*time.Second, time.Millisecond, func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if len(s.watchers[id]) == 0 {

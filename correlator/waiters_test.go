@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 var noReply = topics.ReplyTo{Topic: "replies", Partition: topics.NoPartition}
@@ -115,7 +116,7 @@ func TestWaitersContextRemoves(t *testing.T) {
 		}
 	}
 	cancel()
-	checkFor(t, 2*time.Second, time.Millisecond, func() error {
+	topicstest.Eventually(t, 2*time.Second, time.Millisecond, func() error {
 		if n := ws.Len(); n != 0 {
 			return fmt.Errorf("Len() = %d after the context ended, want 0", n)
 		}
@@ -226,7 +227,7 @@ func TestWaitersConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checkFor(t, 2*time.Second, time.Millisecond, func() error {
+	topicstest.Eventually(t, 2*time.Second, time.Millisecond, func() error {
 		if n := ws.Len(); n != 0 {
 			return fmt.Errorf("Len() = %d, want 0", n)
 		}

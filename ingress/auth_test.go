@@ -392,7 +392,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 		t.Fatalf("token by k1: %v", err)
 	}
 	srv.set([]byte(`{"keys":[]}`)) // k1 revoked
-	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, 2*time.Second, 10*time.Millisecond, func() error {
 		if _, err := auth.Authenticate(ctx, cred); err == nil {
 			return errStillAccepted
 		}

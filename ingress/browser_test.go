@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // chromium finds a Chromium or Chrome binary: $FERRY_CHROMIUM, else the
@@ -112,7 +113,7 @@ func TestBrowserEventSource(t *testing.T) {
 		t.Helper()
 		var got []string
 		var opens int
-		checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		topicstest.Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
 			if got, opens = state(); !ok(got, opens) {
 				return fmt.Errorf("waiting for %s: %d opens, received %q", what, opens, got)
 			}

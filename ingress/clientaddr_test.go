@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // addrRoutes are anonymous routes whose behaviour depends on the client
@@ -96,7 +97,7 @@ func (g *addrGateway) post(tb testing.TB, path string, hdr ...string) served {
 	// The access line and the span end before the response is written;
 	// checkFor only guards against that ever changing.
 	var traceID string
-	checkFor(tb, 2*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(tb, 2*time.Second, 5*time.Millisecond, func() error {
 		for _, l := range g.logs.accessLines(tb) {
 			if l["request_id"] == id {
 				s.client, _ = l["client_address"].(string)
@@ -106,7 +107,7 @@ func (g *addrGateway) post(tb testing.TB, path string, hdr ...string) served {
 		}
 		return fmt.Errorf("no access line for %s", id)
 	})
-	checkFor(tb, 2*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(tb, 2*time.Second, 5*time.Millisecond, func() error {
 		for _, sp := range g.spans.GetSpans() {
 			if sp.SpanContext.TraceID().String() == traceID {
 				s.span = attr(sp, semconv.ClientAddressKey).AsString()

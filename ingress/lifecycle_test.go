@@ -109,7 +109,7 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 			results <- result{status: resp.StatusCode, body: []byte(buf.String()), err: err}
 		})
 	}
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if w := gp.waiting.Load(); w < n {
 			return fmt.Errorf("%d of %d requests in flight", w, n)
 		}
@@ -123,7 +123,7 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 		shut <- g.srv.Shutdown(ctx)
 	}()
 	addr := strings.TrimPrefix(g.url, "http://")
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 5*time.Millisecond, func() error {
 		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			conn.Close()

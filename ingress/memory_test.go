@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // openIdle opens an SSE stream with nothing but a connection on the
@@ -181,7 +182,7 @@ func pendingRequestBytes(tb testing.TB, n int) (heap, stack float64) {
 			tb.Fatal(err)
 		}
 	}
-	checkFor(tb, 30*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(tb, 30*time.Second, 10*time.Millisecond, func() error {
 		if got := ws.Len(); got != n {
 			return fmt.Errorf("%d of %d requests pending", got, n)
 		}

@@ -544,7 +544,7 @@ func TestReplayConcurrencyCap(t *testing.T) {
 		t.Fatalf("second replay = %d %s (Retry-After %q), want 429 too-many-replays", r2.StatusCode, body, r2.Header.Get("Retry-After"))
 	}
 	cancel() // the client leaves
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if r, body := g.get(t, "admin", "/v1/replay/orders.events"); r.StatusCode != 200 {
 			return fmt.Errorf("replay after the client left = %d %s", r.StatusCode, body)
 		}
@@ -570,7 +570,7 @@ func TestReplayTerminatesWhileProducing(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); <-stopped }()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, time.Millisecond, func() error {
 		if written.Load() < 20 {
 			return errors.New("the producer has not started")
 		}
@@ -807,7 +807,7 @@ func TestReplayMetrics(t *testing.T) {
 		t.Fatalf("replay = %d with %d records, want 200 with 7", resp.StatusCode, len(lines(t, body)))
 	}
 	mfs := g.scrape(t)
-	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, 2*time.Second, 10*time.Millisecond, func() error {
 		mfs = g.scrape(t)
 		if got := series(mfs, "ferry_replay_active")[""]; got != 0 {
 			return fmt.Errorf("ferry_replay_active = %v after the replay ended, want 0", got)

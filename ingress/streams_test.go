@@ -107,7 +107,7 @@ func startStreamGateway(tb testing.TB, st streamSetup) *streamGateway {
 		})
 	}
 	tb.Cleanup(g.close)
-	checkFor(tb, 5*time.Second, 5*time.Millisecond, func() error { return hub.Check(ctx) })
+	topicstest.Eventually(tb, 5*time.Second, 5*time.Millisecond, func() error { return hub.Check(ctx) })
 	return g
 }
 
@@ -527,7 +527,7 @@ func TestThousandSubscribers(t *testing.T) {
 	for i := range conns {
 		conns[i] = mustOpenSSE(t, g.addr, "/v1/streams/s")
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := g.hub.Subscribers(); n != subs {
 			return fmt.Errorf("%d subscribers", n)
 		}
@@ -573,7 +573,7 @@ func TestDisconnectedClientsAreFreed(t *testing.T) {
 	g.produce(t, "t", "warm")
 	warm.MustNext(t, 5*time.Second)
 	warm.Close()
-	checkFor(t, heartbeat+2*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, heartbeat+2*time.Second, 10*time.Millisecond, func() error {
 		if n := g.hub.Subscribers(); n != 0 {
 			return fmt.Errorf("%d subscribers", n)
 		}
@@ -584,7 +584,7 @@ func TestDisconnectedClientsAreFreed(t *testing.T) {
 	for i := range conns {
 		conns[i] = mustOpenSSE(t, g.addr, "/v1/streams/s")
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := g.hub.Subscribers(); n != len(conns) {
 			return fmt.Errorf("%d subscribers", n)
 		}
@@ -594,7 +594,7 @@ func TestDisconnectedClientsAreFreed(t *testing.T) {
 		c.Close()
 	}
 	start := time.Now()
-	checkFor(t, heartbeat+2*time.Second, 10*time.Millisecond, func() error {
+	topicstest.Eventually(t, heartbeat+2*time.Second, 10*time.Millisecond, func() error {
 		if n := g.hub.Subscribers(); n != 0 {
 			return fmt.Errorf("%d subscribers left", n)
 		}
@@ -633,20 +633,20 @@ func TestStreamMetrics(t *testing.T) {
 	if _, resp, _ := openSSE(t, g.addr, "/v1/streams/nope"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET /v1/streams/nope = %d, want 404", resp.StatusCode)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 2, "stream=quiet": 1}))
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 2, "stream=quiet": 1}))
 
 	g.produce(t, "t", "1", "2", "3")
 	for _, c := range []*sseConn{a, b} {
 		nextN(t, c, 3)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_events_sent_total", map[string]float64{"stream=s": 6}))
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_events_sent_total", map[string]float64{"stream=s": 6}))
 
 	// Disconnects are noticed within a heartbeat.
 	a.Close()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 1, "stream=quiet": 1}))
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 1, "stream=quiet": 1}))
 	b.Close()
 	q.Close()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 0, "stream=quiet": 0}))
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 0, "stream=quiet": 0}))
 }
 
 // TestShutdownEndsStreams: closing the hub ends every stream with a final

@@ -50,7 +50,7 @@ func startTraced(tb testing.TB, fail *kerr.Error) *traced {
 func (g *traced) waitSpans(tb testing.TB, n int) map[trace.SpanKind]tracetest.SpanStub {
 	tb.Helper()
 	var got tracetest.SpanStubs
-	checkFor(tb, 2*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(tb, 2*time.Second, 5*time.Millisecond, func() error {
 		if got = g.spans.GetSpans(); len(got) < n {
 			return fmt.Errorf("%d spans ended, want %d", len(got), n)
 		}

@@ -44,20 +44,6 @@ const (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// checkFor calls f every interval until it returns nil, and fails the test
-// with f's last error after timeout.
-func checkFor(tb testing.TB, timeout, interval time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(interval)
-	}
-	tb.Fatalf("still failing after %v: %v", timeout, err)
-}
 
 // env is one Kafka cluster (kfake on a free port) and one Redis (the real
 // one at 127.0.0.1:6379 when it answers, else miniredis) shared by every

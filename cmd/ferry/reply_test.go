@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // problemType returns the type of a problem+json body.
@@ -264,7 +265,7 @@ func TestTimeoutAcceptThenResult(t *testing.T) {
 	}
 	h.reply(t, h.next(t), `{"late":true}`, "ferry-status", "203", "ferry-header-Cache-Control", "max-age=5")
 	var got response
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if got = do(t, "GET", in.url+loc, ""); got.status == 202 {
 			return fmt.Errorf("GET %s = %s", loc, got)
 		}
@@ -415,7 +416,7 @@ func TestRestartWithPendingResults(t *testing.T) {
 				// b reads every reply, so it keeps them while a is down. In
 				// the partition layout they wait in a's partition for the
 				// next instance to lease it.
-				checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+				topicstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 					if r := do(t, "GET", b.url+locs[n-1], ""); r.status != 200 {
 						return fmt.Errorf("GET %s from the other instance = %s", locs[n-1], r)
 					}
@@ -495,7 +496,7 @@ func TestCloseAnswersWaitingRequests(t *testing.T) {
 			answers <- r
 		})
 	}
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	topicstest.Eventually(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if p := in.corr.Pending(); p != 20 {
 			return fmt.Errorf("Pending() = %d, want 20", p)
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // TestResponderSurvivesBrokerRestart: `ferry respond` keeps answering
@@ -43,11 +45,11 @@ func TestResponderSurvivesBrokerRestart(t *testing.T) {
 		}
 		return nil
 	}
-	checkFor(t, 30*time.Second, 100*time.Millisecond, quote)
+	topicstest.Eventually(t, 30*time.Second, 100*time.Millisecond, quote)
 
 	p.stop(t)
 	startFerryOn(t, t.TempDir(), httpAddr, kafkaAddr)
-	checkFor(t, 30*time.Second, 100*time.Millisecond, quote)
+	topicstest.Eventually(t, 30*time.Second, 100*time.Millisecond, quote)
 	if n := strings.Count(logs.String(), "\n"); n > 100 {
 		t.Errorf("the responder logged %d lines across the restart, want a few (no tight retry loop)", n)
 	}

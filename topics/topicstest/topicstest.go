@@ -111,3 +111,21 @@ func FailProduce(c *kfake.Cluster, code *kerr.Error) {
 		return resp, nil, true
 	})
 }
+
+// Eventually calls f every interval until it returns nil, and fails the
+// test with f's last error once timeout has passed: how tests await a
+// condition (a record read back, a metric, a state) instead of sleeping.
+func Eventually(tb testing.TB, timeout, interval time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
