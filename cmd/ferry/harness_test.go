@@ -44,7 +44,6 @@ const (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-
 // env is one Kafka cluster (kfake on a free port) and one Redis (the real
 // one at 127.0.0.1:6379 when it answers, else miniredis) shared by every
 // ferry instance of a test. Redis keys get a random prefix, deleted at the
