@@ -192,7 +192,7 @@ func (r *Replayer) Wait(ctx context.Context) error {
 	}
 }
 
-// Request is one replay.
+// ReplayRequest is one replay.
 type ReplayRequest struct {
 	// Topic is read; it must be on the allowlist. Required.
 	Topic string
