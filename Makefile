@@ -29,7 +29,7 @@ test: ## run every test with the race detector
 	$(GO) test $(TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: build ## every load scenario next to its baseline (BENCH_QUICK=1: ~1 min); writes BENCHMARKS.md
+bench: build ## every load scenario next to its baseline (BENCH_QUICK=1: ~1.5 min); writes BENCHMARKS.md
 	$(GO) build -o bin/ferry-load ./cmd/ferry-load
 	./bin/ferry-load bench --ferry $(BIN)
 

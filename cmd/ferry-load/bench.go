@@ -70,7 +70,7 @@ type row struct {
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "a smaller run of about a minute (also BENCH_QUICK=1)")
+	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "a smaller run of about a minute and a half (also BENCH_QUICK=1)")
 	ferryBin := fs.String("ferry", "bin/ferry", "ferry `binary`")
 	config := fs.String("config", "testdata/bench/ferry.yaml", "ferry config for the benchmark")
 	out := fs.String("out", "BENCHMARKS.md", "write the report here too (empty: stdout only)")
@@ -80,7 +80,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	env := &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 11, step: 3 * time.Second, rounds: 2}
 	if env.quick {
-		env.steps, env.step, env.rounds = 8, 1500*time.Millisecond, 1
+		env.steps, env.step, env.rounds = 7, time.Second, 1
 	}
 	defer env.stop()
 	if err := env.start(ctx); err != nil {
