@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,28 +32,9 @@ type responderRig struct {
 	replies *kgo.Client // reads every reply partition from the start
 }
 
-// checkNoLeaks fails the test if, after its cleanups, goroutines of this
-// package still run (tailscale's ResourceCheck, narrowed to our code).
-// Register it first, so that it runs last.
-func checkNoLeaks(tb testing.TB) {
-	tb.Helper()
-	tb.Cleanup(func() {
-		topicstest.Eventually(tb, 3*time.Second, 10*time.Millisecond, func() error {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				if strings.Contains(g, "ferry/consumers.") && !strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "checkNoLeaks") {
-					return fmt.Errorf("leaked goroutine:\n%s", g)
-				}
-			}
-			return nil
-		})
-	})
-}
-
 func newResponderRig(t *testing.T) *responderRig {
 	t.Helper()
-	checkNoLeaks(t)
+	topicstest.NoLeaks(t, "ferry/consumers.")
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, requestsTopic, repliesTopic))
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ type rig struct {
 
 func newRig(t *testing.T, partitions int32) *rig {
 	t.Helper()
-	checkNoLeaks(t)
+	topicstest.NoLeaks(t, "ferry/correlator.")
 	r := &rig{addrs: newCluster(t, partitions, repliesTopic), redis: newTestRedis(t)}
 	r.prod = newClient(t, r.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	return r

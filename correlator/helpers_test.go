@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // testRedis is the real Redis at 127.0.0.1:6379 when it answers (or
@@ -86,24 +81,4 @@ func newClient(tb testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
 	}
 	tb.Cleanup(cl.Close)
 	return cl
-}
-
-// checkNoLeaks fails the test if, after cleanup, goroutines of this
-// package are still running (tailscale's ResourceCheck, narrowed to our
-// own code so that client pools do not count). Register it first, so that
-// it runs after every other cleanup.
-func checkNoLeaks(tb testing.TB) {
-	tb.Helper()
-	tb.Cleanup(func() {
-		topicstest.Eventually(tb, 3*time.Second, 10*time.Millisecond, func() error {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			for _, g := range strings.Split(string(buf), "\n\n") {
-				if strings.Contains(g, "ferry/correlator.") && !strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "checkNoLeaks") {
-					return fmt.Errorf("leaked goroutine:\n%s", g)
-				}
-			}
-			return nil
-		})
-	})
 }

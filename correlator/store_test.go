@@ -106,7 +106,7 @@ func TestStoreExpiry(t *testing.T) {
 }
 
 func TestStoreAwait(t *testing.T) {
-	checkNoLeaks(t)
+	topicstest.NoLeaks(t, "ferry/correlator.")
 	tr := newTestRedis(t)
 	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
 	ctx, cancel := context.WithCancel(context.Background())

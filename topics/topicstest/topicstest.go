@@ -5,6 +5,9 @@ package topicstest
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +131,25 @@ func Eventually(tb testing.TB, timeout, interval time.Duration, f func() error) 
 		}
 		time.Sleep(interval)
 	}
+}
+
+// NoLeaks fails the test if, after its cleanups, goroutines running code
+// of pkg (say "ferry/consumers.") are still there: tailscale's
+// ResourceCheck, narrowed to one package so that client pools do not
+// count. Call it first in a test, so that its check runs after every
+// other cleanup.
+func NoLeaks(tb testing.TB, pkg string) {
+	tb.Helper()
+	tb.Cleanup(func() {
+		Eventually(tb, 3*time.Second, 10*time.Millisecond, func() error {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			for _, g := range strings.Split(string(buf), "\n\n") {
+				if strings.Contains(g, pkg) && !strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "topicstest.NoLeaks") {
+					return fmt.Errorf("leaked goroutine:\n%s", g)
+				}
+			}
+			return nil
+		})
+	})
 }
