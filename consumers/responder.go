@@ -133,6 +133,8 @@ type Responder struct {
 	tails    map[topicPartition]chan struct{}
 	failed   atomic.Bool // a reply failed: mark nothing more
 	fatal    chan error  // a reply failed for good: Run stops
+	// recreated resends replies to reply topics recreated under cl.
+	recreated topics.Recreated
 
 	closeOnce sync.Once
 	closeErr  error
@@ -248,6 +250,7 @@ func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) {
 	results := make([]chan error, len(recs))
 	reqs := make([]Request, len(recs))
 	reps := make([]Reply, len(recs))
+	gens := make([]uint64, len(recs))
 	for i, rec := range recs {
 		done := make(chan error, 1)
 		results[i] = done
@@ -268,6 +271,7 @@ func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) {
 		reqs[i] = req
 		rep := r.call(ctx, req)
 		reps[i] = rep
+		gens[i] = r.recreated.Gen(req.ReplyTo.Topic)
 		// Promises run one at a time: this one only reports.
 		r.cl.Produce(ctx, replyRecord(req, rep, true), func(_ *kgo.Record, err error) { done <- err })
 	}
@@ -288,11 +292,9 @@ func (r *Responder) partition(ctx context.Context, recs []*kgo.Record) {
 		var last *kgo.Record
 		for i, done := range results {
 			err := <-done
-			if errors.Is(err, kerr.UnknownTopicID) {
-				// The reply topic was recreated under the client, which
-				// keeps its old ID until the topic is purged: purge it and
-				// send the reply again, under the new ID.
-				r.cl.PurgeTopicsFromProducing(reqs[i].ReplyTo.Topic)
+			if err != nil && r.recreated.Retry(r.cl, reqs[i].ReplyTo.Topic, gens[i], err) {
+				// The reply topic was recreated under the client: send
+				// the reply again, under the topic's new ID.
 				err = r.cl.ProduceSync(ctx, replyRecord(reqs[i], reps[i], true)).FirstErr()
 			}
 			if err != nil && ctx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,6 +19,7 @@ type Producer struct {
 	cl      *kgo.Client
 	timeout time.Duration
 	obs     Observer // nil: none
+	rec     Recreated
 }
 
 // NewProducer returns a Producer writing through cl. The client should be
@@ -55,19 +58,76 @@ func (p *Producer) produce(ctx context.Context, m *Message) (Position, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	done := make(chan result, 1)
-	p.cl.Produce(ctx, m.Record(), func(r *kgo.Record, err error) { done <- result{r, err} })
-	select {
-	case res := <-done:
-		if res.err != nil {
-			return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, classify(res.err))
+	for retried := false; ; retried = true {
+		gen := p.rec.Gen(m.Topic)
+		done := make(chan result, 1)
+		p.cl.Produce(ctx, m.Record(), func(r *kgo.Record, err error) { done <- result{r, err} })
+		var res result
+		select {
+		case res = <-done:
+		case <-ctx.Done():
+			// The record may still be written later; the caller will not
+			// have promised that it was, which is what matters.
+			return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, classify(context.Cause(ctx)))
 		}
-		return Position{Topic: res.r.Topic, Partition: res.r.Partition, Offset: res.r.Offset, Timestamp: res.r.Timestamp}, nil
-	case <-ctx.Done():
-		// The record may still be written later; the caller will not have
-		// promised that it was, which is what matters.
-		return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, classify(context.Cause(ctx)))
+		if res.err == nil {
+			return Position{Topic: res.r.Topic, Partition: res.r.Partition, Offset: res.r.Offset, Timestamp: res.r.Timestamp}, nil
+		}
+		if !retried && p.rec.Retry(p.cl, m.Topic, gen, res.err) {
+			continue
+		}
+		return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, classify(res.err))
 	}
+}
+
+// Recreated lets a client write again to topics deleted and recreated
+// under it. franz-go keeps a topic's old ID, so every record fails with
+// UNKNOWN_TOPIC_ID until the topic is purged from the client; the purge
+// also fails the topic's other buffered records. Neither kind was
+// written, so both may be sent again. A Recreated counts the purges of
+// each topic, so that records failing together purge once. The zero value
+// is ready; it is safe for concurrent use.
+type Recreated struct {
+	topics sync.Map // name → *purges
+}
+
+// purges counts one topic's purges; mu is held while one runs.
+type purges struct {
+	mu  sync.Mutex
+	gen atomic.Uint64
+}
+
+// Gen returns topic's purge count, taken before sending a record to it.
+func (r *Recreated) Gen(topic string) uint64 { return r.purges(topic).gen.Load() }
+
+// Retry reports whether a record sent to topic at purge count gen, which
+// failed with err, is to be sent again (once): when err says the topic
+// was recreated, after purging it from cl's producer unless a record
+// failing alongside already did; or when a purge since gen failed it.
+// It returns once the purge is over, so that the record sent again goes
+// out under the topic's new ID.
+func (r *Recreated) Retry(cl *kgo.Client, topic string, gen uint64, err error) bool {
+	p := r.purges(topic)
+	recreated := errors.Is(err, kerr.UnknownTopicID)
+	if !recreated && p.gen.Load() == gen {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if recreated && p.gen.Load() == gen {
+		// Counted first: the records the purge fails see that it did.
+		p.gen.Add(1)
+		cl.PurgeTopicsFromProducing(topic)
+	}
+	return true
+}
+
+func (r *Recreated) purges(topic string) *purges {
+	if p, ok := r.topics.Load(topic); ok {
+		return p.(*purges)
+	}
+	p, _ := r.topics.LoadOrStore(topic, new(purges))
+	return p.(*purges)
 }
 
 // Flush waits until every buffered record is acknowledged or ctx ends.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -91,5 +92,44 @@ func TestAdminEnsureAndMissing(t *testing.T) {
 	}
 	if created, err := a.Ensure(ctx, []string{"a"}, topics.TopicSpec{Partitions: 2, ReplicationFactor: 1}); err != nil || len(created) != 0 {
 		t.Fatalf("second Ensure = %v, %v; want nothing created", created, err)
+	}
+}
+
+// TestProduceToRecreatedTopic: a topic deleted and recreated under a
+// running gateway takes its records again. franz-go keeps the old topic
+// ID, so without a purge every record fails with UNKNOWN_TOPIC_ID until a
+// restart; concurrent requests that fail together purge once and all
+// succeed, and each record is written once.
+func TestProduceToRecreatedTopic(t *testing.T) {
+	t.Parallel()
+	c := topicstest.Cluster(t, 3, "orders")
+	cl := topicstest.Client(t, c, kgo.ProducerLinger(0))
+	p := topics.NewProducer(cl, 5*time.Second)
+	ctx := context.Background()
+	if _, err := p.Produce(ctx, testMessage("orders")); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(topicstest.Client(t, c))
+	if _, err := adm.DeleteTopics(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := p.Produce(ctx, testMessage("orders"))
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("Produce after the topic was recreated = %v, want it stored", err)
+		}
+	}
+	if got := topicstest.Count(t, c, "orders"); got != n {
+		t.Errorf("recreated topic holds %d records, want %d (each once)", got, n)
 	}
 }
