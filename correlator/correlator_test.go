@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/topics"
@@ -426,5 +427,41 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	if rep, done := res.Final(); !done || string(rep.Body) != `{"kept":true}` {
 		t.Errorf("Await() = %+v, want the reply that arrived while nobody read", res)
+	}
+}
+
+// TestReplyTopicRecreated: a reply topic deleted and recreated under a
+// running correlator is read again from its start, so the replies to
+// requests sent since it came back reach their waiters. Without that, the
+// reply consumer would keep the topic's old ID and never read it again.
+func TestReplyTopicRecreated(t *testing.T) {
+	r := newRig(t, 3)
+	c := r.start(t, r.config(LayoutShared))
+	ctx := context.Background()
+	adm := kadm.NewClient(newClient(t, r.addrs))
+	if _, err := adm.DeleteTopics(ctx, repliesTopic); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, repliesTopic); err != nil {
+		t.Fatal(err)
+	}
+	// A responder that started after the recreate.
+	r.prod = newClient(t, r.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+
+	id := topics.NewEventID()
+	w, err := c.Register(ctx, id, repliesTopic, "app_user:alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Cancel()
+	r.reply(t, w.ReplyTo(), 2, id, `{"price":1}`)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got, err := w.Wait(wctx)
+	if err != nil {
+		t.Fatalf("Wait() after the reply topic was recreated = %v, want the reply", err)
+	}
+	if string(got.Body) != `{"price":1}` {
+		t.Errorf("reply body = %s", got.Body)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,13 +34,20 @@ func (c *Correlator) poll(ctx context.Context) error {
 		if fs.IsClientClosed() {
 			return fmt.Errorf("reply consumer: %w", kgo.ErrClientClosed)
 		}
+		var recreated []string
 		fs.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, kerr.UnknownTopicID) && !slices.Contains(recreated, t) {
+				recreated = append(recreated, t)
+			}
 			if !errors.Is(err, context.DeadlineExceeded) {
 				c.log.LogAttrs(ctx, slog.LevelWarn, "reading replies failed; retrying",
 					slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
 			}
 		})
 		backoff.After(c.cl, fs)
+		if len(recreated) > 0 {
+			c.reread(ctx, recreated)
+		}
 		var queue []push
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
@@ -214,4 +222,24 @@ func listOffsets(ctx context.Context, cl *kgo.Client, topic string, parts []int3
 		}
 	}
 	return out, nil
+}
+
+// reread consumes reply topics that were deleted and recreated under the
+// client again, from their start: their fetches fail with UNKNOWN_TOPIC_ID
+// because franz-go keeps a topic's old ID until it is purged. Replies to
+// requests sent since the topic came back are on the new topic.
+func (c *Correlator) reread(ctx context.Context, names []string) {
+	c.log.LogAttrs(ctx, slog.LevelWarn, "reply topics were recreated; reading them again from their start", slog.Any("topics", names))
+	c.cl.PurgeTopicsFromConsuming(names...)
+	consume := make(map[string]map[int32]kgo.Offset, len(names))
+	c.posMu.Lock()
+	for _, t := range names {
+		consume[t] = make(map[int32]kgo.Offset, len(c.next[t]))
+		for p := range c.next[t] {
+			consume[t][p] = kgo.NewOffset().AtStart()
+			c.next[t][p] = 0
+		}
+	}
+	c.posMu.Unlock()
+	c.cl.AddConsumePartitions(consume)
 }
