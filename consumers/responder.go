@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/topics"
@@ -203,11 +202,7 @@ func (r *Responder) Run(ctx context.Context) error {
 			r.cl.AllowRebalance()
 			return nil
 		}
-		var recreated []string
 		fs.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, kerr.UnknownTopicID) && !slices.Contains(recreated, t) {
-				recreated = append(recreated, t)
-			}
 			if !errors.Is(err, context.DeadlineExceeded) {
 				r.log.Warn("fetching requests failed; retrying", "topic", t, "partition", p, "err", err)
 			}
@@ -224,7 +219,7 @@ func (r *Responder) Run(ctx context.Context) error {
 		})
 		wg.Wait()
 		r.cl.AllowRebalance()
-		if len(recreated) > 0 {
+		if recreated := topics.RecreatedTopics(fs); len(recreated) > 0 {
 			r.resubscribe(ctx, recreated)
 		}
 	}

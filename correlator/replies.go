@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,18 +33,14 @@ func (c *Correlator) poll(ctx context.Context) error {
 		if fs.IsClientClosed() {
 			return fmt.Errorf("reply consumer: %w", kgo.ErrClientClosed)
 		}
-		var recreated []string
 		fs.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, kerr.UnknownTopicID) && !slices.Contains(recreated, t) {
-				recreated = append(recreated, t)
-			}
 			if !errors.Is(err, context.DeadlineExceeded) {
 				c.log.LogAttrs(ctx, slog.LevelWarn, "reading replies failed; retrying",
 					slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
 			}
 		})
 		backoff.After(c.cl, fs)
-		if len(recreated) > 0 {
+		if recreated := topics.RecreatedTopics(fs); len(recreated) > 0 {
 			c.reread(ctx, recreated)
 		}
 		var queue []push

@@ -3,8 +3,10 @@ package topics
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -102,6 +104,19 @@ func failures(fs kgo.Fetches) map[string][]int32 {
 			out = make(map[string][]int32)
 		}
 		out[fe.Topic] = append(out[fe.Topic], fe.Partition)
+	}
+	return out
+}
+
+// RecreatedTopics returns the topics of fs whose fetches failed with
+// UNKNOWN_TOPIC_ID: deleted and recreated under the client, which keeps
+// their old IDs until they are purged from it and consumed again.
+func RecreatedTopics(fs kgo.Fetches) []string {
+	var out []string
+	for _, fe := range fs.Errors() {
+		if errors.Is(fe.Err, kerr.UnknownTopicID) && !slices.Contains(out, fe.Topic) {
+			out = append(out, fe.Topic)
+		}
 	}
 	return out
 }

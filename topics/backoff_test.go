@@ -3,6 +3,7 @@ package topics_test
 import (
 	"context"
 	"maps"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -97,4 +98,18 @@ func TestPollBackoff(t *testing.T) {
 			t.Error("Context with nothing paused is not ctx itself")
 		}
 	})
+}
+
+func TestRecreatedTopics(t *testing.T) {
+	fs := kgo.Fetches{{Topics: []kgo.FetchTopic{
+		{Topic: "a", Partitions: []kgo.FetchPartition{{Partition: 0, Err: kerr.UnknownTopicID}, {Partition: 1, Err: kerr.UnknownTopicID}}},
+		{Topic: "b", Partitions: []kgo.FetchPartition{{Partition: 0, Err: kerr.NotLeaderForPartition}}},
+		{Topic: "c", Partitions: []kgo.FetchPartition{{Partition: 2, Err: kerr.UnknownTopicID}}},
+	}}}
+	if got := topics.RecreatedTopics(fs); !slices.Equal(got, []string{"a", "c"}) {
+		t.Errorf("RecreatedTopics() = %v, want [a c]", got)
+	}
+	if got := topics.RecreatedTopics(fetches(2, nil)); got != nil {
+		t.Errorf("RecreatedTopics(no errors) = %v, want none", got)
+	}
 }
