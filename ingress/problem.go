@@ -27,7 +27,7 @@ type ProblemType struct {
 const problemBase = "urn:ferry:problem:"
 
 // Problem types. This table is append-only: never rename or reuse an entry,
-// and keep the README's table in step with it.
+// and keep the table in docs/http-api.md in step with it.
 var (
 	ProblemNotFound         = ProblemType{problemBase + "not-found", "Not Found", fiber.StatusNotFound}
 	ProblemMethodNotAllowed = ProblemType{problemBase + "method-not-allowed", "Method Not Allowed", fiber.StatusMethodNotAllowed}

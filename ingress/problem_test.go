@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// TestProblemTypesInREADME keeps the README's table in step with the
+// TestProblemTypesInDocs keeps docs/http-api.md's table in step with the
 // append-only table in problem.go.
-func TestProblemTypesInREADME(t *testing.T) {
+func TestProblemTypesInDocs(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/http-api.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestProblemTypesInREADME(t *testing.T) {
 		seen[pt.Type] = true
 		row := "| `" + pt.Type + "` | " + strconv.Itoa(pt.Status) + " |"
 		if !strings.Contains(string(readme), row) {
-			t.Errorf("README.md has no row starting %q", row)
+			t.Errorf("docs/http-api.md has no row starting %q", row)
 		}
 	}
 }

@@ -141,24 +141,24 @@ func TestRawResponder(t *testing.T) {
 	}
 }
 
-// readmeKcatResponder returns the README's kcat responder script, with
+// readmeKcatResponder returns the kcat responder script of docs/events.md, with
 // its broker address replaced by addr.
 func readmeKcatResponder(tb testing.TB, addr string) string {
 	tb.Helper()
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/events.md")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	const start = "```sh\nkcat -b 127.0.0.1:9092 -G"
 	i := strings.Index(string(readme), start)
 	if i < 0 {
-		tb.Fatal("README.md has no kcat responder")
+		tb.Fatal("docs/events.md has no kcat responder")
 	}
 	script, _, _ := strings.Cut(string(readme[i+len("```sh\n"):]), "```")
 	return strings.ReplaceAll(script, "127.0.0.1:9092", addr)
 }
 
-// TestKcatResponder answers with the README's kcat script (librdkafka),
+// TestKcatResponder answers with the kcat script of docs/events.md (librdkafka),
 // run by bash as printed there.
 func TestKcatResponder(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
