@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -223,9 +224,9 @@ func ferrySchemas() map[string]obj {
 
 // routeProblems lists the problem types a configured route can answer
 // with, in table order.
-func routeProblems(r topics.Route) []ProblemType {
-	var out []ProblemType
-	for _, pt := range ProblemTypes {
+func routeProblems(r topics.Route) []problem.Type {
+	var out []problem.Type
+	for _, pt := range problem.Types {
 		if problemApplies(pt, r) {
 			out = append(out, pt)
 		}
@@ -236,21 +237,21 @@ func routeProblems(r topics.Route) []ProblemType {
 // problemApplies reports whether route r can answer with problem type pt.
 // A type not named here applies to every route: when adding a problem type
 // that only some routes can raise, add its condition.
-func problemApplies(pt ProblemType, r topics.Route) bool {
+func problemApplies(pt problem.Type, r topics.Route) bool {
 	switch pt {
-	case ProblemNotFound, ProblemMethodNotAllowed:
+	case problem.NotFound, problem.MethodNotAllowed:
 		return false // answers for other paths and methods
-	case ProblemKeyUnresolved:
+	case problem.KeyUnresolved:
 		return r.Key != nil || len(r.Headers) > 0
-	case ProblemValidation:
+	case problem.Validation:
 		return r.Schema != ""
-	case ProblemUnauthenticated:
+	case problem.Unauthenticated:
 		return r.Auth == topics.AuthRequired
-	case ProblemBadReply:
+	case problem.BadReply:
 		return r.Reply != nil && r.Reply.Schema != ""
-	case ProblemForbidden:
+	case problem.Forbidden:
 		return r.Auth == topics.AuthRequired && len(r.Scopes) > 0
-	case ProblemRateLimited:
+	case problem.RateLimited:
 		return r.RateLimit != nil
 	}
 	return true

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ferry-gw/ferry/ingress/problem"
 )
 
 // Credential schemes.
@@ -325,8 +327,8 @@ func (s *Server) unauthenticated(c *fiber.Ctx, ri *reqInfo, scheme string, err e
 		s.log.LogAttrs(c.UserContext(), slog.LevelDebug, "authentication failed",
 			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.String("reason", detail), slog.Any("err", err))
 	}
-	pe := problem(ProblemUnauthenticated, detail)
-	pe.wwwAuth = s.challenge(scheme, code, detail, "")
+	pe := problem.New(problem.Unauthenticated, detail)
+	pe.WWWAuthenticate = s.challenge(scheme, code, detail, "")
 	return pe
 }
 
@@ -338,8 +340,8 @@ func (s *Server) forbidden(c *fiber.Ctx, ri *reqInfo, pr *Principal, scheme stri
 			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.String("principal", pr.ID),
 			slog.String("missing", strings.Join(missing, " ")))
 	}
-	pe := problem(ProblemForbidden, "the credentials lack the scope(s) "+strings.Join(missing, " ")+" that this endpoint requires")
-	pe.wwwAuth = s.challenge(scheme, "insufficient_scope", "", strings.Join(required, " "))
+	pe := problem.New(problem.Forbidden, "the credentials lack the scope(s) "+strings.Join(missing, " ")+" that this endpoint requires")
+	pe.WWWAuthenticate = s.challenge(scheme, "insufficient_scope", "", strings.Join(required, " "))
 	return pe
 }
 

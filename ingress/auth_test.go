@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
@@ -126,7 +127,7 @@ func TestBadCredentials(t *testing.T) {
 				t.Fatalf("POST = %d %s, want 401", resp.StatusCode, b)
 			}
 			p := problemOf(t, b)
-			if p.Type != ingress.ProblemUnauthenticated.Type || !strings.Contains(p.Detail, tt.reason) || p.RequestID == "" {
+			if p.Type != problem.Unauthenticated.URI || !strings.Contains(p.Detail, tt.reason) || p.RequestID == "" {
 				t.Errorf("problem = %+v, want unauthenticated, a detail with %q, and a request id", p, tt.reason)
 			}
 			chal := resp.Header.Get("WWW-Authenticate")

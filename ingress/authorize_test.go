@@ -8,7 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
@@ -40,7 +40,7 @@ func TestInsufficientScope(t *testing.T) {
 			if resp.StatusCode != http.StatusForbidden {
 				t.Fatalf("POST = %d %s, want 403", resp.StatusCode, b)
 			}
-			if p := problemOf(t, b); p.Type != ingress.ProblemForbidden.Type || !strings.Contains(p.Detail, "orders:write") {
+			if p := problemOf(t, b); p.Type != problem.Forbidden.URI || !strings.Contains(p.Detail, "orders:write") {
 				t.Errorf("problem = %+v, want forbidden naming orders:write", p)
 			}
 			chal := resp.Header.Get("WWW-Authenticate")
@@ -74,7 +74,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 	resp, b := g.post(t, "/v1/tenant-orders", body, bearer(rsaToken(t, "carol", "orders:write"))...)
-	if p := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || p.Type != ingress.ProblemKeyUnresolved.Type {
+	if p := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || p.Type != problem.KeyUnresolved.URI {
 		t.Errorf("POST without a tenant claim = %d %+v, want 422 key-unresolved", resp.StatusCode, p)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -90,14 +91,14 @@ func FuzzPublish(f *testing.F) {
 				t.Fatalf("POST %s %q = %d %s produced %d messages; the body is invalid, want none", route.path, body, status, resp, len(produced))
 			case errors.As(verr, &ve):
 				p := decodeProblem(t, resp)
-				if status != 422 || p.Type != ingress.ProblemValidation.Type {
+				if status != 422 || p.Type != problem.Validation.URI {
 					t.Fatalf("POST %s %q = %d %s, want 422 validation-failed", route.path, body, status, resp)
 				}
 				if diff := cmp.Diff(ve.Violations, p.Errors); diff != "" {
 					t.Fatalf("POST %s %q: problem errors differ from the Set's violations (-set +problem):\n%s", route.path, body, diff)
 				}
 			default: // not JSON, or empty
-				if p := decodeProblem(t, resp); status != 400 || p.Type != ingress.ProblemMalformedJSON.Type {
+				if p := decodeProblem(t, resp); status != 400 || p.Type != problem.MalformedJSON.URI {
 					t.Fatalf("POST %s %q = %d %s, want 400 malformed-json", route.path, body, status, resp)
 				}
 			}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ferry-gw/ferry/ingress/problem"
 )
 
 // Idempotency headers (IETF httpapi idempotency-key draft).
@@ -238,7 +240,7 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 	}
 	ikey, ok := parseIdempotencyKey(raw)
 	if !ok {
-		return problem(ProblemBadRequest, "Idempotency-Key must be a quoted string of 1 to 255 visible ASCII characters")
+		return problem.New(problem.BadRequest, "Idempotency-Key must be a quoted string of 1 to 255 visible ASCII characters")
 	}
 	ri := info(c)
 	ctx := context.WithoutCancel(c.UserContext())
@@ -247,7 +249,7 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 	held, err := s.deps.Idempotency.Begin(ctx, key, claim)
 	if err != nil {
 		if s.auth.Idempotency.OnRedisError == FailClosed {
-			return &problemError{pt: ProblemRedisUnavailable, detail: "the Idempotency-Key cannot be checked; retry later", retryAfter: 1, cause: err}
+			return &problem.Error{Type: problem.RedisUnavailable, Detail: "the Idempotency-Key cannot be checked; retry later", RetryAfter: 1, Cause: err}
 		}
 		s.metrics.IdempotencyFailOpen(ri.route)
 		s.warnEvery(ctx, &s.idempotencyWarned, "Idempotency-Key is not enforced: redis failed (on_redis_error: open)", ri, err)
@@ -256,9 +258,9 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 	if held != nil {
 		switch {
 		case held.Fingerprint != claim.Fingerprint:
-			return problem(ProblemIdempotencyMismatch, "this Idempotency-Key was used for a different request; use a new key for a new request")
+			return problem.New(problem.IdempotencyMismatch, "this Idempotency-Key was used for a different request; use a new key for a new request")
 		case !held.Done:
-			return &problemError{pt: ProblemIdempotencyConflict, retryAfter: 1, detail: "the first request with this Idempotency-Key is still in progress; retry later"}
+			return &problem.Error{Type: problem.IdempotencyConflict, RetryAfter: 1, Detail: "the first request with this Idempotency-Key is still in progress; retry later"}
 		}
 		s.metrics.IdempotentReplay(ri.route)
 		r := held.Response

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -67,7 +68,7 @@ func TestIdempotency(t *testing.T) {
 			t.Errorf("repeat answered another body (-first +repeat):\n%s", diff)
 		}
 		resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-2"}`, with(alice, `"k-1"`)...)
-		if p := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || p.Type != ingress.ProblemIdempotencyMismatch.Type {
+		if p := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || p.Type != problem.IdempotencyMismatch.URI {
 			t.Errorf("same key, other body = %d %s, want a 422 idempotency-mismatch", resp.StatusCode, b)
 		}
 		resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-2"}`, with(bob, `"k-1"`)...)
@@ -80,7 +81,7 @@ func TestIdempotency(t *testing.T) {
 		}
 		for _, bad := range []string{`"` + strings.Repeat("k", 256) + `"`, `"a\"b"`, `"é"`} {
 			resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-4"}`, with(alice, bad)...)
-			if p := problemOf(t, b); resp.StatusCode != http.StatusBadRequest || p.Type != ingress.ProblemBadRequest.Type {
+			if p := problemOf(t, b); resp.StatusCode != http.StatusBadRequest || p.Type != problem.BadRequest.URI {
 				t.Errorf("Idempotency-Key %.20q = %d %s, want 400", bad, resp.StatusCode, b)
 			}
 		}
@@ -121,11 +122,11 @@ func TestIdempotencyInFlight(t *testing.T) {
 		<-p.entered // the first request holds the key
 
 		resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, hdr...)
-		if pr := problemOf(t, b); resp.StatusCode != http.StatusConflict || pr.Type != ingress.ProblemIdempotencyConflict.Type || resp.Header.Get("Retry-After") == "" {
+		if pr := problemOf(t, b); resp.StatusCode != http.StatusConflict || pr.Type != problem.IdempotencyConflict.URI || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("duplicate in flight = %d %s, want a 409 idempotency-conflict with Retry-After", resp.StatusCode, b)
 		}
 		resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-9"}`, hdr...)
-		if pr := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || pr.Type != ingress.ProblemIdempotencyMismatch.Type {
+		if pr := problemOf(t, b); resp.StatusCode != http.StatusUnprocessableEntity || pr.Type != problem.IdempotencyMismatch.URI {
 			t.Errorf("other body in flight = %d %s, want a 422 idempotency-mismatch", resp.StatusCode, b)
 		}
 		close(p.release)
@@ -225,7 +226,7 @@ func TestIdempotencyRedisDown(t *testing.T) {
 				}
 				return
 			}
-			if pr := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || pr.Type != ingress.ProblemRedisUnavailable.Type {
+			if pr := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || pr.Type != problem.RedisUnavailable.URI {
 				t.Errorf("POST with a key = %d %s, want a 503 redis-unavailable", resp.StatusCode, b)
 			}
 			if n := p.calls.Load(); n != 1 {

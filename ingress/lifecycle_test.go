@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -37,8 +38,8 @@ func TestBrokerFaultIs503(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	var p ingress.Problem
-	if err := json.Unmarshal(b, &p); err != nil || (p.Type != ingress.ProblemKafkaTimeout.Type && p.Type != ingress.ProblemKafkaUnavailable.Type) {
+	var p problem.Details
+	if err := json.Unmarshal(b, &p); err != nil || (p.Type != problem.KafkaTimeout.URI && p.Type != problem.KafkaUnavailable.URI) {
 		t.Errorf("problem = %s (%v), want a kafka timeout or unavailable type", b, err)
 	}
 	if strings.Contains(string(b), "NOT_ENOUGH_REPLICAS") {

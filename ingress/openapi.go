@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -137,9 +138,9 @@ func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
 	queryParam := func(name, desc string) obj {
 		return obj{"name": name, "in": "query", "description": desc, "schema": obj{"type": "string"}}
 	}
-	problems := func(pts ...ProblemType) map[string]obj {
+	problems := func(pts ...problem.Type) map[string]obj {
 		out := make(map[string]obj)
-		byStatus := make(map[int][]ProblemType)
+		byStatus := make(map[int][]problem.Type)
 		for _, pt := range pts {
 			byStatus[pt.Status] = append(byStatus[pt.Status], pt)
 		}
@@ -166,7 +167,7 @@ func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
 			Responses: with(map[string]obj{
 				"200": {"description": "The final reply: its status, allowlisted headers and body.", "content": obj{"application/json": anyJSON, "text/event-stream": sse["text/event-stream"]}},
 				"202": {"description": "Still pending (Retry-After)."},
-			}, problems(ProblemResultNotFound, ProblemForbiddenResult, ProblemUnauthenticated, ProblemResultsUnavailable, ProblemBadReply)),
+			}, problems(problem.ResultNotFound, problem.ForbiddenResult, problem.Unauthenticated, problem.ResultsUnavailable, problem.BadReply)),
 		}})
 	}
 	if s.deps.Streams != nil {
@@ -179,14 +180,14 @@ func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
 				queryParam("envelope", "true sends {key, headers, partition, offset, timestamp, value}.")},
 			Security: securityFor(schemes, nil, false),
 			Responses: with(map[string]obj{"200": {"description": "The event stream.", "content": sse}},
-				problems(ProblemStreamNotFound, ProblemBadPosition, ProblemBadFilter, ProblemNotAcceptable,
-					ProblemUnauthenticated, ProblemForbidden, ProblemStreamUnavailable)),
+				problems(problem.StreamNotFound, problem.BadPosition, problem.BadFilter, problem.NotAcceptable,
+					problem.Unauthenticated, problem.Forbidden, problem.StreamUnavailable)),
 		}})
 	}
 	if s.deps.Replayer != nil {
 		scopes := s.deps.ReplayScopes
-		replayProblems := problems(ProblemTopicNotAllowed, ProblemTopicNotFound, ProblemTooManyReplays, ProblemBadPosition,
-			ProblemLimitTooLarge, ProblemUnauthenticated)
+		replayProblems := problems(problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.BadPosition,
+			problem.LimitTooLarge, problem.Unauthenticated)
 		eps = append(eps,
 			apiEndpoint{"/v1/replay/{topic}", "GET", &operation{
 				OperationID: "ferry:replay", Tags: []string{tagFerry},
@@ -212,14 +213,14 @@ func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
 				OperationID: "ferry:topics", Tags: []string{tagFerry},
 				Summary:   "The topics replay may read, with partitions and start/end offsets",
 				Security:  securityFor(schemes, scopes, false),
-				Responses: with(map[string]obj{"200": {"description": "The topics.", "content": obj{"application/json": anyJSON}}}, problems(ProblemUnauthenticated)),
+				Responses: with(map[string]obj{"200": {"description": "The topics.", "content": obj{"application/json": anyJSON}}}, problems(problem.Unauthenticated)),
 			}},
 			apiEndpoint{"/v1/topics/{topic}", "GET", &operation{
 				OperationID: "ferry:topic", Tags: []string{tagFerry},
 				Summary:    "One topic replay may read, with per-partition detail",
 				Parameters: []obj{pathParam("topic", "A topic on replay.topics.")},
 				Security:   securityFor(schemes, scopes, false),
-				Responses:  with(map[string]obj{"200": {"description": "The topic.", "content": obj{"application/json": anyJSON}}}, problems(ProblemTopicNotAllowed, ProblemTopicNotFound, ProblemUnauthenticated)),
+				Responses:  with(map[string]obj{"200": {"description": "The topic.", "content": obj{"application/json": anyJSON}}}, problems(problem.TopicNotAllowed, problem.TopicNotFound, problem.Unauthenticated)),
 			}},
 		)
 	}
@@ -336,7 +337,7 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		accepted["headers"].(obj)["Location"] = ref("#/components/headers/ferry.Location")
 		op.Responses["202"] = accepted
 	}
-	byStatus := make(map[int][]ProblemType)
+	byStatus := make(map[int][]problem.Type)
 	for _, pt := range routeProblems(r) {
 		byStatus[pt.Status] = append(byStatus[pt.Status], pt)
 	}
@@ -364,15 +365,15 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 }
 
 // problemResponse describes the problems of one status.
-func problemResponse(pts []ProblemType) obj {
+func problemResponse(pts []problem.Type) obj {
 	var desc strings.Builder
 	headers := obj{"X-Request-ID": ref("#/components/headers/ferry.RequestID")}
 	for i, pt := range pts {
 		if i > 0 {
 			desc.WriteString("; ")
 		}
-		desc.WriteString(pt.Title + " (`" + pt.Type + "`)")
-		if pt == ProblemKafkaUnavailable || pt == ProblemKafkaTimeout {
+		desc.WriteString(pt.Title + " (`" + pt.URI + "`)")
+		if pt == problem.KafkaUnavailable || pt == problem.KafkaTimeout {
 			headers["Retry-After"] = ref("#/components/headers/ferry.RetryAfter")
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -325,9 +326,9 @@ func testPrefix() string {
 }
 
 // problemOf decodes a problem body.
-func problemOf(tb testing.TB, b []byte) ingress.Problem {
+func problemOf(tb testing.TB, b []byte) problem.Details {
 	tb.Helper()
-	var p ingress.Problem
+	var p problem.Details
 	if err := json.Unmarshal(b, &p); err != nil {
 		tb.Fatalf("problem body %s: %v", b, err)
 	}

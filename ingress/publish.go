@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -28,17 +29,17 @@ func (s *Server) publish(r topics.Route) fiber.Handler {
 		}
 		body := c.Body()
 		if len(body) > r.BodyLimit {
-			return problem(ProblemBodyTooLarge, "the body is "+strconv.Itoa(len(body))+" bytes; this route accepts at most "+strconv.Itoa(r.BodyLimit))
+			return problem.New(problem.BodyTooLarge, "the body is "+strconv.Itoa(len(body))+" bytes; this route accepts at most "+strconv.Itoa(r.BodyLimit))
 		}
 		if len(body) == 0 {
-			return problem(ProblemMalformedJSON, "the body is empty; send a JSON document")
+			return problem.New(problem.MalformedJSON, "the body is empty; send a JSON document")
 		}
 		if r.Schema != "" && s.deps.Validator != nil {
 			if err := s.deps.Validator.Validate(r.Schema, body); err != nil {
 				return err
 			}
 		} else if !json.Valid(body) {
-			return problem(ProblemMalformedJSON, "the body is not valid JSON")
+			return problem.New(problem.MalformedJSON, "the body is not valid JSON")
 		}
 
 		m, err := s.message(c, r, ri, ct, body)
@@ -123,7 +124,7 @@ func (s *Server) request(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	case r.Reply.OnTimeout == "fail" && closed:
 		return err // 503 shutting-down
 	case r.Reply.OnTimeout == "fail":
-		return problem(ProblemReplyTimeout, "no reply within "+wait.String())
+		return problem.New(problem.ReplyTimeout, "no reply within "+wait.String())
 	}
 	// on_timeout: accept, also at shutdown: the reply is kept for
 	// GET /v1/results/{id}, which any instance serves.
@@ -195,14 +196,14 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 	if r.Key != nil {
 		k, err := r.Key.Append(nil, f, b)
 		if err != nil {
-			return nil, problem(ProblemKeyUnresolved, "record key: "+strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
+			return nil, problem.New(problem.KeyUnresolved, "record key: "+strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
 		}
 		m.Key = k
 	}
 	for _, h := range r.Headers {
 		v, err := h.Value.Append(nil, f, b)
 		if err != nil {
-			return nil, problem(ProblemKeyUnresolved, "record header "+h.Name+": "+strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
+			return nil, problem.New(problem.KeyUnresolved, "record header "+h.Name+": "+strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
 		}
 		m.Extra = append(m.Extra, topics.Header{Key: h.Name, Value: v})
 	}
@@ -220,16 +221,16 @@ func (f fields) Claim(name string) (string, bool) { return principal(f.c).Claim(
 // the media type, lower-cased, without parameters.
 func jsonMediaType(header string) (string, error) {
 	if header == "" {
-		return "", problem(ProblemUnsupportedMedia, "Content-Type is missing; send application/json")
+		return "", problem.New(problem.UnsupportedMedia, "Content-Type is missing; send application/json")
 	}
 	mt, _, err := mime.ParseMediaType(header)
 	if err != nil {
-		return "", problem(ProblemUnsupportedMedia, "Content-Type is malformed; send application/json")
+		return "", problem.New(problem.UnsupportedMedia, "Content-Type is malformed; send application/json")
 	}
 	if mt == fiber.MIMEApplicationJSON || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return mt, nil
 	}
-	return "", problem(ProblemUnsupportedMedia, "Content-Type "+mt+" is not accepted; send application/json")
+	return "", problem.New(problem.UnsupportedMedia, "Content-Type "+mt+" is not accepted; send application/json")
 }
 
 // acceptedBody appends {"id","topic","partition","offset","timestamp"}.

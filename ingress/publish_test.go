@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -130,22 +130,22 @@ func TestErrors(t *testing.T) {
 		name, method, path, ct string
 		body                   []byte
 		status                 int
-		ptype                  ingress.ProblemType
+		ptype                  problem.Type
 		header, headerValue    string
 	}{
-		{"unknown path", "POST", "/v1/nope", "application/json", order, 404, ingress.ProblemNotFound, "", ""},
-		{"wrong method", "GET", "/v1/orders", "", nil, 405, ingress.ProblemMethodNotAllowed, "Allow", "POST"},
-		{"wrong method on a param path", "DELETE", "/v1/customers/1/events", "", nil, 405, ingress.ProblemMethodNotAllowed, "Allow", "PUT"},
-		{"text/plain", "POST", "/v1/orders", "text/plain", order, 415, ingress.ProblemUnsupportedMedia, "", ""},
-		{"no content type", "POST", "/v1/orders", "", order, 415, ingress.ProblemUnsupportedMedia, "", ""},
-		{"malformed content type", "POST", "/v1/orders", "application/json; ===", order, 415, ingress.ProblemUnsupportedMedia, "", ""},
-		{"malformed JSON", "POST", "/v1/anything", "application/json", []byte(`{"a":`), 400, ingress.ProblemMalformedJSON, "", ""},
-		{"malformed JSON with schema", "POST", "/v1/orders", "application/json", []byte(`{"a"`), 400, ingress.ProblemMalformedJSON, "", ""},
-		{"empty body", "POST", "/v1/anything", "application/json", nil, 400, ingress.ProblemMalformedJSON, "", ""},
-		{"over the route limit", "PUT", "/v1/customers/1/events", "application/json", []byte(`{"pad":"` + strings.Repeat("x", 80) + `"}`), 413, ingress.ProblemBodyTooLarge, "", ""},
-		{"schema violation", "POST", "/v1/orders", "application/json", invalid, 422, ingress.ProblemValidation, "", ""},
-		{"key unresolved", "PUT", "/v1/customers/1/events", "application/json", []byte(`{}`), 422, ingress.ProblemKeyUnresolved, "", ""},
-		{"credentials required", "POST", "/v1/secured", "application/json", []byte(`{}`), 401, ingress.ProblemUnauthenticated, "", ""},
+		{"unknown path", "POST", "/v1/nope", "application/json", order, 404, problem.NotFound, "", ""},
+		{"wrong method", "GET", "/v1/orders", "", nil, 405, problem.MethodNotAllowed, "Allow", "POST"},
+		{"wrong method on a param path", "DELETE", "/v1/customers/1/events", "", nil, 405, problem.MethodNotAllowed, "Allow", "PUT"},
+		{"text/plain", "POST", "/v1/orders", "text/plain", order, 415, problem.UnsupportedMedia, "", ""},
+		{"no content type", "POST", "/v1/orders", "", order, 415, problem.UnsupportedMedia, "", ""},
+		{"malformed content type", "POST", "/v1/orders", "application/json; ===", order, 415, problem.UnsupportedMedia, "", ""},
+		{"malformed JSON", "POST", "/v1/anything", "application/json", []byte(`{"a":`), 400, problem.MalformedJSON, "", ""},
+		{"malformed JSON with schema", "POST", "/v1/orders", "application/json", []byte(`{"a"`), 400, problem.MalformedJSON, "", ""},
+		{"empty body", "POST", "/v1/anything", "application/json", nil, 400, problem.MalformedJSON, "", ""},
+		{"over the route limit", "PUT", "/v1/customers/1/events", "application/json", []byte(`{"pad":"` + strings.Repeat("x", 80) + `"}`), 413, problem.BodyTooLarge, "", ""},
+		{"schema violation", "POST", "/v1/orders", "application/json", invalid, 422, problem.Validation, "", ""},
+		{"key unresolved", "PUT", "/v1/customers/1/events", "application/json", []byte(`{}`), 422, problem.KeyUnresolved, "", ""},
+		{"credentials required", "POST", "/v1/secured", "application/json", []byte(`{}`), 401, problem.Unauthenticated, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,12 +164,12 @@ func TestErrors(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 				t.Errorf("Content-Type = %q, want application/problem+json", ct)
 			}
-			var p ingress.Problem
+			var p problem.Details
 			if err := json.Unmarshal(b, &p); err != nil {
 				t.Fatalf("problem body %s: %v", b, err)
 			}
-			if p.Type != tt.ptype.Type || p.Title != tt.ptype.Title || p.Status != tt.status || p.Detail == "" {
-				t.Errorf("problem = %+v, want type %s status %d with a detail", p, tt.ptype.Type, tt.status)
+			if p.Type != tt.ptype.URI || p.Title != tt.ptype.Title || p.Status != tt.status || p.Detail == "" {
+				t.Errorf("problem = %+v, want type %s status %d with a detail", p, tt.ptype.URI, tt.status)
 			}
 			if p.RequestID == "" || p.RequestID != resp.Header.Get("X-Request-ID") {
 				t.Errorf("problem request_id = %q, X-Request-ID = %q; want the same, non-empty", p.RequestID, resp.Header.Get("X-Request-ID"))
@@ -177,7 +177,7 @@ func TestErrors(t *testing.T) {
 			if tt.header != "" && resp.Header.Get(tt.header) != tt.headerValue {
 				t.Errorf("%s = %q, want %q", tt.header, resp.Header.Get(tt.header), tt.headerValue)
 			}
-			if tt.ptype == ingress.ProblemValidation {
+			if tt.ptype == problem.Validation {
 				var errs struct {
 					Errors []map[string]string `json:"errors"`
 				}
@@ -215,11 +215,11 @@ func TestBodyOverServerLimit(t *testing.T) {
 		t.Fatalf("read response: %v", err)
 	}
 	defer resp.Body.Close()
-	var p ingress.Problem
+	var p problem.Details
 	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 		t.Fatalf("decode problem: %v", err)
 	}
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || p.Type != ingress.ProblemBodyTooLarge.Type || p.RequestID == "" {
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || p.Type != problem.BodyTooLarge.URI || p.RequestID == "" {
 		t.Errorf("oversized body = %d %+v, want a 413 body-too-large problem with a request id", resp.StatusCode, p)
 	}
 }

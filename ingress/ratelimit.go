@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -92,7 +93,7 @@ func (s *Server) rateLimit(p policy) fiber.Handler {
 		res, err := s.deps.Limiter.Allow(c.UserContext(), prefix+s.limitSubject(c, ri.principal, rl.By), rl)
 		if err != nil {
 			if s.auth.RateLimits.OnRedisError == FailClosed {
-				return &problemError{pt: ProblemRedisUnavailable, detail: "the rate limit cannot be checked; retry later", retryAfter: 1, cause: err}
+				return &problem.Error{Type: problem.RedisUnavailable, Detail: "the rate limit cannot be checked; retry later", RetryAfter: 1, Cause: err}
 			}
 			s.metrics.RateLimit(p.name, "error")
 			s.warnEvery(c.UserContext(), &s.limiterWarned, "rate limits are not enforced: redis failed (on_redis_error: open)", ri, err)
@@ -106,8 +107,8 @@ func (s *Server) rateLimit(p policy) fiber.Handler {
 		if !res.Allowed {
 			s.metrics.RateLimit(p.name, "limited")
 			retry := max(ceilSeconds(res.RetryAfter), 1)
-			return &problemError{pt: ProblemRateLimited, retryAfter: int(retry),
-				detail: "the rate limit of " + p.name + " is spent; retry in " + strconv.FormatInt(retry, 10) + "s"}
+			return &problem.Error{Type: problem.RateLimited, RetryAfter: int(retry),
+				Detail: "the rate limit of " + p.name + " is spent; retry in " + strconv.FormatInt(retry, 10) + "s"}
 		}
 		s.metrics.RateLimit(p.name, "allowed")
 		return c.Next()

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
@@ -93,7 +94,7 @@ func TestRateLimit(t *testing.T) {
 			}
 			p := problemOf(t, b)
 			retry, err := strconv.Atoi(h.Get("Retry-After"))
-			if p.Type != ingress.ProblemRateLimited.Type || err != nil || retry < 1 || retry > 3600 {
+			if p.Type != problem.RateLimited.URI || err != nil || retry < 1 || retry > 3600 {
 				t.Errorf("%s: problem %s Retry-After %q, want rate-limited and 1..3600 seconds", s.name, p.Type, h.Get("Retry-After"))
 			}
 		}
@@ -178,7 +179,7 @@ func TestRateLimitRedisDown(t *testing.T) {
 			mr.Close()
 			resp, b := g.post(t, "/v1/limited", `{}`, bearer(rsaToken(t, "alice", ""))...)
 			if mode == ingress.FailClosed {
-				if p := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || p.Type != ingress.ProblemRedisUnavailable.Type || resp.Header.Get("Retry-After") == "" {
+				if p := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || p.Type != problem.RedisUnavailable.URI || resp.Header.Get("Retry-After") == "" {
 					t.Errorf("POST with Redis down = %d %s, want a 503 redis-unavailable problem with Retry-After", resp.StatusCode, b)
 				}
 				if n := topicstest.Count(t, g.cluster, "limited"); n != 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -104,7 +105,7 @@ func replayRequest(c *fiber.Ctx) (consumers.ReplayRequest, replayFormat, error) 
 	case "sse":
 		format = formatSSE
 	default:
-		return req, 0, problem(ProblemBadRequest, "format must be ndjson, json or sse, not "+strconv.Quote(f))
+		return req, 0, problem.New(problem.BadRequest, "format must be ndjson, json or sse, not "+strconv.Quote(f))
 	}
 	args := c.Context().QueryArgs()
 	from, to := c.Query("from"), c.Query("to")
@@ -113,7 +114,7 @@ func replayRequest(c *fiber.Ctx) (consumers.ReplayRequest, replayFormat, error) 
 		// id is the replay's cursor.
 		p, err := consumers.ParsePosition(id)
 		if err != nil || p.Kind != consumers.PositionOffsets {
-			return req, 0, problem(ProblemBadPosition, "Last-Event-ID must be an event id of this replay (PARTITION:OFFSET,...)")
+			return req, 0, problem.New(problem.BadPosition, "Last-Event-ID must be an event id of this replay (PARTITION:OFFSET,...)")
 		}
 		from = id
 	}
@@ -126,7 +127,7 @@ func replayRequest(c *fiber.Ctx) (consumers.ReplayRequest, replayFormat, error) 
 		for _, f := range strings.Split(string(v), ",") {
 			p, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
 			if err != nil || p < 0 {
-				return req, 0, problem(ProblemBadPosition, "partition must be a partition number (or a list: 0,2), not "+strconv.Quote(f))
+				return req, 0, problem.New(problem.BadPosition, "partition must be a partition number (or a list: 0,2), not "+strconv.Quote(f))
 			}
 			req.Partitions = append(req.Partitions, int32(p))
 		}
@@ -142,7 +143,7 @@ func replayRequest(c *fiber.Ctx) (consumers.ReplayRequest, replayFormat, error) 
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 {
-			return req, 0, problem(ProblemBadRequest, "limit must be a positive number, not "+strconv.Quote(l))
+			return req, 0, problem.New(problem.BadRequest, "limit must be a positive number, not "+strconv.Quote(l))
 		}
 		req.Limit = n
 	}
@@ -150,14 +151,14 @@ func replayRequest(c *fiber.Ctx) (consumers.ReplayRequest, replayFormat, error) 
 	case "", "false", "0":
 	case "true", "1":
 		if format != formatSSE {
-			return req, 0, problem(ProblemBadRequest, "follow=true streams Server-Sent Events: send Accept: text/event-stream (or format=sse)")
+			return req, 0, problem.New(problem.BadRequest, "follow=true streams Server-Sent Events: send Accept: text/event-stream (or format=sse)")
 		}
 		if to != "" {
-			return req, 0, problem(ProblemBadRequest, "follow=true has no end: drop to")
+			return req, 0, problem.New(problem.BadRequest, "follow=true has no end: drop to")
 		}
 		req.Follow = true
 	default:
-		return req, 0, problem(ProblemBadRequest, "follow must be true or false, not "+strconv.Quote(f))
+		return req, 0, problem.New(problem.BadRequest, "follow must be true or false, not "+strconv.Quote(f))
 	}
 	return req, format, nil
 }
@@ -226,7 +227,7 @@ func (s *Server) writeReplay(conn net.Conn, head []byte, rp *consumers.Replay, f
 		default:
 			pe := toProblem(err)
 			level := slog.LevelWarn
-			if pe.pt.Status >= 500 {
+			if pe.Type.Status >= 500 {
 				level = slog.LevelError
 			}
 			s.log.LogAttrs(context.Background(), level, "replay failed", slog.String("request_id", requestID),
@@ -405,10 +406,10 @@ func appendReplayEnd(dst []byte, rp *consumers.Replay, format replayFormat) []by
 // appendError ends the output with the error as a problem: an
 // {"error":{...}} line (NDJSON) or last array element (JSON), or an SSE
 // "error" event, so that a failed replay never looks complete.
-func appendError(dst []byte, rp *consumers.Replay, format replayFormat, pe *problemError, requestID string) []byte {
+func appendError(dst []byte, rp *consumers.Replay, format replayFormat, pe *problem.Error, requestID string) []byte {
 	data, _ := json.Marshal(struct {
-		Error Problem `json:"error"`
-	}{Problem{Type: pe.pt.Type, Title: pe.pt.Title, Status: pe.pt.Status, Detail: pe.detail, RequestID: requestID}})
+		Error problem.Details `json:"error"`
+	}{problem.Details{Type: pe.Type.URI, Title: pe.Type.Title, Status: pe.Type.Status, Detail: pe.Detail, RequestID: requestID}})
 	switch format {
 	case formatJSON:
 		if rp.Delivered() > 0 {
@@ -472,10 +473,10 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 	dec := json.NewDecoder(bytes.NewReader(c.Body()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return problem(ProblemMalformedJSON, "the body must be {from, to, filters: {partitions, key, headers}, limit, target_topic, dry_run}: "+err.Error())
+		return problem.New(problem.MalformedJSON, "the body must be {from, to, filters: {partitions, key, headers}, limit, target_topic, dry_run}: "+err.Error())
 	}
 	if body.TargetTopic == "" {
-		return problem(ProblemBadRequest, "target_topic is required")
+		return problem.New(problem.BadRequest, "target_topic is required")
 	}
 	rng, err := consumers.ParseRange(body.From, body.To)
 	if err != nil {
@@ -487,11 +488,11 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 		DryRun:        body.DryRun,
 	}
 	if body.Limit < 0 {
-		return problem(ProblemBadRequest, "limit must be a positive number")
+		return problem.New(problem.BadRequest, "limit must be a positive number")
 	}
 	for _, p := range body.Filters.Partitions {
 		if p < 0 {
-			return problem(ProblemBadPosition, "filters.partitions holds a negative partition")
+			return problem.New(problem.BadPosition, "filters.partitions holds a negative partition")
 		}
 	}
 	if body.Filters.Key != nil {
@@ -505,8 +506,8 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 		if res.Produced > 0 {
 			// Some copies are stored: say how many, whatever the cause.
 			pe := toProblem(err)
-			return &problemError{pt: pe.pt, retryAfter: pe.retryAfter, cause: err,
-				detail: fmt.Sprintf("%s (%d of the %d records matched so far were copied before the failure)", pe.detail, res.Produced, res.Matched)}
+			return &problem.Error{Type: pe.Type, RetryAfter: pe.RetryAfter, Cause: err,
+				Detail: fmt.Sprintf("%s (%d of the %d records matched so far were copied before the failure)", pe.Detail, res.Produced, res.Matched)}
 		}
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -160,12 +161,12 @@ func offsets(recs []consumers.Record) []string {
 }
 
 // problemOf decodes a problem+json answer.
-func replayProblem(tb testing.TB, resp *http.Response, body []byte) ingress.Problem {
+func replayProblem(tb testing.TB, resp *http.Response, body []byte) problem.Details {
 	tb.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		tb.Fatalf("Content-Type %q, want application/problem+json; body %s", ct, body)
 	}
-	var p ingress.Problem
+	var p problem.Details
 	if err := json.Unmarshal(body, &p); err != nil {
 		tb.Fatalf("problem %s: %v", body, err)
 	}
@@ -176,12 +177,12 @@ func TestReplayAuthorization(t *testing.T) {
 	g := startReplay(t, consumers.ReplayConfig{})
 	for _, path := range []string{"/v1/replay/orders.events", "/v1/topics", "/v1/topics/orders.events"} {
 		resp, body := g.get(t, "", path)
-		if p := replayProblem(t, resp, body); resp.StatusCode != 401 || p.Type != ingress.ProblemUnauthenticated.Type ||
+		if p := replayProblem(t, resp, body); resp.StatusCode != 401 || p.Type != problem.Unauthenticated.URI ||
 			resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("GET %s without credentials = %d %s, want 401 unauthenticated with WWW-Authenticate", path, resp.StatusCode, body)
 		}
 		resp, body = g.get(t, "writer", path)
-		if p := replayProblem(t, resp, body); resp.StatusCode != 403 || p.Type != ingress.ProblemForbidden.Type || !strings.Contains(p.Detail, "admin") {
+		if p := replayProblem(t, resp, body); resp.StatusCode != 403 || p.Type != problem.Forbidden.URI || !strings.Contains(p.Detail, "admin") {
 			t.Errorf("GET %s without the admin scope = %d %s, want 403 forbidden naming admin", path, resp.StatusCode, body)
 		}
 		if resp, body := g.get(t, "admin", path); resp.StatusCode != 200 {
@@ -201,12 +202,12 @@ func TestReplayTopicDenied(t *testing.T) {
 		status int
 		typ    string
 	}{
-		{"/v1/replay/secret", 403, ingress.ProblemTopicNotAllowed.Type},
-		{"/v1/replay/__consumer_offsets", 403, ingress.ProblemTopicNotAllowed.Type},
-		{"/v1/topics/secret", 403, ingress.ProblemTopicNotAllowed.Type},
-		{"/v1/topics/__consumer_offsets", 403, ingress.ProblemTopicNotAllowed.Type},
-		{"/v1/replay/orders.missing", 404, ingress.ProblemTopicNotFound.Type},
-		{"/v1/topics/orders.missing", 404, ingress.ProblemTopicNotFound.Type},
+		{"/v1/replay/secret", 403, problem.TopicNotAllowed.URI},
+		{"/v1/replay/__consumer_offsets", 403, problem.TopicNotAllowed.URI},
+		{"/v1/topics/secret", 403, problem.TopicNotAllowed.URI},
+		{"/v1/topics/__consumer_offsets", 403, problem.TopicNotAllowed.URI},
+		{"/v1/replay/orders.missing", 404, problem.TopicNotFound.URI},
+		{"/v1/topics/orders.missing", 404, problem.TopicNotFound.URI},
 	}
 	for _, tt := range tests {
 		resp, body := g.get(t, "admin", tt.path)
@@ -216,7 +217,7 @@ func TestReplayTopicDenied(t *testing.T) {
 	}
 	resp, body := g.do(t, http.MethodPost, "/v1/replay/orders.events/redrive", "application/json",
 		[]byte(`{"target_topic":"secret"}`), "Authorization", "Bearer admin")
-	if p := replayProblem(t, resp, body); resp.StatusCode != 403 || p.Type != ingress.ProblemTopicNotAllowed.Type {
+	if p := replayProblem(t, resp, body); resp.StatusCode != 403 || p.Type != problem.TopicNotAllowed.URI {
 		t.Errorf("redrive to a topic off the allowlist = %d %s, want 403", resp.StatusCode, body)
 	}
 }
@@ -296,17 +297,17 @@ func TestReplayBadRequests(t *testing.T) {
 		status int
 		typ    string
 	}{
-		{"from=yesterday", "", 400, ingress.ProblemBadPosition.Type},
-		{"to=0:x", "", 400, ingress.ProblemBadPosition.Type},
-		{"from=0:9&to=0:3", "", 400, ingress.ProblemBadPosition.Type},
-		{"partition=7", "", 400, ingress.ProblemBadPosition.Type},
-		{"partition=a", "", 400, ingress.ProblemBadPosition.Type},
-		{"limit=0", "", 400, ingress.ProblemBadRequest.Type},
-		{"limit=101", "", 400, ingress.ProblemLimitTooLarge.Type},
-		{"format=xml", "", 400, ingress.ProblemBadRequest.Type},
-		{"follow=true", "", 400, ingress.ProblemBadRequest.Type},
-		{"follow=true&to=latest", "text/event-stream", 400, ingress.ProblemBadRequest.Type},
-		{"follow=maybe", "text/event-stream", 400, ingress.ProblemBadRequest.Type},
+		{"from=yesterday", "", 400, problem.BadPosition.URI},
+		{"to=0:x", "", 400, problem.BadPosition.URI},
+		{"from=0:9&to=0:3", "", 400, problem.BadPosition.URI},
+		{"partition=7", "", 400, problem.BadPosition.URI},
+		{"partition=a", "", 400, problem.BadPosition.URI},
+		{"limit=0", "", 400, problem.BadRequest.URI},
+		{"limit=101", "", 400, problem.LimitTooLarge.URI},
+		{"format=xml", "", 400, problem.BadRequest.URI},
+		{"follow=true", "", 400, problem.BadRequest.URI},
+		{"follow=true&to=latest", "text/event-stream", 400, problem.BadRequest.URI},
+		{"follow=maybe", "text/event-stream", 400, problem.BadRequest.URI},
 	}
 	for _, tt := range tests {
 		resp, body := g.get(t, "admin", "/v1/replay/orders.events?"+tt.query, "Accept", tt.accept)
@@ -540,7 +541,7 @@ func TestReplayConcurrencyCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2, body := g.get(t, "admin", "/v1/replay/orders.events")
-	if p := replayProblem(t, r2, body); r2.StatusCode != 429 || p.Type != ingress.ProblemTooManyReplays.Type || r2.Header.Get("Retry-After") != "1" {
+	if p := replayProblem(t, r2, body); r2.StatusCode != 429 || p.Type != problem.TooManyReplays.URI || r2.Header.Get("Retry-After") != "1" {
 		t.Fatalf("second replay = %d %s (Retry-After %q), want 429 too-many-replays", r2.StatusCode, body, r2.Header.Get("Retry-After"))
 	}
 	cancel() // the client leaves
@@ -731,11 +732,11 @@ func TestRedriveHTTP(t *testing.T) {
 		status   int
 		typ      string
 	}{
-		{`{"target_topic":"orders.events","bogus":1}`, "application/json", 400, ingress.ProblemMalformedJSON.Type},
-		{`{}`, "application/json", 400, ingress.ProblemBadRequest.Type},
-		{`{"target_topic":"orders.events","from":"soon"}`, "application/json", 400, ingress.ProblemBadPosition.Type},
-		{`{"target_topic":"orders.nope"}`, "application/json", 404, ingress.ProblemTopicNotFound.Type},
-		{`{"target_topic":"orders.events"}`, "text/plain", 415, ingress.ProblemUnsupportedMedia.Type},
+		{`{"target_topic":"orders.events","bogus":1}`, "application/json", 400, problem.MalformedJSON.URI},
+		{`{}`, "application/json", 400, problem.BadRequest.URI},
+		{`{"target_topic":"orders.events","from":"soon"}`, "application/json", 400, problem.BadPosition.URI},
+		{`{"target_topic":"orders.nope"}`, "application/json", 404, problem.TopicNotFound.URI},
+		{`{"target_topic":"orders.events"}`, "text/plain", 415, problem.UnsupportedMedia.URI},
 	} {
 		resp, body := g.do(t, http.MethodPost, "/v1/replay/orders.dlq/redrive", tt.ct, []byte(tt.body), "Authorization", "Bearer admin")
 		if p := replayProblem(t, resp, body); resp.StatusCode != tt.status || p.Type != tt.typ {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -54,10 +55,10 @@ func (s *Server) checkReply(r topics.Route, status int, body []byte) error {
 		return nil
 	}
 	s.metrics.ReplyRejected(r.Name)
-	return &problemError{
-		pt:     ProblemBadReply,
-		detail: "the backend answered, but its reply violates the route's reply schema, so it is not passed on; the request itself was published",
-		cause:  cause,
+	return &problem.Error{
+		Type:   problem.BadReply,
+		Detail: "the backend answered, but its reply violates the route's reply schema, so it is not passed on; the request itself was published",
+		Cause:  cause,
 	}
 }
 

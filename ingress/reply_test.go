@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -131,9 +132,9 @@ func TestCheckReply(t *testing.T) {
 		if tt.bad {
 			want[tt.route]++
 		}
-		var pe *problemError
+		var pe *problem.Error
 		switch {
-		case tt.bad && (!errors.As(err, &pe) || pe.pt != ProblemBadReply):
+		case tt.bad && (!errors.As(err, &pe) || pe.Type != problem.BadReply):
 			t.Errorf("%s: checkReply = %v, want a bad-reply problem", tt.name, err)
 			continue
 		case !tt.bad && tt.is == nil && err != nil:
@@ -146,12 +147,12 @@ func TestCheckReply(t *testing.T) {
 			t.Errorf("%s: checkReply = %v, want %v in its chain", tt.name, err, tt.is)
 		}
 		if tt.is == schemas.ErrUnknownSchema {
-			if p := toProblem(err); p.pt != ProblemInternal {
-				t.Errorf("%s: answered as %s, want internal", tt.name, p.pt.Type)
+			if p := toProblem(err); p.Type != problem.Internal {
+				t.Errorf("%s: answered as %s, want internal", tt.name, p.Type.URI)
 			}
 		}
 		if pe != nil {
-			if pe.pt.Status != fiber.StatusBadGateway || pe.errs != nil || pe.detail == "" {
+			if pe.Type.Status != fiber.StatusBadGateway || pe.Errors != nil || pe.Detail == "" {
 				t.Errorf("%s: problem %+v, want 502 with a detail and no errors for the client", tt.name, pe)
 			}
 		}
@@ -185,8 +186,8 @@ func TestCheckReplyWithoutValidator(t *testing.T) {
 	if err := srv.checkReply(routes["place-order"], 200, []byte(`{"anything": 1}`)); err != nil {
 		t.Errorf("checkReply(JSON) = %v, want nil", err)
 	}
-	var pe *problemError
-	if err := srv.checkReply(routes["place-order"], 200, []byte(`nope`)); !errors.As(err, &pe) || pe.pt != ProblemBadReply {
+	var pe *problem.Error
+	if err := srv.checkReply(routes["place-order"], 200, []byte(`nope`)); !errors.As(err, &pe) || pe.Type != problem.BadReply {
 		t.Errorf("checkReply(not JSON) = %v, want a bad-reply problem", err)
 	}
 }
@@ -218,8 +219,8 @@ func TestBadReplyResponse(t *testing.T) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p["type"] != ProblemBadReply.Type || p["request_id"] != "req-bad-reply" {
-		t.Errorf("problem = %s, want type %s with the request id", body, ProblemBadReply.Type)
+	if p["type"] != problem.BadReply.URI || p["request_id"] != "req-bad-reply" {
+		t.Errorf("problem = %s, want type %s with the request id", body, problem.BadReply.URI)
 	}
 	if _, ok := p["errors"]; ok || strings.Contains(string(body), "maybe") || strings.Contains(string(body), "minLength") {
 		t.Errorf("problem = %s; the backend's violations are for the log, not the client", body)
@@ -288,7 +289,7 @@ func TestResultReplySchema(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("%s: GET = %d %s, want %d", tt.name, resp.StatusCode, body, tt.want)
 		}
-		if tt.want == 502 && !strings.Contains(string(body), ProblemBadReply.Type) {
+		if tt.want == 502 && !strings.Contains(string(body), problem.BadReply.URI) {
 			t.Errorf("%s: body %s, want a bad-reply problem", tt.name, body)
 		}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/problem"
 )
 
 // resultsPath prefixes the location of a result.
@@ -51,7 +52,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 	ri.route = "results"
 	id := c.Params("id")
 	if !correlator.ValidID(id) {
-		return problem(ProblemResultNotFound, "no result has this id")
+		return problem.New(problem.ResultNotFound, "no result has this id")
 	}
 	id = strings.Clone(id) // Fiber's params are only valid in the handler
 	ctx := c.UserContext()
@@ -60,7 +61,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 		return err
 	}
 	if !mayRead(principal(c), res.Owner) {
-		return problem(ProblemForbiddenResult, "this result belongs to the principal that sent the request")
+		return problem.New(problem.ForbiddenResult, "this result belongs to the principal that sent the request")
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if wantsEventStream(c.Get(fiber.HeaderAccept)) {
@@ -173,7 +174,7 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 					}
 					if err != nil {
 						ev = "error"
-						data, _ = problemBody(toProblem(err), instance, requestID)
+						data, _ = toProblem(err).Body(instance, requestID)
 					}
 				}
 				buf = appendEvent(buf, strconv.Itoa(i+1), ev, data)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -84,15 +85,15 @@ func TestResultAccess(t *testing.T) {
 		body      string
 	}{
 		{name: "owner", id: done, principal: "app_user:alice", status: 201, body: `{"ok":true}`},
-		{name: "another principal", id: done, principal: "app_user:bob", status: 403, problem: ProblemForbiddenResult.Type},
-		{name: "same id other kind", id: done, principal: "service_account:alice", status: 403, problem: ProblemForbiddenResult.Type},
-		{name: "anonymous", id: done, status: 403, problem: ProblemForbiddenResult.Type},
+		{name: "another principal", id: done, principal: "app_user:bob", status: 403, problem: problem.ForbiddenResult.URI},
+		{name: "same id other kind", id: done, principal: "service_account:alice", status: 403, problem: problem.ForbiddenResult.URI},
+		{name: "anonymous", id: done, status: 403, problem: problem.ForbiddenResult.URI},
 		{name: "admin", id: done, principal: "app_user:root:orders:read,admin", status: 201, body: `{"ok":true}`},
 		{name: "pending", id: pending, status: 202, body: `{"id":"` + pending + `","status":"pending","progress":0}`},
 		{name: "pending after a long poll", id: pending, prefer: "wait=1", status: 202},
-		{name: "bad reply", id: bad, status: 502, problem: ProblemBadReply.Type},
-		{name: "unknown", id: topics.NewEventID(), status: 404, problem: ProblemResultNotFound.Type},
-		{name: "not an id", id: "..%2f..%2fadmin", status: 404, problem: ProblemResultNotFound.Type},
+		{name: "bad reply", id: bad, status: 502, problem: problem.BadReply.URI},
+		{name: "unknown", id: topics.NewEventID(), status: 404, problem: problem.ResultNotFound.URI},
+		{name: "not an id", id: "..%2f..%2fadmin", status: 404, problem: problem.ResultNotFound.URI},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +114,7 @@ func TestResultAccess(t *testing.T) {
 				t.Fatalf("GET = %d %s, want %d", resp.StatusCode, b, tt.status)
 			}
 			if tt.problem != "" {
-				var p Problem
+				var p problem.Details
 				if err := json.Unmarshal(b, &p); err != nil || p.Type != tt.problem {
 					t.Errorf("GET = %s, want problem %s", b, tt.problem)
 				}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -59,14 +60,14 @@ func (s *Server) routes() {
 		slices.Sort(methods)
 		header := strings.Join(methods, ", ")
 		s.app.All(fp, func(c *fiber.Ctx) error {
-			pe := problem(ProblemMethodNotAllowed, c.Method()+" is not allowed here; use "+header)
-			pe.allow = header
+			pe := problem.New(problem.MethodNotAllowed, c.Method()+" is not allowed here; use "+header)
+			pe.Allow = header
 			return pe
 		})
 	}
 
 	s.app.Use(func(c *fiber.Ctx) error {
-		return problem(ProblemNotFound, "no route serves "+c.Method()+" "+c.Path())
+		return problem.New(problem.NotFound, "no route serves "+c.Method()+" "+c.Path())
 	})
 }
 
@@ -85,8 +86,8 @@ func (s *Server) protect(p policy) []fiber.Handler {
 // methodNotAllowed answers 405 naming the allowed methods.
 func methodNotAllowed(allow string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		pe := problem(ProblemMethodNotAllowed, c.Method()+" is not allowed here; use "+allow)
-		pe.allow = allow
+		pe := problem.New(problem.MethodNotAllowed, c.Method()+" is not allowed here; use "+allow)
+		pe.Allow = allow
 		return pe
 	}
 }

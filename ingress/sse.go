@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -211,11 +212,11 @@ func appendJSONString(dst []byte, s string) []byte {
 // back from a Last-Event-ID header or last_event_id parameter.
 func parseLastEventID(id string) (consumers.Cursor, error) {
 	if len(id) > maxLastEventID {
-		return nil, problem(ProblemBadPosition, "Last-Event-ID is too long")
+		return nil, problem.New(problem.BadPosition, "Last-Event-ID is too long")
 	}
 	c, err := consumers.ParseCursor(id)
 	if err != nil {
-		return nil, problem(ProblemBadPosition, "Last-Event-ID is not an id this stream sent")
+		return nil, problem.New(problem.BadPosition, "Last-Event-ID is not an id this stream sent")
 	}
 	return c, nil
 }
@@ -247,7 +248,7 @@ func parseStreamParams(args []queryArg, lastEventID string, sc topics.StreamConf
 	seen := make(map[string]bool, len(args))
 	for _, a := range args {
 		if seen[a.key] {
-			return p, problem(ProblemBadRequest, "parameter "+quoteParam(a.key)+" is given twice")
+			return p, problem.New(problem.BadRequest, "parameter "+quoteParam(a.key)+" is given twice")
 		}
 		seen[a.key] = true
 		switch {
@@ -261,21 +262,21 @@ func parseStreamParams(args []queryArg, lastEventID string, sc topics.StreamConf
 				p.envelope = true
 			case "false", "0", "":
 			default:
-				return p, problem(ProblemBadRequest, "envelope must be true or false")
+				return p, problem.New(problem.BadRequest, "envelope must be true or false")
 			}
 		case a.key == "key":
 			if !slices.Contains(sc.Filters, "key") {
-				return p, problem(ProblemBadFilter, "stream "+sc.Name+" does not allow filtering by key")
+				return p, problem.New(problem.BadFilter, "stream "+sc.Name+" does not allow filtering by key")
 			}
 			p.filter.Key, p.filter.ByKey = a.value, true
 		case strings.HasPrefix(a.key, "header."):
 			name := a.key[len("header."):]
 			if !slices.ContainsFunc(sc.Filters, func(f string) bool { return strings.EqualFold(f, "header."+name) }) || name == "" {
-				return p, problem(ProblemBadFilter, "stream "+sc.Name+" does not allow filtering by "+quoteParam(a.key))
+				return p, problem.New(problem.BadFilter, "stream "+sc.Name+" does not allow filtering by "+quoteParam(a.key))
 			}
 			p.filter = p.filter.WithHeader(name, a.value)
 		default:
-			return p, problem(ProblemBadRequest, "unknown parameter "+quoteParam(a.key)+"; streams take from, last_event_id, envelope, key and header.NAME")
+			return p, problem.New(problem.BadRequest, "unknown parameter "+quoteParam(a.key)+"; streams take from, last_event_id, envelope, key and header.NAME")
 		}
 	}
 	if lastEventID == "" {
@@ -291,7 +292,7 @@ func parseStreamParams(args []queryArg, lastEventID string, sc topics.StreamConf
 	case from != "":
 		st, err := consumers.ParseFrom(from, now)
 		if err != nil {
-			return p, problem(ProblemBadPosition, "from must be earliest, latest, an RFC 3339 time or -DURATION (e.g. -5m), not "+quoteParam(from))
+			return p, problem.New(problem.BadPosition, "from must be earliest, latest, an RFC 3339 time or -DURATION (e.g. -5m), not "+quoteParam(from))
 		}
 		p.start = st
 	}

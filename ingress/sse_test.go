@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -221,7 +222,7 @@ func FuzzLastEventID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := parseLastEventID(s)
 		if err != nil {
-			if p := toProblem(err); p.pt != ProblemBadPosition {
+			if p := toProblem(err); p.Type != problem.BadPosition {
 				t.Errorf("parseLastEventID(%q) = %v, want a bad-position problem", s, err)
 			}
 			return
@@ -248,7 +249,7 @@ func TestParseStreamParams(t *testing.T) {
 		start  string
 		filter consumers.Filter
 		env    bool
-		err    ProblemType
+		err    problem.Type
 	}{
 		{name: "default", start: "latest"},
 		{name: "earliest", query: "from=earliest", start: "earliest"},
@@ -261,14 +262,14 @@ func TestParseStreamParams(t *testing.T) {
 		{name: "filters", query: "key=k&header.Tenant=a&envelope=true", start: "latest",
 			filter: consumers.Filter{Key: "k", ByKey: true, Headers: []consumers.HeaderMatch{{Name: "Tenant", Value: "a"}}}, env: true},
 		{name: "empty key", query: "key=", start: "latest", filter: consumers.Filter{ByKey: true}},
-		{name: "bad from", query: "from=soon", err: ProblemBadPosition},
-		{name: "negative ago", query: "from=--5m", err: ProblemBadPosition},
-		{name: "bad id", lastID: "x y", err: ProblemBadPosition},
-		{name: "header not allowed", query: "header.region=eu", err: ProblemBadFilter},
-		{name: "bare header", query: "header.=x", err: ProblemBadFilter},
-		{name: "twice", query: "from=earliest&from=latest", err: ProblemBadRequest},
-		{name: "unknown", query: "access_token=x", err: ProblemBadRequest},
-		{name: "envelope", query: "envelope=maybe", err: ProblemBadRequest},
+		{name: "bad from", query: "from=soon", err: problem.BadPosition},
+		{name: "negative ago", query: "from=--5m", err: problem.BadPosition},
+		{name: "bad id", lastID: "x y", err: problem.BadPosition},
+		{name: "header not allowed", query: "header.region=eu", err: problem.BadFilter},
+		{name: "bare header", query: "header.=x", err: problem.BadFilter},
+		{name: "twice", query: "from=earliest&from=latest", err: problem.BadRequest},
+		{name: "unknown", query: "access_token=x", err: problem.BadRequest},
+		{name: "envelope", query: "envelope=maybe", err: problem.BadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,9 +283,9 @@ func TestParseStreamParams(t *testing.T) {
 				args = append(args, queryArg{k, v})
 			}
 			p, err := parseStreamParams(args, tt.lastID, sc, now)
-			if tt.err.Type != "" {
-				if pe := toProblem(err); err == nil || pe.pt != tt.err {
-					t.Fatalf("parseStreamParams(%q) = %v, want %s", tt.query, err, tt.err.Type)
+			if tt.err.URI != "" {
+				if pe := toProblem(err); err == nil || pe.Type != tt.err {
+					t.Fatalf("parseStreamParams(%q) = %v, want %s", tt.query, err, tt.err.URI)
 				}
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/ingress/problem"
 )
 
 // subscribeWait bounds how long a subscription waits for the hub to know
@@ -24,18 +25,18 @@ const subscribeWait = 2 * time.Second
 func (s *Server) stream(c *fiber.Ctx) error {
 	ri := info(c)
 	if s.deps.Streams == nil {
-		return problem(ProblemStreamNotFound, "no streams are configured")
+		return problem.New(problem.StreamNotFound, "no streams are configured")
 	}
 	sc, ok := s.deps.Streams.Stream(c.Params("name"))
 	if !ok {
-		return problem(ProblemStreamNotFound, "no stream is named "+quoteParam(c.Params("name")))
+		return problem.New(problem.StreamNotFound, "no stream is named "+quoteParam(c.Params("name")))
 	}
 	ri.route = "stream:" + sc.Name
 	if err := s.authorize(c, streamPolicy(sc)); err != nil {
 		return err
 	}
 	if !acceptsEventStream(c.Get(fiber.HeaderAccept)) {
-		return problem(ProblemNotAcceptable, "streams are served as text/event-stream only")
+		return problem.New(problem.NotAcceptable, "streams are served as text/event-stream only")
 	}
 	params, err := parseStreamParams(queryArgs(c), c.Get("Last-Event-ID"), sc, time.Now())
 	if err != nil {
@@ -45,7 +46,7 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	if sc.Match != nil {
 		v, ok := p.Claim(sc.Match.Claim)
 		if !ok {
-			return problem(ProblemForbidden, "this stream needs a "+quoteParam(sc.Match.Claim)+" claim in the credentials")
+			return problem.New(problem.Forbidden, "this stream needs a "+quoteParam(sc.Match.Claim)+" claim in the credentials")
 		}
 		params.filter = params.filter.WithHeader(sc.Match.Header, v)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -274,22 +275,22 @@ func TestStreamRefusals(t *testing.T) {
 		name, path string
 		hdr        []string
 		status     int
-		typ        ingress.ProblemType
+		typ        problem.Type
 	}{
-		{"unknown stream", "/v1/streams/nope", nil, 404, ingress.ProblemStreamNotFound},
-		{"not acceptable", "/v1/streams/order-events", []string{"Accept", "application/json"}, 406, ingress.ProblemNotAcceptable},
-		{"bad from", "/v1/streams/order-events?from=yesterday", nil, 400, ingress.ProblemBadPosition},
-		{"bad duration", "/v1/streams/order-events?from=-0s", nil, 400, ingress.ProblemBadPosition},
-		{"bad last event id", "/v1/streams/order-events", []string{"Last-Event-ID", "zz!"}, 400, ingress.ProblemBadPosition},
-		{"bad last_event_id param", "/v1/streams/order-events?last_event_id=01", nil, 400, ingress.ProblemBadPosition},
-		{"too many partitions", "/v1/streams/order-events", []string{"Last-Event-ID", "1.2.3.4"}, 400, ingress.ProblemBadPosition},
-		{"filter not allowed", "/v1/streams/order-events?header.x-tenant=a", nil, 400, ingress.ProblemBadFilter},
-		{"key not allowed", "/v1/streams/secured?key=a", []string{"Authorization", "Test reader"}, 400, ingress.ProblemBadFilter},
-		{"repeated filter", "/v1/streams/order-events?key=a&key=b", nil, 400, ingress.ProblemBadRequest},
-		{"unknown parameter", "/v1/streams/order-events?keys=a", nil, 400, ingress.ProblemBadRequest},
-		{"bad envelope", "/v1/streams/order-events?envelope=yes", nil, 400, ingress.ProblemBadRequest},
-		{"no credentials", "/v1/streams/secured", nil, 401, ingress.ProblemUnauthenticated},
-		{"missing scope", "/v1/streams/secured", []string{"Authorization", "Test nobody"}, 403, ingress.ProblemForbidden},
+		{"unknown stream", "/v1/streams/nope", nil, 404, problem.StreamNotFound},
+		{"not acceptable", "/v1/streams/order-events", []string{"Accept", "application/json"}, 406, problem.NotAcceptable},
+		{"bad from", "/v1/streams/order-events?from=yesterday", nil, 400, problem.BadPosition},
+		{"bad duration", "/v1/streams/order-events?from=-0s", nil, 400, problem.BadPosition},
+		{"bad last event id", "/v1/streams/order-events", []string{"Last-Event-ID", "zz!"}, 400, problem.BadPosition},
+		{"bad last_event_id param", "/v1/streams/order-events?last_event_id=01", nil, 400, problem.BadPosition},
+		{"too many partitions", "/v1/streams/order-events", []string{"Last-Event-ID", "1.2.3.4"}, 400, problem.BadPosition},
+		{"filter not allowed", "/v1/streams/order-events?header.x-tenant=a", nil, 400, problem.BadFilter},
+		{"key not allowed", "/v1/streams/secured?key=a", []string{"Authorization", "Test reader"}, 400, problem.BadFilter},
+		{"repeated filter", "/v1/streams/order-events?key=a&key=b", nil, 400, problem.BadRequest},
+		{"unknown parameter", "/v1/streams/order-events?keys=a", nil, 400, problem.BadRequest},
+		{"bad envelope", "/v1/streams/order-events?envelope=yes", nil, 400, problem.BadRequest},
+		{"no credentials", "/v1/streams/secured", nil, 401, problem.Unauthenticated},
+		{"missing scope", "/v1/streams/secured", []string{"Authorization", "Test nobody"}, 403, problem.Forbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,12 +299,12 @@ func TestStreamRefusals(t *testing.T) {
 			if s != nil {
 				t.Fatalf("GET %s streams, want %d", tt.path, tt.status)
 			}
-			var p ingress.Problem
+			var p problem.Details
 			if err := json.Unmarshal(body, &p); err != nil {
 				t.Fatalf("body %s: %v", body, err)
 			}
-			if resp.StatusCode != tt.status || p.Type != tt.typ.Type || resp.Header.Get("Content-Type") != "application/problem+json" {
-				t.Errorf("GET %s = %d %s, want %d %s", tt.path, resp.StatusCode, body, tt.status, tt.typ.Type)
+			if resp.StatusCode != tt.status || p.Type != tt.typ.URI || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("GET %s = %d %s, want %d %s", tt.path, resp.StatusCode, body, tt.status, tt.typ.URI)
 			}
 		})
 	}

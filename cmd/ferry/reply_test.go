@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -31,7 +32,7 @@ func problemType(tb testing.TB, r response) string {
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		tb.Fatalf("got %s with Content-Type %q, want a problem", r, ct)
 	}
-	var p ingress.Problem
+	var p problem.Details
 	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
 		tb.Fatal(err)
 	}
@@ -229,8 +230,8 @@ func TestTimeoutFail(t *testing.T) {
 	in := e.start(t, instanceOpts{})
 	start := time.Now()
 	r := do(t, "POST", in.url+"/v1/strict", `{}`)
-	if got := problemType(t, r); r.status != 504 || got != ingress.ProblemReplyTimeout.Type {
-		t.Errorf("POST /v1/strict = %s, want 504 %s", r, ingress.ProblemReplyTimeout.Type)
+	if got := problemType(t, r); r.status != 504 || got != problem.ReplyTimeout.URI {
+		t.Errorf("POST /v1/strict = %s, want 504 %s", r, problem.ReplyTimeout.URI)
 	}
 	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
 		t.Errorf("answered after %v, want about reply.timeout (300ms)", d)
@@ -302,7 +303,7 @@ func TestRespondAsync(t *testing.T) {
 	if got.status != 200 || got.body != `{"n":2,"done":true}` || got.header.Get("Preference-Applied") != "wait=5" {
 		t.Errorf("long poll = %s, want 200 with the reply", got)
 	}
-	if unknown := do(t, "GET", in.url+"/v1/results/"+topics.NewEventID(), ""); problemType(t, unknown) != ingress.ProblemResultNotFound.Type {
+	if unknown := do(t, "GET", in.url+"/v1/results/"+topics.NewEventID(), ""); problemType(t, unknown) != problem.ResultNotFound.URI {
 		t.Errorf("GET an unknown result = %s, want 404 result-not-found", unknown)
 	}
 }
@@ -458,7 +459,7 @@ func TestPendingCap(t *testing.T) {
 	var full, timedOut int
 	for r := range codes {
 		switch {
-		case r.status == 503 && problemType(t, r) == ingress.ProblemTooManyPending.Type && r.header.Get("Retry-After") != "":
+		case r.status == 503 && problemType(t, r) == problem.TooManyPending.URI && r.header.Get("Retry-After") != "":
 			full++
 		case r.status == 504:
 			timedOut++
@@ -512,7 +513,7 @@ func TestCloseAnswersWaitingRequests(t *testing.T) {
 	}
 	close(answers)
 	for r := range answers {
-		if r.status != 202 && !(r.status == 503 && problemType(t, r) == ingress.ProblemShuttingDown.Type) {
+		if r.status != 202 && !(r.status == 503 && problemType(t, r) == problem.ShuttingDown.URI) {
 			t.Errorf("answer after Close = %s, want 202 or 503 shutting-down", r)
 		}
 	}
