@@ -21,6 +21,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -49,10 +50,10 @@ var docRoutes = []topics.RouteConfig{
 	{Name: "audit", Path: "/v1/audit", Topic: "audit", Auth: topics.AuthNone},
 }
 
-var docAuth = ingress.AuthConfig{
-	JWT:     &ingress.JWTConfig{Issuer: "https://id.example.com", Audience: "ferry", JWKSURL: "https://id.example.com/jwks.json"},
-	APIKeys: []ingress.APIKeyConfig{{ID: "ci-bot", SHA256: strings.Repeat("ab", 32), Scopes: []string{"orders:write"}}},
-}
+var docAuth = ingress.AuthConfig{Config: identity.Config{
+	JWT:     &identity.JWTConfig{Issuer: "https://id.example.com", Audience: "ferry", JWKSURL: "https://id.example.com/jwks.json"},
+	APIKeys: []identity.APIKeyConfig{{ID: "ci-bot", SHA256: strings.Repeat("ab", 32), Scopes: []string{"orders:write"}}},
+}}
 
 // docSchemas loads the quickstart schemas plus the reply schema of
 // testdata/apidocs.

@@ -3,6 +3,7 @@ package ingress
 import (
 	"strconv"
 
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -136,7 +137,7 @@ func requestMessage(r topics.Route, b *schemas.Bundle) obj {
 		topics.HeaderContentType: str("The request's JSON media type: application/json or application/*+json."),
 		topics.HeaderTraceParent: obj{"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
 			"description": "W3C trace context: the client's when valid, else a new trace."},
-		topics.HeaderAuthType: obj{"enum": []string{PrincipalJWT, PrincipalAPIKey, PrincipalAnonymous},
+		topics.HeaderAuthType: obj{"enum": []string{identity.PrincipalJWT, identity.PrincipalAPIKey, identity.PrincipalAnonymous},
 			"description": "CloudEvents authcontext: the kind of principal that sent the request."},
 		topics.HeaderAuthID: str("CloudEvents authcontext: the JWT subject or the API key id."),
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -19,7 +20,7 @@ func TestCookieCredentials(t *testing.T) {
 	t.Parallel()
 	cfg := testAuthConfig(t)
 	cfg.Cookie = "ferry_token"
-	auth, err := ingress.NewAuth(t.Context(), cfg, ingress.WithAuthLogger(testLogger()))
+	auth, err := identity.New(t.Context(), cfg.Config, identity.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestCookieCredentials(t *testing.T) {
 	}
 	// alice's result: readable with her token, 403 for anyone else.
 	id := topics.NewEventID()
-	corr, res := ingress.FakeReplyDeps(map[string]*correlator.Result{id: {ID: id, Owner: ingress.PrincipalJWT + ":alice",
+	corr, res := ingress.FakeReplyDeps(map[string]*correlator.Result{id: {ID: id, Owner: identity.PrincipalJWT + ":alice",
 		Replies: []correlator.Reply{{Status: 200, Final: true, Body: []byte(`{"ok":true}`)}}}})
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: ackProducer{}, Authenticator: auth, Correlator: corr, Results: res},
 		ingress.WithAuth(cfg.WithDefaults()), ingress.WithLogger(testLogger()))

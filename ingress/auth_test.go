@@ -17,7 +17,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -163,16 +163,16 @@ func TestGoodCredentials(t *testing.T) {
 		hdr              []string
 		authType, authID string
 	}{
-		{"RS256", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", claims("rs", "orders:write"))), ingress.PrincipalJWT, "rs"},
-		{"ES256", bearer(mint(t, jwt.SigningMethodES256, k.ec, "ec", claims("es", "orders:write"))), ingress.PrincipalJWT, "es"},
-		{"EdDSA", bearer(mint(t, jwt.SigningMethodEdDSA, k.ed, "ed", claims("ed", "orders:write"))), ingress.PrincipalJWT, "ed"},
-		{"HS256 from the environment", bearer(mint(t, jwt.SigningMethodHS256, k.hmac, "hmac", claims("hs", "orders:write"))), ingress.PrincipalJWT, "hs"},
-		{"lower-case scheme", []string{"Authorization", "bearer " + mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", claims("lower", "orders:write"))}, ingress.PrincipalJWT, "lower"},
-		{"expired within the leeway", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", nearlyExpired)), ingress.PrincipalJWT, "leeway"},
-		{"scopes as an array", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", arrayScope)), ingress.PrincipalJWT, "array"},
-		{"API key header", []string{"X-API-Key", apiKeyWriter}, ingress.PrincipalAPIKey, "writer-bot"},
-		{"API key header, other case", []string{"x-api-key", apiKeyWriter}, ingress.PrincipalAPIKey, "writer-bot"},
-		{"Authorization ApiKey", []string{"Authorization", "ApiKey " + apiKeyWriter}, ingress.PrincipalAPIKey, "writer-bot"},
+		{"RS256", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", claims("rs", "orders:write"))), identity.PrincipalJWT, "rs"},
+		{"ES256", bearer(mint(t, jwt.SigningMethodES256, k.ec, "ec", claims("es", "orders:write"))), identity.PrincipalJWT, "es"},
+		{"EdDSA", bearer(mint(t, jwt.SigningMethodEdDSA, k.ed, "ed", claims("ed", "orders:write"))), identity.PrincipalJWT, "ed"},
+		{"HS256 from the environment", bearer(mint(t, jwt.SigningMethodHS256, k.hmac, "hmac", claims("hs", "orders:write"))), identity.PrincipalJWT, "hs"},
+		{"lower-case scheme", []string{"Authorization", "bearer " + mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", claims("lower", "orders:write"))}, identity.PrincipalJWT, "lower"},
+		{"expired within the leeway", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", nearlyExpired)), identity.PrincipalJWT, "leeway"},
+		{"scopes as an array", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", arrayScope)), identity.PrincipalJWT, "array"},
+		{"API key header", []string{"X-API-Key", apiKeyWriter}, identity.PrincipalAPIKey, "writer-bot"},
+		{"API key header, other case", []string{"x-api-key", apiKeyWriter}, identity.PrincipalAPIKey, "writer-bot"},
+		{"Authorization ApiKey", []string{"Authorization", "ApiKey " + apiKeyWriter}, identity.PrincipalAPIKey, "writer-bot"},
 	}
 	type want struct{ name, authType, authID string }
 	var mu sync.Mutex
@@ -223,7 +223,7 @@ func TestAnonymousRoute(t *testing.T) {
 		t.Fatalf("read %d records, want 1", len(recs))
 	}
 	h := recordHeaders(recs[0])
-	if h["ce_authtype"] != ingress.PrincipalAnonymous || h["ce_authid"] != "" {
+	if h["ce_authtype"] != identity.PrincipalAnonymous || h["ce_authid"] != "" {
 		t.Errorf("ce_authtype %q ce_authid %q, want unauthenticated and none", h["ce_authtype"], h["ce_authid"])
 	}
 }
@@ -249,7 +249,7 @@ func TestInlineJWKS(t *testing.T) {
 	k := getKeys(t)
 	jwks := jwksJSON(t, []jwksKey{{k.ec.Public(), "ec-1", ""}, {&k.rsa.PublicKey, "rsa-1", "RS384"}})
 	ctx := context.Background()
-	auth, err := ingress.NewAuth(ctx, ingress.AuthConfig{JWT: &ingress.JWTConfig{JWKS: string(jwks)}})
+	auth, err := identity.New(ctx, identity.Config{JWT: &identity.JWTConfig{JWKS: string(jwks)}})
 	if err != nil {
 		t.Fatalf("NewAuth: %v", err)
 	}
@@ -267,7 +267,7 @@ func TestInlineJWKS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := auth.Authenticate(ctx, ingress.Credential{Scheme: ingress.SchemeBearer, Value: tt.token})
+			p, err := auth.Authenticate(ctx, identity.Credential{Scheme: identity.SchemeBearer, Value: tt.token})
 			if (err == nil) != tt.ok {
 				t.Fatalf("Authenticate = %+v, %v; want ok=%v", p, err, tt.ok)
 			}
@@ -336,9 +336,9 @@ func TestJWKSURL(t *testing.T) {
 	srv := newJWKSServer(t, jwksJSON(t, []jwksKey{{k.ec.Public(), "k1", "ES256"}}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	auth, err := ingress.NewAuth(ctx, ingress.AuthConfig{JWT: &ingress.JWTConfig{
+	auth, err := identity.New(ctx, identity.Config{JWT: &identity.JWTConfig{
 		JWKSURL: srv.URL, JWKSRefresh: time.Hour, JWKSMinRefetch: time.Hour, CacheSize: -1,
-	}}, ingress.WithAuthLogger(testLogger()))
+	}}, identity.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatalf("NewAuth: %v", err)
 	}
@@ -346,7 +346,7 @@ func TestJWKSURL(t *testing.T) {
 		t.Fatalf("Ready after start = %v", err)
 	}
 	verify := func(token string) error {
-		_, err := auth.Authenticate(ctx, ingress.Credential{Scheme: ingress.SchemeBearer, Value: token})
+		_, err := auth.Authenticate(ctx, identity.Credential{Scheme: identity.SchemeBearer, Value: token})
 		return err
 	}
 	if err := verify(mint(t, jwt.SigningMethodES256, k.ec, "k1", claims("a", ""))); err != nil {
@@ -381,14 +381,14 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	srv := newJWKSServer(t, jwksJSON(t, []jwksKey{{k.ec.Public(), "k1", ""}}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	auth, err := ingress.NewAuth(ctx, ingress.AuthConfig{JWT: &ingress.JWTConfig{
+	auth, err := identity.New(ctx, identity.Config{JWT: &identity.JWTConfig{
 		JWKSURL: srv.URL, JWKSRefresh: 20 * time.Millisecond, JWKSMinRefetch: time.Hour, CacheSize: -1,
-	}}, ingress.WithAuthLogger(testLogger()))
+	}}, identity.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatalf("NewAuth: %v", err)
 	}
 	token := mint(t, jwt.SigningMethodES256, k.ec, "k1", claims("a", ""))
-	cred := ingress.Credential{Scheme: ingress.SchemeBearer, Value: token}
+	cred := identity.Credential{Scheme: identity.SchemeBearer, Value: token}
 	if _, err := auth.Authenticate(ctx, cred); err != nil {
 		t.Fatalf("token by k1: %v", err)
 	}
@@ -416,8 +416,8 @@ func TestJWKSUnreachableAtStart(t *testing.T) {
 	srv.set([]byte("not json"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	auth, err := ingress.NewAuth(ctx, ingress.AuthConfig{JWT: &ingress.JWTConfig{JWKSURL: srv.URL, JWKSMinRefetch: time.Nanosecond}},
-		ingress.WithAuthLogger(testLogger()))
+	auth, err := identity.New(ctx, identity.Config{JWT: &identity.JWTConfig{JWKSURL: srv.URL, JWKSMinRefetch: time.Nanosecond}},
+		identity.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatalf("NewAuth with a broken JWKS = %v, want a start anyway", err)
 	}
@@ -425,7 +425,7 @@ func TestJWKSUnreachableAtStart(t *testing.T) {
 		t.Error("Ready = nil without any key")
 	}
 	srv.set(jwksJSON(t, []jwksKey{{k.ed.Public(), "k1", ""}}))
-	if _, err := auth.Authenticate(ctx, ingress.Credential{Scheme: ingress.SchemeBearer, Value: mint(t, jwt.SigningMethodEdDSA, k.ed, "k1", claims("a", ""))}); err != nil {
+	if _, err := auth.Authenticate(ctx, identity.Credential{Scheme: identity.SchemeBearer, Value: mint(t, jwt.SigningMethodEdDSA, k.ed, "k1", claims("a", ""))}); err != nil {
 		t.Errorf("token after the JWKS recovered: %v", err)
 	}
 	if err := auth.Ready(ctx); err != nil {
@@ -437,17 +437,17 @@ func TestJWKSUnreachableAtStart(t *testing.T) {
 func TestAuthErrorsWrapSentinel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	auth, err := ingress.NewAuth(ctx, ingress.AuthConfig{APIKeys: []ingress.APIKeyConfig{{ID: "a", SHA256: sha256Hex("x")}}})
+	auth, err := identity.New(ctx, identity.Config{APIKeys: []identity.APIKeyConfig{{ID: "a", SHA256: sha256Hex("x")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cred := range []ingress.Credential{
-		{Scheme: ingress.SchemeAPIKey, Value: "y"},
-		{Scheme: ingress.SchemeAPIKey, Value: strings.Repeat("y", 1000)},
-		{Scheme: ingress.SchemeBearer, Value: "a.b.c"}, // no jwt configured
+	for _, cred := range []identity.Credential{
+		{Scheme: identity.SchemeAPIKey, Value: "y"},
+		{Scheme: identity.SchemeAPIKey, Value: strings.Repeat("y", 1000)},
+		{Scheme: identity.SchemeBearer, Value: "a.b.c"}, // no jwt configured
 		{Scheme: "Basic", Value: "x"},
 	} {
-		if _, err := auth.Authenticate(ctx, cred); !errorsIs(err, ingress.ErrInvalidCredentials) {
+		if _, err := auth.Authenticate(ctx, cred); !errorsIs(err, identity.ErrInvalidCredentials) {
 			t.Errorf("Authenticate(%s) = %v, want ErrInvalidCredentials", cred.Scheme, err)
 		}
 	}

@@ -1,8 +1,6 @@
 package ingress
 
 import (
-	"slices"
-
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -44,16 +42,4 @@ func resultsPolicy() policy {
 // (by default consumers.DefaultReplayScope).
 func (s *Server) replayPolicy() policy {
 	return policy{name: "replay", auth: true, scopes: s.deps.ReplayScopes}
-}
-
-// missingScopes returns the scopes of required that p lacks, or nil when
-// p holds them all. A nil principal holds nothing.
-func missingScopes(p *Principal, required []string) []string {
-	var missing []string
-	for _, s := range required {
-		if p == nil || !slices.Contains(p.Scopes, s) {
-			missing = append(missing, s)
-		}
-	}
-	return missing
 }

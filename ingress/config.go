@@ -114,16 +114,21 @@ func (c Config) Validate() error {
 
 // prefixErrs splits a joined error and prefixes each part with a field.
 func prefixErrs(field string, err error) []error {
-	if err == nil {
-		return nil
-	}
-	parts := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		parts = j.Unwrap()
-	}
+	parts := splitErrs(err)
 	out := make([]error, len(parts))
 	for i, e := range parts {
 		out[i] = fmt.Errorf("%s.%w", field, e)
 	}
 	return out
+}
+
+// splitErrs returns the parts of a joined error, or err alone.
+func splitErrs(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -42,9 +43,9 @@ type Validator interface {
 }
 
 // Authenticator turns a request's credential into its principal. Errors
-// wrap ErrInvalidCredentials. *Auth implements it.
+// wrap identity.ErrInvalidCredentials. *identity.Authenticator implements it.
 type Authenticator interface {
-	Authenticate(ctx context.Context, cred Credential) (*Principal, error)
+	Authenticate(ctx context.Context, cred identity.Credential) (*identity.Principal, error)
 }
 
 // Limiter spends one request of the GCRA budget key under limit rl. Errors

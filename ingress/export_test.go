@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/identity"
 )
 
 // FakeReplyDeps returns a Correlator and Results (serving results) that
@@ -20,9 +21,9 @@ func FakeReplyDeps(results map[string]*correlator.Result) (Correlator, Results) 
 // "Authorization: Test NAME" or "Authorization: Bearer NAME" is
 // authenticated as principals[NAME] when NAME is there; any other request
 // goes through authentication as usual.
-func WithTestPrincipals(principals map[string]*Principal) Option {
+func WithTestPrincipals(principals map[string]*identity.Principal) Option {
 	return func(s *Server) {
-		s.principalOf = func(c *fiber.Ctx) *Principal {
+		s.principalOf = func(c *fiber.Ctx) *identity.Principal {
 			h := c.Get(fiber.HeaderAuthorization)
 			if name, ok := strings.CutPrefix(h, "Test "); ok {
 				return principals[name]

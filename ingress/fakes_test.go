@@ -9,20 +9,21 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
 
-// withPrincipals makes the X-Test-Principal header ("KIND:ID[:SCOPE,...]")
+// withPrincipals makes the X-Test-identity.Principal header ("KIND:ID[:SCOPE,...]")
 // the request's principal, standing in for authentication.
 func withPrincipals() Option {
 	return func(s *Server) {
-		s.principalOf = func(c *fiber.Ctx) *Principal {
-			v := c.Get("X-Test-Principal")
+		s.principalOf = func(c *fiber.Ctx) *identity.Principal {
+			v := c.Get("X-Test-identity.Principal")
 			if v == "" {
 				return nil
 			}
 			parts := strings.SplitN(v, ":", 3)
-			p := &Principal{Kind: parts[0], ID: parts[1]}
+			p := &identity.Principal{Kind: parts[0], ID: parts[1]}
 			if len(parts) == 3 {
 				p.Scopes = strings.Split(parts[2], ",")
 			}

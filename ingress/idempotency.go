@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 )
 
@@ -220,8 +221,8 @@ func parseIdempotencyKey(v []byte) (string, bool) {
 // idempotencyScope names whose key space a request's Idempotency-Key lives
 // in: its principal, or its client address for anonymous requests, so that
 // no caller can see another's stored responses.
-func (s *Server) idempotencyScope(c *fiber.Ctx, p *Principal) string {
-	if p == nil || p.Kind == PrincipalAnonymous {
+func (s *Server) idempotencyScope(c *fiber.Ctx, p *identity.Principal) string {
+	if p == nil || p.Kind == identity.PrincipalAnonymous {
 		return "ip\x00" + s.clientAddr(c)
 	}
 	return p.Kind + "\x00" + p.ID

@@ -21,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -57,7 +58,7 @@ type Server struct {
 
 	// principalOf, when set, gives a request its principal instead of its
 	// credentials. Only tests set it (withPrincipals, in a _test file).
-	principalOf func(c *fiber.Ctx) *Principal
+	principalOf func(c *fiber.Ctx) *identity.Principal
 	// replayHeartbeat is how often an SSE replay sends a comment while it
 	// waits, so that a client that left is noticed; default 15s.
 	replayHeartbeat time.Duration

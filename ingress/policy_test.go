@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -122,11 +123,11 @@ func testAuthConfig(tb testing.TB) ingress.AuthConfig {
 	tb.Helper()
 	k := getKeys(tb)
 	dir := tb.TempDir()
-	return ingress.AuthConfig{
-		JWT: &ingress.JWTConfig{
+	return ingress.AuthConfig{Config: identity.Config{
+		JWT: &identity.JWTConfig{
 			Issuer:   testIssuer,
 			Audience: testAudience,
-			Keys: []ingress.JWTKeyConfig{
+			Keys: []identity.JWTKeyConfig{
 				{File: writePEM(tb, dir, "rsa.pub", &k.rsa.PublicKey), Alg: "RS256", KID: "rsa"},
 				{File: writePEM(tb, dir, "ec.pub", &k.ec.PublicKey), Alg: "ES256", KID: "ec"},
 				{File: writePEM(tb, dir, "ed.pub", k.ed.Public()), Alg: "EdDSA", KID: "ed"},
@@ -134,11 +135,11 @@ func testAuthConfig(tb testing.TB) ingress.AuthConfig {
 			HMACSecretEnv: hmacEnv,
 			HMACKID:       "hmac",
 		},
-		APIKeys: []ingress.APIKeyConfig{
+		APIKeys: []identity.APIKeyConfig{
 			{ID: "writer-bot", SHA256: sha256Hex(apiKeyWriter), Scopes: []string{"orders:write"}, Claims: map[string]string{"tenant": "bots"}},
 			{ID: "reader-bot", SHA256: sha256Hex(apiKeyReader), Scopes: []string{"orders:read"}},
 		},
-	}
+	}}
 }
 
 // claims returns valid claims for sub with scope, to be changed by tests.
@@ -195,7 +196,7 @@ var policyTopics = []string{"orders", "tenants", "open", "limited"}
 // chain: Auth, a RedisLimiter and a RedisIdempotency.
 type policyGateway struct {
 	*gateway
-	auth *ingress.Auth
+	auth *identity.Authenticator
 }
 
 // policyOpts vary a policyGateway.
@@ -205,7 +206,7 @@ type policyOpts struct {
 	prefix   string // Redis key prefix; default a fresh one
 	cluster  *kfake.Cluster
 	producer ingress.Producer
-	authOpts []ingress.AuthOption
+	authOpts []identity.Option
 }
 
 func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
@@ -231,7 +232,7 @@ func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	auth, err := ingress.NewAuth(ctx, o.auth, append([]ingress.AuthOption{ingress.WithAuthLogger(testLogger())}, o.authOpts...)...)
+	auth, err := identity.New(ctx, o.auth.Config, append([]identity.Option{identity.WithLogger(testLogger())}, o.authOpts...)...)
 	if err != nil {
 		tb.Fatalf("NewAuth: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -51,8 +52,8 @@ func toProblem(err error) *problem.Error {
 		return &problem.Error{Type: problem.KafkaRejected, Detail: "the broker refused the record", Cause: err}
 	case errors.Is(err, ErrRedisUnavailable):
 		return &problem.Error{Type: problem.RedisUnavailable, Detail: "redis is unavailable; retry later", RetryAfter: 1, Cause: err}
-	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrInvalidCredentials):
-		return &problem.Error{Type: problem.Unauthenticated, Detail: credentialReason(err), WWWAuthenticate: `Bearer realm="ferry"`, Cause: err}
+	case errors.Is(err, identity.ErrNoCredentials), errors.Is(err, identity.ErrInvalidCredentials):
+		return &problem.Error{Type: problem.Unauthenticated, Detail: identity.Reason(err), WWWAuthenticate: `Bearer realm="ferry"`, Cause: err}
 	case errors.Is(err, correlator.ErrTooManyPending):
 		return &problem.Error{Type: problem.TooManyPending, Detail: "too many requests are waiting for replies; retry later", RetryAfter: 1, Cause: err}
 	case errors.Is(err, correlator.ErrClosed):

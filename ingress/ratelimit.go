@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -122,10 +123,10 @@ func (s *Server) rateLimit(p policy) fiber.Handler {
 // limit, a principal without the claim) falls back to its principal, then
 // to its client address (clientAddr: behind a load balancer, by ip needs
 // server.trusted_proxies).
-func (s *Server) limitSubject(c *fiber.Ctx, p *Principal, by string) string {
+func (s *Server) limitSubject(c *fiber.Ctx, p *identity.Principal, by string) string {
 	switch {
 	case by == "ip":
-	case by == "api_key" && p != nil && p.Kind == PrincipalAPIKey:
+	case by == "api_key" && p != nil && p.Kind == identity.PrincipalAPIKey:
 		return "key:" + p.ID
 	case len(by) > 6 && by[:6] == "claim:":
 		if v, ok := p.Claim(by[6:]); ok {
@@ -133,8 +134,8 @@ func (s *Server) limitSubject(c *fiber.Ctx, p *Principal, by string) string {
 		}
 		fallthrough
 	default:
-		if p != nil && p.Kind != PrincipalAnonymous {
-			if p.Kind == PrincipalAPIKey {
+		if p != nil && p.Kind != identity.PrincipalAnonymous {
+			if p.Kind == identity.PrincipalAPIKey {
 				return "key:" + p.ID
 			}
 			return "sub:" + p.ID

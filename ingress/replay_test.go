@@ -26,15 +26,16 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // Test principals: "Authorization: Bearer NAME" in requests.
-var testPrincipals = map[string]*ingress.Principal{
-	"admin":  {ID: "ops", Kind: ingress.PrincipalJWT, Scopes: []string{"orders:write", "admin"}},
-	"writer": {ID: "app", Kind: ingress.PrincipalJWT, Scopes: []string{"orders:write"}},
+var testPrincipals = map[string]*identity.Principal{
+	"admin":  {ID: "ops", Kind: identity.PrincipalJWT, Scopes: []string{"orders:write", "admin"}},
+	"writer": {ID: "app", Kind: identity.PrincipalJWT, Scopes: []string{"orders:write"}},
 }
 
 // replayGateway is a real ferry HTTP server with the replay API on a kfake

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -20,7 +21,7 @@ type reqInfo struct {
 	id          string
 	traceParent string
 	route       string
-	principal   *Principal
+	principal   *identity.Principal
 	client      string // client address, once clientAddr computed it
 	topic       string
 	partition   int32

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -31,7 +32,7 @@ func TestAccessLogPrincipal(t *testing.T) {
 	fctx.Request.SetRequestURI("/v1/orders")
 	c := s.app.AcquireCtx(&fctx)
 	defer s.app.ReleaseCtx(c)
-	for _, p := range []*Principal{nil, {ID: "ci-bot", Kind: PrincipalAPIKey, Scopes: []string{"orders:write"}, Claims: map[string]string{"email": "x@example.com"}}} {
+	for _, p := range []*identity.Principal{nil, {ID: "ci-bot", Kind: identity.PrincipalAPIKey, Scopes: []string{"orders:write"}, Claims: map[string]string{"email": "x@example.com"}}} {
 		buf.Reset()
 		s.logAccess(c, &reqInfo{id: "r1", route: "create-order", principal: p}, time.Millisecond)
 		var line map[string]any

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 )
 
@@ -30,15 +31,15 @@ const sseHeartbeat = 15 * time.Second
 // "KIND:ID", or "anonymous" without a principal (routes with auth: none).
 // Every anonymous client is the same owner: their results are protected
 // only by their unguessable ids.
-func owner(p *Principal) string {
-	if p == nil || p.Kind == PrincipalAnonymous {
+func owner(p *identity.Principal) string {
+	if p == nil || p.Kind == identity.PrincipalAnonymous {
 		return "anonymous"
 	}
 	return p.Kind + ":" + p.ID
 }
 
 // mayRead reports whether p may read a result owned by o.
-func mayRead(p *Principal, o string) bool {
+func mayRead(p *identity.Principal, o string) bool {
 	return owner(p) == o || (p != nil && slices.Contains(p.Scopes, resultAdminScope))
 }
 

@@ -38,7 +38,7 @@ func TestRequestOwnerAndHeaders(t *testing.T) {
 	req := httptest.NewRequest("POST", "/v1/quotes", strings.NewReader(`{"q":1}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Prefer", "respond-async")
-	req.Header.Set("X-Test-Principal", "app_user:alice")
+	req.Header.Set("X-Test-identity.Principal", "app_user:alice")
 	resp, err := s.App().Test(req, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestResultAccess(t *testing.T) {
 			t.Parallel()
 			req := httptest.NewRequest("GET", "/v1/results/"+tt.id, nil)
 			if tt.principal != "" {
-				req.Header.Set("X-Test-Principal", tt.principal)
+				req.Header.Set("X-Test-identity.Principal", tt.principal)
 			}
 			if tt.prefer != "" {
 				req.Header.Set("Prefer", tt.prefer)

@@ -76,7 +76,7 @@ func (s *Server) routes() {
 // has one). Streams and replay take theirs from streamPolicy and
 // replayPolicy.
 func (s *Server) protect(p policy) []fiber.Handler {
-	hs := []fiber.Handler{s.authenticate(p)}
+	hs := []fiber.Handler{s.authenticated(p)}
 	if p.limit != nil {
 		hs = append(hs, s.rateLimit(p))
 	}

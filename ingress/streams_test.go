@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -40,7 +41,7 @@ type streamSetup struct {
 	hub        consumers.HubConfig
 	server     ingress.Config
 	streams    []topics.StreamConfig
-	principals map[string]*ingress.Principal
+	principals map[string]*identity.Principal
 	partitions int32
 	metrics    bool // serve /metrics
 }
@@ -269,7 +270,7 @@ func TestStreamRefusals(t *testing.T) {
 	secured := topics.StreamConfig{Name: "secured", Topic: "orders.events", Scopes: []string{"orders:read"}}
 	g := startStreamGateway(t, streamSetup{
 		streams:    []topics.StreamConfig{orderEvents, secured},
-		principals: map[string]*ingress.Principal{"reader": {ID: "r", Kind: ingress.PrincipalJWT, Scopes: []string{"orders:read"}}, "nobody": {ID: "n", Kind: ingress.PrincipalJWT}},
+		principals: map[string]*identity.Principal{"reader": {ID: "r", Kind: identity.PrincipalJWT, Scopes: []string{"orders:read"}}, "nobody": {ID: "n", Kind: identity.PrincipalJWT}},
 	})
 	tests := []struct {
 		name, path string
@@ -322,15 +323,15 @@ func TestStreamClaimMatchIsolatesTenants(t *testing.T) {
 	t.Parallel()
 	tenants := topics.StreamConfig{Name: "tenant-events", Topic: "tenant.events", Scopes: []string{"events:read"},
 		Filters: []string{"header.tenant", "key"}, Match: &topics.MatchConfig{Header: "tenant", Claim: "tenant"}}
-	pr := func(tenant string) *ingress.Principal {
-		p := &ingress.Principal{ID: "u-" + tenant, Kind: ingress.PrincipalJWT, Scopes: []string{"events:read"}}
+	pr := func(tenant string) *identity.Principal {
+		p := &identity.Principal{ID: "u-" + tenant, Kind: identity.PrincipalJWT, Scopes: []string{"events:read"}}
 		if tenant != "" {
 			p.Claims = map[string]string{"tenant": tenant}
 		}
 		return p
 	}
 	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{tenants},
-		principals: map[string]*ingress.Principal{"a": pr("a"), "b": pr("b"), "none": pr("")}})
+		principals: map[string]*identity.Principal{"a": pr("a"), "b": pr("b"), "none": pr("")}})
 
 	_, resp, body := openSSE(t, g.addr, "/v1/streams/tenant-events", "Authorization", "Test none")
 	if resp.StatusCode != http.StatusForbidden {
@@ -362,10 +363,10 @@ func TestStreamClaimMatchIsolatesTenants(t *testing.T) {
 
 func TestStreamEndsWhenTheTokenExpires(t *testing.T) {
 	t.Parallel()
-	soon := &ingress.Principal{ID: "u", Kind: ingress.PrincipalJWT, Expires: time.Now().Add(1500 * time.Millisecond)}
-	past := &ingress.Principal{ID: "u", Kind: ingress.PrincipalJWT, Expires: time.Now().Add(-time.Second)}
+	soon := &identity.Principal{ID: "u", Kind: identity.PrincipalJWT, Expires: time.Now().Add(1500 * time.Millisecond)}
+	past := &identity.Principal{ID: "u", Kind: identity.PrincipalJWT, Expires: time.Now().Add(-time.Second)}
 	st := topics.StreamConfig{Name: "s", Topic: "t"}
-	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st}, principals: map[string]*ingress.Principal{"soon": soon, "past": past}})
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st}, principals: map[string]*identity.Principal{"soon": soon, "past": past}})
 	if _, resp, _ := openSSE(t, g.addr, "/v1/streams/s", "Authorization", "Test past"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("expired token = %d, want 401", resp.StatusCode)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -125,7 +126,7 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("kafka", cfg.Kafka.Validate())...)
 	if cfg.Auth.JWT != nil {
 		j := *cfg.Auth.JWT
-		j.Keys = append([]ingress.JWTKeyConfig(nil), j.Keys...)
+		j.Keys = append([]identity.JWTKeyConfig(nil), j.Keys...)
 		for i := range j.Keys {
 			j.Keys[i].File = cfg.resolve(j.Keys[i].File)
 		}
@@ -326,10 +327,18 @@ func walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 	}
 }
 
+// fieldByTag finds the field of t that YAML key names, looking into
+// fields tagged ",inline" (a section composed of several packages' parts).
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			if inner, ok := fieldByTag(f.Type, key); ok {
+				return inner, true
+			}
+			continue
+		}
 		if tag == key && f.IsExported() {
 			return f, true
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -182,7 +183,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		// authCtx ends the JWKS refresh when serve returns.
 		authCtx, cancelAuth := context.WithCancel(context.Background())
 		closers = append(closers, cancelAuth)
-		auth, err := ingress.NewAuth(authCtx, cfg.Auth, ingress.WithAuthLogger(log))
+		auth, err := identity.New(authCtx, cfg.Auth.Config, identity.WithLogger(log))
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 )
 
 // TestTokenPassesQuickstartAuth mints a token the way the README does and
@@ -26,22 +26,22 @@ func TestTokenPassesQuickstartAuth(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	auth, err := ingress.NewAuth(ctx, cfg.Auth)
+	auth, err := identity.New(ctx, cfg.Auth.Config)
 	if err != nil {
 		t.Fatalf("NewAuth: %v", err)
 	}
-	p, err := auth.Authenticate(ctx, ingress.Credential{Scheme: ingress.SchemeBearer, Value: token})
+	p, err := auth.Authenticate(ctx, identity.Credential{Scheme: identity.SchemeBearer, Value: token})
 	if err != nil {
 		t.Fatalf("Authenticate(ferry token) = %v", err)
 	}
-	if p.ID != "dev-user" || p.Kind != ingress.PrincipalJWT || p.Claims["tenant"] != "acme" {
+	if p.ID != "dev-user" || p.Kind != identity.PrincipalJWT || p.Claims["tenant"] != "acme" {
 		t.Errorf("principal = %+v, want dev-user (app_user) with tenant acme", p)
 	}
 	if diff := cmp.Diff([]string{"orders:write", "orders:read", "admin"}, p.Scopes); diff != "" {
 		t.Errorf("scopes (-want +got):\n%s", diff)
 	}
 
-	key, err := auth.Authenticate(ctx, ingress.Credential{Scheme: ingress.SchemeAPIKey, Value: "ferry-dev-only-api-key"})
+	key, err := auth.Authenticate(ctx, identity.Credential{Scheme: identity.SchemeAPIKey, Value: "ferry-dev-only-api-key"})
 	if err != nil || key.ID != "dev-orders-bot" {
 		t.Errorf("Authenticate(the documented dev API key) = %+v, %v; want dev-orders-bot", key, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -15,7 +16,7 @@ var (
 	_ topics.Observer     = (*ingress.Metrics)(nil)
 	_ correlator.Observer = (*ingress.Metrics)(nil)
 
-	_ ingress.Authenticator    = (*ingress.Auth)(nil)
+	_ ingress.Authenticator    = (*identity.Authenticator)(nil)
 	_ ingress.Limiter          = (*ingress.RedisLimiter)(nil)
 	_ ingress.IdempotencyStore = (*ingress.RedisIdempotency)(nil)
 

@@ -1,11 +1,9 @@
-package ingress
+package identity
 
 import (
 	"context"
 	"slices"
 	"time"
-
-	"github.com/gofiber/fiber/v2"
 )
 
 // Principal is who sent a request, as established by authentication. A
@@ -33,14 +31,7 @@ const (
 )
 
 // HasScopes reports whether p holds every scope of required.
-func (p *Principal) HasScopes(required []string) bool {
-	for _, s := range required {
-		if !slices.Contains(p.Scopes, s) {
-			return false
-		}
-	}
-	return true
-}
+func (p *Principal) HasScopes(required []string) bool { return p.Missing(required) == nil }
 
 // Claim returns a claim for key templates.
 func (p *Principal) Claim(name string) (string, bool) {
@@ -51,28 +42,34 @@ func (p *Principal) Claim(name string) (string, bool) {
 	return v, ok
 }
 
-// principal returns the request's authenticated principal, or nil.
-func principal(c *fiber.Ctx) *Principal {
-	if ri := info(c); ri != nil {
-		return ri.principal
-	}
-	return nil
-}
+// Anonymous is the principal of requests to auth: none endpoints, and of
+// requests without credentials where credentials are optional. It holds
+// no scopes.
+var Anonymous = &Principal{Kind: PrincipalAnonymous}
 
-// anonymous is the principal of requests to auth: none endpoints.
-var anonymous = &Principal{Kind: PrincipalAnonymous}
+// Missing returns the scopes of required that p lacks, or nil when p holds
+// them all. A nil principal holds nothing.
+func (p *Principal) Missing(required []string) []string {
+	var missing []string
+	for _, s := range required {
+		if p == nil || !slices.Contains(p.Scopes, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
 
 type principalKey struct{}
 
-// withPrincipal returns ctx carrying p.
-func withPrincipal(ctx context.Context, p *Principal) context.Context {
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// PrincipalFrom returns the principal a request was authenticated as, from
-// the request's context (c.UserContext() and every context derived from
-// it), or nil for unauthenticated requests.
-func PrincipalFrom(ctx context.Context) *Principal {
+// FromContext returns the principal a request was authenticated as, from
+// the request's context (the HTTP layer's request context and every
+// context derived from it), or nil for unauthenticated requests.
+func FromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
 }

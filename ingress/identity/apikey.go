@@ -1,4 +1,4 @@
-package ingress
+package identity
 
 import (
 	"crypto/sha256"
@@ -42,7 +42,7 @@ func newAPIKeys(cfgs []APIKeyConfig) *apiKeys {
 // position of a match nor a near miss shows in the timing.
 func (k *apiKeys) lookup(key string) (*Principal, error) {
 	if len(key) > maxAPIKeyBytes {
-		return nil, invalid("the API key is invalid", errUnknownAPIKey)
+		return nil, Invalid("the API key is invalid", errUnknownAPIKey)
 	}
 	h := sha256.Sum256([]byte(key))
 	found := -1
@@ -52,7 +52,7 @@ func (k *apiKeys) lookup(key string) (*Principal, error) {
 		}
 	}
 	if found < 0 {
-		return nil, invalid("the API key is invalid", errUnknownAPIKey)
+		return nil, Invalid("the API key is invalid", errUnknownAPIKey)
 	}
 	return k.principals[found], nil
 }

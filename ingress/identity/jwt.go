@@ -1,4 +1,4 @@
-package ingress
+package identity
 
 import (
 	"context"
@@ -322,15 +322,13 @@ type jwtVerifier struct {
 }
 
 var (
-	errUnknownKID      = errors.New("unknown kid")
-	errAlgNotAllowed   = errors.New("alg not allowed for the key")
-	errCritHeader      = errors.New("crit header")
-	errNoSubject       = errors.New("no sub claim")
-	errBadScopeClaim   = errors.New("scope claim is neither a string nor an array of strings")
-	errTokenTooLarge   = errors.New("token too large")
-	errBearerDisabled  = errors.New("bearer tokens are not accepted")
-	errAPIKeysDisabled = errors.New("API keys are not accepted")
-	errOctKey          = errors.New("symmetric (oct) keys are not accepted from a JWKS; use hmac_secret_env")
+	errUnknownKID    = errors.New("unknown kid")
+	errAlgNotAllowed = errors.New("alg not allowed for the key")
+	errCritHeader    = errors.New("crit header")
+	errNoSubject     = errors.New("no sub claim")
+	errBadScopeClaim = errors.New("scope claim is neither a string nor an array of strings")
+	errTokenTooLarge = errors.New("token too large")
+	errOctKey        = errors.New("symmetric (oct) keys are not accepted from a JWKS; use hmac_secret_env")
 )
 
 func newJWTVerifier(cfg JWTConfig, static keySet, remote *remoteKeys, now func() time.Time) *jwtVerifier {
@@ -360,14 +358,14 @@ func newJWTVerifier(cfg JWTConfig, static keySet, remote *remoteKeys, now func()
 // ErrInvalidCredentials and say why in words safe to show the client.
 func (v *jwtVerifier) verify(ctx context.Context, token string) (*Principal, error) {
 	if len(token) > maxTokenBytes {
-		return nil, invalid("the token is too large", errTokenTooLarge)
+		return nil, Invalid("the token is too large", errTokenTooLarge)
 	}
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		return v.keyFor(ctx, t)
 	})
 	if err != nil {
-		return nil, invalid(tokenErrorReason(err), err)
+		return nil, Invalid(tokenErrorReason(err), err)
 	}
 	return v.principal(claims)
 }
@@ -441,7 +439,7 @@ func tokenErrorReason(err error) string {
 func (v *jwtVerifier) principal(claims jwt.MapClaims) (*Principal, error) {
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
-		return nil, invalid("the token has no subject (sub)", errNoSubject)
+		return nil, Invalid("the token has no subject (sub)", errNoSubject)
 	}
 	p := &Principal{ID: sub, Kind: PrincipalJWT}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
@@ -456,12 +454,12 @@ func (v *jwtVerifier) principal(claims jwt.MapClaims) (*Principal, error) {
 		for _, e := range s {
 			str, ok := e.(string)
 			if !ok {
-				return nil, invalid("the token's scope claim is malformed", errBadScopeClaim)
+				return nil, Invalid("the token's scope claim is malformed", errBadScopeClaim)
 			}
 			p.Scopes = append(p.Scopes, str)
 		}
 	default:
-		return nil, invalid("the token's scope claim is malformed", errBadScopeClaim)
+		return nil, Invalid("the token's scope claim is malformed", errBadScopeClaim)
 	}
 	if v.claims != nil {
 		p.Claims = make(map[string]string, len(v.claims))

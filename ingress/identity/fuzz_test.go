@@ -1,4 +1,4 @@
-package ingress
+package identity
 
 import (
 	"errors"
@@ -6,13 +6,13 @@ import (
 	"testing"
 )
 
-// FuzzAuthorization fuzzes parseAuthorization, which reads the untrusted
+// FuzzAuthorization fuzzes ParseAuthorization, which reads the untrusted
 // Authorization header. Invariants:
 //   - it never panics;
 //   - a success has scheme Bearer or ApiKey and a non-empty value of
 //     visible ASCII that ends the input; a Bearer value is a token68;
 //     formatting the credential back and parsing it again gives it again;
-//   - a failure wraps ErrInvalidCredentials and errMalformedAuthorization,
+//   - a failure wraps ErrInvalidCredentials and ErrMalformedCredentials,
 //     and its message is one of a fixed set: it never echoes the input.
 func FuzzAuthorization(f *testing.F) {
 	for _, s := range []string{
@@ -32,28 +32,28 @@ func FuzzAuthorization(f *testing.F) {
 		reasons[ErrInvalidCredentials.Error()+": "+s] = true
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		cred, err := parseAuthorization(h)
+		cred, err := ParseAuthorization(h)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidCredentials) || !errors.Is(err, errMalformedAuthorization) || !reasons[err.Error()] {
-				t.Fatalf("parseAuthorization(%q) error %q is not a fixed malformed-credentials error", h, err)
+			if !errors.Is(err, ErrInvalidCredentials) || !errors.Is(err, ErrMalformedCredentials) || !reasons[err.Error()] {
+				t.Fatalf("ParseAuthorization(%q) error %q is not a fixed malformed-credentials error", h, err)
 			}
 			if cred != (Credential{}) {
-				t.Fatalf("parseAuthorization(%q) = %+v with error %v", h, cred, err)
+				t.Fatalf("ParseAuthorization(%q) = %+v with error %v", h, cred, err)
 			}
 			return
 		}
 		if cred.Scheme != SchemeBearer && cred.Scheme != SchemeAPIKey {
-			t.Fatalf("parseAuthorization(%q) scheme %q", h, cred.Scheme)
+			t.Fatalf("ParseAuthorization(%q) scheme %q", h, cred.Scheme)
 		}
 		if !isVisibleASCII(cred.Value) || !strings.HasSuffix(h, cred.Value) {
-			t.Fatalf("parseAuthorization(%q) value %q is not visible ASCII ending the input", h, cred.Value)
+			t.Fatalf("ParseAuthorization(%q) value %q is not visible ASCII ending the input", h, cred.Value)
 		}
 		if cred.Scheme == SchemeBearer && !isToken68(cred.Value) {
-			t.Fatalf("parseAuthorization(%q) bearer %q is not a token68", h, cred.Value)
+			t.Fatalf("ParseAuthorization(%q) bearer %q is not a token68", h, cred.Value)
 		}
-		again, err := parseAuthorization(cred.Scheme + " " + cred.Value)
+		again, err := ParseAuthorization(cred.Scheme + " " + cred.Value)
 		if err != nil || again != cred {
-			t.Fatalf("parseAuthorization(format(%+v)) = %+v, %v", cred, again, err)
+			t.Fatalf("ParseAuthorization(format(%+v)) = %+v, %v", cred, again, err)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package ingress
+package identity
 
 import (
 	"hash/maphash"
