@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -66,7 +67,7 @@ func TestAPIDocsGoldenFull(t *testing.T) {
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{
 		Producer: &fakeProducer{}, Validator: docSchemas(t), Correlator: corr, Results: res,
 		Streams: stubStreams{}, Replayer: stubReplayer{}, Topics: stubTopics{}, ReplayScopes: []string{"ops", "admin"},
-		Limiter: ingress.NewRedisLimiter(nil),
+		Limiter: policy.NewRedisLimiter(nil),
 	},
 		ingress.WithLogger(testLogger()), ingress.WithMetrics(m), ingress.WithAuth(auth),
 		ingress.WithAPIDocs(ingress.APIDocs{

@@ -42,7 +42,7 @@ func (s *Server) cookieToken(c *fiber.Ctx) string {
 // endpoint's scopes. A request failing here reaches no handler, so it
 // produces nothing. Without an Authenticator every protected endpoint
 // answers 401: deny by default.
-func (s *Server) authenticated(p policy) fiber.Handler {
+func (s *Server) authenticated(p access) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if err := s.authorize(c, p); err != nil {
 			return err
@@ -51,12 +51,12 @@ func (s *Server) authenticated(p policy) fiber.Handler {
 	}
 }
 
-// authorize establishes the request's principal under policy p: the
+// authorize establishes the request's principal under access p: the
 // anonymous principal where p needs no credentials, else the verified
 // principal holding p's scopes. It returns the 401 or 403 problem
-// otherwise. Handlers whose policy depends on the request (a stream's
+// otherwise. Handlers whose access depends on the request (a stream's
 // name) call it directly; everyone else goes through authenticated.
-func (s *Server) authorize(c *fiber.Ctx, p policy) error {
+func (s *Server) authorize(c *fiber.Ctx, p access) error {
 	ri := info(c)
 	ri.route = p.name
 	if s.principalOf != nil {

@@ -13,13 +13,12 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
-	"github.com/alicebob/miniredis/v2"
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -59,7 +58,7 @@ type memLimiter struct {
 	tat map[string]time.Time
 }
 
-func (l *memLimiter) Allow(_ context.Context, key string, rl topics.RateLimitConfig) (LimitResult, error) {
+func (l *memLimiter) Allow(_ context.Context, key string, rl topics.RateLimitConfig) (policy.LimitResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -71,10 +70,10 @@ func (l *memLimiter) Allow(_ context.Context, key string, rl topics.RateLimitCon
 	newTAT := tat.Add(interval)
 	allowAt := newTAT.Add(-interval * time.Duration(rl.Burst))
 	if now.Before(allowAt) {
-		return LimitResult{Limit: rl.Burst, RetryAfter: allowAt.Sub(now), ResetAfter: tat.Sub(now)}, nil
+		return policy.LimitResult{Limit: rl.Burst, RetryAfter: allowAt.Sub(now), ResetAfter: tat.Sub(now)}, nil
 	}
 	l.tat[key] = newTAT
-	return LimitResult{Allowed: true, Limit: rl.Burst, Remaining: int(now.Sub(allowAt) / interval), ResetAfter: newTAT.Sub(now)}, nil
+	return policy.LimitResult{Allowed: true, Limit: rl.Burst, Remaining: int(now.Sub(allowAt) / interval), ResetAfter: newTAT.Sub(now)}, nil
 }
 
 // memIdempotency claims every key and forgets it, so that each request
@@ -82,15 +81,15 @@ func (l *memLimiter) Allow(_ context.Context, key string, rl topics.RateLimitCon
 // look it up, claim it, complete it.
 type memIdempotency struct{}
 
-func (memIdempotency) Begin(context.Context, string, IdempotencyClaim) (*IdempotencyRecord, error) {
+func (memIdempotency) Begin(context.Context, string, policy.IdempotencyClaim) (*policy.IdempotencyRecord, error) {
 	return nil, nil
 }
 
-func (memIdempotency) Complete(context.Context, string, IdempotencyClaim, StoredResponse, time.Duration) error {
+func (memIdempotency) Complete(context.Context, string, policy.IdempotencyClaim, policy.StoredResponse, time.Duration) error {
 	return nil
 }
 
-func (memIdempotency) Release(context.Context, string, IdempotencyClaim) error { return nil }
+func (memIdempotency) Release(context.Context, string, policy.IdempotencyClaim) error { return nil }
 
 type ackProducer struct{}
 
@@ -157,7 +156,7 @@ func BenchmarkMiddlewareChain(b *testing.B) {
 				b.Fatal(err)
 			}
 			chain := fiber.New(fiber.Config{ErrorHandler: srv.handleError})
-			p := routePolicy(table.Routes()[0])
+			p := routeAccess(table.Routes()[0])
 			chain.Post("/v1/orders", append([]fiber.Handler{srv.requestContext}, append(srv.protect(p), srv.idempotency,
 				func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) })...)...)
 			for _, h := range []struct {
@@ -170,61 +169,5 @@ func BenchmarkMiddlewareChain(b *testing.B) {
 				})
 			}
 		}
-	}
-}
-
-// BenchmarkRedis measures the Redis round trips the chain adds per
-// request: one rate-limit decision (redis_rate's script) and the first
-// Idempotency-Key lookup (claim, then complete), on miniredis and on the
-// real Redis at 127.0.0.1:6379 when it answers.
-//
-// Run: go test -run '^$' -bench Redis -benchmem ./ingress
-func BenchmarkRedis(b *testing.B) {
-	ctx := context.Background()
-	backends := []struct{ name, addr string }{{"mini", miniredis.RunT(b).Addr()}}
-	if c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}); c.Ping(ctx).Err() == nil {
-		backends = append(backends, struct{ name, addr string }{"real", "127.0.0.1:6379"})
-		_ = c.Close()
-	} else {
-		b.Logf("no real Redis at 127.0.0.1:6379; benchmarking miniredis only")
-	}
-	var prefix [8]byte
-	_, _ = rand.Read(prefix[:])
-	pre := fmt.Sprintf("ferry-bench:%x:", prefix)
-	for _, be := range backends {
-		rdb := redis.NewClient(&redis.Options{Addr: be.addr})
-		b.Cleanup(func() {
-			if keys, _ := rdb.Keys(ctx, "*"+pre+"*").Result(); len(keys) > 0 {
-				rdb.Del(ctx, keys...)
-			}
-			_ = rdb.Close()
-		})
-		b.Run("limiter/redis="+be.name, func(b *testing.B) {
-			l := NewRedisLimiter(rdb, WithLimiterPrefix(pre))
-			rl := topics.RateLimitConfig{Rate: 1 << 30, Per: time.Second, Burst: 1 << 30}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := l.Allow(ctx, "orders:sub:alice", rl); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("idempotency/redis="+be.name, func(b *testing.B) {
-			s := NewRedisIdempotency(rdb, WithIdempotencyPrefix(pre))
-			resp := StoredResponse{Status: 202, ContentType: "application/json", Body: []byte(`{"id":"01a1fdb7-5238-798c-0000-000000000000"}`)}
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				key := fmt.Sprintf("k%d", i)
-				claim := IdempotencyClaim{Owner: "o", LockTTL: time.Minute}
-				if held, err := s.Begin(ctx, key, claim); err != nil || held != nil {
-					b.Fatal(held, err)
-				}
-				if err := s.Complete(ctx, key, claim, resp, time.Minute); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

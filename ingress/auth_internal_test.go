@@ -1,8 +1,6 @@
 package ingress
 
 import (
-	"crypto/sha256"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,18 +18,18 @@ func TestPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := cmp.AllowUnexported(policy{})
+	opts := cmp.AllowUnexported(access{})
 	tests := []struct {
 		name string
-		got  policy
-		want policy
+		got  access
+		want access
 	}{
-		{"route requires auth by default", routePolicy(table.Routes()[0]), policy{name: "a", auth: true}},
-		{"route auth none", routePolicy(table.Routes()[1]), policy{name: "b", auth: false, limit: table.Routes()[1].RateLimit}},
-		{"stream requires auth by default", streamPolicy(topics.StreamConfig{Name: "s", Scopes: []string{"orders:read"}}), policy{name: "stream:s", auth: true, scopes: []string{"orders:read"}}},
-		{"stream auth none", streamPolicy(topics.StreamConfig{Name: "s", Auth: topics.AuthNone}), policy{name: "stream:s"}},
-		{"replay defaults to admin", replayServer(nil).replayPolicy(), policy{name: "replay", auth: true, scopes: []string{"admin"}}},
-		{"replay scopes", replayServer([]string{"ops"}).replayPolicy(), policy{name: "replay", auth: true, scopes: []string{"ops"}}},
+		{"route requires auth by default", routeAccess(table.Routes()[0]), access{name: "a", auth: true}},
+		{"route auth none", routeAccess(table.Routes()[1]), access{name: "b", auth: false, limit: table.Routes()[1].RateLimit}},
+		{"stream requires auth by default", streamAccess(topics.StreamConfig{Name: "s", Scopes: []string{"orders:read"}}), access{name: "stream:s", auth: true, scopes: []string{"orders:read"}}},
+		{"stream auth none", streamAccess(topics.StreamConfig{Name: "s", Auth: topics.AuthNone}), access{name: "stream:s"}},
+		{"replay defaults to admin", replayServer(nil).replayAccess(), access{name: "replay", auth: true, scopes: []string{"admin"}}},
+		{"replay scopes", replayServer([]string{"ops"}).replayAccess(), access{name: "replay", auth: true, scopes: []string{"ops"}}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, tt.got, opts); diff != "" {
@@ -73,57 +71,4 @@ func replayServer(scopes []string) *Server {
 		panic(err)
 	}
 	return srv
-}
-
-func TestIdempotencyRecordRoundTrip(t *testing.T) {
-	t.Parallel()
-	fp := sha256.Sum256([]byte("x"))
-	for _, resp := range []StoredResponse{
-		{Status: 202, ContentType: "application/json", Location: "/v1/results/1", Body: []byte(`{"id":"1"}`)},
-		{Status: 400, ContentType: "application/problem+json", Body: []byte{}},
-		{Status: 204, Body: []byte{}},
-	} {
-		rec, err := decodeRecord(encodeResponse(fp, resp))
-		if err != nil || !rec.Done || rec.Fingerprint != fp {
-			t.Fatalf("decodeRecord(encodeResponse(%+v)) = %+v, %v", resp, rec, err)
-		}
-		if diff := cmp.Diff(resp, rec.Response); diff != "" {
-			t.Errorf("round trip (-want +got):\n%s", diff)
-		}
-	}
-	rec, err := decodeRecord([]byte(encodeClaim(IdempotencyClaim{Fingerprint: fp, Owner: "o"})))
-	if err != nil || rec.Done || rec.Fingerprint != fp {
-		t.Errorf("decodeRecord(claim) = %+v, %v; want in flight", rec, err)
-	}
-	for _, bad := range []string{"", "D", "X" + strings.Repeat("a", 40), "D" + strings.Repeat("a", 32) + "\x00", "D" + strings.Repeat("a", 32) + "\x00\xca\x05ab"} {
-		if _, err := decodeRecord([]byte(bad)); err == nil {
-			t.Errorf("decodeRecord(%q) = nil error", bad)
-		}
-	}
-}
-
-func TestParseIdempotencyKey(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   string
-		want string
-		ok   bool
-	}{
-		{`"8e03978e-40d5-43e8-bc93-6894a57f9324"`, "8e03978e-40d5-43e8-bc93-6894a57f9324", true},
-		{`plain`, "plain", true},
-		{`"with space"`, "with space", true},
-		{`""`, "", false},
-		{`"`, "", false},
-		{`"a\"b"`, "", false},
-		{`"a\\b"`, "", false},
-		{"\"tab\there\"", "", false},
-		{`"` + strings.Repeat("k", 255) + `"`, strings.Repeat("k", 255), true},
-		{`"` + strings.Repeat("k", 256) + `"`, "", false},
-	}
-	for _, tt := range tests {
-		got, ok := parseIdempotencyKey([]byte(tt.in))
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseIdempotencyKey(%.30q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
 }

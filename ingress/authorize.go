@@ -4,9 +4,9 @@ import (
 	"github.com/ferry-gw/ferry/topics"
 )
 
-// policy is what an endpoint (route, stream or replay) requires of its
+// access is what an endpoint (route, stream or replay) requires of its
 // callers. Every endpoint is protected unless its config says auth: none.
-type policy struct {
+type access struct {
 	// name is the endpoint's name, for logs and rate-limit keys.
 	name string
 	// auth is true unless the endpoint is auth: none.
@@ -20,26 +20,26 @@ type policy struct {
 	limit *topics.RateLimitConfig
 }
 
-// routePolicy is the policy of a configured route.
-func routePolicy(r topics.Route) policy {
-	return policy{name: r.Name, auth: r.Auth != topics.AuthNone, scopes: r.Scopes, limit: r.RateLimit}
+// routeAccess is the access of a configured route.
+func routeAccess(r topics.Route) access {
+	return access{name: r.Name, auth: r.Auth != topics.AuthNone, scopes: r.Scopes, limit: r.RateLimit}
 }
 
-// streamPolicy is the policy of a stream (/v1/streams/{name}).
-func streamPolicy(sc topics.StreamConfig) policy {
-	return policy{name: "stream:" + sc.Name, auth: sc.Auth != topics.AuthNone, scopes: sc.Scopes}
+// streamAccess is the access of a stream (/v1/streams/{name}).
+func streamAccess(sc topics.StreamConfig) access {
+	return access{name: "stream:" + sc.Name, auth: sc.Auth != topics.AuthNone, scopes: sc.Scopes}
 }
 
-// resultsPolicy is the policy of GET /v1/results/{id}: credentials are
+// resultsAccess is the access of GET /v1/results/{id}: credentials are
 // optional, because results of auth: none routes belong to the anonymous
 // principal; who may read a result is decided by its owner (results.go).
-func resultsPolicy() policy {
-	return policy{name: "results", auth: true, optional: true}
+func resultsAccess() access {
+	return access{name: "results", auth: true, optional: true}
 }
 
-// replayPolicy is the policy of the replay API (/v1/replay, /v1/topics):
+// replayAccess is the access of the replay API (/v1/replay, /v1/topics):
 // it always needs credentials holding every scope of Deps.ReplayScopes
 // (by default consumers.DefaultReplayScope).
-func (s *Server) replayPolicy() policy {
-	return policy{name: "replay", auth: true, scopes: s.deps.ReplayScopes}
+func (s *Server) replayAccess() access {
+	return access{name: "replay", auth: true, scopes: s.deps.ReplayScopes}
 }

@@ -16,6 +16,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -52,8 +53,8 @@ func startAddrGateway(tb testing.TB, cfg ingress.Config) *addrGateway {
 	rdb := miniRedis(tb)
 	srv, err := ingress.New(cfg, table, ingress.Deps{
 		Producer:    ackProducer{},
-		Limiter:     ingress.NewRedisLimiter(rdb, ingress.WithLimiterPrefix(testPrefix())),
-		Idempotency: ingress.NewRedisIdempotency(rdb, ingress.WithIdempotencyPrefix(testPrefix())),
+		Limiter:     policy.NewRedisLimiter(rdb, policy.WithLimiterPrefix(testPrefix())),
+		Idempotency: policy.NewRedisIdempotency(rdb, policy.WithIdempotencyPrefix(testPrefix())),
 	}, ingress.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))), ingress.WithTracing(tp, propagation.TraceContext{}))
 	if err != nil {
 		tb.Fatalf("ingress.New: %v", err)

@@ -7,6 +7,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -49,21 +50,21 @@ type Authenticator interface {
 }
 
 // Limiter spends one request of the GCRA budget key under limit rl. Errors
-// wrap ErrRedisUnavailable. *RedisLimiter implements it.
+// wrap policy.ErrRedisUnavailable. *policy.RedisLimiter implements it.
 type Limiter interface {
-	Allow(ctx context.Context, key string, rl topics.RateLimitConfig) (LimitResult, error)
+	Allow(ctx context.Context, key string, rl topics.RateLimitConfig) (policy.LimitResult, error)
 }
 
 // IdempotencyStore keeps the first response to each idempotency key.
-// Errors wrap ErrRedisUnavailable. *RedisIdempotency implements it.
+// Errors wrap policy.ErrRedisUnavailable. *policy.RedisIdempotency implements it.
 type IdempotencyStore interface {
 	// Begin claims key for a request, unless the key is held already:
 	// then it returns the holder (nil when the claim succeeded).
-	Begin(ctx context.Context, key string, claim IdempotencyClaim) (*IdempotencyRecord, error)
+	Begin(ctx context.Context, key string, claim policy.IdempotencyClaim) (*policy.IdempotencyRecord, error)
 	// Complete replaces claim by resp, kept for ttl, if claim still holds key.
-	Complete(ctx context.Context, key string, claim IdempotencyClaim, resp StoredResponse, ttl time.Duration) error
+	Complete(ctx context.Context, key string, claim policy.IdempotencyClaim, resp policy.StoredResponse, ttl time.Duration) error
 	// Release drops claim, if it still holds key, so that a retry runs anew.
-	Release(ctx context.Context, key string, claim IdempotencyClaim) error
+	Release(ctx context.Context, key string, claim policy.IdempotencyClaim) error
 }
 
 // Check is one dependency reported by /readyz. To report a new dependency

@@ -2,20 +2,18 @@ package ingress_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -206,12 +204,12 @@ func TestIdempotencyServerErrorReleases(t *testing.T) {
 // idempotency when open (counted); one without a key is served anyway.
 func TestIdempotencyRedisDown(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"", ingress.FailOpen, ingress.FailClosed} {
+	for _, mode := range []string{"", policy.FailOpen, policy.FailClosed} {
 		t.Run("on_redis_error="+mode, func(t *testing.T) {
 			t.Parallel()
 			mr := miniredis.RunT(t)
 			cfg := testAuthConfig(t)
-			cfg.Idempotency.OnRedisError = mode
+			cfg.Policy.Idempotency.OnRedisError = mode
 			p := &countingProducer{}
 			g := startPolicyGateway(t, policyOpts{rdb: redisClient(t, mr.Addr()), auth: cfg, producer: p})
 			mr.Close()
@@ -220,7 +218,7 @@ func TestIdempotencyRedisDown(t *testing.T) {
 				t.Errorf("POST without a key, Redis down = %d %s, want 202", resp.StatusCode, b)
 			}
 			resp, b := g.post(t, "/v1/orders", `{"customer_id":"c-1"}`, append(alice, "Idempotency-Key", `"k"`)...)
-			if mode == ingress.FailOpen {
+			if mode == policy.FailOpen {
 				if n := g.counter(t, "ferry_idempotency_fail_open_total", "route=orders"); resp.StatusCode != http.StatusAccepted || n != 1 {
 					t.Errorf("POST with a key = %d %s, fail-opens %v; want 202 and 1", resp.StatusCode, b, n)
 				}
@@ -233,50 +231,5 @@ func TestIdempotencyRedisDown(t *testing.T) {
 				t.Errorf("produced %d, want 1 (the request without a key)", n)
 			}
 		})
-	}
-}
-
-// TestRedisIdempotencyStore drives the store directly: claims, the lock
-// expiring (miniredis's clock), and a stale claim that cannot complete.
-func TestRedisIdempotencyStore(t *testing.T) {
-	t.Parallel()
-	mr := miniredis.RunT(t)
-	s := ingress.NewRedisIdempotency(redisClient(t, mr.Addr()))
-	ctx := context.Background()
-	fp := sha256.Sum256([]byte("request"))
-	a := ingress.IdempotencyClaim{Fingerprint: fp, Owner: "a", LockTTL: time.Minute}
-	b := ingress.IdempotencyClaim{Fingerprint: fp, Owner: "b", LockTTL: time.Minute}
-	if held, err := s.Begin(ctx, "k", a); held != nil || err != nil {
-		t.Fatalf("Begin(a) = %+v, %v; want the claim", held, err)
-	}
-	if held, err := s.Begin(ctx, "k", b); err != nil || held == nil || held.Done || held.Fingerprint != fp {
-		t.Fatalf("Begin(b) while a holds = %+v, %v; want a's claim in flight", held, err)
-	}
-	mr.FastForward(2 * time.Minute) // a's instance died
-	if held, err := s.Begin(ctx, "k", b); held != nil || err != nil {
-		t.Fatalf("Begin(b) after a's lock expired = %+v, %v; want the claim", held, err)
-	}
-	resp := ingress.StoredResponse{Status: 202, ContentType: "application/json", Location: "/v1/results/x", Body: []byte(`{"id":"x"}`)}
-	if err := s.Complete(ctx, "k", a, ingress.StoredResponse{Status: 500}, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Release(ctx, "k", a); err != nil {
-		t.Fatal(err)
-	}
-	if held, _ := s.Begin(ctx, "k", a); held == nil || held.Done {
-		t.Fatalf("after a stale Complete and Release = %+v, want b's claim untouched", held)
-	}
-	if err := s.Complete(ctx, "k", b, resp, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	held, err := s.Begin(ctx, "k", a)
-	if err != nil || held == nil || !held.Done {
-		t.Fatalf("after b completed = %+v, %v", held, err)
-	}
-	if diff := cmp.Diff(resp, held.Response); diff != "" {
-		t.Errorf("stored response (-want +got):\n%s", diff)
-	}
-	if ttl := mr.TTL("ferry:idem:k"); ttl != time.Hour {
-		t.Errorf("TTL of the stored response = %v, want 1h", ttl)
 	}
 }

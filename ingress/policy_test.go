@@ -31,6 +31,7 @@ import (
 
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -239,8 +240,8 @@ func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{
 		Producer:      o.producer,
 		Authenticator: auth,
-		Limiter:       ingress.NewRedisLimiter(o.rdb, ingress.WithLimiterPrefix(o.prefix)),
-		Idempotency:   ingress.NewRedisIdempotency(o.rdb, ingress.WithIdempotencyPrefix(o.prefix+"idem:")),
+		Limiter:       policy.NewRedisLimiter(o.rdb, policy.WithLimiterPrefix(o.prefix)),
+		Idempotency:   policy.NewRedisIdempotency(o.rdb, policy.WithIdempotencyPrefix(o.prefix+"idem:")),
 	}, ingress.WithLogger(testLogger()), ingress.WithAuth(o.auth), ingress.WithMetrics(mustMetrics(tb)))
 	if err != nil {
 		tb.Fatalf("ingress.New: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -50,7 +51,7 @@ func toProblem(err error) *problem.Error {
 		return &problem.Error{Type: problem.KafkaUnavailable, Detail: "the record could not be stored; retry later", RetryAfter: 1, Cause: err}
 	case errors.Is(err, topics.ErrRejected):
 		return &problem.Error{Type: problem.KafkaRejected, Detail: "the broker refused the record", Cause: err}
-	case errors.Is(err, ErrRedisUnavailable):
+	case errors.Is(err, policy.ErrRedisUnavailable):
 		return &problem.Error{Type: problem.RedisUnavailable, Detail: "redis is unavailable; retry later", RetryAfter: 1, Cause: err}
 	case errors.Is(err, identity.ErrNoCredentials), errors.Is(err, identity.ErrInvalidCredentials):
 		return &problem.Error{Type: problem.Unauthenticated, Detail: identity.Reason(err), WWWAuthenticate: `Bearer realm="ferry"`, Cause: err}

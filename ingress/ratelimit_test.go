@@ -10,7 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -169,16 +169,16 @@ func TestRateLimitReplenishes(t *testing.T) {
 // requests through by default (counted), or answers 503 when closed.
 func TestRateLimitRedisDown(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"", ingress.FailOpen, ingress.FailClosed} {
+	for _, mode := range []string{"", policy.FailOpen, policy.FailClosed} {
 		t.Run("on_redis_error="+mode, func(t *testing.T) {
 			t.Parallel()
 			mr := miniredis.RunT(t)
 			cfg := testAuthConfig(t)
-			cfg.RateLimits.OnRedisError = mode
+			cfg.Policy.RateLimits.OnRedisError = mode
 			g := startPolicyGateway(t, policyOpts{rdb: redisClient(t, mr.Addr()), auth: cfg})
 			mr.Close()
 			resp, b := g.post(t, "/v1/limited", `{}`, bearer(rsaToken(t, "alice", ""))...)
-			if mode == ingress.FailClosed {
+			if mode == policy.FailClosed {
 				if p := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || p.Type != problem.RedisUnavailable.URI || resp.Header.Get("Retry-After") == "" {
 					t.Errorf("POST with Redis down = %d %s, want a 503 redis-unavailable problem with Retry-After", resp.StatusCode, b)
 				}

@@ -32,7 +32,7 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		return problem.New(problem.StreamNotFound, "no stream is named "+quoteParam(c.Params("name")))
 	}
 	ri.route = "stream:" + sc.Name
-	if err := s.authorize(c, streamPolicy(sc)); err != nil {
+	if err := s.authorize(c, streamAccess(sc)); err != nil {
 		return err
 	}
 	if !acceptsEventStream(c.Get(fiber.HeaderAccept)) {

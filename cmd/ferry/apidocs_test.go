@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -65,7 +66,7 @@ func TestQuickstartAPIDocs(t *testing.T) {
 		defer cl.Close()
 		corr := correlator.New(cfg.Correlator, cl, rdb, replyTopics(cfg.table))
 		srv, err := ingress.New(cfg.Server, cfg.table, ingress.Deps{Producer: ackProducer{}, Validator: cfg.schemas,
-			Limiter: ingress.NewRedisLimiter(rdb), Idempotency: ingress.NewRedisIdempotency(rdb), Correlator: corr, Results: corr},
+			Limiter: policy.NewRedisLimiter(rdb), Idempotency: policy.NewRedisIdempotency(rdb), Correlator: corr, Results: corr},
 			ingress.WithAuth(cfg.Auth), apiDocs(cfg, cfg.Kafka.Brokers))
 		if err != nil {
 			t.Fatalf("%s: ingress.New: %v", f, err)

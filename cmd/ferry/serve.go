@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -143,8 +144,8 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		Producer:    producer,
 		Validator:   cfg.schemas,
 		Checks:      readyChecks(admin, rdb, needed),
-		Limiter:     ingress.NewRedisLimiter(rdb),
-		Idempotency: ingress.NewRedisIdempotency(rdb),
+		Limiter:     policy.NewRedisLimiter(rdb),
+		Idempotency: policy.NewRedisIdempotency(rdb),
 	}
 	var corr *correlator.Correlator
 	if rt := replyTopics(cfg.table); len(rt) > 0 {

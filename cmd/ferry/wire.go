@@ -5,6 +5,7 @@ import (
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -17,8 +18,8 @@ var (
 	_ correlator.Observer = (*ingress.Metrics)(nil)
 
 	_ ingress.Authenticator    = (*identity.Authenticator)(nil)
-	_ ingress.Limiter          = (*ingress.RedisLimiter)(nil)
-	_ ingress.IdempotencyStore = (*ingress.RedisIdempotency)(nil)
+	_ ingress.Limiter          = (*policy.RedisLimiter)(nil)
+	_ ingress.IdempotencyStore = (*policy.RedisIdempotency)(nil)
 
 	_ ingress.Correlator = (*correlator.Correlator)(nil)
 	_ ingress.Results    = (*correlator.Correlator)(nil)
