@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/apidocs"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -70,9 +71,9 @@ func TestAPIDocsGoldenFull(t *testing.T) {
 		Limiter: policy.NewRedisLimiter(nil),
 	},
 		ingress.WithLogger(testLogger()), ingress.WithMetrics(m), ingress.WithAuth(auth),
-		ingress.WithAPIDocs(ingress.APIDocs{
+		ingress.WithAPIDocs(apidocs.Info{
 			Title: "ferry full", Version: "9.9.9", Description: "Every endpoint and route feature of ingress/apidocs_golden_test.go.",
-			Auth: auth, Brokers: []string{"kafka-a:9092", "kafka-b:9092"},
+			Auth: auth.Config, Brokers: []string{"kafka-a:9092", "kafka-b:9092"},
 		}))
 	if err != nil {
 		t.Fatalf("ingress.New: %v", err)

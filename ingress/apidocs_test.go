@@ -21,6 +21,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/apidocs"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -56,7 +57,7 @@ var docAuth = ingress.AuthConfig{Config: identity.Config{
 }}
 
 // docSchemas loads the quickstart schemas plus the reply schema of
-// testdata/apidocs.
+// apidocs/testdata.
 func docSchemas(tb testing.TB) *schemas.Set {
 	tb.Helper()
 	dir := tb.TempDir()
@@ -64,7 +65,7 @@ func docSchemas(tb testing.TB) *schemas.Set {
 	if err != nil || len(files) == 0 {
 		tb.Fatalf("quickstart schemas: %v", err)
 	}
-	for _, f := range append(files, "testdata/apidocs/order-confirmation.json") {
+	for _, f := range append(files, "apidocs/testdata/order-confirmation.json") {
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), readFile(tb, f), 0o644); err != nil {
 			tb.Fatal(err)
 		}
@@ -86,9 +87,9 @@ func docServer(tb testing.TB, p ingress.Producer, v ingress.Validator) *ingress.
 	corr, res := ingress.FakeReplyDeps(nil)
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: p, Validator: v, Correlator: corr, Results: res},
 		ingress.WithLogger(testLogger()),
-		ingress.WithAPIDocs(ingress.APIDocs{
+		ingress.WithAPIDocs(apidocs.Info{
 			Title: "ferry test", Version: "1.2.3", Description: "The routes of ingress/apidocs_test.go.",
-			Auth: docAuth, Brokers: []string{"127.0.0.1:9092"},
+			Auth: docAuth.Config, Brokers: []string{"127.0.0.1:9092"},
 		}))
 	if err != nil {
 		tb.Fatalf("ingress.New: %v", err)
@@ -132,7 +133,7 @@ func TestAPIDocsGolden(t *testing.T) {
 	srv := docServer(t, &fakeProducer{}, set)
 	for _, name := range []string{"openapi.json", "asyncapi.json"} {
 		got := getDoc(t, srv, "/"+name)
-		checkGolden(t, "testdata/apidocs/"+name, got)
+		checkGolden(t, "apidocs/testdata/routes."+name, got)
 		// Built once, the same every time.
 		if again := getDoc(t, docServer(t, &fakeProducer{}, set), "/"+name); !bytes.Equal(got, again) {
 			t.Errorf("/%s differs between two servers with the same config", name)
@@ -341,7 +342,7 @@ func TestAPIDocsWithoutBundler(t *testing.T) {
 }
 
 // asyncAPISchema compiles the official AsyncAPI 3.0.0 JSON Schema from
-// testdata/asyncapi.
+// apidocs/testdata/asyncapi.
 func asyncAPISchema(tb testing.TB) *jsonschema.Schema {
 	tb.Helper()
 	const id = "http://asyncapi.com/definitions/3.0.0/asyncapi.json"
@@ -350,7 +351,7 @@ func asyncAPISchema(tb testing.TB) *jsonschema.Schema {
 	c.LoadURL = func(u string) (io.ReadCloser, error) {
 		return nil, errors.New("not fetching " + u)
 	}
-	if err := c.AddResource(id, bytes.NewReader(readFile(tb, "testdata/asyncapi/3.0.0.json"))); err != nil {
+	if err := c.AddResource(id, bytes.NewReader(readFile(tb, "apidocs/testdata/asyncapi/3.0.0.json"))); err != nil {
 		tb.Fatal(err)
 	}
 	sch, err := c.Compile(id)
@@ -444,7 +445,7 @@ func resolvePointer(doc any, ref string) (any, error) {
 }
 
 // TestAsyncAPIValid checks /asyncapi.json against the official AsyncAPI
-// 3.0.0 JSON Schema (shipped in testdata/asyncapi), checks that the schema
+// 3.0.0 JSON Schema (shipped in apidocs/testdata/asyncapi), checks that the schema
 // notices a broken document, and checks that the message payloads validate
 // as the route schemas do.
 func TestAsyncAPIValid(t *testing.T) {

@@ -77,12 +77,12 @@ func replyServer(tb testing.TB, v Validator) (*Server, map[string]topics.Route, 
 }
 
 // replySchemas loads the quickstart schemas and the reply schema of
-// testdata/apidocs.
+// apidocs/testdata.
 func replySchemas(tb testing.TB) *schemas.Set {
 	tb.Helper()
 	dir := tb.TempDir()
 	files, _ := filepath.Glob("../testdata/schemas/*.json")
-	for _, f := range append(files, "testdata/apidocs/order-confirmation.json") {
+	for _, f := range append(files, "apidocs/testdata/order-confirmation.json") {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			tb.Fatal(err)

@@ -33,12 +33,12 @@ func (ackProducer) Produce(_ context.Context, m *topics.Message) (topics.Positio
 // TestQuickstartAPIDocs builds the gateway of each quickstart config the
 // way serve does and checks that its /openapi.json is a valid OpenAPI 3.1
 // document (kin-openapi) and its /asyncapi.json a valid AsyncAPI 3.0.0
-// document (the official JSON Schema in ingress/testdata/asyncapi).
+// document (the official JSON Schema in ingress/apidocs/testdata/asyncapi).
 func TestQuickstartAPIDocs(t *testing.T) {
 	t.Parallel()
 	asyncSchema := func() *jsonschema.Schema {
 		const id = "http://asyncapi.com/definitions/3.0.0/asyncapi.json"
-		raw, err := os.ReadFile("../../ingress/testdata/asyncapi/3.0.0.json")
+		raw, err := os.ReadFile("../../ingress/apidocs/testdata/asyncapi/3.0.0.json")
 		if err != nil {
 			t.Fatal(err)
 		}

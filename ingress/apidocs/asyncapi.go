@@ -1,4 +1,4 @@
-package ingress
+package apidocs
 
 import (
 	"strconv"
@@ -40,8 +40,7 @@ const correlationIDRef = "#/components/correlationIds/ferry.correlationId"
 // asyncAPIDoc describes the Kafka side: a channel per topic, a message per
 // route (payload schema, CloudEvents headers, key) and per reply, and a
 // send operation per route, with its reply channel on request/reply routes.
-func (s *Server) asyncAPIDoc(b *schemas.Bundle, comps map[string]any) *asyncAPIDoc {
-	d := &s.docs.cfg
+func (d *Description) asyncAPIDoc(b *schemas.Bundle, comps map[string]any) *asyncAPIDoc {
 	doc := &asyncAPIDoc{
 		AsyncAPI:           "3.0.0",
 		Info:               docInfo{Title: d.Title, Version: d.Version, Description: d.Description},
@@ -86,7 +85,7 @@ func (s *Server) asyncAPIDoc(b *schemas.Bundle, comps map[string]any) *asyncAPID
 	}
 
 	messages := make(map[string]any)
-	for _, r := range s.table.Routes() {
+	for _, r := range d.Routes {
 		chID, ch := channel(r.Topic)
 		msgName := uniqueName(messages, r.Name)
 		messages[msgName] = requestMessage(r, b)

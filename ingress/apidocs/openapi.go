@@ -1,4 +1,4 @@
-package ingress
+package apidocs
 
 import (
 	"strconv"
@@ -61,8 +61,7 @@ const (
 // openAPIDoc describes the HTTP side: every configured route with its
 // parameters, body schema, responses and security, and ferry's own
 // endpoints.
-func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc {
-	d := &s.docs.cfg
+func (d *Description) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc {
 	schemes, schemeNames := d.securitySchemes()
 	doc := &openAPIDoc{
 		OpenAPI:           "3.1.0",
@@ -90,7 +89,7 @@ func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc
 	// paths differ only in parameter names share the first one's path,
 	// their parameters renamed by position.
 	canonical := make(map[string]topics.Route)
-	for _, r := range s.table.Routes() {
+	for _, r := range d.Routes {
 		shape := pathShape(r.Path)
 		first, ok := canonical[shape]
 		if !ok {
@@ -98,10 +97,10 @@ func (s *Server) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openAPIDoc
 		}
 		add(first.Path, r.Method, routeOperation(r, first.Params, b, schemeNames))
 	}
-	for _, e := range ferryEndpoints(s.metrics != nil) {
+	for _, e := range ferryEndpoints(d.Served.Metrics) {
 		add(e.path, "GET", e.op)
 	}
-	for _, e := range s.apiEndpoints(schemeNames) {
+	for _, e := range d.Served.endpoints(schemeNames) {
 		add(e.path, e.method, e.op)
 	}
 	return doc
@@ -129,9 +128,9 @@ func securityFor(schemes, scopes []string, optional bool) *[]securityReqs {
 	return &reqs
 }
 
-// apiEndpoints describes the results, streams, replay and topics
-// endpoints this server serves.
-func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
+// endpoints describes the results, streams, replay and topics endpoints
+// served.
+func (sv Served) endpoints(schemes []string) []apiEndpoint {
 	pathParam := func(name, desc string) obj {
 		return obj{"name": name, "in": "path", "required": true, "description": desc, "schema": obj{"type": "string"}}
 	}
@@ -158,8 +157,8 @@ func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
 	anyJSON := obj{"schema": obj{}}
 	sse := obj{"text/event-stream": obj{"schema": obj{"type": "string"}}}
 	var eps []apiEndpoint
-	if s.deps.Results != nil {
-		eps = append(eps, apiEndpoint{resultsPath + "{id}", "GET", &operation{
+	if sv.Results {
+		eps = append(eps, apiEndpoint{"/v1/results/{id}", "GET", &operation{
 			OperationID: "ferry:result", Tags: []string{tagFerry},
 			Summary:    "The reply of an earlier request/response request (Prefer: wait=N long-polls; Accept: text/event-stream streams progress and the final reply)",
 			Parameters: []obj{pathParam("id", "The request's event id (its Location).")},
@@ -170,7 +169,7 @@ func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
 			}, problems(problem.ResultNotFound, problem.ForbiddenResult, problem.Unauthenticated, problem.ResultsUnavailable, problem.BadReply)),
 		}})
 	}
-	if s.deps.Streams != nil {
+	if sv.Streams {
 		eps = append(eps, apiEndpoint{"/v1/streams/{name}", "GET", &operation{
 			OperationID: "ferry:stream", Tags: []string{tagFerry},
 			Summary: "A configured stream as Server-Sent Events; resume with Last-Event-ID (each stream's scopes are in the config)",
@@ -184,8 +183,8 @@ func (s *Server) apiEndpoints(schemes []string) []apiEndpoint {
 					problem.Unauthenticated, problem.Forbidden, problem.StreamUnavailable)),
 		}})
 	}
-	if s.deps.Replayer != nil {
-		scopes := s.deps.ReplayScopes
+	if sv.Replay {
+		scopes := sv.ReplayScopes
 		replayProblems := problems(problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.BadPosition,
 			problem.LimitTooLarge, problem.Unauthenticated)
 		eps = append(eps,
