@@ -2,7 +2,7 @@ package correlator
 
 // Observer learns how many requests wait and what became of each reply
 // record, for metrics. It keeps the metrics library out of this package:
-// cmd/ferry passes ingress.Metrics, whose methods have these names.
+// cmd/ferry passes ingress/metrics.Recorder, whose methods have these names.
 //
 // The correlator calls it synchronously, from many goroutines at once and
 // sometimes while holding the lock of its pending map, so its methods must

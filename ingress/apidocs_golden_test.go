@@ -9,6 +9,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/apidocs"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -58,7 +59,7 @@ func TestAPIDocsGoldenFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewTable: %v", err)
 	}
-	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/apidocs"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -310,7 +311,7 @@ func TestOpenAPIMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

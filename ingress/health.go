@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/ingress/metrics"
 )
 
 // healthz answers 200 while the process is alive.
 func (s *Server) healthz(c *fiber.Ctx) error {
-	info(c).route = RouteHealthz
+	info(c).route = metrics.RouteHealthz
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"status": "ok"})
 }
@@ -25,7 +27,7 @@ type readiness struct {
 // readyz answers 200 when the server accepts traffic and every dependency
 // check passes, else 503 with the reason of each failing check.
 func (s *Server) readyz(c *fiber.Ctx) error {
-	info(c).route = RouteReadyz
+	info(c).route = metrics.RouteReadyz
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	rd := readiness{Status: "ready", Checks: make(map[string]string, len(s.deps.Checks))}
@@ -59,4 +61,20 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		c.Status(fiber.StatusServiceUnavailable)
 	}
 	return c.Send(body)
+}
+
+// WithMetrics records HTTP metrics in m and serves m's registry at
+// /metrics. The default is no metrics and no /metrics.
+func WithMetrics(m *metrics.Recorder) Option { return func(s *Server) { s.metrics = m } }
+
+// serveMetrics answers /metrics with every metric of the registry, in the
+// format the scraper asks for.
+func (s *Server) serveMetrics(c *fiber.Ctx) error {
+	info(c).route = metrics.RouteMetrics
+	ct, err := s.metrics.Write(c.UserContext(), c.Response().BodyWriter(), c.Get(fiber.HeaderAccept), s.log)
+	if ct != "" {
+		c.Set(fiber.HeaderContentType, ct)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
+	return err
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -40,7 +41,7 @@ type Server struct {
 	ready  atomic.Bool
 
 	accessLevel slog.Level
-	metrics     *Metrics // nil: off
+	metrics     *metrics.Recorder // nil: off
 	tracing     tracing
 	// auth holds the auth section's middleware settings (WithAuth).
 	auth AuthConfig

@@ -1,52 +1,21 @@
 package ingress
 
 import (
+	"bytes"
+	"context"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
-
-// BenchmarkMetricsPerRequest is what metrics add to one request and one
-// produce, without the HTTP stack around them.
-//
-// Run: go test -run '^$' -bench MetricsPerRequest -benchmem ./ingress
-func BenchmarkMetricsPerRequest(b *testing.B) {
-	m, err := NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("http", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			m.inFlight(1)
-			m.inFlight(-1)
-			m.requestDone("create-order", "POST", 202, time.Millisecond, "")
-		}
-	})
-	b.Run("http+exemplar", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			m.inFlight(1)
-			m.inFlight(-1)
-			m.requestDone("create-order", "POST", 202, time.Millisecond, "4bf92f3577b34da6a3ce929d0e0e4736")
-		}
-	})
-	b.Run("produce", func(b *testing.B) {
-		b.ReportAllocs()
-		r := topics.ProduceResult{Topic: "orders", Duration: time.Millisecond, Outcome: topics.OutcomeOK}
-		for b.Loop() {
-			m.ObserveProduce(r)
-		}
-	})
-}
 
 // TestCorrelatorTimeoutCounted: a synchronous request whose wait runs out
 // is counted once, whatever on_timeout does next; an asynchronous one never
@@ -62,7 +31,7 @@ func TestCorrelatorTimeoutCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMetrics(prometheus.NewRegistry())
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +63,28 @@ func TestCorrelatorTimeoutCounted(t *testing.T) {
 		if resp.StatusCode != tt.status {
 			t.Errorf("POST %s (Prefer %q) = %d, want %d", tt.path, tt.prefer, resp.StatusCode, tt.status)
 		}
-		var got dto.Metric
-		if err := m.correlatorTimeouts.Write(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got := got.GetCounter().GetValue(); got != tt.timeouts {
+		if got := sample(t, m, "ferry_correlator_timeouts_total"); got != tt.timeouts {
 			t.Errorf("after POST %s (Prefer %q): ferry_correlator_timeouts_total = %v, want %v", tt.path, tt.prefer, got, tt.timeouts)
 		}
 	}
+}
+
+// sample reads one sample of what /metrics serves (text format), such as
+// `ferry_replies_rejected_total{route="a"}`; 0 when it is absent.
+func sample(tb testing.TB, m *metrics.Recorder, name string) float64 {
+	tb.Helper()
+	var b bytes.Buffer
+	if _, err := m.Write(context.Background(), &b, "", slog.New(slog.DiscardHandler)); err != nil {
+		tb.Fatal(err)
+	}
+	for line := range strings.SplitSeq(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
 }

@@ -2,7 +2,6 @@ package ingress_test
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -28,7 +28,7 @@ import (
 // built with kopts, with extra server options.
 type observed struct {
 	*gateway
-	metrics *ingress.Metrics
+	metrics *metrics.Recorder
 }
 
 func startObserved(tb testing.TB, c *kfake.Cluster, cfg ingress.Config, kopts []kgo.Opt, opts ...ingress.Option) *observed {
@@ -41,7 +41,7 @@ func startObserved(tb testing.TB, c *kfake.Cluster, cfg ingress.Config, kopts []
 	if err != nil {
 		tb.Fatalf("schemas.Load: %v", err)
 	}
-	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatalf("NewMetrics: %v", err)
 	}
@@ -225,22 +225,22 @@ func TestProduceErrorMetrics(t *testing.T) {
 func TestMetricsMethods(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m, err := ingress.NewMetrics(reg)
+	m, err := metrics.NewRecorder(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := func(m *ingress.Metrics) {
+	calls := func(m *metrics.Recorder) {
 		m.AuthFailure("expired")
 		m.AuthFailure("expired")
 		m.AuthFailure("missing")
-		m.RateLimit("create-order", ingress.RateLimitAllowed)
-		m.RateLimit("create-order", ingress.RateLimitLimited)
+		m.RateLimit("create-order", metrics.RateLimitAllowed)
+		m.RateLimit("create-order", metrics.RateLimitLimited)
 		m.IdempotentReplay("create-order")
 		m.CorrelatorPending(1)
 		m.CorrelatorPending(1)
 		m.CorrelatorPending(-1)
-		m.CorrelatorReply(ingress.ReplyMatched)
-		m.CorrelatorReply(ingress.ReplyLate)
+		m.CorrelatorReply(metrics.ReplyMatched)
+		m.CorrelatorReply(metrics.ReplyLate)
 		m.CorrelatorTimeout()
 		m.SSESubscribers("order-events", 1)
 		m.SSEEventsSent("order-events", 3)
@@ -285,7 +285,7 @@ func TestMetricsMethods(t *testing.T) {
 			t.Errorf("metric %s is not prefixed ferry_", name)
 		}
 	}
-	if _, err := ingress.NewMetrics(reg); err == nil {
+	if _, err := metrics.NewRecorder(reg); err == nil {
 		t.Error("NewMetrics twice on one registry succeeded, want a duplicate registration error")
 	}
 }
@@ -339,26 +339,13 @@ func TestNoMetricsByDefault(t *testing.T) {
 	}
 }
 
-func ExampleMetrics() {
-	reg := prometheus.NewRegistry()
-	m, _ := ingress.NewMetrics(reg)
-	m.RateLimit("create-order", ingress.RateLimitLimited)
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "ferry_rate_limit_decisions_total" {
-			fmt.Println(mf.GetName(), mf.GetMetric()[0].GetCounter().GetValue())
-		}
-	}
-	// Output: ferry_rate_limit_decisions_total 1
-}
-
 // TestMetricsRequestRefusedBeforeRouting: a body over the server's limit is
 // refused by fasthttp before any middleware; it is still counted, as
 // unmatched.
 func TestMetricsRequestRefusedBeforeRouting(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m, err := ingress.NewMetrics(reg)
+	m, err := metrics.NewRecorder(reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
@@ -355,9 +356,9 @@ func recordHeaders(r *kgo.Record) map[string]string { return headerMap(r) }
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // mustMetrics returns metrics on a registry of their own.
-func mustMetrics(tb testing.TB) *ingress.Metrics {
+func mustMetrics(tb testing.TB) *metrics.Recorder {
 	tb.Helper()
-	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatalf("NewMetrics: %v", err)
 	}

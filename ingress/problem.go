@@ -103,7 +103,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		// large, malformed request line) still get a request id.
 		ri = &reqInfo{id: newRequestID()}
 		c.Set(fiber.HeaderXRequestID, ri.id)
-		s.metrics.requestRejected(c.Method(), pe.Type.Status)
+		s.metrics.RequestRejected(c.Method(), pe.Type.Status)
 	}
 	if pe.Cause != nil && ri.cause == nil {
 		ri.cause = pe.Cause

@@ -27,6 +27,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -798,7 +799,7 @@ func TestReplayHead(t *testing.T) {
 // behind and counts the records it streamed.
 func TestReplayMetrics(t *testing.T) {
 	t.Parallel()
-	m, err := ingress.NewMetrics(prometheus.NewRegistry())
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

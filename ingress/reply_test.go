@@ -15,9 +15,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -47,7 +47,7 @@ func (s *syncedBuffer) String() string {
 // returns its log.
 func replyServer(tb testing.TB, v Validator) (*Server, map[string]topics.Route, *syncedBuffer) {
 	tb.Helper()
-	m, err := NewMetrics(prometheus.NewRegistry())
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -171,11 +171,7 @@ func TestCheckReply(t *testing.T) {
 // rejected reads ferry_replies_rejected_total{route}.
 func rejected(tb testing.TB, srv *Server, route string) float64 {
 	tb.Helper()
-	var pb dto.Metric
-	if err := srv.metrics.repliesRejected.WithLabelValues(route).Write(&pb); err != nil {
-		tb.Fatal(err)
-	}
-	return pb.GetCounter().GetValue()
+	return sample(tb, srv.metrics, `ferry_replies_rejected_total{route="`+route+`"}`)
 }
 
 // TestCheckReplyWithoutValidator: with no Validator, a route with a reply

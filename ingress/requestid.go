@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -87,7 +88,7 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 	} else {
 		ri.traceParent = topics.NewTraceParent()
 	}
-	s.metrics.inFlight(1)
+	s.metrics.InFlight(1)
 
 	if err := c.Next(); err != nil {
 		if herr := s.handleError(c, err); herr != nil {
@@ -96,7 +97,7 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 	}
 	d := time.Since(start)
 	status := c.Response().StatusCode()
-	method := methodLabel(c.Method())
+	method := metrics.MethodLabel(c.Method())
 	exemplar := ""
 	if span != nil {
 		if span.SpanContext().IsSampled() {
@@ -104,8 +105,8 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 		}
 		s.endSpan(span, ri, method, status)
 	}
-	s.metrics.inFlight(-1)
-	s.metrics.requestDone(ri.route, method, status, d, exemplar)
+	s.metrics.InFlight(-1)
+	s.metrics.RequestDone(ri.route, method, status, d, exemplar)
 	if *s.cfg.AccessLog && s.access.Enabled(c.UserContext(), s.accessLevel) {
 		s.logAccess(c, ri, d)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
+	"github.com/ferry-gw/ferry/ingress/stream"
 )
 
 // resultsPath prefixes the location of a result.
@@ -67,7 +68,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if wantsEventStream(c.Get(fiber.HeaderAccept)) {
 		seen := 0
-		if n, ok := parseResultEventID(c.Get("Last-Event-ID")); ok {
+		if n, ok := stream.ParseResultEventID(c.Get("Last-Event-ID")); ok {
 			seen = n
 		}
 		return s.streamResult(c, id, seen, ri.id)
@@ -178,7 +179,7 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 						data, _ = toProblem(err).Body(instance, requestID)
 					}
 				}
-				buf = appendEvent(buf, strconv.Itoa(i+1), ev, data)
+				buf = stream.AppendEvent(buf, strconv.Itoa(i+1), ev, data)
 			}
 			if len(res.Replies) <= seen {
 				buf = append(buf, ": ping\n\n"...)

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -71,7 +72,7 @@ func startStreamGateway(tb testing.TB, st streamSetup) *streamGateway {
 		opts = append(opts, ingress.WithTestPrincipals(st.principals))
 	}
 	if st.metrics {
-		m, err := ingress.NewMetrics(prometheus.NewRegistry())
+		m, err := metrics.NewRecorder(prometheus.NewRegistry())
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -51,7 +52,7 @@ func BenchmarkTelemetry(b *testing.B) {
 			b.Run("route="+route.name+"/"+v.name, func(b *testing.B) {
 				opts := []ingress.Option{ingress.WithLogger(testLogger())}
 				if v.metrics {
-					m, err := ingress.NewMetrics(prometheus.NewRegistry())
+					m, err := metrics.NewRecorder(prometheus.NewRegistry())
 					if err != nil {
 						b.Fatal(err)
 					}

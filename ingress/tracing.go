@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -50,7 +51,7 @@ func WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Op
 func (s *Server) startSpan(c *fiber.Ctx, ri *reqInfo) trace.Span {
 	h := &c.Request().Header
 	ctx := s.tracing.prop.Extract(context.Background(), headerCarrier{h})
-	method := methodLabel(c.Method())
+	method := metrics.MethodLabel(c.Method())
 	ctx, span := s.tracing.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer))
 	if span.IsRecording() {
 		// Copies only: fasthttp reuses these buffers after the request,
@@ -91,7 +92,7 @@ func (s *Server) endSpan(span trace.Span, ri *reqInfo, method string, status int
 // tracePaths maps each route name to the path template reported as
 // http.route.
 func tracePaths(table *topics.Table) map[string]string {
-	paths := map[string]string{RouteHealthz: "/healthz", RouteReadyz: "/readyz", RouteMetrics: "/metrics"}
+	paths := map[string]string{metrics.RouteHealthz: "/healthz", metrics.RouteReadyz: "/readyz", metrics.RouteMetrics: "/metrics"}
 	for _, r := range table.Routes() {
 		paths[r.Name] = r.Path
 	}

@@ -5,7 +5,7 @@ import "time"
 // Observer learns how every Produce ended, for metrics. The Producer calls
 // it synchronously before Produce returns, from many goroutines at once, so
 // it must be fast and safe for concurrent use. It keeps the metrics library
-// out of this package: cmd/ferry passes ingress.Metrics.
+// out of this package: cmd/ferry passes ingress/metrics.Recorder.
 type Observer interface {
 	ObserveProduce(ProduceResult)
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -47,7 +48,7 @@ func (c TelemetryConfig) metricsOn() bool { return c.Metrics == nil || *c.Metric
 // and call shutdown after the last Kafka client closed.
 type telemetry struct {
 	reg     *prometheus.Registry
-	metrics *ingress.Metrics // nil: metrics off
+	metrics *metrics.Recorder // nil: metrics off
 	tp      *sdktrace.TracerProvider
 	prop    propagation.TextMapPropagator
 	kotel   *kotel.Kotel // nil: tracing off
@@ -64,7 +65,7 @@ func newTelemetry(ctx context.Context, cfg TelemetryConfig, log *slog.Logger) (*
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			buildInfo(),
 		)
-		m, err := ingress.NewMetrics(t.reg)
+		m, err := metrics.NewRecorder(t.reg)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -14,8 +15,8 @@ import (
 var (
 	_ ingress.Producer    = (*topics.Producer)(nil)
 	_ ingress.Validator   = (*schemas.Set)(nil)
-	_ topics.Observer     = (*ingress.Metrics)(nil)
-	_ correlator.Observer = (*ingress.Metrics)(nil)
+	_ topics.Observer     = (*metrics.Recorder)(nil)
+	_ correlator.Observer = (*metrics.Recorder)(nil)
 
 	_ ingress.Authenticator    = (*identity.Authenticator)(nil)
 	_ ingress.Limiter          = (*policy.RedisLimiter)(nil)

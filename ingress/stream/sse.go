@@ -1,4 +1,4 @@
-package ingress
+package stream
 
 import (
 	"encoding/base64"
@@ -15,12 +15,12 @@ import (
 )
 
 // This file is the pure part of /v1/streams: Server-Sent Events framing and
-// the parsing of what a subscriber asks for. Nothing here knows Fiber.
+// the parsing of what a subscriber asks for.
 
-// appendEvent appends one SSE event: its id, its type, and data, one
+// AppendEvent appends one SSE event: its id, its type, and data, one
 // "data:" line per line of data (CR, LF and CRLF all end a line, as the
 // SSE parser reads them), so that a value cannot inject fields.
-func appendEvent(dst []byte, id, event string, data []byte) []byte {
+func AppendEvent(dst []byte, id, event string, data []byte) []byte {
 	if id != "" {
 		dst = append(dst, "id: "...)
 		dst = append(dst, id...)
@@ -88,7 +88,7 @@ func appendEnd(dst []byte, reason, detail string) []byte {
 	data = append(data, `,"detail":`...)
 	data = appendJSONString(data, detail)
 	data = append(data, '}')
-	return appendEvent(dst, "", "error", data)
+	return AppendEvent(dst, "", "error", data)
 }
 
 // eventName is the SSE event type of a record: its ce_type, or "message"
@@ -225,58 +225,61 @@ func parseLastEventID(id string) (consumers.Cursor, error) {
 // partition covers thousands of partitions).
 const maxLastEventID = 64 << 10
 
-// queryArg is one query parameter, copied out of the request.
-type queryArg struct{ key, value string }
+// QueryArg is one query parameter, copied out of the request.
+type QueryArg struct{ Key, Value string }
 
-// streamParams is what a subscriber asked for.
-type streamParams struct {
-	start    consumers.Start
-	filter   consumers.Filter
-	envelope bool
+// Params is what a subscriber asked for.
+type Params struct {
+	// Start is where the subscription starts.
+	Start consumers.Start
+	// Filter selects the records sent.
+	Filter consumers.Filter
+	// Envelope sends each record as its JSON envelope.
+	Envelope bool
 }
 
-// parseStreamParams reads the start position and the filters of a
+// ParseParams reads the start position and the filters of a
 // subscription. The start is Last-Event-ID (header, else the last_event_id
 // parameter), else from=earliest|latest|RFC 3339|-DURATION, else latest:
 // a reconnecting EventSource keeps its URL, so its Last-Event-ID must win
 // over from. Filters are key= and header.NAME=, each allowed by the
 // stream's config; anything else is refused, so that a typo cannot widen a
 // subscription silently.
-func parseStreamParams(args []queryArg, lastEventID string, sc topics.StreamConfig, now time.Time) (streamParams, error) {
-	var p streamParams
+func ParseParams(args []QueryArg, lastEventID string, sc topics.StreamConfig, now time.Time) (Params, error) {
+	var p Params
 	var from, qid string
 	seen := make(map[string]bool, len(args))
 	for _, a := range args {
-		if seen[a.key] {
-			return p, problem.New(problem.BadRequest, "parameter "+quoteParam(a.key)+" is given twice")
+		if seen[a.Key] {
+			return p, problem.New(problem.BadRequest, "parameter "+QuoteParam(a.Key)+" is given twice")
 		}
-		seen[a.key] = true
+		seen[a.Key] = true
 		switch {
-		case a.key == "from":
-			from = a.value
-		case a.key == "last_event_id":
-			qid = a.value
-		case a.key == "envelope":
-			switch a.value {
+		case a.Key == "from":
+			from = a.Value
+		case a.Key == "last_event_id":
+			qid = a.Value
+		case a.Key == "envelope":
+			switch a.Value {
 			case "true", "1":
-				p.envelope = true
+				p.Envelope = true
 			case "false", "0", "":
 			default:
 				return p, problem.New(problem.BadRequest, "envelope must be true or false")
 			}
-		case a.key == "key":
+		case a.Key == "key":
 			if !slices.Contains(sc.Filters, "key") {
 				return p, problem.New(problem.BadFilter, "stream "+sc.Name+" does not allow filtering by key")
 			}
-			p.filter.Key, p.filter.ByKey = a.value, true
-		case strings.HasPrefix(a.key, "header."):
-			name := a.key[len("header."):]
+			p.Filter.Key, p.Filter.ByKey = a.Value, true
+		case strings.HasPrefix(a.Key, "header."):
+			name := a.Key[len("header."):]
 			if !slices.ContainsFunc(sc.Filters, func(f string) bool { return strings.EqualFold(f, "header."+name) }) || name == "" {
-				return p, problem.New(problem.BadFilter, "stream "+sc.Name+" does not allow filtering by "+quoteParam(a.key))
+				return p, problem.New(problem.BadFilter, "stream "+sc.Name+" does not allow filtering by "+QuoteParam(a.Key))
 			}
-			p.filter = p.filter.WithHeader(name, a.value)
+			p.Filter = p.Filter.WithHeader(name, a.Value)
 		default:
-			return p, problem.New(problem.BadRequest, "unknown parameter "+quoteParam(a.key)+"; streams take from, last_event_id, envelope, key and header.NAME")
+			return p, problem.New(problem.BadRequest, "unknown parameter "+QuoteParam(a.Key)+"; streams take from, last_event_id, envelope, key and header.NAME")
 		}
 	}
 	if lastEventID == "" {
@@ -288,29 +291,29 @@ func parseStreamParams(args []queryArg, lastEventID string, sc topics.StreamConf
 		if err != nil {
 			return p, err
 		}
-		p.start = consumers.StartAfter(c)
+		p.Start = consumers.StartAfter(c)
 	case from != "":
 		st, err := consumers.ParseFrom(from, now)
 		if err != nil {
-			return p, problem.New(problem.BadPosition, "from must be earliest, latest, an RFC 3339 time or -DURATION (e.g. -5m), not "+quoteParam(from))
+			return p, problem.New(problem.BadPosition, "from must be earliest, latest, an RFC 3339 time or -DURATION (e.g. -5m), not "+QuoteParam(from))
 		}
-		p.start = st
+		p.Start = st
 	}
 	return p, nil
 }
 
-// quoteParam quotes client input for a problem detail, cut to a sane size.
-func quoteParam(s string) string {
+// QuoteParam quotes client input for a problem detail, cut to a sane size.
+func QuoteParam(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
 	}
 	return strconv.Quote(s)
 }
 
-// acceptsEventStream reports whether an Accept header admits
+// AcceptsEventStream reports whether an Accept header admits
 // text/event-stream: absent, text/event-stream, text/* or */*, with a
 // non-zero q.
-func acceptsEventStream(accept string) bool {
+func AcceptsEventStream(accept string) bool {
 	if strings.TrimSpace(accept) == "" {
 		return true
 	}
@@ -336,10 +339,10 @@ func acceptsEventStream(accept string) bool {
 	return false
 }
 
-// parseResultEventID reads the Last-Event-ID of a result stream: the
+// ParseResultEventID reads the Last-Event-ID of a result stream: the
 // number of replies the client already has. ok is false for anything but a
 // small non-negative decimal.
-func parseResultEventID(s string) (n int, ok bool) {
+func ParseResultEventID(s string) (n int, ok bool) {
 	if s == "" || len(s) > 6 {
 		return 0, false
 	}

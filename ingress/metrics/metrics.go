@@ -1,13 +1,22 @@
-package ingress
+// Package metrics records ferry's Prometheus metrics: the HTTP metrics
+// ingress records per request, the policy, SSE and replay counts, and the
+// Observer methods that topics and correlator call (cmd/ferry hands them
+// the Recorder). It writes the registry in the format a scraper asks for.
+//
+// It is the one package that may import the Prometheus client (besides
+// cmd); it may import topics and correlator for their result names, and
+// never Fiber, fasthttp or ingress itself.
+package metrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
@@ -38,16 +47,16 @@ const (
 	ReplyUnknown = correlator.ReplyUnknown // no request has that correlation id
 )
 
-// Metrics holds ferry's Prometheus metrics, all named ferry_*, and serves
-// them at /metrics (WithMetrics). Packages below ingress never import the
-// Prometheus client: they declare small interfaces of the methods they call
-// (topics.Observer, correlator.Observer) and cmd/ferry passes them this
-// Metrics. The SSE metrics are recorded here in ingress, by the stream
-// writer, which sees every way a stream ends.
+// Recorder holds ferry's Prometheus metrics, all named ferry_*, which
+// ingress serves at /metrics (ingress.WithMetrics). Packages below ingress
+// never import the Prometheus client: they declare small interfaces of the
+// methods they call (topics.Observer, correlator.Observer) and cmd/ferry
+// passes them this Recorder. The SSE and replay metrics are recorded by
+// ingress/stream's writers, which see every way a stream ends.
 //
 // Every method is safe for concurrent use and does nothing on a nil
-// *Metrics, so callers need not check whether metrics are on.
-type Metrics struct {
+// *Recorder, so callers need not check whether metrics are on.
+type Recorder struct {
 	reg *prometheus.Registry
 
 	httpRequests *prometheus.CounterVec   // route, method, status_class
@@ -80,11 +89,11 @@ type Metrics struct {
 // reply wait (30s).
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-// NewMetrics creates ferry's metrics and registers them on reg, which
+// NewRecorder creates ferry's metrics and registers them on reg, which
 // /metrics serves. reg may hold other collectors too (Go runtime, process,
 // the Kafka client's).
-func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
-	m := &Metrics{reg: reg}
+func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
+	m := &Recorder{reg: reg}
 	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ferry", Name: name, Help: help}, labels)
 	}
@@ -135,37 +144,33 @@ func NewMetrics(reg *prometheus.Registry) (*Metrics, error) {
 	return m, nil
 }
 
-// WithMetrics records HTTP metrics in m and serves m's registry at
-// /metrics. The default is no metrics and no /metrics.
-func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
-
-// inFlight adds delta to the requests in flight.
-func (m *Metrics) inFlight(delta float64) {
+// InFlight adds delta to the requests in flight.
+func (m *Recorder) InFlight(delta float64) {
 	if m != nil {
 		m.httpInFlight.Add(delta)
 	}
 }
 
-// requestRejected counts a request that fasthttp refused before any
+// RequestRejected counts a request that fasthttp refused before any
 // middleware ran (body too large, malformed request): it has no route and
 // no meaningful duration.
-func (m *Metrics) requestRejected(method string, status int) {
+func (m *Recorder) RequestRejected(method string, status int) {
 	if m != nil {
-		m.httpRequests.WithLabelValues(RouteUnmatched, methodLabel(method), statusClass(status)).Inc()
+		m.httpRequests.WithLabelValues(RouteUnmatched, MethodLabel(method), statusClass(status)).Inc()
 	}
 }
 
-// requestDone records one answered request. route is a route name or one
+// RequestDone records one answered request. route is a route name or one
 // of the Route constants; traceID, when not empty, is attached to the
 // latency sample as an exemplar (shown to OpenMetrics scrapers).
-func (m *Metrics) requestDone(route, method string, status int, d time.Duration, traceID string) {
+func (m *Recorder) RequestDone(route, method string, status int, d time.Duration, traceID string) {
 	if m == nil {
 		return
 	}
 	if route == "" {
 		route = RouteUnmatched
 	}
-	m.httpRequests.WithLabelValues(route, methodLabel(method), statusClass(status)).Inc()
+	m.httpRequests.WithLabelValues(route, MethodLabel(method), statusClass(status)).Inc()
 	h := m.httpDuration.WithLabelValues(route)
 	if traceID == "" {
 		h.Observe(d.Seconds())
@@ -174,25 +179,25 @@ func (m *Metrics) requestDone(route, method string, status int, d time.Duration,
 	h.(prometheus.ExemplarObserver).ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": traceID})
 }
 
-// methodLabel returns method as one of a fixed set of constants. It never
+// MethodLabel returns method as one of a fixed set of constants. It never
 // returns its argument: Fiber's strings point into buffers that are reused
 // after the request, and a label value is kept for the life of the process.
-func methodLabel(method string) string {
+func MethodLabel(method string) string {
 	switch method {
-	case fiber.MethodGet:
-		return fiber.MethodGet
-	case fiber.MethodHead:
-		return fiber.MethodHead
-	case fiber.MethodPost:
-		return fiber.MethodPost
-	case fiber.MethodPut:
-		return fiber.MethodPut
-	case fiber.MethodPatch:
-		return fiber.MethodPatch
-	case fiber.MethodDelete:
-		return fiber.MethodDelete
-	case fiber.MethodOptions:
-		return fiber.MethodOptions
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
 	}
 	return "other"
 }
@@ -208,7 +213,7 @@ func statusClass(status int) string {
 
 // ObserveProduce implements topics.Observer: produce latency by topic and
 // outcome, and failures by Kafka error code.
-func (m *Metrics) ObserveProduce(r topics.ProduceResult) {
+func (m *Recorder) ObserveProduce(r topics.ProduceResult) {
 	if m == nil {
 		return
 	}
@@ -222,7 +227,7 @@ func (m *Metrics) ObserveProduce(r topics.ProduceResult) {
 // reason must come from a small fixed set of constants (for example
 // "missing", "malformed", "invalid", "expired", "unknown_key",
 // "insufficient_scope"): never a token, a key id or error text.
-func (m *Metrics) AuthFailure(reason string) {
+func (m *Recorder) AuthFailure(reason string) {
 	if m != nil {
 		m.authFailures.WithLabelValues(reason).Inc()
 	}
@@ -230,7 +235,7 @@ func (m *Metrics) AuthFailure(reason string) {
 
 // RateLimit counts one rate limit decision on a route: RateLimitAllowed,
 // RateLimitLimited or RateLimitError.
-func (m *Metrics) RateLimit(route, decision string) {
+func (m *Recorder) RateLimit(route, decision string) {
 	if m != nil {
 		m.rateLimit.WithLabelValues(route, decision).Inc()
 	}
@@ -238,7 +243,7 @@ func (m *Metrics) RateLimit(route, decision string) {
 
 // IdempotentReplay counts a request answered with the stored response of
 // an earlier request with the same Idempotency-Key.
-func (m *Metrics) IdempotentReplay(route string) {
+func (m *Recorder) IdempotentReplay(route string) {
 	if m != nil {
 		m.idempotentReplays.WithLabelValues(route).Inc()
 	}
@@ -246,7 +251,7 @@ func (m *Metrics) IdempotentReplay(route string) {
 
 // IdempotencyFailOpen counts a request with an Idempotency-Key served
 // without that protection because Redis failed.
-func (m *Metrics) IdempotencyFailOpen(route string) {
+func (m *Recorder) IdempotencyFailOpen(route string) {
 	if m != nil {
 		m.idempotencyOpen.WithLabelValues(route).Inc()
 	}
@@ -255,7 +260,7 @@ func (m *Metrics) IdempotencyFailOpen(route string) {
 // CorrelatorPending implements correlator.Observer: it adds delta (+1 on
 // register, -1 when a waiter is done) to the requests waiting for their
 // reply.
-func (m *Metrics) CorrelatorPending(delta int) {
+func (m *Recorder) CorrelatorPending(delta int) {
 	if m != nil {
 		m.correlatorPending.Add(float64(delta))
 	}
@@ -263,7 +268,7 @@ func (m *Metrics) CorrelatorPending(delta int) {
 
 // CorrelatorReply implements correlator.Observer: it counts one consumed
 // reply record as ReplyMatched, ReplyLate or ReplyUnknown.
-func (m *Metrics) CorrelatorReply(result string) {
+func (m *Recorder) CorrelatorReply(result string) {
 	if m != nil {
 		m.correlatorReplies.WithLabelValues(result).Inc()
 	}
@@ -271,7 +276,7 @@ func (m *Metrics) CorrelatorReply(result string) {
 
 // ReplyRejected counts a reply that was not passed to the client because
 // it violates the route's reply schema (checkReply).
-func (m *Metrics) ReplyRejected(route string) {
+func (m *Recorder) ReplyRejected(route string) {
 	if m != nil {
 		m.repliesRejected.WithLabelValues(route).Inc()
 	}
@@ -280,7 +285,7 @@ func (m *Metrics) ReplyRejected(route string) {
 // CorrelatorTimeout counts a synchronous request whose reply did not come
 // within its wait (route timeout or Prefer: wait), whatever on_timeout then
 // does. The correlator cannot see this: the wait is the handler's.
-func (m *Metrics) CorrelatorTimeout() {
+func (m *Recorder) CorrelatorTimeout() {
 	if m != nil {
 		m.correlatorTimeouts.Inc()
 	}
@@ -288,14 +293,14 @@ func (m *Metrics) CorrelatorTimeout() {
 
 // SSESubscribers adds delta (+1 on subscribe, -1 on close) to the open
 // subscriptions of a configured stream.
-func (m *Metrics) SSESubscribers(stream string, delta int) {
+func (m *Recorder) SSESubscribers(stream string, delta int) {
 	if m != nil {
 		m.sseSubscribers.WithLabelValues(stream).Add(float64(delta))
 	}
 }
 
 // SSEEventsSent counts n events written to subscribers of stream.
-func (m *Metrics) SSEEventsSent(stream string, n int) {
+func (m *Recorder) SSEEventsSent(stream string, n int) {
 	if m != nil {
 		m.sseEvents.WithLabelValues(stream).Add(float64(n))
 	}
@@ -303,7 +308,7 @@ func (m *Metrics) SSEEventsSent(stream string, n int) {
 
 // SSESlowConsumerClosed counts a subscription of stream closed because its
 // client did not keep up.
-func (m *Metrics) SSESlowConsumerClosed(stream string) {
+func (m *Recorder) SSESlowConsumerClosed(stream string) {
 	if m != nil {
 		m.sseSlowClosed.WithLabelValues(stream).Inc()
 	}
@@ -311,14 +316,14 @@ func (m *Metrics) SSESlowConsumerClosed(stream string) {
 
 // ReplayActive adds delta (+1 at start, -1 at the end) to the replays being
 // streamed.
-func (m *Metrics) ReplayActive(delta int) {
+func (m *Recorder) ReplayActive(delta int) {
 	if m != nil {
 		m.replayActive.Add(float64(delta))
 	}
 }
 
 // ReplayRecordsStreamed counts n records streamed by a replay.
-func (m *Metrics) ReplayRecordsStreamed(n int) {
+func (m *Recorder) ReplayRecordsStreamed(n int) {
 	if m != nil {
 		m.replayRecords.Add(float64(n))
 	}
@@ -329,29 +334,27 @@ func (m *Metrics) ReplayRecordsStreamed(n int) {
 // Prometheus text format, the default.
 var exposition = expfmt.DefaultOpenMetricsAcceptedFormats()
 
-// serveMetrics answers /metrics with every metric of the registry, in the
-// format the scraper asks for (see exposition).
-func (s *Server) serveMetrics(c *fiber.Ctx) error {
-	info(c).route = RouteMetrics
-	mfs, err := s.metrics.reg.Gather()
+// Write writes every metric of the registry to w in the format the
+// Accept header accept asks for (see exposition) and returns that format's
+// content type. What could not be gathered is logged to log, and what
+// could is written (as promhttp's ContinueOnError does).
+func (m *Recorder) Write(ctx context.Context, w io.Writer, accept string, log *slog.Logger) (contentType string, err error) {
+	mfs, err := m.reg.Gather()
 	if err != nil {
-		// Like promhttp's ContinueOnError: serve what could be gathered.
-		s.log.LogAttrs(c.UserContext(), slog.LevelWarn, "gathering metrics failed", slog.Any("err", err))
+		log.LogAttrs(ctx, slog.LevelWarn, "gathering metrics failed", slog.Any("err", err))
 		if len(mfs) == 0 {
-			return err
+			return "", err
 		}
 	}
-	format := expfmt.NegotiateAccept(http.Header{fiber.HeaderAccept: {c.Get(fiber.HeaderAccept)}}, exposition...)
-	c.Set(fiber.HeaderContentType, string(format))
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	enc := expfmt.NewEncoder(c.Response().BodyWriter(), format)
+	format := expfmt.NegotiateAccept(http.Header{"Accept": {accept}}, exposition...)
+	enc := expfmt.NewEncoder(w, format)
 	for _, mf := range mfs {
 		if err := enc.Encode(mf); err != nil {
-			return err
+			return string(format), err
 		}
 	}
 	if cl, ok := enc.(expfmt.Closer); ok {
-		return cl.Close()
+		return string(format), cl.Close()
 	}
-	return nil
+	return string(format), nil
 }

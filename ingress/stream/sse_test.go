@@ -1,9 +1,10 @@
-package ingress
+package stream
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -92,7 +93,7 @@ func TestSSEFramingGolden(t *testing.T) {
 			switch c.Kind {
 			case "event", "envelope":
 				d := c.delivery(t)
-				b := &sseBody{envelope: c.Kind == "envelope"}
+				b := &Body{envelope: c.Kind == "envelope"}
 				got = b.appendDelivery(nil, &d)
 			case "preamble":
 				retry, err := time.ParseDuration(c.Retry)
@@ -171,7 +172,7 @@ func FuzzSSEEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, typ string, value []byte) {
 		d := consumers.Delivery{Event: &consumers.Event{Value: value, Key: value,
 			Headers: []topics.Header{{Key: topics.HeaderType, Value: []byte(typ)}, {Key: string(value), Value: value}}}, ID: "1.2"}
-		w := &sseBody{}
+		w := &Body{}
 		evs := parseSSE(w.appendDelivery(nil, &d))
 		if len(evs) != 1 {
 			t.Fatalf("%q parsed as %d events", value, len(evs))
@@ -222,7 +223,7 @@ func FuzzLastEventID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := parseLastEventID(s)
 		if err != nil {
-			if p := toProblem(err); p.Type != problem.BadPosition {
+			if p := problemOf(err); p.Type != problem.BadPosition {
 				t.Errorf("parseLastEventID(%q) = %v, want a bad-position problem", s, err)
 			}
 			return
@@ -274,32 +275,32 @@ func TestParseStreamParams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var args []queryArg
+			var args []QueryArg
 			for kv := range strings.SplitSeq(tt.query, "&") {
 				if kv == "" {
 					continue
 				}
 				k, v, _ := strings.Cut(kv, "=")
-				args = append(args, queryArg{k, v})
+				args = append(args, QueryArg{k, v})
 			}
-			p, err := parseStreamParams(args, tt.lastID, sc, now)
+			p, err := ParseParams(args, tt.lastID, sc, now)
 			if tt.err.URI != "" {
-				if pe := toProblem(err); err == nil || pe.Type != tt.err {
-					t.Fatalf("parseStreamParams(%q) = %v, want %s", tt.query, err, tt.err.URI)
+				if pe := problemOf(err); err == nil || pe.Type != tt.err {
+					t.Fatalf("ParseParams(%q) = %v, want %s", tt.query, err, tt.err.URI)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("parseStreamParams(%q) = %v", tt.query, err)
+				t.Fatalf("ParseParams(%q) = %v", tt.query, err)
 			}
-			if got := p.start.String(); got != tt.start {
+			if got := p.Start.String(); got != tt.start {
 				t.Errorf("start = %s, want %s", got, tt.start)
 			}
-			if diff := cmp.Diff(tt.filter, p.filter); diff != "" {
+			if diff := cmp.Diff(tt.filter, p.Filter); diff != "" {
 				t.Errorf("filter (-want +got):\n%s", diff)
 			}
-			if p.envelope != tt.env {
-				t.Errorf("envelope = %v, want %v", p.envelope, tt.env)
+			if p.Envelope != tt.env {
+				t.Errorf("envelope = %v, want %v", p.Envelope, tt.env)
 			}
 		})
 	}
@@ -318,8 +319,8 @@ func TestAcceptsEventStream(t *testing.T) {
 		"text/event-stream;q=0":               false,
 		"text/html, application/xml;q=0.9":    false,
 	} {
-		if got := acceptsEventStream(accept); got != want {
-			t.Errorf("acceptsEventStream(%q) = %v, want %v", accept, got, want)
+		if got := AcceptsEventStream(accept); got != want {
+			t.Errorf("AcceptsEventStream(%q) = %v, want %v", accept, got, want)
 		}
 	}
 }
@@ -327,13 +328,13 @@ func TestAcceptsEventStream(t *testing.T) {
 func TestParseResultEventID(t *testing.T) {
 	t.Parallel()
 	for s, want := range map[string]int{"0": 0, "1": 1, "256": 256} {
-		if got, ok := parseResultEventID(s); !ok || got != want {
-			t.Errorf("parseResultEventID(%q) = %d, %v, want %d, true", s, got, ok, want)
+		if got, ok := ParseResultEventID(s); !ok || got != want {
+			t.Errorf("ParseResultEventID(%q) = %d, %v, want %d, true", s, got, ok, want)
 		}
 	}
 	for _, s := range []string{"", "-1", "01", "+1", "1e3", "9999999", " 1", "a"} {
-		if got, ok := parseResultEventID(s); ok {
-			t.Errorf("parseResultEventID(%q) = %d, true, want false", s, got)
+		if got, ok := ParseResultEventID(s); ok {
+			t.Errorf("ParseResultEventID(%q) = %d, true, want false", s, got)
 		}
 	}
 }
@@ -347,6 +348,15 @@ func BenchmarkAppendEvent(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		buf = appendEvent(buf[:0], id, "com.example.order.created", data)
+		buf = AppendEvent(buf[:0], id, "com.example.order.created", data)
 	}
+}
+
+// problemOf returns the problem an error carries, or an empty one.
+func problemOf(err error) *problem.Error {
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &problem.Error{}
 }
