@@ -1,13 +1,15 @@
 package ingress
 
+// This file is the HTTP side of ingress/identity: what authenticate and
+// authorize (chain.go) read from a request, and their 401 and 403 answers
+// with RFC 6750 challenges.
+
 import (
 	"errors"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
@@ -35,69 +37,6 @@ func (s *Server) cookieToken(c *fiber.Ctx) string {
 		return ""
 	}
 	return strings.Clone(identity.CookieToken(c.Cookies(s.auth.Cookie)))
-}
-
-// authenticated is the first middleware of every protected endpoint: it
-// establishes the principal (anonymous on auth: none), then checks the
-// endpoint's scopes. A request failing here reaches no handler, so it
-// produces nothing. Without an Authenticator every protected endpoint
-// answers 401: deny by default.
-func (s *Server) authenticated(p access) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		if err := s.authorize(c, p); err != nil {
-			return err
-		}
-		return c.Next()
-	}
-}
-
-// authorize establishes the request's principal under access p: the
-// anonymous principal where p needs no credentials, else the verified
-// principal holding p's scopes. It returns the 401 or 403 problem
-// otherwise. Handlers whose access depends on the request (a stream's
-// name) call it directly; everyone else goes through authenticated.
-func (s *Server) authorize(c *fiber.Ctx, p access) error {
-	ri := info(c)
-	ri.route = p.name
-	if s.principalOf != nil {
-		// Tests only (withPrincipals): the principal is given.
-		if pr := s.principalOf(c); pr != nil {
-			if !pr.Expires.IsZero() && !time.Now().Before(pr.Expires) {
-				return s.unauthenticated(c, ri, "", identity.Invalid("the token has expired", jwt.ErrTokenExpired))
-			}
-			if missing := pr.Missing(p.scopes); p.auth && missing != nil {
-				return s.forbidden(c, ri, pr, "", p.scopes, missing)
-			}
-			ri.principal = pr
-			return nil
-		}
-	}
-	if !p.auth {
-		ri.principal = identity.Anonymous
-		return nil
-	}
-	var pr *identity.Principal
-	cred, err := s.credential(c)
-	if p.optional && errors.Is(err, identity.ErrNoCredentials) {
-		ri.principal = identity.Anonymous
-		return nil
-	}
-	if err == nil {
-		if s.deps.Authenticator == nil {
-			err = identity.Invalid("no credentials are accepted here", identity.ErrSchemeNotAccepted)
-		} else {
-			pr, err = s.deps.Authenticator.Authenticate(c.UserContext(), cred)
-		}
-	}
-	if err != nil {
-		return s.unauthenticated(c, ri, cred.Scheme, err)
-	}
-	if missing := pr.Missing(p.scopes); missing != nil {
-		return s.forbidden(c, ri, pr, cred.Scheme, p.scopes, missing)
-	}
-	ri.principal = pr
-	c.SetUserContext(identity.NewContext(c.UserContext(), pr))
-	return nil
 }
 
 // unauthenticated answers 401 with an RFC 6750 challenge: no error code

@@ -156,9 +156,11 @@ func BenchmarkMiddlewareChain(b *testing.B) {
 				b.Fatal(err)
 			}
 			chain := fiber.New(fiber.Config{ErrorHandler: srv.handleError})
-			p := routeAccess(table.Routes()[0])
-			chain.Post("/v1/orders", append([]fiber.Handler{srv.requestContext}, append(srv.protect(p), srv.idempotency,
-				func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) })...)...)
+			// The route's chain up to idempotency, then a 204 instead of
+			// validate, publish and wait.
+			hs := srv.chain(table.Routes()[0])
+			hs[len(hs)-1] = func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) }
+			chain.Post("/v1/orders", append([]fiber.Handler{srv.requestContext}, hs...)...)
 			for _, h := range []struct {
 				name    string
 				handler fasthttp.RequestHandler

@@ -1,13 +1,20 @@
-// Package ingress is ferry's HTTP front end: the Fiber app, its middleware
-// (request ids, access logs, authentication and scopes, rate limits,
-// idempotency keys), the handlers of configured routes, the health
-// endpoints and the one place where errors become problem+json responses.
+// Package ingress is ferry's HTTP front end: the Fiber app, the handler
+// chain of configured routes (chain.go reads top-down: authenticate,
+// authorize, limit, idempotency, validate, publish, wait), the handlers of
+// results, streams, replay and topics, the health endpoints, and the one
+// place where errors become problem+json responses (problem.go).
 //
-// It may import topics, schemas, correlator, consumers, Fiber, fasthttp,
-// golang-jwt and jwkset, go-redis and redis_rate only in ratelimit.go and
-// idempotency.go, the Prometheus client and the OpenTelemetry API (cmd/ferry
-// sets up the SDK), and never franz-go: it hands plain Go values to the
-// packages below it.
+// Only ingress (and cmd) know *fiber.Ctx. The rooms off it take and
+// return plain data: ingress/identity (credentials -> Principal),
+// ingress/policy (rate limits, idempotency), ingress/stream (the read
+// side's long response bodies), ingress/apidocs (OpenAPI and AsyncAPI),
+// ingress/metrics (Prometheus) and ingress/problem (the problem catalog);
+// none of them imports ingress.
+//
+// It may import those, topics, schemas, correlator, consumers, Fiber,
+// fasthttp, golang-jwt (only for its error values) and the OpenTelemetry
+// API (cmd/ferry sets up the SDK), and never franz-go, go-redis or the
+// Prometheus client: it hands plain Go values to the packages below it.
 package ingress
 
 import (

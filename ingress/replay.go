@@ -33,7 +33,7 @@ const (
 // positions, streamed as NDJSON, a JSON array or SSE as they are read.
 func (s *Server) replay(c *fiber.Ctx) error {
 	info(c).route = "replay"
-	if err := s.authorize(c, s.replayAccess()); err != nil {
+	if err := s.admit(c, s.replayAccess()); err != nil {
 		return err
 	}
 	req, format, err := replayRequest(c)
@@ -188,7 +188,7 @@ type rangeAnswer struct {
 // to a target topic (or, with dry_run, count them) and answer with counts.
 func (s *Server) redrive(c *fiber.Ctx) error {
 	info(c).route = "redrive"
-	if err := s.authorize(c, s.replayAccess()); err != nil {
+	if err := s.admit(c, s.replayAccess()); err != nil {
 		return err
 	}
 	if _, err := jsonMediaType(c.Get(fiber.HeaderContentType)); err != nil {

@@ -23,6 +23,7 @@ type reqInfo struct {
 	traceParent string
 	route       string
 	principal   *identity.Principal
+	scheme      string // the credential scheme the client used, once authenticated
 	client      string // client address, once clientAddr computed it
 	topic       string
 	partition   int32

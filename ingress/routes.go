@@ -25,7 +25,7 @@ func (s *Server) routes() {
 		s.app.Get("/metrics", s.serveMetrics)
 	}
 	if s.deps.Results != nil {
-		s.app.Get(resultsPath+":id", append(s.protect(resultsAccess()), s.result)...)
+		s.app.Get(resultsPath+":id", s.admitted(resultsAccess()), s.result)
 	}
 	s.app.Get("/v1/streams/:name", s.stream)
 
@@ -53,7 +53,7 @@ func (s *Server) routes() {
 			paths = append(paths, fp)
 		}
 		allow[fp] = append(allow[fp], r.Method)
-		s.app.Add(r.Method, fp, append(s.protect(routeAccess(r)), s.idempotency, s.publish(r))...)
+		s.app.Add(r.Method, fp, s.chain(r)...)
 	}
 	for _, fp := range paths {
 		methods := slices.Clone(allow[fp])
@@ -69,18 +69,6 @@ func (s *Server) routes() {
 	s.app.Use(func(c *fiber.Ctx) error {
 		return problem.New(problem.NotFound, "no route serves "+c.Method()+" "+c.Path())
 	})
-}
-
-// protect returns the middleware every endpoint starts with, in DESIGN.md's
-// order: authenticate and authorize, then the rate limit (when the policy
-// has one). Streams and replay take theirs from streamAccess and
-// replayAccess.
-func (s *Server) protect(p access) []fiber.Handler {
-	hs := []fiber.Handler{s.authenticated(p)}
-	if p.limit != nil {
-		hs = append(hs, s.rateLimit(p))
-	}
-	return hs
 }
 
 // methodNotAllowed answers 405 naming the allowed methods.

@@ -28,7 +28,7 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		return problem.New(problem.StreamNotFound, "no stream is named "+stream.QuoteParam(c.Params("name")))
 	}
 	ri.route = "stream:" + sc.Name
-	if err := s.authorize(c, streamAccess(sc)); err != nil {
+	if err := s.admit(c, streamAccess(sc)); err != nil {
 		return err
 	}
 	if !stream.AcceptsEventStream(c.Get(fiber.HeaderAccept)) {

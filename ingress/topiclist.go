@@ -52,7 +52,7 @@ func nonNilInts(s []int32) []int32 {
 // partitions' start and end offsets.
 func (s *Server) topicList(c *fiber.Ctx) error {
 	info(c).route = "topics"
-	if err := s.authorize(c, s.replayAccess()); err != nil {
+	if err := s.admit(c, s.replayAccess()); err != nil {
 		return err
 	}
 	infos, err := s.deps.Topics.Topics(c.UserContext())
@@ -73,7 +73,7 @@ func (s *Server) topicList(c *fiber.Ctx) error {
 // with leaders and replicas per partition.
 func (s *Server) topicDetail(c *fiber.Ctx) error {
 	info(c).route = "topics"
-	if err := s.authorize(c, s.replayAccess()); err != nil {
+	if err := s.admit(c, s.replayAccess()); err != nil {
 		return err
 	}
 	ti, err := s.deps.Topics.Topic(c.UserContext(), strings.Clone(c.Params("topic")))

@@ -1,0 +1,379 @@
+package ingress
+
+// This file is the flow of one request on a configured route, top-down,
+// each step a function named for what it does:
+//
+//	authenticate -> authorize -> limit -> idempotency -> validate -> publish -> wait
+//
+// A request that fails a step is answered there (a problem+json error,
+// rendered by handleError) and reaches no later step: nothing is produced
+// before validate has passed, and once publish has produced the record
+// the client is never told to retry.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/metrics"
+	"github.com/ferry-gw/ferry/ingress/policy"
+	"github.com/ferry-gw/ferry/ingress/problem"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// chain returns the handlers of configured route r, in the order they run
+// (routes.go registers them after requestContext).
+func (s *Server) chain(r topics.Route) []fiber.Handler {
+	a := routeAccess(r)
+	hs := []fiber.Handler{s.admitted(a)} // authenticate, authorize
+	if a.limit != nil {
+		hs = append(hs, s.limit(a))
+	}
+	return append(hs, s.idempotency, s.handle(r)) // then validate, publish, wait
+}
+
+// admitted is the first middleware of every protected endpoint: admit.
+// A request failing here reaches no handler, so it produces nothing.
+func (s *Server) admitted(a access) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := s.admit(c, a); err != nil {
+			return err
+		}
+		return c.Next()
+	}
+}
+
+// admit runs the first two steps under access a: it establishes the
+// request's principal (authenticate) and checks its scopes (authorize),
+// returning the 401 or 403 problem otherwise. Handlers whose access depends
+// on the request (a stream's name) call it directly.
+func (s *Server) admit(c *fiber.Ctx, a access) error {
+	ri := info(c)
+	ri.route = a.name
+	pr, err := s.authenticate(c, ri, a)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, ri, a, pr); err != nil {
+		return err
+	}
+	ri.principal = pr
+	return nil
+}
+
+// authenticate (step 1) establishes who sent the request: the anonymous
+// principal where a needs no credentials (or they are optional and none
+// came), else the principal that Deps.Authenticator verifies the request's
+// credential as (ingress/identity). Without an Authenticator every
+// protected endpoint answers 401: deny by default.
+func (s *Server) authenticate(c *fiber.Ctx, ri *reqInfo, a access) (*identity.Principal, error) {
+	if s.principalOf != nil {
+		// Tests only (withPrincipals): the principal is given.
+		if pr := s.principalOf(c); pr != nil {
+			if !pr.Expires.IsZero() && !time.Now().Before(pr.Expires) {
+				return nil, s.unauthenticated(c, ri, "", identity.Invalid("the token has expired", jwt.ErrTokenExpired))
+			}
+			return pr, nil
+		}
+	}
+	if !a.auth {
+		return identity.Anonymous, nil
+	}
+	cred, err := s.credential(c)
+	if a.optional && errors.Is(err, identity.ErrNoCredentials) {
+		return identity.Anonymous, nil
+	}
+	var pr *identity.Principal
+	if err == nil {
+		if s.deps.Authenticator == nil {
+			err = identity.Invalid("no credentials are accepted here", identity.ErrSchemeNotAccepted)
+		} else {
+			pr, err = s.deps.Authenticator.Authenticate(c.UserContext(), cred)
+		}
+	}
+	if err != nil {
+		return nil, s.unauthenticated(c, ri, cred.Scheme, err)
+	}
+	ri.scheme = cred.Scheme
+	c.SetUserContext(identity.NewContext(c.UserContext(), pr))
+	return pr, nil
+}
+
+// authorize (step 2) checks that the principal holds every scope a
+// requires (403 insufficient_scope otherwise). The anonymous principal of
+// an endpoint that lets it in needs none.
+func (s *Server) authorize(c *fiber.Ctx, ri *reqInfo, a access, pr *identity.Principal) error {
+	if !a.auth || pr == identity.Anonymous {
+		return nil
+	}
+	if missing := pr.Missing(a.scopes); missing != nil {
+		return s.forbidden(c, ri, pr, ri.scheme, a.scopes, missing)
+	}
+	return nil
+}
+
+// limit (step 3) is the middleware of an endpoint with a rate limit: it
+// spends one request of the caller's budget (ingress/policy), sets the
+// RateLimit-* headers, and answers 429 with Retry-After when the budget is
+// spent. When Redis fails it lets the request through (on_redis_error:
+// open, logged and counted) or answers 503 (closed).
+func (s *Server) limit(a access) fiber.Handler {
+	rl := *a.limit
+	prefix := a.name + ":"
+	return func(c *fiber.Ctx) error {
+		ri := info(c)
+		res, err := s.deps.Limiter.Allow(c.UserContext(), prefix+policy.LimitSubject(rl.By, ri.principal, func() string { return s.clientAddr(c) }), rl)
+		if err != nil {
+			if s.auth.Policy.RateLimits.OnRedisError == policy.FailClosed {
+				return &problem.Error{Type: problem.RedisUnavailable, Detail: "the rate limit cannot be checked; retry later", RetryAfter: 1, Cause: err}
+			}
+			s.metrics.RateLimit(a.name, metrics.RateLimitError)
+			s.warnEvery(c.UserContext(), &s.limiterWarned, "rate limits are not enforced: redis failed (on_redis_error: open)", ri, err)
+			return c.Next()
+		}
+		setRateLimitHeaders(&c.Response().Header, res)
+		if !res.Allowed {
+			s.metrics.RateLimit(a.name, metrics.RateLimitLimited)
+			retry := max(ceilSeconds(res.RetryAfter), 1)
+			return &problem.Error{Type: problem.RateLimited, RetryAfter: int(retry),
+				Detail: "the rate limit of " + a.name + " is spent; retry in " + strconv.FormatInt(retry, 10) + "s"}
+		}
+		s.metrics.RateLimit(a.name, metrics.RateLimitAllowed)
+		return c.Next()
+	}
+}
+
+// idempotency (step 4) is the middleware of a route honouring
+// Idempotency-Key: the first response for (principal, key) is stored
+// (ingress/policy); a repeat with the same request gets it again (same
+// event id, nothing produced); the same key with another request is a 422,
+// and a repeat while the first is in flight a 409. Responses of 500 and
+// above are not stored, so that a retry runs anew. Without an
+// IdempotencyStore the header is ignored.
+func (s *Server) idempotency(c *fiber.Ctx) error {
+	raw := c.Request().Header.Peek(HeaderIdempotencyKey)
+	if len(raw) == 0 || s.deps.Idempotency == nil {
+		return c.Next()
+	}
+	ikey, ok := policy.ParseIdempotencyKey(raw)
+	if !ok {
+		return problem.New(problem.BadRequest, "Idempotency-Key must be a quoted string of 1 to 255 visible ASCII characters")
+	}
+	ri := info(c)
+	ctx := context.WithoutCancel(c.UserContext())
+	key := policy.StoreKey(policy.IdempotencyScope(ri.principal, func() string { return s.clientAddr(c) }), ikey)
+	req := c.Request()
+	claim := policy.IdempotencyClaim{Fingerprint: policy.Fingerprint(req.Header.Method(), req.RequestURI(), c.Body()),
+		Owner: policy.NewOwner(), LockTTL: s.auth.Policy.Idempotency.LockTTL}
+	held, err := s.deps.Idempotency.Begin(ctx, key, claim)
+	if err != nil {
+		if s.auth.Policy.Idempotency.OnRedisError == policy.FailClosed {
+			return &problem.Error{Type: problem.RedisUnavailable, Detail: "the Idempotency-Key cannot be checked; retry later", RetryAfter: 1, Cause: err}
+		}
+		s.metrics.IdempotencyFailOpen(ri.route)
+		s.warnEvery(ctx, &s.idempotencyWarned, "Idempotency-Key is not enforced: redis failed (on_redis_error: open)", ri, err)
+		return c.Next()
+	}
+	if held != nil {
+		switch {
+		case held.Fingerprint != claim.Fingerprint:
+			return problem.New(problem.IdempotencyMismatch, "this Idempotency-Key was used for a different request; use a new key for a new request")
+		case !held.Done:
+			return &problem.Error{Type: problem.IdempotencyConflict, RetryAfter: 1, Detail: "the first request with this Idempotency-Key is still in progress; retry later"}
+		}
+		s.metrics.IdempotentReplay(ri.route)
+		replayStored(c, held.Response)
+		return nil
+	}
+
+	if err := c.Next(); err != nil {
+		// Render here, so that the problem is what gets stored.
+		if herr := s.handleError(c, err); herr != nil {
+			_ = s.deps.Idempotency.Release(ctx, key, claim)
+			return herr
+		}
+	}
+	resp := c.Response()
+	if resp.StatusCode() >= 500 {
+		err = s.deps.Idempotency.Release(ctx, key, claim)
+	} else {
+		err = s.deps.Idempotency.Complete(ctx, key, claim, policy.StoredResponse{
+			Status:      resp.StatusCode(),
+			ContentType: string(resp.Header.ContentType()),
+			Location:    string(resp.Header.Peek(fiber.HeaderLocation)),
+			Body:        resp.Body(),
+		}, s.auth.Policy.Idempotency.TTL)
+	}
+	if err != nil {
+		// The answer stands; a retry after the lock expires runs anew.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "storing the idempotent response failed",
+			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.Any("err", err))
+	}
+	return nil
+}
+
+// handle returns the handler that ends the chain of route r: validate,
+// publish and, on a route with a reply section, wait.
+func (s *Server) handle(r topics.Route) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ri := info(c)
+		ri.route = r.Name
+		ct, body, err := s.validate(c, r)
+		if err != nil {
+			return err
+		}
+		m, err := s.message(c, r, ri, ct, body)
+		if err != nil {
+			return err
+		}
+		return s.publish(c, r, ri, m)
+	}
+}
+
+// validate (step 5) checks the request before anything is produced: a
+// JSON media type, a body within the route's limit, and a body valid
+// against the route's schema (Deps.Validator; without one, or without a
+// schema, any JSON). It returns the media type and the body.
+func (s *Server) validate(c *fiber.Ctx, r topics.Route) (contentType string, body []byte, err error) {
+	ct, err := jsonMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil {
+		return "", nil, err
+	}
+	body = c.Body()
+	if len(body) > r.BodyLimit {
+		return "", nil, problem.New(problem.BodyTooLarge, "the body is "+strconv.Itoa(len(body))+" bytes; this route accepts at most "+strconv.Itoa(r.BodyLimit))
+	}
+	if len(body) == 0 {
+		return "", nil, problem.New(problem.MalformedJSON, "the body is empty; send a JSON document")
+	}
+	if r.Schema != "" && s.deps.Validator != nil {
+		if err := s.deps.Validator.Validate(r.Schema, body); err != nil {
+			return "", nil, err
+		}
+	} else if !json.Valid(body) {
+		return "", nil, problem.New(problem.MalformedJSON, "the body is not valid JSON")
+	}
+	return ct, body, nil
+}
+
+// publish (step 6) produces the request's event and answers 202 once the
+// broker acknowledged it. On a route with a reply section it registers
+// the waiter first, so that a reply which beats the produce acknowledgement
+// is not lost, then waits (step 7) unless the client asked for
+// Prefer: respond-async: then the 202 carries Location: /v1/results/{id},
+// where the reply will be kept.
+func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message) error {
+	ctx := c.UserContext()
+	if r.Reply == nil {
+		pos, err := s.deps.Producer.Produce(ctx, m)
+		if err != nil {
+			return err
+		}
+		ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
+		c.Status(fiber.StatusAccepted)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		var buf [192]byte
+		c.Response().SetBody(acceptedBody(buf[:0], m.ID, pos))
+		return nil
+	}
+	pref := parsePrefer(c.Request().Header.PeekAll("Prefer"))
+	wait := r.Reply.Timeout
+	if pref.hasWait {
+		wait = min(pref.wait, r.Reply.MaxWait)
+	}
+	async := pref.async || wait <= 0
+
+	w, err := s.deps.Correlator.Register(ctx, m.ID, r.Reply.Topic, owner(principal(c)))
+	if err != nil {
+		return err
+	}
+	defer w.Cancel()
+	to := w.ReplyTo()
+	m.Reply = &to
+	if async {
+		// Before producing: if the result cannot be kept, nothing has
+		// happened yet and the client may simply retry.
+		if _, _, err := s.deps.Correlator.Detach(ctx, w, r.Name); err != nil {
+			return err
+		}
+	}
+	pos, err := s.deps.Producer.Produce(ctx, m)
+	if err != nil {
+		return err
+	}
+	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
+	// From here on only the id is needed, so that m, with its body and
+	// headers, is garbage while the request waits.
+	id := m.ID
+	if async {
+		c.Set("Preference-Applied", "respond-async")
+		return accepted(c, id, pos)
+	}
+	if pref.hasWait {
+		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	return s.wait(c, r, w, id, pos, wait)
+}
+
+// wait (step 7) waits for the reply to the request id up to wait (the
+// route's timeout, or the client's Prefer: wait, at most reply.max_wait)
+// and answers with it. Without a reply in time, or when the server shuts
+// down, a route with on_timeout: accept answers 202 with the location of
+// its result and one with on_timeout: fail a 504 (503 at shutdown): the
+// record is produced, so the client is never told to retry it.
+func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id string, pos topics.Position, wait time.Duration) error {
+	ctx := c.UserContext()
+	// WaitFor, not Wait with a context.WithTimeout: a pending request then
+	// holds one timer, not a derived context, its timer and done channel.
+	rep, err := w.WaitFor(ctx, wait)
+	closed := errors.Is(err, correlator.ErrClosed) // shutting down
+	switch {
+	case err == nil:
+		s.linkReply(ctx, rep)
+		return s.writeReply(c, &r, rep)
+	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
+		return err // the request's own context ended
+	}
+	if !closed {
+		s.metrics.CorrelatorTimeout() // the wait ran out, not the request
+	}
+	switch {
+	case r.Reply.OnTimeout == "fail" && closed:
+		return err // 503 shutting-down
+	case r.Reply.OnTimeout == "fail":
+		return problem.New(problem.ReplyTimeout, "no reply within "+wait.String())
+	}
+	// on_timeout: accept, also at shutdown: the reply is kept for
+	// GET /v1/results/{id}, which any instance serves.
+	rep, ok, err := s.deps.Correlator.Detach(context.WithoutCancel(ctx), w, r.Name)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		return s.writeReply(c, &r, rep) // it arrived just now
+	}
+	return accepted(c, id, pos)
+}
+
+// The steps' helpers.
+
+// replayStored answers with a response stored for an Idempotency-Key.
+func replayStored(c *fiber.Ctx, r policy.StoredResponse) {
+	c.Status(r.Status)
+	if r.ContentType != "" {
+		c.Set(fiber.HeaderContentType, r.ContentType)
+	}
+	if r.Location != "" {
+		c.Set(fiber.HeaderLocation, r.Location)
+	}
+	c.Set(HeaderIdempotentReplayed, "true")
+	c.Response().SetBody(r.Body)
+}
