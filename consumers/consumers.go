@@ -1,9 +1,10 @@
 // Package consumers reads Kafka for clients: the stream hub that fans one
-// shared consumer per topic out to many SSE subscribers, the replay reader
-// for bounded history reads, and a small SDK for responders
-// (responder.go: Responder, Handler, Request, Reply).
+// shared consumer per topic out to many SSE subscribers, and the replay
+// reader for bounded history reads and redrives. (The SDK for responders
+// is consumers/respond.)
 //
-// It may import topics and franz-go; it knows nothing about HTTP.
+// It may import topics and franz-go, and never correlator, ingress or an
+// HTTP library: it knows nothing about HTTP.
 //
 // The hub's files split the pure fan-out from the I/O: hub.go (the ring of
 // recent records per topic), subscription.go (one subscriber's position and

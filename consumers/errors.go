@@ -3,10 +3,6 @@ package consumers
 import "errors"
 
 var (
-	// ErrReplyFailed means a reply could not be produced, not even as an
-	// error reply; the Responder stops so that its request is handled
-	// again by the next member of the group.
-	ErrReplyFailed = errors.New("reply could not be produced")
 	// ErrClosed means the hub or the Replayer is shutting down: no new
 	// subscriptions or replays start, and open ones end.
 	ErrClosed = errors.New("closed")

@@ -5,8 +5,7 @@ import (
 	"time"
 )
 
-// Option configures a component of this package: the Hub, the Replayer or
-// a Responder.
+// Option configures a component of this package: the Hub or the Replayer.
 type Option func(*options)
 
 type options struct {

@@ -24,7 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/topics"
@@ -212,12 +212,12 @@ func (e *env) start(tb testing.TB, o instanceOpts) *instance {
 
 // echo runs the SDK echo responder on the quotes topic until the end of
 // the test, or until the returned func is called.
-func (e *env) echo(tb testing.TB, h consumers.Handler) (stop func()) {
+func (e *env) echo(tb testing.TB, h respond.Handler) (stop func()) {
 	tb.Helper()
 	if h == nil {
 		h = echoHandler(echoOptions{})
 	}
-	r, err := consumers.NewResponder(consumers.ResponderConfig{Topics: []string{quotesTopic}, Group: "echo-" + e.prefix}, e.kafkaOpts(), h, consumers.WithLogger(quiet))
+	r, err := respond.New(respond.Config{Topics: []string{quotesTopic}, Group: "echo-" + e.prefix}, e.kafkaOpts(), h, respond.WithLogger(quiet))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/problem"
@@ -312,14 +312,14 @@ func TestProgressOverSSE(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(t, instanceOpts{})
 	release := make(chan struct{})
-	e.echo(t, func(ctx context.Context, req consumers.Request) (consumers.Reply, error) {
+	e.echo(t, func(ctx context.Context, req respond.Request) (respond.Reply, error) {
 		<-release // the stream is open before anything is sent
 		for i := 1; i <= 2; i++ {
-			if err := req.Progress(ctx, consumers.Reply{Body: fmt.Appendf(nil, `{"step":%d}`, i)}); err != nil {
-				return consumers.Reply{}, err
+			if err := req.Progress(ctx, respond.Reply{Body: fmt.Appendf(nil, `{"step":%d}`, i)}); err != nil {
+				return respond.Reply{}, err
 			}
 		}
-		return consumers.Reply{Body: []byte("done\nin two lines")}, nil
+		return respond.Reply{Body: []byte("done\nin two lines")}, nil
 	})
 	r := do(t, "POST", in.url+"/v1/quotes", `{}`, "Prefer", "respond-async")
 	req, _ := http.NewRequest("GET", in.url+r.header.Get("Location"), nil)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -71,8 +71,8 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := consumers.NewResponder(consumers.ResponderConfig{Topics: ts, Group: group},
-		kopts, echoHandler(opts), consumers.WithLogger(log))
+	r, err := respond.New(respond.Config{Topics: ts, Group: group},
+		kopts, echoHandler(opts), respond.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -93,21 +93,21 @@ type echoOptions struct {
 
 // echoHandler answers each request with its own body and content type,
 // after opts.progress progress replies of {"progress":i,"of":n}.
-func echoHandler(opts echoOptions) consumers.Handler {
-	return func(ctx context.Context, req consumers.Request) (consumers.Reply, error) {
+func echoHandler(opts echoOptions) respond.Handler {
+	return func(ctx context.Context, req respond.Request) (respond.Reply, error) {
 		for i := 1; i <= opts.progress; i++ {
 			if err := pause(ctx, opts.delay); err != nil {
-				return consumers.Reply{}, err
+				return respond.Reply{}, err
 			}
 			body := fmt.Appendf(nil, `{"progress":%d,"of":%d}`, i, opts.progress)
-			if err := req.Progress(ctx, consumers.Reply{ContentType: "application/json", Body: body}); err != nil {
-				return consumers.Reply{}, err
+			if err := req.Progress(ctx, respond.Reply{ContentType: "application/json", Body: body}); err != nil {
+				return respond.Reply{}, err
 			}
 		}
 		if err := pause(ctx, opts.delay); err != nil {
-			return consumers.Reply{}, err
+			return respond.Reply{}, err
 		}
-		return consumers.Reply{ContentType: req.ContentType, Body: req.Value}, nil
+		return respond.Reply{ContentType: req.ContentType, Body: req.Value}, nil
 	}
 }
 

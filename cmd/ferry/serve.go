@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
@@ -198,7 +199,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return err
 	}
-	var echo *consumers.Responder
+	var echo *respond.Responder
 	if opts.echo {
 		if len(requestTopics(cfg.table)) == 0 {
 			return errors.New("--echo-responder: the config has no route with a reply section")
@@ -207,8 +208,8 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		if err != nil {
 			return err
 		}
-		echo, err = consumers.NewResponder(consumers.ResponderConfig{Topics: requestTopics(cfg.table), Group: echoGroup},
-			echoOpts, echoHandler(echoOptions{}), consumers.WithLogger(log))
+		echo, err = respond.New(respond.Config{Topics: requestTopics(cfg.table), Group: echoGroup},
+			echoOpts, echoHandler(echoOptions{}), respond.WithLogger(log))
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/ingress/problem"
 )
 
@@ -35,8 +35,8 @@ func TestTypesInDocs(t *testing.T) {
 // problem cannot import it from.
 func TestResponderFailed(t *testing.T) {
 	t.Parallel()
-	if problem.ResponderFailed.URI != consumers.ProblemResponderFailed {
-		t.Errorf("ResponderFailed.URI = %q, the SDK writes %q", problem.ResponderFailed.URI, consumers.ProblemResponderFailed)
+	if problem.ResponderFailed.URI != respond.ProblemResponderFailed {
+		t.Errorf("ResponderFailed.URI = %q, the SDK writes %q", problem.ResponderFailed.URI, respond.ProblemResponderFailed)
 	}
 }
 

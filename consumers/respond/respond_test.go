@@ -1,4 +1,4 @@
-package consumers
+package respond
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type responderRig struct {
 
 func newResponderRig(t *testing.T) *responderRig {
 	t.Helper()
-	topicstest.NoLeaks(t, "ferry/consumers.")
+	topicstest.NoLeaks(t, "ferry/consumers/respond.")
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, requestsTopic, repliesTopic))
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func (r *responderRig) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 // run starts a responder and stops it at the end of the test.
 func (r *responderRig) run(t *testing.T, group string, h Handler) *Responder {
 	t.Helper()
-	resp, err := NewResponder(ResponderConfig{Topics: []string{requestsTopic}, Group: group},
+	resp, err := New(Config{Topics: []string{requestsTopic}, Group: group},
 		[]kgo.Opt{kgo.SeedBrokers(r.addrs...), kgo.MetadataMinAge(50 * time.Millisecond)}, h, WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestResponderCommits(t *testing.T) {
 	}
 	r.request(t, "no reply wanted", nil)
 
-	resp, err := NewResponder(ResponderConfig{Topics: []string{requestsTopic}, Group: "commits"},
+	resp, err := New(Config{Topics: []string{requestsTopic}, Group: "commits"},
 		[]kgo.Opt{kgo.SeedBrokers(r.addrs...), kgo.MetadataMinAge(50 * time.Millisecond)}, h, WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +260,7 @@ func TestResponderCommits(t *testing.T) {
 
 func TestResponderConfig(t *testing.T) {
 	t.Parallel()
-	err := ResponderConfig{Topics: []string{"__consumer_offsets"}}.Validate()
+	err := Config{Topics: []string{"__consumer_offsets"}}.Validate()
 	want := "topics[0]: internal topics (__*) are not allowed\ngroup: required"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate() = %v, want %q", err, want)

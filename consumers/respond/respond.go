@@ -1,4 +1,14 @@
-package consumers
+// Package respond is the Go SDK for backends that answer ferry's
+// request/response routes: a Responder consumes request topics in a
+// consumer group, calls a Handler for each request that asks for a reply,
+// and produces the reply by ferry's reply contract (Spring Kafka's
+// request/reply headers, plus ferry-status and ferry-header-*), committing
+// a request only after its reply is acknowledged.
+//
+// It may import topics (the header names and the reply address) and
+// franz-go, and never consumers, correlator, ingress or an HTTP library: a
+// backend links it without the rest of ferry.
+package respond
 
 import (
 	"context"
@@ -82,11 +92,12 @@ type Reply struct {
 type Handler func(ctx context.Context, req Request) (Reply, error)
 
 // ProblemResponderFailed is the problem type of the reply sent for a
-// Handler error; ferry lists it with its own problem types.
+// Handler error; ferry lists it with its own problem types
+// (ingress/problem.ResponderFailed).
 const ProblemResponderFailed = "urn:ferry:problem:responder-failed"
 
-// ResponderConfig says what a Responder consumes.
-type ResponderConfig struct {
+// Config says what a Responder consumes.
+type Config struct {
 	// Topics are the request topics. Required.
 	Topics []string
 	// Group is the consumer group; members of one group share the
@@ -95,7 +106,7 @@ type ResponderConfig struct {
 }
 
 // Validate reports every problem of the config.
-func (c ResponderConfig) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	if len(c.Topics) == 0 {
 		errs = append(errs, errors.New("topics: at least one request topic is required"))
@@ -118,7 +129,7 @@ func (c ResponderConfig) Validate() error {
 // one partition are handled in order; partitions in parallel. Polling does
 // not wait for acknowledgements, so replies do not queue behind them.
 //
-// Build it with NewResponder, run it with Run, and Close it when Run has
+// Build it with New, run it with Run, and Close it when Run has
 // returned. It owns its Kafka client.
 type Responder struct {
 	cl  *kgo.Client
@@ -139,19 +150,22 @@ type Responder struct {
 	closeErr  error
 }
 
-// NewResponder returns a Responder for cfg. base are the client options
+// New returns a Responder for cfg. base are the client options
 // that reach the cluster (seeds, TLS, SASL, logger); the Responder adds
 // its group settings. A group without committed offsets starts at the
 // earliest request, so that no request produced before the group first
 // joined goes unanswered (override with kgo.ConsumeResetOffset in base).
-func NewResponder(cfg ResponderConfig, base []kgo.Opt, h Handler, opts ...Option) (*Responder, error) {
+func New(cfg Config, base []kgo.Opt, h Handler, opts ...Option) (*Responder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("responder: %w", err)
 	}
 	if h == nil {
 		return nil, errors.New("responder: a Handler is required")
 	}
-	o := buildOptions(opts)
+	o := options{log: slog.Default()}
+	for _, f := range opts {
+		f(&o)
+	}
 	r := &Responder{
 		h: h, log: o.log.With("component", "responder", "group", cfg.Group),
 		tails: make(map[topicPartition]chan struct{}), fatal: make(chan error, 1),
@@ -448,3 +462,13 @@ func (replyPartitioner) Partition(r *kgo.Record, n int) int {
 	}
 	return int(h.Sum32() % uint32(n))
 }
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sets the logger, overriding the default of slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
