@@ -46,22 +46,18 @@ type RedriveResult struct {
 // Redrive copies the records req selects to req.Target: key, value and
 // headers, plus HeaderRedrivenFrom; the copies get new timestamps and are
 // partitioned by key on the target. It returns once every copy is
-// acknowledged. It holds a replay slot while it runs. On error the result
-// still counts what was done. Errors are those of Open, plus
-// topics.ErrUnknownTopic for a missing target and topics.ErrUnavailable,
-// ErrTimeout or ErrRejected when producing fails.
+// acknowledged. It holds a replay slot while it runs. The target is
+// checked against the allowlist and described together with the source,
+// each once. On error the result still counts what was done. Errors are
+// those of Open, for the target too (ErrTopicNotAllowed,
+// topics.ErrUnknownTopic), plus topics.ErrUnavailable, ErrTimeout or
+// ErrRejected when producing fails.
 func (r *Replayer) Redrive(ctx context.Context, req RedriveRequest) (RedriveResult, error) {
 	res := RedriveResult{Topic: req.Topic, Target: req.Target, DryRun: req.DryRun}
 	if req.Follow {
 		return res, fmt.Errorf("redrive cannot follow a topic: %w", ErrBadPosition)
 	}
-	if !r.cfg.Allowed(req.Target) {
-		return res, fmt.Errorf("redrive target %s: %w", req.Target, ErrTopicNotAllowed)
-	}
-	if _, err := r.Topic(ctx, req.Target); err != nil {
-		return res, fmt.Errorf("redrive target: %w", err)
-	}
-	rp, err := r.Open(ctx, req.ReplayRequest)
+	rp, err := r.start(ctx, req.ReplayRequest, req.Target)
 	if err != nil {
 		return res, err
 	}

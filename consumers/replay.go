@@ -238,6 +238,17 @@ const (
 // Errors wrap ErrTopicNotAllowed, ErrTooManyReplays, ErrBadPosition,
 // ErrLimit, ErrClosed, topics.ErrUnknownTopic or topics.ErrUnavailable.
 func (r *Replayer) Open(ctx context.Context, req ReplayRequest) (*Replay, error) {
+	return r.start(ctx, req, "")
+}
+
+// start opens the replay req, which a redrive copies to target ("" for a
+// plain replay). Each topic is checked against the allowlist once, and
+// both are described in one request to the cluster, after the request's
+// own checks and once it holds a slot.
+func (r *Replayer) start(ctx context.Context, req ReplayRequest, target string) (*Replay, error) {
+	if target != "" && !r.cfg.Allowed(target) {
+		return nil, fmt.Errorf("redrive target %s: %w", target, ErrTopicNotAllowed)
+	}
 	if !r.cfg.Allowed(req.Topic) {
 		return nil, fmt.Errorf("replay %s: %w", req.Topic, ErrTopicNotAllowed)
 	}
@@ -270,7 +281,7 @@ func (r *Replayer) Open(ctx context.Context, req ReplayRequest) (*Replay, error)
 	default:
 		return nil, fmt.Errorf("replay %s: %d replays are running: %w", req.Topic, cap(r.slots), ErrTooManyReplays)
 	}
-	rp, err := r.open(ctx, req, limit)
+	rp, err := r.open(ctx, req, limit, target)
 	if err != nil {
 		<-r.slots
 		return nil, err
@@ -281,15 +292,40 @@ func (r *Replayer) Open(ctx context.Context, req ReplayRequest) (*Replay, error)
 	return rp, nil
 }
 
-func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int) (*Replay, error) {
-	infos, err := r.admin.Describe(ctx, req.Topic)
+// describe describes the replay's topic and, for a redrive, its target
+// (first, so that its errors come first), in one Admin.Describe, and
+// refuses Kafka-internal topics. It returns the replay topic's info.
+func (r *Replayer) describe(ctx context.Context, topic, target string) (topics.TopicInfo, error) {
+	names := []string{topic}
+	if target != "" && target != topic {
+		names = []string{target, topic}
+	}
+	infos, err := r.admin.Describe(ctx, names...)
+	var unknown *topics.UnknownTopicError
+	switch {
+	case errors.As(err, &unknown) && unknown.Topic == target:
+		return topics.TopicInfo{}, fmt.Errorf("redrive target: %w", err)
+	case err != nil:
+		return topics.TopicInfo{}, fmt.Errorf("replay %s: %w", topic, err)
+	}
+	for _, ti := range infos {
+		switch {
+		case !ti.Internal:
+		case ti.Topic == target:
+			return topics.TopicInfo{}, fmt.Errorf("redrive target: topic %s: internal topic: %w", target, ErrTopicNotAllowed)
+		default:
+			return topics.TopicInfo{}, fmt.Errorf("replay %s: internal topic: %w", topic, ErrTopicNotAllowed)
+		}
+	}
+	return infos[len(infos)-1], nil
+}
+
+func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int, target string) (*Replay, error) {
+	info, err := r.describe(ctx, req.Topic, target)
 	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", req.Topic, err)
+		return nil, err
 	}
-	if infos[0].Internal {
-		return nil, fmt.Errorf("replay %s: internal topic: %w", req.Topic, ErrTopicNotAllowed)
-	}
-	ranges, err := r.resolve(ctx, infos[0], req)
+	ranges, err := r.resolve(ctx, info, req)
 	if err != nil {
 		return nil, err
 	}

@@ -149,7 +149,8 @@ func (a *Admin) TopicNames(ctx context.Context) ([]string, error) {
 
 // Describe returns the partitions, leaders and start and end offsets of
 // each named topic, in the order given. A topic that does not exist fails
-// the call with an error wrapping ErrUnknownTopic; a cluster that cannot be
+// the call with an error wrapping an *UnknownTopicError (and so
+// ErrUnknownTopic), for the first one missing; a cluster that cannot be
 // asked, with ErrUnavailable.
 func (a *Admin) Describe(ctx context.Context, names ...string) ([]TopicInfo, error) {
 	if len(names) == 0 {
@@ -164,7 +165,7 @@ func (a *Admin) Describe(ctx context.Context, names ...string) ([]TopicInfo, err
 		td, ok := tds[n]
 		switch {
 		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-			return nil, fmt.Errorf("describe topic %s: %w", n, ErrUnknownTopic)
+			return nil, fmt.Errorf("describe topic %w", &UnknownTopicError{Topic: n})
 		case td.Err != nil:
 			return nil, adminErr("describe topic "+n, td.Err)
 		}

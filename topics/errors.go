@@ -20,3 +20,11 @@ var (
 
 // ErrUnknownTopic means the topic does not exist on the cluster.
 var ErrUnknownTopic = errors.New("unknown topic")
+
+// UnknownTopicError is ErrUnknownTopic naming its topic, for callers that
+// asked about several at once (Admin.Describe).
+type UnknownTopicError struct{ Topic string }
+
+func (e *UnknownTopicError) Error() string { return e.Topic + ": " + ErrUnknownTopic.Error() }
+
+func (e *UnknownTopicError) Unwrap() error { return ErrUnknownTopic }
