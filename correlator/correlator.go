@@ -7,7 +7,8 @@
 // is the kgo reply consumer; store.go and lease.go hold go-redis (results,
 // partition leases, reply positions).
 //
-// It may import topics, franz-go and go-redis; it knows nothing about HTTP.
+// It may import topics, franz-go and go-redis, and never consumers,
+// ingress or an HTTP library: it knows nothing about HTTP.
 //
 // Lock order: no code path holds two of the package's mutexes (Waiters.mu,
 // Store.mu, Correlator.mu, Correlator.posMu) at once.

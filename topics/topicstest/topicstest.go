@@ -1,6 +1,7 @@
 // Package topicstest starts an in-process Kafka (kfake) on a TCP port for
 // tests, and reads back what was written to it. It is imported only by
-// tests.
+// tests; it may import topics and franz-go (kfake, kgo), and no other
+// ferry package.
 package topicstest
 
 import (
