@@ -38,10 +38,11 @@ bench-go: ## run the Go micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: lint
-lint: ## go vet, gofmt and staticcheck
+lint: ## go vet, gofmt, staticcheck, and no tracked executables or files over 2 MB
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) test -count=1 -run '^TestTrackedFiles$$' .
 
 .PHONY: check
 check: build ## validate the quickstart config
