@@ -364,3 +364,23 @@ func TestPackageSizes(t *testing.T) {
 		t.Logf("non-test Go lines per package:\n%s", b.String())
 	}
 }
+
+// TestArchitectureDoc keeps ARCHITECTURE.md in step with this file: every
+// package has its row in the package table, and every rule is named.
+func TestArchitectureDoc(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range internal {
+		if !bytes.Contains(doc, []byte("| `"+name+"` |")) {
+			t.Errorf("ARCHITECTURE.md has no row for %s", name)
+		}
+	}
+	for _, r := range importRules {
+		if !bytes.Contains(doc, []byte("`"+r.name+"`")) {
+			t.Errorf("ARCHITECTURE.md does not name the rule %s", r.name)
+		}
+	}
+}
