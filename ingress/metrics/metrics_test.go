@@ -12,7 +12,7 @@ import (
 // BenchmarkMetricsPerRequest is what metrics add to one request and one
 // produce, without the HTTP stack around them.
 //
-// Run: go test -run '^$' -bench MetricsPerRequest -benchmem ./ingress/telemetry
+// Run: go test -run '^$' -bench MetricsPerRequest -benchmem ./ingress/metrics
 func BenchmarkMetricsPerRequest(b *testing.B) {
 	m, err := NewRecorder(prometheus.NewRegistry())
 	if err != nil {
