@@ -18,24 +18,24 @@ import (
 // output, a data dump or a binary that belongs elsewhere.
 const maxTrackedBytes = 2 << 20
 
-// executable names the kind of executable r is (ELF, Mach-O or PE, as the
-// debug packages read them), or "" when it is none.
+// executables are the formats the debug packages read, by name.
+var executables = []struct {
+	kind string
+	open func(io.ReaderAt) (io.Closer, error)
+}{
+	{"an ELF executable", func(r io.ReaderAt) (io.Closer, error) { return elf.NewFile(r) }},
+	{"a Mach-O executable", func(r io.ReaderAt) (io.Closer, error) { return macho.NewFile(r) }},
+	{"a Mach-O universal executable", func(r io.ReaderAt) (io.Closer, error) { return macho.NewFatFile(r) }},
+	{"a PE (Windows) executable", func(r io.ReaderAt) (io.Closer, error) { return pe.NewFile(r) }},
+}
+
+// executable names the kind of executable r is, or "" when it is none.
 func executable(r io.ReaderAt) string {
-	if f, err := elf.NewFile(r); err == nil {
-		_ = f.Close()
-		return "an ELF executable"
-	}
-	if f, err := macho.NewFile(r); err == nil {
-		_ = f.Close()
-		return "a Mach-O executable"
-	}
-	if f, err := macho.NewFatFile(r); err == nil {
-		_ = f.Close()
-		return "a Mach-O universal executable"
-	}
-	if f, err := pe.NewFile(r); err == nil {
-		_ = f.Close()
-		return "a PE (Windows) executable"
+	for _, e := range executables {
+		if f, err := e.open(r); err == nil {
+			_ = f.Close()
+			return e.kind
+		}
 	}
 	return ""
 }
