@@ -251,7 +251,7 @@ func TestInlineJWKS(t *testing.T) {
 	ctx := context.Background()
 	auth, err := identity.New(ctx, identity.Config{JWT: &identity.JWTConfig{JWKS: string(jwks)}})
 	if err != nil {
-		t.Fatalf("NewAuth: %v", err)
+		t.Fatalf("identity.New: %v", err)
 	}
 	tests := []struct {
 		name  string
@@ -340,7 +340,7 @@ func TestJWKSURL(t *testing.T) {
 		JWKSURL: srv.URL, JWKSRefresh: time.Hour, JWKSMinRefetch: time.Hour, CacheSize: -1,
 	}}, identity.WithLogger(testLogger()))
 	if err != nil {
-		t.Fatalf("NewAuth: %v", err)
+		t.Fatalf("identity.New: %v", err)
 	}
 	if err := auth.Ready(ctx); err != nil {
 		t.Fatalf("Ready after start = %v", err)
@@ -385,7 +385,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 		JWKSURL: srv.URL, JWKSRefresh: 20 * time.Millisecond, JWKSMinRefetch: time.Hour, CacheSize: -1,
 	}}, identity.WithLogger(testLogger()))
 	if err != nil {
-		t.Fatalf("NewAuth: %v", err)
+		t.Fatalf("identity.New: %v", err)
 	}
 	token := mint(t, jwt.SigningMethodES256, k.ec, "k1", claims("a", ""))
 	cred := identity.Credential{Scheme: identity.SchemeBearer, Value: token}
@@ -419,7 +419,7 @@ func TestJWKSUnreachableAtStart(t *testing.T) {
 	auth, err := identity.New(ctx, identity.Config{JWT: &identity.JWTConfig{JWKSURL: srv.URL, JWKSMinRefetch: time.Nanosecond}},
 		identity.WithLogger(testLogger()))
 	if err != nil {
-		t.Fatalf("NewAuth with a broken JWKS = %v, want a start anyway", err)
+		t.Fatalf("identity.New with a broken JWKS = %v, want a start anyway", err)
 	}
 	if err := auth.Ready(ctx); err == nil {
 		t.Error("Ready = nil without any key")

@@ -236,7 +236,7 @@ func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
 	tb.Cleanup(cancel)
 	auth, err := identity.New(ctx, o.auth.Config, append([]identity.Option{identity.WithLogger(testLogger())}, o.authOpts...)...)
 	if err != nil {
-		tb.Fatalf("NewAuth: %v", err)
+		tb.Fatalf("identity.New: %v", err)
 	}
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{
 		Producer:      o.producer,

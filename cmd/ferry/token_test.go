@@ -28,7 +28,7 @@ func TestTokenPassesQuickstartAuth(t *testing.T) {
 	defer cancel()
 	auth, err := identity.New(ctx, cfg.Auth.Config)
 	if err != nil {
-		t.Fatalf("NewAuth: %v", err)
+		t.Fatalf("identity.New: %v", err)
 	}
 	p, err := auth.Authenticate(ctx, identity.Credential{Scheme: identity.SchemeBearer, Value: token})
 	if err != nil {
