@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/webhook"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/schemas"
@@ -52,6 +53,8 @@ type Config struct {
 	// Correlator configures request/response: pending caps, result TTL,
 	// reply topic layout, reply header allowlist.
 	Correlator correlator.Config `yaml:"correlator"`
+	// Webhooks push the records of topics to HTTP endpoints.
+	Webhooks []webhook.Config `yaml:"webhooks"`
 
 	// dir is the folder of the config file; relative paths resolve there.
 	dir string
@@ -143,6 +146,12 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
 	cfg.Correlator = cfg.Correlator.WithDefaults()
 	errs = append(errs, prefixed("correlator", cfg.Correlator.Validate())...)
+	cfg.Webhooks = append([]webhook.Config(nil), cfg.Webhooks...)
+	for i := range cfg.Webhooks {
+		cfg.Webhooks[i] = cfg.Webhooks[i].WithDefaults()
+		cfg.Webhooks[i].SecretFile = cfg.resolve(cfg.Webhooks[i].SecretFile)
+	}
+	errs = append(errs, prefixed("", webhook.Validate(cfg.Webhooks))...)
 	if cfg.Kafka.Embedded.DataDir != "" {
 		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
 	}

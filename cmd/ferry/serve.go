@@ -87,6 +87,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
+	if err := tel.addWebhooks(cfg.Webhooks); err != nil {
+		return err
+	}
 	closers = append(closers, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -178,6 +181,12 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		deps.Streams = hub
 		deps.Checks = append(deps.Checks, ingress.Check{Name: "streams", Check: hub.Check})
 	}
+	hooks, hookChecks, err := newWebhooks(cfg, seeds, log, tel)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() { _ = shutdownWebhooks(context.Background(), hooks) }) // no-op after the shutdown below
+	deps.Checks = append(deps.Checks, hookChecks...)
 	if cfg.Auth.Configured() {
 		// authCtx ends the JWKS refresh when serve returns.
 		authCtx, cancelAuth := context.WithCancel(context.Background())
@@ -232,6 +241,11 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if hub != nil {
 		g.Go(func() error { return hub.Run(gctx) })
 	}
+	for _, w := range hooks {
+		// Run stops fetching when gctx ends; the shutdown below waits
+		// for the deliveries in flight, within the grace period.
+		g.Go(func() error { return w.Run(gctx) })
+	}
 	g.Go(func() error { return srv.Serve(ln) })
 	g.Go(func() error { return servePprof(gctx, log) })
 	if corr != nil {
@@ -262,6 +276,10 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		_ = replayer.Close() // followed replays end now; bounded ones finish within the grace period
 		grace, cancel := context.WithTimeout(context.Background(), cfg.Server.GracePeriod)
 		defer cancel()
+		// Webhook deliveries in flight finish within the grace period,
+		// alongside the HTTP requests; those cut short stay uncommitted.
+		hooksDone := make(chan error, 1)
+		go func() { hooksDone <- shutdownWebhooks(grace, hooks) }()
 		var errs []error
 		if err := srv.Shutdown(grace); err != nil {
 			errs = append(errs, err)
@@ -282,6 +300,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			}
 		}
 		if err := producer.Flush(grace); err != nil {
+			errs = append(errs, err)
+		}
+		if err := <-hooksDone; err != nil {
 			errs = append(errs, err)
 		}
 		return errors.Join(errs...)
@@ -311,6 +332,10 @@ func neededTopics(cfg *loaded) []string {
 	}
 	for _, s := range cfg.Streams {
 		add(s.Topic)
+	}
+	for _, w := range cfg.Webhooks {
+		add(w.Topic)
+		add(w.DeadLetterTopic)
 	}
 	return out
 }

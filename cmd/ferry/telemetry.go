@@ -48,6 +48,9 @@ func (c TelemetryConfig) metricsOn() bool { return c.Metrics == nil || *c.Metric
 type telemetry struct {
 	reg     *prometheus.Registry
 	metrics *ingress.Metrics // nil: metrics off
+	// webhooks are the ferry_webhook_* metrics; nil: metrics off or no
+	// webhooks.
+	webhooks *webhookMetrics
 	tp      *sdktrace.TracerProvider
 	prop    propagation.TextMapPropagator
 	kotel   *kotel.Kotel // nil: tracing off

@@ -46,6 +46,11 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// CircuitBreaker stops delivering to an endpoint that is down.
 	CircuitBreaker BreakerConfig `yaml:"circuit_breaker"`
+	// SessionTimeout is how long the consumer group waits for a member
+	// that stopped heartbeating (a crashed instance) before its
+	// partitions go to the others; default 45s, Kafka's. The broker
+	// bounds it (group.min.session.timeout.ms, 6s by default).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 }
 
 // RetryConfig is the `retry` section of a webhook.
@@ -85,6 +90,7 @@ const (
 	DefaultFailures    = 5
 	DefaultWindow      = time.Minute
 	DefaultOpenFor     = 30 * time.Second
+	DefaultSession     = 45 * time.Second
 
 	// maxMaxInFlight bounds max_in_flight: each delivery holds a
 	// connection to the endpoint.
@@ -125,6 +131,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.CircuitBreaker.OpenFor == 0 {
 		c.CircuitBreaker.OpenFor = DefaultOpenFor
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSession
 	}
 	return c
 }
@@ -197,6 +206,9 @@ func Validate(hooks []Config) error {
 		}
 		if c.Timeout < 0 {
 			add(at+".timeout", "must be > 0")
+		}
+		if c.SessionTimeout < 0 {
+			add(at+".session_timeout", "must be > 0")
 		}
 		if c.CircuitBreaker.Failures < 1 {
 			add(at+".circuit_breaker.failures", "must be at least 1")

@@ -156,6 +156,8 @@ func New(cfg Config, base []kgo.Opt, opts ...Option) (*Webhook, error) {
 	all = append(all,
 		kgo.ConsumerGroup(cfg.GroupID()),
 		kgo.ConsumeTopics(cfg.Topic),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)),
 		kgo.AutoCommitMarks(),
 		// Marks are committed every second: after a crash at most about
 		// a second of deliveries is made again.
