@@ -51,9 +51,9 @@ type telemetry struct {
 	// webhooks are the ferry_webhook_* metrics; nil: metrics off or no
 	// webhooks.
 	webhooks *webhookMetrics
-	tp      *sdktrace.TracerProvider
-	prop    propagation.TextMapPropagator
-	kotel   *kotel.Kotel // nil: tracing off
+	tp       *sdktrace.TracerProvider
+	prop     propagation.TextMapPropagator
+	kotel    *kotel.Kotel // nil: tracing off
 }
 
 // newTelemetry registers ferry's metrics with the Go runtime and process
