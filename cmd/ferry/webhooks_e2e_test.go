@@ -5,11 +5,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -161,4 +163,72 @@ func TestWebhookSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	p.stop(t)
+
+	t.Run("docs-verify-examples", func(t *testing.T) {
+		ep.mu.Lock()
+		h, body := ep.last.Header, ep.lastBody
+		ep.mu.Unlock()
+		checkVerifyExamples(t, filepath.Dir(config), h, body)
+	})
+}
+
+// checkVerifyExamples runs the signature checks of docs/webhooks.md, as
+// printed, on a request ferry sent (h, body), with the secret file in
+// dir/hooks: both say valid, and both refuse the body with a byte added.
+func checkVerifyExamples(t *testing.T, dir string, h http.Header, body []byte) {
+	doc, err := os.ReadFile("../../docs/webhooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(lang, containing string) string {
+		for _, b := range strings.Split(string(doc), "```"+lang+"\n")[1:] {
+			code, _, _ := strings.Cut(b, "```")
+			if strings.Contains(code, containing) {
+				return code
+			}
+		}
+		t.Fatalf("docs/webhooks.md has no %s block with %q", lang, containing)
+		return ""
+	}
+	py, sh := block("python", "def verify"), block("sh", "openssl dgst")
+	for _, tool := range []string{"python3", "openssl", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	headers := map[string]string{}
+	for k := range h {
+		headers[strings.ToLower(k)] = h.Get(k)
+	}
+	hj, _ := json.Marshal(headers)
+	for _, tc := range []struct {
+		name      string
+		body      []byte
+		py, shell string
+	}{
+		{"as sent", body, "True", "valid"},
+		{"tampered", append(append([]byte(nil), body...), ' '), "False", "invalid signature"},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "headers.json"), hj, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "body.bin"), tc.body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		driver := py + `
+import json
+print(verify(open("hooks/billing.secret").read(), json.load(open("headers.json")), open("body.bin", "rb").read()))
+`
+		cmd := exec.Command("python3", "-c", driver)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != tc.py {
+			t.Errorf("%s: the Python example printed %q (%v), want %s", tc.name, out, err, tc.py)
+		}
+		cmd = exec.Command("bash", "-c", sh)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "WEBHOOK_ID="+headers["webhook-id"], "WEBHOOK_TIMESTAMP="+headers["webhook-timestamp"], "WEBHOOK_SIGNATURE="+headers["webhook-signature"])
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != tc.shell {
+			t.Errorf("%s: the shell example printed %q (%v), want %s", tc.name, out, err, tc.shell)
+		}
+	}
 }
