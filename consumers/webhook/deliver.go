@@ -96,7 +96,7 @@ func (w *Webhook) deliver(it *item) bool {
 			w.log.LogAttrs(context.Background(), slog.LevelError, "delivery attempts exhausted; without a dead_letter_topic the record is retried every retry.max_backoff until it is delivered, and nothing after it is committed",
 				w.where(it, slog.Int("attempts", n), slog.String("err", res.detail))...)
 		}
-		if !w.sleep(it, backoff(rc, n, res.retryAfter, w.rnd)) {
+		if !w.sleep(it, backoff(rc, n, res.retryAfter, w.rnd), nil) {
 			return false
 		}
 	}
@@ -161,7 +161,7 @@ func (w *Webhook) deadLetter(it *item, attempts int, last result, reason string)
 		}
 		w.log.LogAttrs(context.Background(), slog.LevelWarn, "writing to the dead-letter topic failed; retrying",
 			w.where(it, slog.String("dead_letter_topic", w.cfg.DeadLetterTopic), slog.Any("err", err))...)
-		if !w.sleep(it, backoff(w.cfg.Retry, n, 0, w.rnd)) {
+		if !w.sleep(it, backoff(w.cfg.Retry, n, 0, w.rnd), nil) {
 			return false
 		}
 	}
@@ -190,7 +190,7 @@ func deadLetterRecord(cfg Config, rec *kgo.Record, attempts int, last result, re
 	return out
 }
 
-// abandoned reports whether the webhook stopped or gave it's partition up.
+// abandoned reports whether the webhook stopped or gave its partition up.
 func (w *Webhook) abandoned(it *item) bool {
 	select {
 	case <-w.stop.Done():
@@ -202,13 +202,15 @@ func (w *Webhook) abandoned(it *item) bool {
 	}
 }
 
-// sleep waits d; false when the webhook stopped or gave the partition up
-// meanwhile.
-func (w *Webhook) sleep(it *item, d time.Duration) bool {
+// sleep waits d, or until wake is closed (nil: never); false when the
+// webhook stopped or gave its partition up meanwhile.
+func (w *Webhook) sleep(it *item, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-wake:
 		return true
 	case <-w.stop.Done():
 		return false
@@ -229,18 +231,7 @@ func (w *Webhook) waitBreaker(it *item) bool {
 	if d <= 0 {
 		d = w.cfg.CircuitBreaker.OpenFor // half-open: wait for the probe's verdict
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-changed:
-		return true
-	case <-t.C:
-		return true
-	case <-w.stop.Done():
-		return false
-	case <-it.part.gone:
-		return false
-	}
+	return w.sleep(it, d, changed)
 }
 
 // where are the log attributes naming the record, then extra.

@@ -346,8 +346,8 @@ func (w *Webhook) Check(context.Context) error {
 	w.bmu.Unlock()
 	switch state {
 	case BreakerOpen:
-		return fmt.Errorf("%w: circuit breaker open since %s after %d failures in a row (last: %s); fetching paused",
-			ErrEndpointDown, since.UTC().Format(time.RFC3339), w.cfg.CircuitBreaker.Failures, last)
+		return fmt.Errorf("%w: circuit breaker open since %s (last failure: %s); fetching paused",
+			ErrEndpointDown, since.UTC().Format(time.RFC3339), last)
 	case BreakerHalfOpen:
 		return fmt.Errorf("%w: circuit breaker half-open, probing the endpoint (last failure: %s)", ErrEndpointDown, last)
 	}
