@@ -73,6 +73,7 @@ type Webhook struct {
 
 	bmu      sync.Mutex
 	changed  chan struct{} // closed at each breaker state change
+	open     bool          // the breaker is open
 	openedAt time.Time
 	lastFail string
 
@@ -205,6 +206,7 @@ func (w *Webhook) Run(ctx context.Context) error {
 	w.log.Info("webhook delivering", "topic", w.cfg.Topic, "group", w.cfg.GroupID(), "url", redact(w.cfg.URL),
 		"max_in_flight", w.cfg.MaxInFlight, "dead_letter_topic", w.cfg.DeadLetterTopic)
 	w.wg.Go(w.readLag)
+	w.wg.Go(w.watchBreaker)
 	var backoff topics.PollBackoff
 	for {
 		room := w.waitRoom()
@@ -354,12 +356,46 @@ func (w *Webhook) Check(context.Context) error {
 	return nil
 }
 
+// watchBreaker half-opens the breaker when its open_for has passed: the
+// breaker changes state only when asked, and when the record whose
+// failure opened it was dead-lettered no delivery is left to ask, while
+// fetching stays paused. Half-open resumes fetching, so the next record
+// probes the endpoint.
+func (w *Webhook) watchBreaker() {
+	for {
+		w.bmu.Lock()
+		changed, open, due := w.changed, w.open, time.Until(w.openedAt.Add(w.cfg.CircuitBreaker.OpenFor))
+		w.bmu.Unlock()
+		var (
+			timer   *time.Timer
+			timeout <-chan time.Time
+		)
+		if open {
+			timer = time.NewTimer(max(due, 0))
+			timeout = timer.C
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			w.cb.State() // open_for is over: half-open
+		case <-w.stop.Done():
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if w.stop.Err() != nil {
+			return
+		}
+	}
+}
+
 // breakerChanged runs inside the breaker's lock at each state change: it
 // wakes the deliveries waiting on the breaker and pauses fetching while
-// the breaker is open or half-open.
+// the breaker is open.
 func (w *Webhook) breakerChanged(_ string, from, to gobreaker.State) {
 	w.bmu.Lock()
-	if to == gobreaker.StateOpen {
+	w.open = to == gobreaker.StateOpen
+	if w.open {
 		w.openedAt = time.Now()
 	}
 	close(w.changed)
@@ -372,9 +408,9 @@ func (w *Webhook) breakerChanged(_ string, from, to gobreaker.State) {
 		w.log.Warn("endpoint down: circuit breaker open, fetching paused", "from", from.String(),
 			"open_for", w.cfg.CircuitBreaker.OpenFor.String(), "last_failure", last)
 	case gobreaker.StateHalfOpen:
-		w.log.Info("circuit breaker half-open: probing the endpoint")
-	case gobreaker.StateClosed:
 		w.cl.ResumeFetchTopics(w.cfg.Topic)
-		w.log.Info("endpoint answers again: circuit breaker closed, fetching resumed")
+		w.log.Info("circuit breaker half-open: fetching resumed, the next attempt probes the endpoint")
+	case gobreaker.StateClosed:
+		w.log.Info("endpoint answers again: circuit breaker closed")
 	}
 }

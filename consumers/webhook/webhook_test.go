@@ -128,18 +128,20 @@ func TestBreakerOpensAndPauses(t *testing.T) {
 		Retry:          RetryConfig{MaxAttempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		CircuitBreaker: BreakerConfig{Failures: 2, OpenFor: 100 * time.Millisecond}})
 
+	// Open, fetching paused, and /readyz's check saying why, all at once
+	// (the breaker half-opens every open_for, to probe).
 	topicstest.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if w.Breaker() != BreakerOpen {
 			return fmt.Errorf("breaker %d, want open", w.Breaker())
 		}
+		if paused := w.cl.PauseFetchTopics(); !slices.Equal(paused, []string{topic}) {
+			return fmt.Errorf("paused topics = %v, want [%s]", paused, topic)
+		}
+		if err := w.Check(context.Background()); !errors.Is(err, ErrEndpointDown) || !strings.Contains(err.Error(), "503 Service Unavailable") {
+			return fmt.Errorf("Check = %v, want ErrEndpointDown naming the last failure", err)
+		}
 		return nil
 	})
-	if err := w.Check(context.Background()); !errors.Is(err, ErrEndpointDown) || !strings.Contains(err.Error(), "503 Service Unavailable") {
-		t.Errorf("Check = %v, want ErrEndpointDown naming the last failure", err)
-	}
-	if paused := w.cl.PauseFetchTopics(); !slices.Equal(paused, []string{topic}) {
-		t.Errorf("paused topics = %v, want [%s]", paused, topic)
-	}
 	// Wait out six probes: with max_attempts 3 a counted retry would
 	// dead-letter the record.
 	opened := time.Now()
@@ -390,5 +392,39 @@ func TestTwoMembersShareTheRecords(t *testing.T) {
 		if k != 1 {
 			t.Errorf("record %s delivered %d times, want once", id, k)
 		}
+	}
+}
+
+// TestBreakerRecoversWithNothingPending: the breaker opens on the last
+// record's final attempt, which is dead-lettered, so no delivery is left
+// to probe the endpoint; once open_for has passed, fetching resumes anyway
+// and the next record probes and closes the breaker.
+func TestBreakerRecoversWithNothingPending(t *testing.T) {
+	topicstest.NoLeaks(t, "ferry/consumers/webhook.")
+	c := topicstest.Cluster(t, 1, topic, dlq)
+	var down atomic.Bool
+	down.Store(true)
+	ep := newEndpoint(t, func(hit) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	produce(t, c, topic, []string{"a"}, 1)
+	w := start(t, c, Config{Name: "billing", Topic: topic, URL: ep.srv.URL, DeadLetterTopic: dlq,
+		Retry:          RetryConfig{MaxAttempts: 2, Backoff: time.Millisecond, MaxBackoff: time.Millisecond},
+		CircuitBreaker: BreakerConfig{Failures: 2, OpenFor: 100 * time.Millisecond}})
+	awaitCommitted(t, c, "ferry-webhook-billing", topic)
+	if k := topicstest.Count(t, c, dlq); k != 1 {
+		t.Fatalf("%d records dead-lettered, want 1", k)
+	}
+	down.Store(false)
+	produce(t, c, topic, []string{"b"}, 1)
+	awaitCommitted(t, c, "ferry-webhook-billing", topic)
+	if got := ep.delivered(); len(got) != 1 {
+		t.Errorf("delivered %v, want the second record", got)
+	}
+	if w.Breaker() != BreakerClosed {
+		t.Errorf("breaker %d, want closed", w.Breaker())
 	}
 }
