@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,6 +124,20 @@ func newEndpoint(t testing.TB, respond func(h hit) int) *endpoint {
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// downEndpoint answers status while the returned flag is set (it starts
+// set), then 200.
+func downEndpoint(t testing.TB, status int) (*endpoint, *atomic.Bool) {
+	t.Helper()
+	var down atomic.Bool
+	down.Store(true)
+	return newEndpoint(t, func(hit) int {
+		if down.Load() {
+			return status
+		}
+		return http.StatusOK
+	}), &down
 }
 
 // requests counts the requests received, answered or not.

@@ -115,14 +115,7 @@ func TestDeliversEveryRecordInKeyOrder(t *testing.T) {
 func TestBreakerOpensAndPauses(t *testing.T) {
 	topicstest.NoLeaks(t, "ferry/consumers/webhook.")
 	c := topicstest.Cluster(t, 1, topic, dlq)
-	var down atomic.Bool
-	down.Store(true)
-	ep := newEndpoint(t, func(hit) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	ep, down := downEndpoint(t, http.StatusServiceUnavailable)
 	n := produce(t, c, topic, keys(3), 2)
 	w := start(t, c, Config{Name: "billing", Topic: topic, URL: ep.srv.URL, MaxInFlight: 1, DeadLetterTopic: dlq,
 		Retry:          RetryConfig{MaxAttempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
@@ -240,14 +233,7 @@ func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 func TestNoDeadLetterTopicKeepsRetrying(t *testing.T) {
 	topicstest.NoLeaks(t, "ferry/consumers/webhook.")
 	c := topicstest.Cluster(t, 1, topic)
-	var refuse atomic.Bool
-	refuse.Store(true)
-	ep := newEndpoint(t, func(hit) int {
-		if refuse.Load() {
-			return http.StatusBadRequest
-		}
-		return http.StatusOK
-	})
+	ep, refuse := downEndpoint(t, http.StatusBadRequest)
 	produce(t, c, topic, []string{"k"}, 1)
 	w := start(t, c, Config{Name: "billing", Topic: topic, URL: ep.srv.URL,
 		Retry: RetryConfig{MaxAttempts: 2, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}})
@@ -402,14 +388,7 @@ func TestTwoMembersShareTheRecords(t *testing.T) {
 func TestBreakerRecoversWithNothingPending(t *testing.T) {
 	topicstest.NoLeaks(t, "ferry/consumers/webhook.")
 	c := topicstest.Cluster(t, 1, topic, dlq)
-	var down atomic.Bool
-	down.Store(true)
-	ep := newEndpoint(t, func(hit) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	ep, down := downEndpoint(t, http.StatusServiceUnavailable)
 	produce(t, c, topic, []string{"a"}, 1)
 	w := start(t, c, Config{Name: "billing", Topic: topic, URL: ep.srv.URL, DeadLetterTopic: dlq,
 		Retry:          RetryConfig{MaxAttempts: 2, Backoff: time.Millisecond, MaxBackoff: time.Millisecond},
