@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -72,6 +73,10 @@ type RedisConfig struct {
 	URL string `yaml:"url"`
 }
 
+// errNoConfigFile is loadConfig's error for a config file that does not
+// exist.
+var errNoConfigFile = errors.New("does not exist")
+
 // loaded is a validated config with its compiled parts.
 type loaded struct {
 	Config
@@ -83,6 +88,9 @@ type loaded struct {
 // lists every problem, one per line, each starting with its field path.
 func loadConfig(path string) (*loaded, error) {
 	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config file %s %w", path, errNoConfigFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}

@@ -26,9 +26,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var path string
 	var opts serveOptions
-	fs.StringVar(&path, "c", "ferry.yaml", "config `file`")
-	fs.StringVar(&path, "config", "ferry.yaml", "config `file` (same as -c)")
+	fs.StringVar(&path, "c", defaultConfigFile, "config `file`")
+	fs.StringVar(&path, "config", defaultConfigFile, "config `file`")
 	fs.BoolVar(&opts.echo, "echo-responder", false, "also run the demo echo responder (ferry respond --echo) in-process")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: ferry serve [-c FILE] [--echo-responder]\n\nRuns the gateway until SIGINT or SIGTERM.\n\nFlags:\n")
+		printFlags(stderr, fs, configAlias)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,8 +42,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s", formatErrors(err))
-		return errInvalidConfig
+		return reportConfigError(stderr, err, true)
 	}
 	return serve(ctx, cfg, newLogger(cfg.Log, stderr), opts)
 }
