@@ -30,7 +30,8 @@ func reportConfigError(stderr io.Writer, err error, hint bool) error {
 	return errInvalidConfig
 }
 
-// checkCmd validates a config file and prints every problem, one per line.
+// checkCmd validates a config file and prints every problem, one per line,
+// or its warnings (on stderr) and "ok".
 func checkCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -45,6 +46,9 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(fs.Arg(0))
 	if err != nil {
 		return reportConfigError(stderr, err, false)
+	}
+	for _, w := range cfg.warnings {
+		fmt.Fprintln(stderr, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d routes, %d schemas)\n", fs.Arg(0), len(cfg.table.Routes()), len(cfg.schemas.IDs()))
 	return nil

@@ -82,6 +82,9 @@ type loaded struct {
 	Config
 	table   *topics.Table
 	schemas *schemas.Set
+	// warnings are what is valid but probably not meant (overlapping
+	// routes), each starting with its field path.
+	warnings []string
 }
 
 // loadConfig reads, expands, decodes and validates a config file. Its error
@@ -200,7 +203,7 @@ func (cfg Config) compile() (*loaded, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &loaded{Config: cfg, table: table, schemas: set}, nil
+	return &loaded{Config: cfg, table: table, schemas: set, warnings: table.Overlaps()}, nil
 }
 
 // resolve makes a relative path relative to the config file's folder.
@@ -293,7 +296,11 @@ func walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			key := n.Content[i].Value
 			f, ok := fieldByTag(t, key)
 			if !ok {
-				*errs = append(*errs, fmt.Errorf("%s: unknown key (line %d)", at(key), n.Content[i].Line))
+				err := fmt.Errorf("%s: unknown key (line %d)", at(key), n.Content[i].Line)
+				if near := nearestKey(t, key); near != "" {
+					err = fmt.Errorf("%w; did you mean %q?", err, near)
+				}
+				*errs = append(*errs, err)
 				continue
 			}
 			walk(n.Content[i+1], f.Type, at(key), errs)
@@ -332,6 +339,51 @@ func walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			n.Tag, n.Style = "", 0
 		}
 	}
+}
+
+// nearestKey returns the key of struct t closest to an unknown key, when
+// it is close enough to be a typo (one or two edits, by the length of the
+// key), else "".
+func nearestKey(t reflect.Type, key string) string {
+	best, bestDist := "", min(2, max(1, len(key)/3))+1
+	for i := 0; i < t.NumField(); i++ {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" || !t.Field(i).IsExported() {
+			continue
+		}
+		if d := editDistance(strings.ToLower(key), tag); d < bestDist {
+			best, bestDist = tag, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of neighbours ("lsiten")
+// count one each.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {

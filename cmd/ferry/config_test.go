@@ -15,8 +15,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files of TestCheckGolden")
 
 // TestCheckGolden runs `ferry check` on each testdata/config/NAME.yaml and
-// compares what it prints with NAME.golden: "ok", or every problem, one
-// per line, with its field path.
+// compares what it prints with NAME.golden: its warnings (stderr) and
+// "ok", or every problem, one per line, with its field path. Issue 16
+// item 15: unknown-keys (did you mean), route-overlap (warnings).
 func TestCheckGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/config/*.yaml")
 	if err != nil || len(files) == 0 {
@@ -27,7 +28,7 @@ func TestCheckGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
 			code := run(t.Context(), []string{"check", f}, &stdout, &stderr)
-			got := "ok\n"
+			got := stderr.String() + "ok\n"
 			if code != 0 {
 				got = strings.TrimSuffix(stderr.String(), "ferry: invalid config\n")
 			} else if !strings.HasSuffix(stdout.String(), "ok ("+strings.SplitN(stdout.String(), "ok (", 2)[1]) {
@@ -125,5 +126,17 @@ func TestRunUsage(t *testing.T) {
 	}
 	if code := run(t.Context(), []string{"check", "does-not-exist.yaml"}, &out, &errOut); code != 1 {
 		t.Errorf("ferry check on a missing file exits %d, want 1", code)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"scope", "scopes", 1}, {"lsiten", "listen", 1}, {"timout", "timeout", 1}, {"kafak", "kafka", 1}, {"retries", "reply", 5}, {"ab", "", 2}} {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
 	}
 }

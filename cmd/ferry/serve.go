@@ -86,6 +86,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 	}()
 
+	for _, w := range cfg.warnings {
+		log.Warn("config: " + w) // what ferry check prints as a warning
+	}
 	tel, err := newTelemetry(ctx, cfg.Telemetry, log)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
