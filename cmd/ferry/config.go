@@ -64,13 +64,11 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is json (default) or text.
 	Format string `yaml:"format"`
-}
-
-// RedisConfig is the `redis` section.
-type RedisConfig struct {
-	// URL is a redis:// or rediss:// URL. Empty (the default) runs an
-	// embedded in-process Redis (miniredis) through the same client code.
-	URL string `yaml:"url"`
+	// KafkaLevel is the level of the Kafka client's own lines (franz-go):
+	// debug, info, warn (the default: its info lines come by the dozen
+	// at start and at every rebalance), error or none. Lines below
+	// Level are dropped anyway.
+	KafkaLevel string `yaml:"kafka_level"`
 }
 
 // errNoConfigFile is loadConfig's error for a config file that does not
@@ -122,9 +120,12 @@ func (cfg Config) compile() (*loaded, error) {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: must be json or text, not %q", cfg.Log.Format))
 	}
-	if cfg.Redis.URL != "" && !strings.HasPrefix(cfg.Redis.URL, "redis://") && !strings.HasPrefix(cfg.Redis.URL, "rediss://") && !strings.HasPrefix(cfg.Redis.URL, "unix://") {
-		errs = append(errs, errors.New("redis.url: must be a redis://, rediss:// or unix:// URL"))
+	switch strings.ToLower(cfg.Log.KafkaLevel) {
+	case "", "debug", "info", "warn", "error", "none":
+	default:
+		errs = append(errs, fmt.Errorf("log.kafka_level: must be debug, info, warn, error or none, not %q", cfg.Log.KafkaLevel))
 	}
+	errs = append(errs, prefixed("redis", cfg.Redis.Validate())...)
 	cfg.Server = cfg.Server.WithDefaults()
 	errs = append(errs, prefixed("server", cfg.Server.Validate())...)
 	cfg.Kafka = cfg.Kafka.WithDefaults()

@@ -62,7 +62,7 @@ routes:
 	}
 	addr := make(chan string, 1)
 	log := slogCapture(func(msg string, attrs map[string]string) {
-		if msg == "ferry listening" {
+		if msg == "ferry ready" {
 			addr <- attrs["addr"]
 		}
 	})

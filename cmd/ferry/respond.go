@@ -66,7 +66,7 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("respond: no request topics: the config has no route with a reply section; use --topic")
 	}
 	log := newLogger(cfg.Log, stderr)
-	kopts, err := kafkaOpts(cfg.Kafka, seeds, log)
+	kopts, err := kafkaOpts(cfg.Kafka, seeds, newKafkaLog(cfg.Log, log))
 	if err != nil {
 		return err
 	}
