@@ -185,9 +185,9 @@ func TestRedisURLIncomplete(t *testing.T) {
 func TestRedisAddress(t *testing.T) {
 	t.Parallel()
 	for url, want := range map[string]string{
-		"redis://host":                  "redis://host:6379/0",
-		"rediss://user:pw@host:6380/3":  "rediss://host:6380/3",
-		"redis://:pw@[::1]:6379/1":      "redis://[::1]:6379/1",
+		"redis://host":                   "redis://host:6379/0",
+		"rediss://user:pw@host:6380/3":   "rediss://host:6380/3",
+		"redis://:pw@[::1]:6379/1":       "redis://[::1]:6379/1",
 		"unix://user:pw@/run/redis.sock": "unix:///run/redis.sock",
 	} {
 		if got := (RedisConfig{URL: url}).Address(); got != want {
