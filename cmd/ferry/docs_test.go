@@ -118,3 +118,52 @@ func TestMakeRunHintMatchesReadme(t *testing.T) {
 		t.Errorf("make run prints %d commands, want the token and the curl lines", n)
 	}
 }
+
+// TestDocsTablesHaveNoDuplicateRows (issue 16 item 21): no table of the
+// README or docs/ lists the same first cell twice (the problem table had
+// shutting-down twice, with two meanings).
+func TestDocsTablesHaveNoDuplicateRows(t *testing.T) {
+	for _, f := range docFiles(t) {
+		if !strings.HasSuffix(f, ".md") {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for i, line := range strings.Split(string(raw), "\n") {
+			if !strings.HasPrefix(line, "|") {
+				seen = map[string]int{} // a new table starts after any other line
+				continue
+			}
+			first := strings.TrimSpace(strings.Split(line, "|")[1])
+			if strings.Trim(first, "-: ") == "" {
+				continue // the header's separator
+			}
+			if j, dup := seen[first]; dup {
+				t.Errorf("%s:%d repeats the row %s of line %d", f, i+1, first, j)
+			}
+			seen[first] = i + 1
+		}
+	}
+}
+
+// TestDocsEventSourceNeedsCORS (issue 16 item 21): where the README and
+// the HTTP reference show EventSource, they say that a page from another
+// origin needs server.cors.allow_origins.
+func TestDocsEventSourceNeedsCORS(t *testing.T) {
+	for _, f := range []string{"../../README.md", "../../docs/http-api.md"} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := false
+		for _, para := range strings.Split(string(raw), "\n\n") {
+			ok = ok || strings.Contains(para, "EventSource") && strings.Contains(para, "server.cors.allow_origins")
+		}
+		if !ok {
+			t.Errorf("%s: no paragraph on EventSource names server.cors.allow_origins", f)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/consumers"
@@ -159,32 +160,92 @@ func readmeKcatResponder(tb testing.TB, addr string) string {
 }
 
 // TestKcatResponder answers with the kcat script of docs/events.md (librdkafka),
-// run by bash as printed there.
+// run by bash as printed there. The script starts from the latest
+// requests (issue 16 item 21): requests already in the topic when it
+// starts, one per partition, get no reply.
 func TestKcatResponder(t *testing.T) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Skip("kcat is not installed (.ci/run installs it)")
 	}
 	e := newEnv(t)
 	in := e.start(t, instanceOpts{layout: correlator.LayoutShared})
+	cl := e.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range int32(3) {
+		stale := &kgo.Record{Topic: quotesTopic, Partition: p, Value: []byte(`{"stale":true}`), Headers: []kgo.RecordHeader{
+			{Key: "kafka_correlationId", Value: []byte(fmt.Sprintf("stale-%d", p))},
+			{Key: "kafka_replyTopic", Value: []byte(repliesTopic)},
+		}}
+		if err := cl.ProduceSync(t.Context(), stale).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmd := exec.Command("bash", "-c", readmeKcatResponder(t, e.addrs[0]))
 	setProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { killProcessGroup(cmd); _ = cmd.Wait() })
-	// librdkafka joins its group in its own time: the first request may
-	// time out (202) and be answered later, so read its result.
-	r := do(t, "POST", in.url+"/v1/quotes", `{"via":"kcat"}`, "Prefer", "wait=15")
-	if r.status == 202 {
-		r = do(t, "GET", in.url+r.header.Get("Location"), "", "Prefer", "wait=15")
-	}
-	if r.status != 201 || r.body != `{"via":"kcat"}` {
-		t.Fatalf("POST answered by kcat = %s, want 201 with the echo", r)
-	}
-	r = do(t, "POST", in.url+"/v1/quotes", `{"via":"kcat","n":2}`)
+	// librdkafka joins its group in its own time, and from latest it
+	// answers only requests sent once it has its partitions: ask until
+	// one is answered.
+	topicstest.Eventually(t, 60*time.Second, 10*time.Millisecond, func() error {
+		r, err := doErr("POST", in.url+"/v1/quotes", `{"via":"kcat"}`, "Prefer", "wait=2")
+		if err != nil {
+			return err
+		}
+		if r.status != 201 || r.body != `{"via":"kcat"}` {
+			return fmt.Errorf("POST answered %s, want 201 with the echo from kcat", r)
+		}
+		return nil
+	})
+	r := do(t, "POST", in.url+"/v1/quotes", `{"via":"kcat","n":2}`)
 	if r.status != 201 || r.body != `{"via":"kcat","n":2}` {
 		t.Errorf("second POST answered by kcat = %s, want 201 with the echo", r)
 	}
+	// Within a partition kcat answers in order, so a stale request it read
+	// has its reply before the replies above.
+	for _, rec := range readTopic(t, cl, repliesTopic) {
+		for _, h := range rec.Headers {
+			if h.Key == "kafka_correlationId" && strings.HasPrefix(string(h.Value), "stale-") {
+				t.Errorf("kcat answered %s, a request sent before it started: the script must start from latest", h.Value)
+			}
+		}
+	}
+}
+
+// readTopic reads every record a topic holds now.
+func readTopic(t *testing.T, cl *kgo.Client, topic string) []*kgo.Record {
+	t.Helper()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := map[string]map[int32]kgo.Offset{topic: {}}
+	left := 0
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			offsets[topic][o.Partition] = kgo.NewOffset().AtStart()
+			left += int(o.Offset)
+		}
+	})
+	if left == 0 {
+		return nil
+	}
+	rd, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumePartitions(offsets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < left && ctx.Err() == nil {
+		out = append(out, rd.PollFetches(ctx).Records()...)
+	}
+	if len(out) < left {
+		t.Fatalf("read %d records of %s, want %d", len(out), topic, left)
+	}
+	return out
 }
 
 // replyFirst is a Producer that, before producing a request, produces its
