@@ -54,4 +54,3 @@ func healthcheckCmd(ctx context.Context, args []string, stderr io.Writer) error 
 	}
 	return nil
 }
-
