@@ -44,41 +44,14 @@ func problemType(tb testing.TB, r response) string {
 // async one read back, and a clean shutdown.
 func TestServeEcho(t *testing.T) {
 	e := newEnv(t)
-	dir := t.TempDir()
-	cfgFile := dir + "/ferry.yaml"
-	yaml := fmt.Sprintf(`listen: "127.0.0.1:0"
+	url, stop := serveInProcess(t, fmt.Sprintf(`listen: "127.0.0.1:0"
 server: { access_log: false }
 kafka: { brokers: [%q] }
 redis: { url: %q }
 correlator: { key_prefix: %q }
 routes:
   - { name: quote, path: /v1/quotes, topic: %s, auth: none, reply: { topic: %s } }
-`, e.addrs[0], e.redisURL, e.prefix, quotesTopic, repliesTopic)
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	log := slogCapture(func(msg string, attrs map[string]string) {
-		if msg == "ferry ready" {
-			addr <- attrs["addr"]
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, serveOptions{echo: true}) }()
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a
-	case err := <-done:
-		t.Fatalf("serve() = %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
+`, e.addrs[0], e.redisURL, e.prefix, quotesTopic, repliesTopic), serveOptions{echo: true})
 	sync := do(t, "POST", url+"/v1/quotes", `{"symbol":"ACME"}`)
 	if sync.status != 200 || sync.body != `{"symbol":"ACME"}` {
 		t.Errorf("POST /v1/quotes = %s, want 200 with the echo", sync)
@@ -91,14 +64,8 @@ routes:
 	if res.status != 200 || res.body != `{"symbol":"ASYNC"}` {
 		t.Errorf("GET %s = %s, want 200 with the echo", async.header.Get("Location"), res)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve() = %v after shutdown", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := stop(); err != nil {
+		t.Errorf("serve() = %v after shutdown", err)
 	}
 }
 
@@ -220,32 +187,9 @@ func readTopic(t *testing.T, cl *kgo.Client, topic string) []*kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offsets := map[string]map[int32]kgo.Offset{topic: {}}
-	left := 0
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			offsets[topic][o.Partition] = kgo.NewOffset().AtStart()
-			left += int(o.Offset)
-		}
-	})
-	if left == 0 {
-		return nil
-	}
-	rd, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumePartitions(offsets))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < left && ctx.Err() == nil {
-		out = append(out, rd.PollFetches(ctx).Records()...)
-	}
-	if len(out) < left {
-		t.Fatalf("read %d records of %s, want %d", len(out), topic, left)
-	}
-	return out
+	n := 0
+	ends.Each(func(o kadm.ListedOffset) { n += int(o.Offset) })
+	return consume(t, cl.OptValue(kgo.SeedBrokers).([]string)[0], topic, n)
 }
 
 // replyFirst is a Producer that, before producing a request, produces its

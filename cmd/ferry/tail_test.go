@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +18,9 @@ import (
 )
 
 // serveInProcess runs serve with the config text (which must listen on
-// 127.0.0.1:0) until the end of the test and returns its base URL.
-func serveInProcess(t *testing.T, cfgText string) string {
+// 127.0.0.1:0) and returns its base URL, and stop, which ends serve as
+// SIGTERM does and returns serve's error. The test's end stops it too.
+func serveInProcess(t *testing.T, cfgText string, opts serveOptions) (url string, stop func() error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ferry.yaml")
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
@@ -35,29 +38,42 @@ func serveInProcess(t *testing.T, cfgText string) string {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, serveOptions{}) }()
+	go func() { done <- serve(ctx, cfg, log, opts) }()
+	var once sync.Once
+	var serveErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case serveErr = <-done:
+			case <-time.After(20 * time.Second):
+				serveErr = errors.New("serve did not stop within 20s")
+			}
+		})
+		return serveErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve() = %v", err)
 		}
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a
+		return "http://" + a, stop
 	case err := <-done:
+		once.Do(func() {}) // serve has returned: nothing to stop
 		t.Fatalf("serve() = %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not start in 20s")
 	}
-	return ""
+	return "", stop
 }
 
 // TestTailPrintsEveryRecord (issue 16 item 2): ferry tail against a real
 // gateway prints every record of the stream on stdout, whatever its
 // CloudEvents type (the SSE event name), and --limit counts them all.
 func TestTailPrintsEveryRecord(t *testing.T) {
-	url := serveInProcess(t, `listen: "127.0.0.1:0"
+	url, _ := serveInProcess(t, `listen: "127.0.0.1:0"
 server: { access_log: false }
 kafka: { embedded: { listen: "127.0.0.1:0" }, partitions: 1 }
 routes:
@@ -66,7 +82,7 @@ routes:
   - { name: odd, path: /v1/odd, topic: orders.events, event_type: end, auth: none }
 streams:
   - { name: order-events, topic: orders.events, auth: none }
-`)
+`, serveOptions{})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	type result struct {
