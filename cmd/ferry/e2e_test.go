@@ -224,7 +224,8 @@ func consume(t *testing.T, broker, topic string, n int) []*kgo.Record {
 func TestBinaryEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	p := startFerry(t, dataDir)
-	for _, want := range []string{`"msg":"ferry listening"`, `"msg":"embedded kafka listening"`, `"msg":"route"`, `"path":"/v1/orders"`} {
+	for _, want := range []string{`"msg":"ferry ready"`, `"gateway":"http://` + p.http + `"`, `"kafka":{"addr":"` + p.kafka + `","embedded":true,"data_dir":"` + dataDir + `"}`,
+		`"redis":{"addr":"127.0.0.1:`, `"create-order: POST /v1/orders -> orders.commands (auth required)"`} {
 		if !strings.Contains(p.logs.String(), want) {
 			t.Errorf("start-up logs lack %s", want)
 		}

@@ -26,9 +26,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var path string
 	var opts serveOptions
-	fs.StringVar(&path, "c", "ferry.yaml", "config `file`")
-	fs.StringVar(&path, "config", "ferry.yaml", "config `file` (same as -c)")
+	fs.StringVar(&path, "c", defaultConfigFile, "config `file`")
+	fs.StringVar(&path, "config", defaultConfigFile, "config `file`")
 	fs.BoolVar(&opts.echo, "echo-responder", false, "also run the demo echo responder (ferry respond --echo) in-process")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: ferry serve [-c FILE] [--echo-responder]\n\nRuns the gateway until SIGINT or SIGTERM.\n\nFlags:\n")
+		printFlags(stderr, fs, configAlias)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,8 +42,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s", formatErrors(err))
-		return errInvalidConfig
+		return reportConfigError(stderr, err, true)
 	}
 	return serve(ctx, cfg, newLogger(cfg.Log, stderr), opts)
 }
@@ -83,6 +86,11 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 	}()
 
+	for _, w := range cfg.warnings {
+		log.Warn("config: " + w) // what ferry check prints as a warning
+	}
+	klog := newKafkaLog(cfg.Log, log)
+	info := startInfo{kafkaEmbedded: cfg.Kafka.UseEmbedded(), redis: cfg.Redis.Address()}
 	tel, err := newTelemetry(ctx, cfg.Telemetry, log)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
@@ -106,7 +114,6 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 		closers = append(closers, func() { kc.Close(); log.Info("embedded kafka stopped") })
 		seeds = addrs
-		log.Info("embedded kafka listening", "addr", strings.Join(addrs, ","), "data_dir", cfg.Kafka.Embedded.DataDir)
 	}
 
 	redisURL := cfg.Redis.URL
@@ -117,7 +124,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 		closers = append(closers, mr.Close)
 		redisURL = "redis://" + mr.Addr()
-		log.Info("embedded redis listening", "addr", mr.Addr())
+		info.redis, info.redisEmbedded = mr.Addr(), true
 	}
 	ropts, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -126,7 +133,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	rdb := redis.NewClient(ropts)
 	closers = append(closers, func() { _ = rdb.Close() })
 
-	cl, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("producer")...)
+	cl, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("producer")...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -152,7 +159,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if rt := replyTopics(cfg.table); len(rt) > 0 {
 		// The reply consumer gets its own client: it polls, the producer
 		// client does not.
-		replyCl, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("replies")...)
+		replyCl, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("replies")...)
 		if err != nil {
 			return fmt.Errorf("kafka reply client: %w", err)
 		}
@@ -166,13 +173,13 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	}
 	// Replays read with short-lived clients of their own, built from the
 	// same options as cl.
-	replayOpts, err := replayKafkaOpts(cfg.Kafka, seeds, log)
+	replayOpts, err := replayKafkaOpts(cfg.Kafka, seeds, klog)
 	if err != nil {
 		return err
 	}
 	replayer := consumers.NewReplayer(cfg.Replay, admin, replayOpts, consumers.WithLogger(log))
 	deps.Replayer, deps.Topics, deps.ReplayScopes = replayer, replayer, cfg.Replay.Scopes
-	hub, hubClosers, err := newHub(cfg, seeds, log, tel)
+	hub, hubClosers, err := newHub(cfg, seeds, log, klog, tel)
 	if err != nil {
 		return err
 	}
@@ -210,7 +217,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		if len(requestTopics(cfg.table)) == 0 {
 			return errors.New("--echo-responder: the config has no route with a reply section")
 		}
-		echoOpts, err := kafkaOpts(cfg.Kafka, seeds, log)
+		echoOpts, err := kafkaOpts(cfg.Kafka, seeds, klog)
 		if err != nil {
 			return err
 		}
@@ -225,17 +232,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("ferry listening", "addr", ln.Addr().String(), "version", version)
-	for _, r := range cfg.table.Routes() {
-		log.Info("route", "route", r.Name, "method", r.Method, "path", r.Path, "topic", r.Topic, "auth", r.Auth)
-	}
-	for _, st := range cfg.Streams {
-		log.Info("stream", "stream", st.Name, "path", "/v1/streams/"+st.Name, "topic", st.Topic, "auth", cmpOr(st.Auth, topics.AuthRequired))
-	}
-	if len(cfg.Replay.Topics) > 0 {
-		log.Info("replay", "topics", cfg.Replay.Topics, "scopes", cfg.Replay.Scopes,
-			"max_concurrent", cfg.Replay.MaxConcurrent, "max_records", cfg.Replay.MaxRecords)
-	}
+	info.addr, info.seeds = ln.Addr(), seeds
 
 	g, gctx := errgroup.WithContext(ctx)
 	if hub != nil {
@@ -258,11 +255,12 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	echoDone := make(chan struct{})
 	if echo != nil {
 		g.Go(func() error { defer close(echoDone); return echo.Run(echoCtx) })
-		log.Info("demo echo responder running", "topics", requestTopics(cfg.table), "group", echoGroup)
+		info.echoTopics = requestTopics(cfg.table)
 	} else {
 		close(echoDone)
 	}
 	srv.SetReady(true)
+	log.LogAttrs(ctx, slog.LevelInfo, "ferry ready", readyAttrs(cfg, info)...)
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "shutdown_delay", cfg.Server.ShutdownDelay.String(), "grace_period", cfg.Server.GracePeriod.String())
@@ -393,15 +391,15 @@ func readyChecks(admin *topics.Admin, rdb *redis.Client, needed []string) []ingr
 // reads of resuming subscribers (kept off the consumer's long-polling
 // connections). Both are long-lived, so both get metrics and tracing
 // hooks. It returns the clients' closers.
-func newHub(cfg *loaded, seeds []string, log *slog.Logger, tel *telemetry) (*consumers.Hub, []func(), error) {
+func newHub(cfg *loaded, seeds []string, log *slog.Logger, klog kafkaLog, tel *telemetry) (*consumers.Hub, []func(), error) {
 	if len(cfg.Streams) == 0 {
 		return nil, nil, nil
 	}
-	live, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("streams")...)
+	live, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("streams")...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	reader, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("streams_history")...)
+	reader, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("streams_history")...)
 	if err != nil {
 		live.Close()
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
