@@ -188,7 +188,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		deps.Streams = hub
 		deps.Checks = append(deps.Checks, ingress.Check{Name: "streams", Check: hub.Check})
 	}
-	hooks, hookChecks, err := newWebhooks(cfg, seeds, log, tel)
+	hooks, hookChecks, err := newWebhooks(cfg, seeds, log, klog, tel)
 	if err != nil {
 		return err
 	}

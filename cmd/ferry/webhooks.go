@@ -18,7 +18,7 @@ import (
 // tracing hooks named webhook_NAME, and the /readyz checks that show their
 // breakers. The caller runs them and shuts them down; closers shut down
 // those built when a later one fails.
-func newWebhooks(cfg *loaded, seeds []string, log *slog.Logger, tel *telemetry) ([]*webhook.Webhook, []ingress.Check, error) {
+func newWebhooks(cfg *loaded, seeds []string, log *slog.Logger, klog kafkaLog, tel *telemetry) ([]*webhook.Webhook, []ingress.Check, error) {
 	var (
 		hooks  []*webhook.Webhook
 		checks []ingress.Check
@@ -28,7 +28,7 @@ func newWebhooks(cfg *loaded, seeds []string, log *slog.Logger, tel *telemetry) 
 		opts = append(opts, webhook.WithObserver(tel.webhooks))
 	}
 	for _, wc := range cfg.Webhooks {
-		kopts, err := kafkaOpts(cfg.Kafka, seeds, log, tel.kafkaHooks("webhook_"+wc.Name)...)
+		kopts, err := kafkaOpts(cfg.Kafka, seeds, klog, tel.kafkaHooks("webhook_"+wc.Name)...)
 		if err == nil {
 			var w *webhook.Webhook
 			if w, err = webhook.New(wc, kopts, opts...); err == nil {
