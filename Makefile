@@ -19,9 +19,10 @@ build: ## build bin/ferry
 .PHONY: run
 run: build ## run the gateway on :8080 with embedded Kafka (127.0.0.1:9092), Redis and a demo echo responder
 	@mkdir -p .data
-	@echo 'Try it from another terminal (dev token, testdata/keys is DEV ONLY):'
+	@echo 'Once ferry logs "ferry ready" (its URLs, Kafka and Redis addresses), try it from another terminal'
+	@echo '(dev token; testdata/keys is DEV ONLY):'
 	@echo '  TOKEN=$$(./$(BIN) token --scope orders:write)'
-	@echo '  curl -i localhost:8080/v1/orders -H "Authorization: Bearer $$TOKEN" -H "Content-Type: application/json" -d @testdata/payloads/order.json'
+	@echo '  curl -i localhost:8080/v1/orders -H "Authorization: Bearer $$TOKEN" -H "Content-Type: application/json" --data-binary @testdata/payloads/order.json'
 	./$(BIN) serve -c $(CONFIG) --echo-responder
 
 .PHONY: test

@@ -54,6 +54,7 @@ var internal = map[string]struct {
 	"correlator":        {[]string{"topics"}, "correlator may import topics (DESIGN.md)"},
 	"consumers":         {[]string{"topics"}, "consumers may import topics (DESIGN.md)"},
 	"consumers/respond": {[]string{"topics"}, "the responder SDK stands apart from the hub and the replay reader"},
+	"consumers/webhook": {[]string{"consumers", "topics"}, "webhook delivery uses the consumers' filter vocabulary"},
 }
 
 // Third-party and standard packages whose use is bounded.

@@ -77,6 +77,10 @@ type Check struct {
 	// text /readyz shows (no secrets). Checks run concurrently, and ctx
 	// ends after 2s.
 	Check func(ctx context.Context) error
+	// Advisory checks report a state without gating readiness: their
+	// error is shown and the instance stays ready (a webhook whose
+	// endpoint is down: this instance can still serve).
+	Advisory bool
 }
 
 // Streams serves /v1/streams: the configured streams and subscriptions to

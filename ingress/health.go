@@ -45,7 +45,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	wg.Wait()
 	for i, ch := range s.deps.Checks {
 		if errs[i] != nil {
-			rd.Status = "not_ready"
+			if !ch.Advisory {
+				rd.Status = "not_ready"
+			}
 			rd.Checks[ch.Name] = errs[i].Error()
 		} else {
 			rd.Checks[ch.Name] = "ok"

@@ -169,6 +169,11 @@ func TestHealthAndReadiness(t *testing.T) {
 				return errors.New("missing topics: orders")
 			}
 			return nil
+		}}, {Name: "webhook.billing", Advisory: true, Check: func(context.Context) error {
+			if fail.Load() {
+				return errors.New("endpoint down")
+			}
+			return nil
 		}}}
 	})
 	type ready struct {
@@ -186,12 +191,22 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code, r := get("/healthz"); code != 200 || r.Status != "ok" {
 		t.Errorf("/healthz = %d %+v, want 200 ok", code, r)
 	}
-	if code, r := get("/readyz"); code != 200 || r.Status != "ready" || r.Checks["kafka"] != "ok" {
+	if code, r := get("/readyz"); code != 200 || r.Status != "ready" || r.Checks["kafka"] != "ok" || r.Checks["webhook.billing"] != "ok" {
 		t.Errorf("/readyz = %d %+v, want 200 ready", code, r)
 	}
 	fail.Store(true)
-	if code, r := get("/readyz"); code != 503 || r.Checks["kafka"] != "missing topics: orders" {
+	if code, r := get("/readyz"); code != 503 || r.Checks["kafka"] != "missing topics: orders" || r.Checks["webhook.billing"] != "endpoint down" {
 		t.Errorf("/readyz with a failing check = %d %+v, want 503 naming the topic", code, r)
+	}
+	g.srv.SetReady(true)
+	// An advisory check shows its error and leaves the instance ready.
+	advisoryOnly := startGateway(t, func(_ *ingress.Config, d *ingress.Deps) {
+		d.Checks = []ingress.Check{{Name: "webhook.billing", Advisory: true, Check: func(context.Context) error { return errors.New("endpoint down") }}}
+	})
+	resp, b := advisoryOnly.do(t, "GET", "/readyz", "", nil)
+	var r ready
+	if err := json.Unmarshal(b, &r); err != nil || resp.StatusCode != 200 || r.Status != "ready" || r.Checks["webhook.billing"] != "endpoint down" {
+		t.Errorf("/readyz with a failing advisory check = %d %s, want 200 ready showing the error", resp.StatusCode, b)
 	}
 	fail.Store(false)
 	g.srv.SetReady(false)

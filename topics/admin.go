@@ -236,3 +236,38 @@ func adminErr(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, errors.Join(ErrUnavailable, err))
 }
+
+// GroupLag returns how many records of topic the consumer group has not
+// committed: over the topic's partitions, the end offset less the group's
+// committed offset, or less the start offset where the group committed
+// none (or committed below it). It is the consumer lag that
+// kafka-consumer-groups --describe shows.
+func (a *Admin) GroupLag(ctx context.Context, group, topic string) (int64, error) {
+	committed, err := a.adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return 0, adminErr("fetch offsets of group "+group, err)
+	}
+	ends, err := a.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, adminErr("list end offsets", err)
+	}
+	starts, err := a.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, adminErr("list start offsets", err)
+	}
+	var lag int64
+	for p, end := range ends[topic] {
+		if end.Err != nil {
+			return 0, adminErr(fmt.Sprintf("list end offsets %s/%d", topic, p), end.Err)
+		}
+		from := int64(0)
+		if s, ok := starts.Lookup(topic, p); ok && s.Err == nil {
+			from = s.Offset
+		}
+		if c, ok := committed.Lookup(topic, p); ok && c.Err == nil && c.At > from {
+			from = c.At
+		}
+		lag += max(end.Offset-from, 0)
+	}
+	return lag, nil
+}

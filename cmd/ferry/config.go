@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/webhook"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/identity"
@@ -53,6 +55,8 @@ type Config struct {
 	// Correlator configures request/response: pending caps, result TTL,
 	// reply topic layout, reply header allowlist.
 	Correlator correlator.Config `yaml:"correlator"`
+	// Webhooks push the records of topics to HTTP endpoints.
+	Webhooks []webhook.Config `yaml:"webhooks"`
 
 	// dir is the folder of the config file; relative paths resolve there.
 	dir string
@@ -64,26 +68,34 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is json (default) or text.
 	Format string `yaml:"format"`
+	// KafkaLevel is the level of the Kafka client's own lines (franz-go):
+	// debug, info, warn (the default: its info lines come by the dozen
+	// at start and at every rebalance), error or none. Lines below
+	// Level are dropped anyway.
+	KafkaLevel string `yaml:"kafka_level"`
 }
 
-// RedisConfig is the `redis` section.
-type RedisConfig struct {
-	// URL is a redis:// or rediss:// URL. Empty (the default) runs an
-	// embedded in-process Redis (miniredis) through the same client code.
-	URL string `yaml:"url"`
-}
+// errNoConfigFile is loadConfig's error for a config file that does not
+// exist.
+var errNoConfigFile = errors.New("does not exist")
 
 // loaded is a validated config with its compiled parts.
 type loaded struct {
 	Config
 	table   *topics.Table
 	schemas *schemas.Set
+	// warnings are what is valid but probably not meant (overlapping
+	// routes), each starting with its field path.
+	warnings []string
 }
 
 // loadConfig reads, expands, decodes and validates a config file. Its error
 // lists every problem, one per line, each starting with its field path.
 func loadConfig(path string) (*loaded, error) {
 	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config file %s %w", path, errNoConfigFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -112,9 +124,12 @@ func (cfg Config) compile() (*loaded, error) {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: must be json or text, not %q", cfg.Log.Format))
 	}
-	if cfg.Redis.URL != "" && !strings.HasPrefix(cfg.Redis.URL, "redis://") && !strings.HasPrefix(cfg.Redis.URL, "rediss://") && !strings.HasPrefix(cfg.Redis.URL, "unix://") {
-		errs = append(errs, errors.New("redis.url: must be a redis://, rediss:// or unix:// URL"))
+	switch strings.ToLower(cfg.Log.KafkaLevel) {
+	case "", "debug", "info", "warn", "error", "none":
+	default:
+		errs = append(errs, fmt.Errorf("log.kafka_level: must be debug, info, warn, error or none, not %q", cfg.Log.KafkaLevel))
 	}
+	errs = append(errs, prefixed("redis", cfg.Redis.Validate())...)
 	cfg.Server = cfg.Server.WithDefaults()
 	errs = append(errs, prefixed("server", cfg.Server.Validate())...)
 	cfg.Kafka = cfg.Kafka.WithDefaults()
@@ -144,6 +159,12 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("replay", cfg.Replay.Validate())...)
 	cfg.Correlator = cfg.Correlator.WithDefaults()
 	errs = append(errs, prefixed("correlator", cfg.Correlator.Validate())...)
+	cfg.Webhooks = append([]webhook.Config(nil), cfg.Webhooks...)
+	for i := range cfg.Webhooks {
+		cfg.Webhooks[i] = cfg.Webhooks[i].WithDefaults()
+		cfg.Webhooks[i].SecretFile = cfg.resolve(cfg.Webhooks[i].SecretFile)
+	}
+	errs = append(errs, prefixed("", webhook.Validate(cfg.Webhooks))...)
 	if cfg.Kafka.Embedded.DataDir != "" {
 		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
 	}
@@ -193,7 +214,7 @@ func (cfg Config) compile() (*loaded, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &loaded{Config: cfg, table: table, schemas: set}, nil
+	return &loaded{Config: cfg, table: table, schemas: set, warnings: table.Overlaps()}, nil
 }
 
 // resolve makes a relative path relative to the config file's folder.
@@ -286,7 +307,11 @@ func walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			key := n.Content[i].Value
 			f, ok := fieldByTag(t, key)
 			if !ok {
-				*errs = append(*errs, fmt.Errorf("%s: unknown key (line %d)", at(key), n.Content[i].Line))
+				err := fmt.Errorf("%s: unknown key (line %d)", at(key), n.Content[i].Line)
+				if near := nearestKey(t, key); near != "" {
+					err = fmt.Errorf("%w; did you mean %q?", err, near)
+				}
+				*errs = append(*errs, err)
 				continue
 			}
 			walk(n.Content[i+1], f.Type, at(key), errs)
@@ -327,23 +352,76 @@ func walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 	}
 }
 
-// fieldByTag finds the field of t that YAML key names, looking into
-// fields tagged ",inline" (a section composed of several packages' parts).
-func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if opts == "inline" && f.Type.Kind() == reflect.Struct {
-			if inner, ok := fieldByTag(f.Type, key); ok {
-				return inner, true
-			}
+// nearestKey returns the key of struct t closest to an unknown key, when
+// it is close enough to be a typo (one or two edits, by the length of the
+// key), else "".
+func nearestKey(t reflect.Type, key string) string {
+	best, bestDist := "", min(2, max(1, len(key)/3))+1
+	for _, f := range yamlFields(t) {
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" || !f.IsExported() {
 			continue
 		}
+		if d := editDistance(strings.ToLower(key), tag); d < bestDist {
+			best, bestDist = tag, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of neighbours ("lsiten")
+// count one each.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}
+
+// fieldByTag finds the field of t that YAML key names.
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for _, f := range yamlFields(t) {
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if tag == key && f.IsExported() {
 			return f, true
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+// yamlFields lists the fields of struct t as YAML sees them: the fields of
+// a field tagged ",inline" (a section composed of several packages' parts)
+// stand in for it.
+func yamlFields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if _, opts, _ := strings.Cut(f.Tag.Get("yaml"), ","); opts == "inline" && f.Type.Kind() == reflect.Struct {
+			out = append(out, yamlFields(f.Type)...)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // expandEnv replaces ${VAR} and ${VAR:-default} in a scalar; $${ is a

@@ -15,8 +15,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files of TestCheckGolden")
 
 // TestCheckGolden runs `ferry check` on each testdata/config/NAME.yaml and
-// compares what it prints with NAME.golden: "ok", or every problem, one
-// per line, with its field path.
+// compares what it prints with NAME.golden: its warnings (stderr) and
+// "ok", or every problem, one per line, with its field path. Issue 16
+// item 15: unknown-keys (did you mean), route-overlap (warnings).
 func TestCheckGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/config/*.yaml")
 	if err != nil || len(files) == 0 {
@@ -27,7 +28,7 @@ func TestCheckGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
 			code := run(t.Context(), []string{"check", f}, &stdout, &stderr)
-			got := "ok\n"
+			got := stderr.String() + "ok\n"
 			if code != 0 {
 				got = strings.TrimSuffix(stderr.String(), "ferry: invalid config\n")
 			} else if !strings.HasSuffix(stdout.String(), "ok ("+strings.SplitN(stdout.String(), "ok (", 2)[1]) {
@@ -125,5 +126,72 @@ func TestRunUsage(t *testing.T) {
 	}
 	if code := run(t.Context(), []string{"check", "does-not-exist.yaml"}, &out, &errOut); code != 1 {
 		t.Errorf("ferry check on a missing file exits %d, want 1", code)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"scope", "scopes", 1}, {"lsiten", "listen", 1}, {"timout", "timeout", 1}, {"kafak", "kafka", 1}, {"retries", "reply", 5}, {"ab", "", 2}} {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// TestRedisURLIncomplete (issue 16 item 19): a redis.url without a host
+// (which go-redis would quietly read as localhost:6379), with a bad port
+// or database, or a unix:// URL without a path is refused, and the
+// message never repeats the password; complete URLs pass.
+func TestRedisURLIncomplete(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ url, want string }{
+		{"redis://", `redis.url: "redis://" has no host; write redis://HOST[:PORT][/DB]`},
+		{"rediss://", `redis.url: "rediss://" has no host; write rediss://HOST[:PORT][/DB]`},
+		{"redis://:6379", `redis.url: "redis://:6379" has no host; write redis://HOST[:PORT][/DB]`},
+		{"redis:///0", `redis.url: "redis:///0" has no host; write redis://HOST[:PORT][/DB]`},
+		{"redis://u:pw-in-url@/0", `redis.url: "redis://u:xxxxx@/0" has no host; write redis://HOST[:PORT][/DB]`},
+		{"redis://host:0", `redis.url: "redis://host:0": the port must be 1-65535`},
+		{"redis://host:99999", `redis.url: "redis://host:99999": the port must be 1-65535`},
+		{"redis://u:pw-in-url@host:abc", `redis.url: not a valid URL`},
+		{"redis://host/x", `redis.url: "redis://host/x": redis: invalid database number: "x"`},
+		{"unix://", `redis.url: "unix://" has no socket path; write unix:///PATH/TO/redis.sock`},
+		{"http://localhost:6379", `redis.url: must be a redis://, rediss:// or unix:// URL`},
+		{"redis://host", ""},
+		{"redis://host:6380/3", ""},
+		{"rediss://u:pw@host:6380/0", ""},
+		{"redis://[::1]:6379", ""},
+		{"unix:///run/redis.sock", ""},
+	}
+	for _, tt := range tests {
+		_, err := (Config{Redis: RedisConfig{URL: tt.url}}).compile()
+		var got string
+		for _, e := range prefixed("", err) {
+			if strings.HasPrefix(e.Error(), "redis.") {
+				got = e.Error()
+			}
+		}
+		if got != tt.want {
+			t.Errorf("redis.url %q: %q, want %q", tt.url, got, tt.want)
+		}
+		if strings.Contains(got, "pw-in-url") {
+			t.Errorf("redis.url %q: the message repeats the password: %q", tt.url, got)
+		}
+	}
+}
+
+func TestRedisAddress(t *testing.T) {
+	t.Parallel()
+	for url, want := range map[string]string{
+		"redis://host":                   "redis://host:6379/0",
+		"rediss://user:pw@host:6380/3":   "rediss://host:6380/3",
+		"redis://:pw@[::1]:6379/1":       "redis://[::1]:6379/1",
+		"unix://user:pw@/run/redis.sock": "unix:///run/redis.sock",
+	} {
+		if got := (RedisConfig{URL: url}).Address(); got != want {
+			t.Errorf("Address(%q) = %q, want %q", url, got, want)
+		}
 	}
 }

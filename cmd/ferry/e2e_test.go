@@ -93,9 +93,17 @@ func startFerry(t *testing.T, dataDir string) *process {
 // startFerryOn is startFerry on given HTTP and Kafka addresses.
 func startFerryOn(t *testing.T, dataDir, httpAddr, kafkaAddr string) *process {
 	t.Helper()
+	return startFerryConfig(t, "../../testdata/ferry.yaml", httpAddr, kafkaAddr,
+		"FERRY_LISTEN="+httpAddr, "FERRY_KAFKA_LISTEN="+kafkaAddr, "FERRY_DATA_DIR="+dataDir)
+}
+
+// startFerryConfig runs bin/ferry serve -c config, with env added to the
+// environment, and waits until /readyz at httpAddr answers 200.
+func startFerryConfig(t *testing.T, config, httpAddr, kafkaAddr string, env ...string) *process {
+	t.Helper()
 	p := &process{logs: &syncBuffer{}, http: httpAddr, kafka: kafkaAddr, exited: make(chan error, 1)}
-	p.cmd = exec.Command(ferryBinary(t), "serve", "-c", "../../testdata/ferry.yaml")
-	p.cmd.Env = append(os.Environ(), "FERRY_LISTEN="+p.http, "FERRY_KAFKA_LISTEN="+p.kafka, "FERRY_DATA_DIR="+dataDir)
+	p.cmd = exec.Command(ferryBinary(t), "serve", "-c", config)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -216,7 +224,8 @@ func consume(t *testing.T, broker, topic string, n int) []*kgo.Record {
 func TestBinaryEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	p := startFerry(t, dataDir)
-	for _, want := range []string{`"msg":"ferry listening"`, `"msg":"embedded kafka listening"`, `"msg":"route"`, `"path":"/v1/orders"`} {
+	for _, want := range []string{`"msg":"ferry ready"`, `"gateway":"http://` + p.http + `"`, `"kafka":{"addr":"` + p.kafka + `","embedded":true,"data_dir":"` + dataDir + `"}`,
+		`"redis":{"addr":"127.0.0.1:`, `"create-order: POST /v1/orders -> orders.commands (auth required)"`} {
 		if !strings.Contains(p.logs.String(), want) {
 			t.Errorf("start-up logs lack %s", want)
 		}

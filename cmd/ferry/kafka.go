@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,16 +21,17 @@ import (
 // A record that is not acknowledged within the produce timeout fails, so it
 // cannot be written long after its client was told it was not.
 //
-// hooks are the client's metrics and tracing hooks, from
+// klog is the client's logger (newKafkaLog); hooks are the client's
+// metrics and tracing hooks, from
 // telemetry.kafkaHooks (one name per long-lived client).
 //
 // With real brokers, kafka.tls and kafka.sasl add TLS and SASL (PLAIN or
 // SCRAM); the embedded broker is always plaintext without SASL.
-func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo.Hook) ([]kgo.Opt, error) {
+func kafkaOpts(cfg topics.Config, seeds []string, klog kafkaLog, hooks ...kgo.Hook) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(cfg.ClientID),
-		kgo.WithLogger(kslog.New(log.With("component", "kafka"))),
+		kgo.WithLogger(klog.logger()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(max(cfg.ProduceTimeout, time.Second)), // franz-go refuses less than 1s
@@ -63,8 +65,8 @@ func kafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo
 }
 
 // newKafkaClient builds a long-lived client from kafkaOpts.
-func newKafkaClient(cfg topics.Config, seeds []string, log *slog.Logger, hooks ...kgo.Hook) (*kgo.Client, error) {
-	opts, err := kafkaOpts(cfg, seeds, log, hooks...)
+func newKafkaClient(cfg topics.Config, seeds []string, klog kafkaLog, hooks ...kgo.Hook) (*kgo.Client, error) {
+	opts, err := kafkaOpts(cfg, seeds, klog, hooks...)
 	if err != nil {
 		return nil, err
 	}
@@ -73,23 +75,55 @@ func newKafkaClient(cfg topics.Config, seeds []string, log *slog.Logger, hooks .
 
 // replayKafkaOpts are kafkaOpts for the replay API's short-lived clients.
 // Their info lines (metadata updates, partition assignments) would come
-// once per request, so they log warnings and errors only.
-func replayKafkaOpts(cfg topics.Config, seeds []string, log *slog.Logger) ([]kgo.Opt, error) {
-	quiet := warnOnly{kslog.New(log.With("component", "kafka", "client", "replay"))}
-	opts, err := kafkaOpts(cfg, seeds, log)
+// once per request, so they log warnings and errors at most, whatever
+// log.kafka_level says.
+func replayKafkaOpts(cfg topics.Config, seeds []string, klog kafkaLog) ([]kgo.Opt, error) {
+	opts, err := kafkaOpts(cfg, seeds, klog)
 	if err != nil {
 		return nil, err
 	}
-	return append(opts, kgo.WithLogger(quiet)), nil
+	quiet := kafkaLog{log: klog.log.With("client", "replay"), level: min(klog.level, kgo.LogLevelWarn)}
+	return append(opts, kgo.WithLogger(quiet.logger())), nil
 }
 
-// warnOnly passes on a kgo logger's warnings and errors only.
-type warnOnly struct{ kgo.Logger }
+// kafkaLog is how the Kafka clients log: franz-go's lines go through slog
+// (kslog) with component "kafka", and those below level are dropped.
+type kafkaLog struct {
+	log   *slog.Logger
+	level kgo.LogLevel
+}
 
-func (w warnOnly) Level() kgo.LogLevel { return min(w.Logger.Level(), kgo.LogLevelWarn) }
+// newKafkaLog builds the Kafka clients' logging from log.kafka_level
+// (validated by loadConfig; default warn, because franz-go's info lines
+// come by the dozen at start and at every rebalance).
+func newKafkaLog(cfg LogConfig, log *slog.Logger) kafkaLog {
+	level := kgo.LogLevelWarn
+	switch strings.ToLower(cfg.KafkaLevel) {
+	case "debug":
+		level = kgo.LogLevelDebug
+	case "info":
+		level = kgo.LogLevelInfo
+	case "error":
+		level = kgo.LogLevelError
+	case "none":
+		level = kgo.LogLevelNone
+	}
+	return kafkaLog{log: log.With("component", "kafka"), level: level}
+}
 
-func (w warnOnly) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	if level <= kgo.LogLevelWarn {
-		w.Logger.Log(level, msg, keyvals...)
+// logger is the kgo.Logger of one client.
+func (k kafkaLog) logger() kgo.Logger { return levelLogger{kslog.New(k.log), k.level} }
+
+// levelLogger passes on a kgo logger's lines at level and above only.
+type levelLogger struct {
+	kgo.Logger
+	level kgo.LogLevel
+}
+
+func (l levelLogger) Level() kgo.LogLevel { return min(l.Logger.Level(), l.level) }
+
+func (l levelLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level <= l.level {
+		l.Logger.Log(level, msg, keyvals...)
 	}
 }

@@ -12,11 +12,12 @@ import (
 )
 
 // TestReplayKafkaOptsLogQuietly: replay clients, made per request, keep
-// franz-go's info lines out of the log and pass warnings on.
+// franz-go's info lines out of the log, even at log.kafka_level debug,
+// and pass warnings on.
 func TestReplayKafkaOptsLogQuietly(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts, err := replayKafkaOpts(topics.Config{}.WithDefaults(), []string{"127.0.0.1:1"}, log)
+	opts, err := replayKafkaOpts(topics.Config{}.WithDefaults(), []string{"127.0.0.1:1"}, newKafkaLog(LogConfig{KafkaLevel: "debug"}, log))
 	if err != nil {
 		t.Fatal(err)
 	}

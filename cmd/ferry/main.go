@@ -6,6 +6,7 @@
 //	ferry respond --echo        run a demo responder
 //	ferry replay TOPIC          print a topic's records from a gateway
 //	ferry tail STREAM           follow a stream of a gateway
+//	ferry healthcheck [URL]     exit 0 when /readyz answers 200
 //	ferry version               print the version
 package main
 
@@ -32,6 +33,7 @@ Usage:
   ferry respond --echo    run a demo responder that answers request/response routes
   ferry replay TOPIC      print a topic's records between two points in time (--from -15m)
   ferry tail STREAM       print a stream's records as they arrive
+  ferry healthcheck [URL] exit 0 if the gateway's /readyz answers 200 (containers)
   ferry version           print the version
 
 Run 'ferry COMMAND -h' for a command's flags.
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = replayCmd(ctx, args[1:], stdout, stderr)
 	case "tail":
 		err = tailCmd(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		err = healthcheckCmd(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ferry", version)
 	case "-h", "--help", "help":

@@ -14,7 +14,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mattn/go-isatty"
 )
@@ -222,7 +221,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	path := "/v1/replay/" + url.PathEscape(pos[0]) + "?" + q.Encode()
 	out.stderr = stderr
 	if follow {
-		err := c.stream(ctx, path, out, stderr, 0)
+		err := c.stream(ctx, path, out, stderr, 0, replayEvents)
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return nil // interrupted: the normal end of following
 		}
@@ -282,9 +281,11 @@ func inBandError(line []byte) error {
 
 const tailUsage = `usage: ferry tail STREAM [flags]
 
-Prints a configured stream's records as they arrive (Server-Sent Events
-from GET /v1/streams/STREAM), reconnecting with Last-Event-ID when the
-connection drops, until interrupted.
+Prints every record of a configured stream as it arrives (Server-Sent
+Events from GET /v1/streams/STREAM?envelope=true), whatever its event
+type, reconnecting with Last-Event-ID when the connection drops or the
+gateway shuts down, until interrupted. NDJSON output is one envelope per
+line: {"key","headers","partition","offset","timestamp","value"}.
 
 Flags:
 `
@@ -311,15 +312,14 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, err)
 		return errUsage
 	}
-	q := url.Values{}
+	// The envelope carries each record's partition, offset, key and
+	// headers: one JSON line, whatever the value.
+	q := url.Values{"envelope": {"true"}}
 	cf.filters(q)
-	path := "/v1/streams/" + url.PathEscape(pos[0])
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
+	path := "/v1/streams/" + url.PathEscape(pos[0]) + "?" + q.Encode()
 	c := cf.client()
-	out.stderr = stderr
-	err = c.stream(ctx, path, out, stderr, int64(limit))
+	out.stderr, out.stream = stderr, pos[0]
+	err = c.stream(ctx, path, out, stderr, int64(limit), streamEvents)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // interrupted: the normal end of a tail
 	}
@@ -383,112 +383,4 @@ func (p *problemBody) Error() string {
 		s += ": " + p.Detail
 	}
 	return s
-}
-
-// stream prints the records of a Server-Sent Events stream. When the
-// connection drops it reconnects with the last event id, after the delay
-// the server asked for (retry:), until ctx ends, the server sends an end or
-// error event, or limit records were printed (0: no limit). An answer other
-// than 200 ends it with an error: only broken connections are retried.
-func (c *gatewayClient) stream(ctx context.Context, path string, out *printer, stderr io.Writer, limit int64) error {
-	var (
-		lastID string
-		retry  = time.Second
-	)
-	for {
-		resp, err := c.get(ctx, path, lastID)
-		if err != nil {
-			var p *problemBody
-			if errors.As(err, &p) || ctx.Err() != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "ferry: %v; reconnecting in %v\n", err, retry)
-		} else {
-			done, err := readEvents(resp.Body, out, stderr, limit, &lastID, &retry)
-			resp.Body.Close()
-			if done || err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			fmt.Fprintf(stderr, "ferry: the stream closed; reconnecting in %v (Last-Event-ID %q)\n", retry, lastID)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(retry):
-		}
-	}
-}
-
-// readEvents reads one connection's events. done is true when the stream
-// is over for good: an end event, or limit records printed.
-func readEvents(body io.Reader, out *printer, stderr io.Writer, limit int64, lastID *string, retry *time.Duration) (done bool, err error) {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	var (
-		event   string
-		data    []byte
-		hasData bool
-		id      *string
-	)
-	for sc.Scan() {
-		line := sc.Text()
-		if line != "" {
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "": // a comment: heartbeat
-			case "event":
-				event = value
-			case "data":
-				if hasData {
-					data = append(data, '\n')
-				}
-				data, hasData = append(data, value...), true
-			case "id":
-				if !strings.ContainsRune(value, 0) {
-					id = &value
-				}
-			case "retry":
-				if ms, err := strconv.Atoi(value); err == nil && ms >= 0 {
-					*retry = time.Duration(ms) * time.Millisecond
-				}
-			}
-			continue
-		}
-		// A blank line dispatches the event.
-		if id != nil {
-			*lastID = *id
-		}
-		ev, d, ok := event, data, hasData
-		event, data, hasData, id = "", nil, false, nil
-		if !ok {
-			continue
-		}
-		switch ev {
-		case "", "message", "record":
-			if err := out.line(d); err != nil {
-				return true, err
-			}
-			if limit > 0 && out.count >= limit {
-				return true, nil
-			}
-		case "error":
-			if err := inBandError(d); err != nil {
-				return true, err
-			}
-			return true, fmt.Errorf("stream error: %s", d)
-		case "end":
-			out.note("end: " + string(d))
-			return true, nil
-		default:
-			out.note(ev + ": " + string(d))
-		}
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "ferry: stream broke: %v\n", err)
-	}
-	return false, nil
 }

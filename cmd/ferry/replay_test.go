@@ -208,17 +208,22 @@ func TestReplayCLIInBandError(t *testing.T) {
 	}
 }
 
-// TestTailCLI runs ferry tail against a small SSE server: it prints the
-// record events, skips heartbeats, notes other events on stderr,
-// reconnects with Last-Event-ID after the connection drops, and stops
-// after --limit records.
+// TestTailCLI runs ferry tail against a small SSE server that frames
+// events as a ferry stream does (envelopes named after their ce_type, ids
+// of stream positions): it prints every record, skips heartbeats,
+// reconnects with Last-Event-ID after the server ends the stream for
+// shutdown, and stops after --limit records.
 func TestTailCLI(t *testing.T) {
 	g := startFakeGateway(t)
-	recs := strings.Split(strings.TrimSpace(string(g.records)), "\n")
 	var (
 		mu    sync.Mutex
 		conns int
 		seen  []string // Last-Event-ID of each connection
+	)
+	const (
+		rec1 = `{"key":"c-42","headers":{"ce_type":"com.example.order.created","content-type":"application/json"},"partition":0,"offset":0,"timestamp":"2026-01-02T15:04:05.123Z","value":{"order_id":"o-1","total":12.5}}`
+		rec2 = `{"key":null,"headers":{},"partition":0,"offset":2,"timestamp":"2026-01-02T15:04:07.123Z","value":{"pretty":[1,2]}}`
+		rec3 = `{"key":"3q2+7w==","key_encoding":"base64","headers":{"ce_type":"end"},"partition":1,"offset":3,"timestamp":"2026-01-02T15:04:08.123Z","value":"plain text"}`
 	)
 	g.handler = func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -233,10 +238,10 @@ func TestTailCLI(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		switch n {
 		case 1:
-			// Two records, a heartbeat, a note, then the connection drops.
-			fmt.Fprintf(w, "retry: 10\n\nid: 1\nevent: record\ndata: %s\n\n: ping\n\nid: 2\ndata: %s\n\nevent: notice\ndata: lagging\n\n", recs[0], recs[2])
+			// Two records, a heartbeat, then the server shuts down.
+			fmt.Fprintf(w, "retry: 10\nid: 0.0\n\nid: 1.0\nevent: com.example.order.created\ndata: %s\n\n: ping\n\nid: 3.0\nevent: message\ndata: %s\n\nevent: error\ndata: {\"reason\":\"shutdown\",\"detail\":\"the server is shutting down\"}\n\n", rec1, rec2)
 		default:
-			fmt.Fprintf(w, "id: 3\nevent: record\ndata: %s\n\n", recs[3])
+			fmt.Fprintf(w, "id: 3.4\nevent: end\ndata: %s\n\n", rec3) // a record whose ce_type is "end"
 			w.(http.Flusher).Flush()
 			<-r.Context().Done() // held open: the client leaves after --limit
 		}
@@ -248,26 +253,26 @@ func TestTailCLI(t *testing.T) {
 	checkGolden(t, "tail-pretty", stdout)
 	mu.Lock()
 	defer mu.Unlock()
-	if diff := cmp.Diff([]string{"", "2"}, seen); diff != "" {
+	if diff := cmp.Diff([]string{"", "3.0"}, seen); diff != "" {
 		t.Errorf("Last-Event-ID per connection (-want +got):\n%s", diff)
 	}
-	if q := g.lastQuery(); q != "/v1/streams/order-events?key=c-42" {
+	if q := g.lastQuery(); q != "/v1/streams/order-events?envelope=true&key=c-42" {
 		t.Errorf("asked %s", q)
 	}
-	if !strings.Contains(stderr, "ferry: notice: lagging") || !strings.Contains(stderr, `reconnecting in 10ms (Last-Event-ID "2")`) {
-		t.Errorf("stderr %q lacks the notice and the reconnection", stderr)
+	if !strings.Contains(stderr, "ferry: the gateway ended the stream: shutdown") || !strings.Contains(stderr, `reconnecting in 10ms (Last-Event-ID "3.0")`) {
+		t.Errorf("stderr %q lacks the shutdown and the reconnection", stderr)
 	}
 }
 
-// TestTailCLIStops: an error event or a problem answer ends ferry tail
-// with exit 1; an interrupt ends it with 0.
+// TestTailCLIStops: a final error event (token_expired) or a problem
+// answer ends ferry tail with exit 1; an interrupt ends it with 0.
 func TestTailCLIStops(t *testing.T) {
 	g := startFakeGateway(t)
 	g.handler = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, `event: error`+"\n"+`data: {"error":{"type":"urn:ferry:problem:kafka-unavailable","title":"Kafka Unavailable","status":503}}`+"\n\n")
+		fmt.Fprint(w, `event: error`+"\n"+`data: {"reason":"token_expired","detail":"the token expired"}`+"\n\n")
 	}
-	if code, _, stderr := runCLI(t, "tail", "s", "--gateway", g.URL); code != 1 || !strings.Contains(stderr, "Kafka Unavailable (503)") {
+	if code, _, stderr := runCLI(t, "tail", "s", "--gateway", g.URL); code != 1 || !strings.Contains(stderr, "token_expired") {
 		t.Errorf("error event: exit %d, stderr %q", code, stderr)
 	}
 	g.handler = nil // 401: no token

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/topics"
 )
 
 // printer writes records, given as lines of the replay JSON format, to
@@ -21,6 +22,7 @@ type printer struct {
 	w        io.Writer
 	stderr   io.Writer // notes; nil discards them
 	format   string    // pretty, ndjson or json
+	stream   string    // ferry tail's stream: its lines are stream envelopes
 	color    bool
 	tty      bool // w is a terminal: the progress line must get out of its way
 	progress *progress
@@ -46,7 +48,13 @@ func (p *printer) line(line []byte) error {
 	b := p.buf[:0]
 	if p.format == "pretty" {
 		var r consumers.Record
-		if err := json.Unmarshal(line, &r); err != nil {
+		var err error
+		if p.stream != "" {
+			r, err = fromEnvelope(p.stream, line)
+		} else {
+			err = json.Unmarshal(line, &r)
+		}
+		if err != nil {
 			// Not a record (a stream with its own event shape): as it is.
 			b = append(append(b, line...), '\n')
 		} else {
@@ -70,6 +78,70 @@ func (p *printer) line(line []byte) error {
 		p.progress.add(len(line) + 1)
 	}
 	return nil
+}
+
+// envelope is an event of GET /v1/streams/{name}?envelope=true
+// (ingress/sse.go appendEnvelope).
+type envelope struct {
+	Key           *string         `json:"key"`
+	KeyEncoding   string          `json:"key_encoding"`
+	Headers       json.RawMessage `json:"headers"`
+	Partition     int32           `json:"partition"`
+	Offset        int64           `json:"offset"`
+	Timestamp     time.Time       `json:"timestamp"`
+	Value         json.RawMessage `json:"value"`
+	ValueEncoding string          `json:"value_encoding"`
+}
+
+// fromEnvelope reads a stream envelope as a record of the topic (named
+// after the stream: the envelope does not name its topic), for pretty
+// output. Headers keep their order; a JSON value stays JSON, a string
+// value is its text.
+func fromEnvelope(stream string, line []byte) (consumers.Record, error) {
+	var e envelope
+	if err := json.Unmarshal(line, &e); err != nil {
+		return consumers.Record{}, err
+	}
+	r := consumers.Record{Topic: stream, Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp}
+	var err error
+	if e.Key != nil {
+		if r.Key, err = decodeField(*e.Key, e.KeyEncoding); err != nil {
+			return r, err
+		}
+	}
+	var s string
+	switch {
+	case len(e.Value) == 0 || string(e.Value) == "null":
+	case json.Unmarshal(e.Value, &s) == nil:
+		if r.Value, err = decodeField(s, e.ValueEncoding); err != nil {
+			return r, err
+		}
+	default:
+		r.Value = e.Value
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.Headers))
+	if _, err := dec.Token(); err != nil { // {
+		return r, err
+	}
+	for dec.More() {
+		var k, v string
+		if t, err := dec.Token(); err == nil {
+			k, _ = t.(string)
+		}
+		if err := dec.Decode(&v); err != nil {
+			return r, err
+		}
+		r.Headers = append(r.Headers, topics.Header{Key: k, Value: []byte(v)})
+	}
+	return r, nil
+}
+
+// decodeField is a key's or value's bytes: as they are, or base64.
+func decodeField(s, encoding string) ([]byte, error) {
+	if encoding == "base64" {
+		return base64.StdEncoding.DecodeString(s)
+	}
+	return []byte(s), nil
 }
 
 // finish ends the output: it closes the JSON array. It is not called when

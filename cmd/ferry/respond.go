@@ -29,8 +29,8 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		opts                 echoOptions
 		topicList            stringList
 	)
-	fs.StringVar(&path, "c", "ferry.yaml", "config `file`: brokers, and the request topics of routes with a reply section")
-	fs.StringVar(&path, "config", "ferry.yaml", "config `file` (same as -c)")
+	fs.StringVar(&path, "c", defaultConfigFile, "config `file`: brokers, and the request topics of routes with a reply section")
+	fs.StringVar(&path, "config", defaultConfigFile, "config `file`")
 	fs.BoolVar(&echo, "echo", false, "answer each request with its own body (the only mode so far)")
 	fs.StringVar(&brokers, "brokers", "", "comma-separated seed `brokers`; default the config's kafka.brokers, or its embedded broker's address")
 	fs.Var(&topicList, "topic", "request `topic` to answer (repeatable); default every request topic of the config's reply routes")
@@ -38,8 +38,8 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&opts.progress, "progress", 0, "send `N` progress replies before the final one")
 	fs.DurationVar(&opts.delay, "delay", 0, "wait this `long` before each reply")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ferry respond --echo [-c FILE] [--brokers HOST:PORT,...] [--topic T]... [--group G] [--progress N] [--delay D]")
-		fs.PrintDefaults()
+		fmt.Fprint(stderr, "usage: ferry respond --echo [-c FILE] [--brokers HOST:PORT,...] [--topic T]... [--group G] [--progress N] [--delay D]\n\nFlags:\n")
+		printFlags(stderr, fs, configAlias)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,8 +50,7 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s", formatErrors(err))
-		return errInvalidConfig
+		return reportConfigError(stderr, err, true)
 	}
 	seeds := cfg.Kafka.Brokers
 	if brokers != "" {
@@ -67,7 +66,7 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("respond: no request topics: the config has no route with a reply section; use --topic")
 	}
 	log := newLogger(cfg.Log, stderr)
-	kopts, err := kafkaOpts(cfg.Kafka, seeds, log)
+	kopts, err := kafkaOpts(cfg.Kafka, seeds, newKafkaLog(cfg.Log, log))
 	if err != nil {
 		return err
 	}

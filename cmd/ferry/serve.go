@@ -29,9 +29,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var path string
 	var opts serveOptions
-	fs.StringVar(&path, "c", "ferry.yaml", "config `file`")
-	fs.StringVar(&path, "config", "ferry.yaml", "config `file` (same as -c)")
+	fs.StringVar(&path, "c", defaultConfigFile, "config `file`")
+	fs.StringVar(&path, "config", defaultConfigFile, "config `file`")
 	fs.BoolVar(&opts.echo, "echo-responder", false, "also run the demo echo responder (ferry respond --echo) in-process")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: ferry serve [-c FILE] [--echo-responder]\n\nRuns the gateway until SIGINT or SIGTERM.\n\nFlags:\n")
+		printFlags(stderr, fs, configAlias)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,8 +45,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s", formatErrors(err))
-		return errInvalidConfig
+		return reportConfigError(stderr, err, true)
 	}
 	return serve(ctx, cfg, newLogger(cfg.Log, stderr), opts)
 }
@@ -86,9 +89,17 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 	}()
 
+	for _, w := range cfg.warnings {
+		log.Warn("config: " + w) // what ferry check prints as a warning
+	}
+	klog := newKafkaLog(cfg.Log, log)
+	info := startInfo{kafkaEmbedded: cfg.Kafka.UseEmbedded(), redis: cfg.Redis.Address()}
 	tel, err := newTelemetry(ctx, cfg.Telemetry, log)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
+	}
+	if err := tel.addWebhooks(cfg.Webhooks); err != nil {
+		return err
 	}
 	closers = append(closers, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -106,7 +117,6 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 		closers = append(closers, func() { kc.Close(); log.Info("embedded kafka stopped") })
 		seeds = addrs
-		log.Info("embedded kafka listening", "addr", strings.Join(addrs, ","), "data_dir", cfg.Kafka.Embedded.DataDir)
 	}
 
 	redisURL := cfg.Redis.URL
@@ -117,7 +127,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 		closers = append(closers, mr.Close)
 		redisURL = "redis://" + mr.Addr()
-		log.Info("embedded redis listening", "addr", mr.Addr())
+		info.redis, info.redisEmbedded = mr.Addr(), true
 	}
 	ropts, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -126,7 +136,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	rdb := redis.NewClient(ropts)
 	closers = append(closers, func() { _ = rdb.Close() })
 
-	cl, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("producer")...)
+	cl, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("producer")...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -152,7 +162,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if rt := replyTopics(cfg.table); len(rt) > 0 {
 		// The reply consumer gets its own client: it polls, the producer
 		// client does not.
-		replyCl, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("replies")...)
+		replyCl, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("replies")...)
 		if err != nil {
 			return fmt.Errorf("kafka reply client: %w", err)
 		}
@@ -166,13 +176,13 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	}
 	// Replays read with short-lived clients of their own, built from the
 	// same options as cl.
-	replayOpts, err := replayKafkaOpts(cfg.Kafka, seeds, log)
+	replayOpts, err := replayKafkaOpts(cfg.Kafka, seeds, klog)
 	if err != nil {
 		return err
 	}
 	replayer := consumers.NewReplayer(cfg.Replay, admin, replayOpts, consumers.WithLogger(log))
 	deps.Replayer, deps.Topics, deps.ReplayScopes = replayer, replayer, cfg.Replay.Scopes
-	hub, hubClosers, err := newHub(cfg, seeds, log, tel)
+	hub, hubClosers, err := newHub(cfg, seeds, log, klog, tel)
 	if err != nil {
 		return err
 	}
@@ -181,6 +191,12 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		deps.Streams = hub
 		deps.Checks = append(deps.Checks, ingress.Check{Name: "streams", Check: hub.Check})
 	}
+	hooks, hookChecks, err := newWebhooks(cfg, seeds, log, klog, tel)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() { _ = shutdownWebhooks(context.Background(), hooks) }) // no-op after the shutdown below
+	deps.Checks = append(deps.Checks, hookChecks...)
 	if cfg.Auth.Configured() {
 		// authCtx ends the JWKS refresh when serve returns.
 		authCtx, cancelAuth := context.WithCancel(context.Background())
@@ -204,7 +220,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		if len(requestTopics(cfg.table)) == 0 {
 			return errors.New("--echo-responder: the config has no route with a reply section")
 		}
-		echoOpts, err := kafkaOpts(cfg.Kafka, seeds, log)
+		echoOpts, err := kafkaOpts(cfg.Kafka, seeds, klog)
 		if err != nil {
 			return err
 		}
@@ -219,21 +235,16 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("ferry listening", "addr", ln.Addr().String(), "version", version)
-	for _, r := range cfg.table.Routes() {
-		log.Info("route", "route", r.Name, "method", r.Method, "path", r.Path, "topic", r.Topic, "auth", r.Auth)
-	}
-	for _, st := range cfg.Streams {
-		log.Info("stream", "stream", st.Name, "path", "/v1/streams/"+st.Name, "topic", st.Topic, "auth", cmpOr(st.Auth, topics.AuthRequired))
-	}
-	if len(cfg.Replay.Topics) > 0 {
-		log.Info("replay", "topics", cfg.Replay.Topics, "scopes", cfg.Replay.Scopes,
-			"max_concurrent", cfg.Replay.MaxConcurrent, "max_records", cfg.Replay.MaxRecords)
-	}
+	info.addr, info.seeds = ln.Addr(), seeds
 
 	g, gctx := errgroup.WithContext(ctx)
 	if hub != nil {
 		g.Go(func() error { return hub.Run(gctx) })
+	}
+	for _, w := range hooks {
+		// Run stops fetching when gctx ends; the shutdown below waits
+		// for the deliveries in flight, within the grace period.
+		g.Go(func() error { return w.Run(gctx) })
 	}
 	g.Go(func() error { return srv.Serve(ln) })
 	g.Go(func() error { return servePprof(gctx, log) })
@@ -247,11 +258,12 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	echoDone := make(chan struct{})
 	if echo != nil {
 		g.Go(func() error { defer close(echoDone); return echo.Run(echoCtx) })
-		log.Info("demo echo responder running", "topics", requestTopics(cfg.table), "group", echoGroup)
+		info.echoTopics = requestTopics(cfg.table)
 	} else {
 		close(echoDone)
 	}
 	srv.SetReady(true)
+	log.LogAttrs(ctx, slog.LevelInfo, "ferry ready", readyAttrs(cfg, info)...)
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "shutdown_delay", cfg.Server.ShutdownDelay.String(), "grace_period", cfg.Server.GracePeriod.String())
@@ -265,6 +277,10 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		_ = replayer.Close() // followed replays end now; bounded ones finish within the grace period
 		grace, cancel := context.WithTimeout(context.Background(), cfg.Server.GracePeriod)
 		defer cancel()
+		// Webhook deliveries in flight finish within the grace period,
+		// alongside the HTTP requests; those cut short stay uncommitted.
+		hooksDone := make(chan error, 1)
+		go func() { hooksDone <- shutdownWebhooks(grace, hooks) }()
 		var errs []error
 		if err := srv.Shutdown(grace); err != nil {
 			errs = append(errs, err)
@@ -285,6 +301,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			}
 		}
 		if err := producer.Flush(grace); err != nil {
+			errs = append(errs, err)
+		}
+		if err := <-hooksDone; err != nil {
 			errs = append(errs, err)
 		}
 		return errors.Join(errs...)
@@ -314,6 +333,10 @@ func neededTopics(cfg *loaded) []string {
 	}
 	for _, s := range cfg.Streams {
 		add(s.Topic)
+	}
+	for _, w := range cfg.Webhooks {
+		add(w.Topic)
+		add(w.DeadLetterTopic)
 	}
 	return out
 }
@@ -371,15 +394,15 @@ func readyChecks(admin *topics.Admin, rdb *redis.Client, needed []string) []ingr
 // reads of resuming subscribers (kept off the consumer's long-polling
 // connections). Both are long-lived, so both get metrics and tracing
 // hooks. It returns the clients' closers.
-func newHub(cfg *loaded, seeds []string, log *slog.Logger, tel *telemetry) (*consumers.Hub, []func(), error) {
+func newHub(cfg *loaded, seeds []string, log *slog.Logger, klog kafkaLog, tel *telemetry) (*consumers.Hub, []func(), error) {
 	if len(cfg.Streams) == 0 {
 		return nil, nil, nil
 	}
-	live, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("streams")...)
+	live, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("streams")...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	reader, err := newKafkaClient(cfg.Kafka, seeds, log, tel.kafkaHooks("streams_history")...)
+	reader, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("streams_history")...)
 	if err != nil {
 		live.Close()
 		return nil, nil, fmt.Errorf("kafka client: %w", err)

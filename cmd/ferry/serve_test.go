@@ -124,3 +124,40 @@ func createTopic(c *kfake.Cluster, name string) error {
 	}
 	return resp.Err
 }
+
+// TestServeMissingConfigNamesFile (issue 16 item 13): serve without -c,
+// run where no ferry.yaml is, names the file it tried and suggests the
+// quickstart config instead of calling a missing file invalid.
+func TestServeMissingConfigNamesFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := runCLI(t, "serve")
+	if code != 1 || stdout != "" {
+		t.Errorf("ferry serve without a config = exit %d, stdout %q; want exit 1", code, stdout)
+	}
+	for _, want := range []string{`ferry.yaml`, `does not exist`, `-c testdata/ferry.yaml`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q lacks %q", stderr, want)
+		}
+	}
+	if strings.Contains(stderr, "invalid config") {
+		t.Errorf("stderr %q calls a missing file invalid", stderr)
+	}
+	code, _, stderr = runCLI(t, "serve", "--config", "elsewhere.yaml")
+	if code != 1 || !strings.Contains(stderr, "elsewhere.yaml does not exist") || strings.Contains(stderr, "invalid config") {
+		t.Errorf("ferry serve --config elsewhere.yaml = exit %d, stderr %q; want exit 1 naming the file", code, stderr)
+	}
+}
+
+// TestServeHelpListsConfigOnce (issue 16 item 13): -c and --config are one
+// flag in serve's (and respond's) help.
+func TestServeHelpListsConfigOnce(t *testing.T) {
+	for _, cmd := range []string{"serve", "respond"} {
+		code, _, stderr := runCLI(t, cmd, "--help")
+		if code != 2 {
+			t.Errorf("ferry %s --help exited %d, want 2", cmd, code)
+		}
+		if n := strings.Count(stderr, "config"); !strings.Contains(stderr, "-c, --config FILE") || strings.Contains(stderr, "\n  -config") {
+			t.Errorf("ferry %s --help lists the config flag %d times:\n%s", cmd, n, stderr)
+		}
+	}
+}

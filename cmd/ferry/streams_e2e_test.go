@@ -42,8 +42,8 @@ func TestBinaryStreams(t *testing.T) {
 		t.Skip("curl is not installed")
 	}
 	p := startFerry(t, t.TempDir())
-	if !strings.Contains(p.logs.String(), `"msg":"stream","stream":"order-events"`) {
-		t.Errorf("start-up logs lack the stream line")
+	if !strings.Contains(p.logs.String(), `"streams":["http://`+p.http+`/v1/streams/order-events <- orders.commands (auth none)"]`) {
+		t.Errorf("the ready line lacks the stream")
 	}
 	cmds := readmeCurl(t, p.http)
 	order := []byte(`{"customer_id":"c-42","items":[{"sku":"BOOK-1","qty":1,"price":12.5}]}`) // the README's

@@ -49,9 +49,12 @@ func (c TelemetryConfig) metricsOn() bool { return c.Metrics == nil || *c.Metric
 type telemetry struct {
 	reg     *prometheus.Registry
 	metrics *metrics.Recorder // nil: metrics off
-	tp      *sdktrace.TracerProvider
-	prop    propagation.TextMapPropagator
-	kotel   *kotel.Kotel // nil: tracing off
+	// webhooks are the ferry_webhook_* metrics; nil: metrics off or no
+	// webhooks.
+	webhooks *webhookMetrics
+	tp       *sdktrace.TracerProvider
+	prop     propagation.TextMapPropagator
+	kotel    *kotel.Kotel // nil: tracing off
 }
 
 // newTelemetry registers ferry's metrics with the Go runtime and process

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,9 +25,13 @@ import (
 // in this repository.
 const (
 	devKeyFile  = "testdata/keys/dev-jwt.key"
+	devKeyEnv   = "FERRY_DEV_KEY"
 	devKID      = "dev"
 	devIssuer   = "ferry-dev"
 	devAudience = "ferry"
+	// expiredAgo is how long ago an --expired token expired: far past any
+	// sensible auth.jwt.leeway (default 30s), so it is refused as expired.
+	expiredAgo = time.Hour
 )
 
 // stringList is a repeatable flag.
@@ -41,11 +46,19 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ferry token [flags]\n\nMints a JWT for trying ferry out. The default key is testdata/keys/dev-jwt.key: DEV ONLY.")
-		fs.PrintDefaults()
+		fmt.Fprint(stderr, `usage: ferry token [flags]
+
+Mints a JWT for trying ferry out. Without --key it signs with the dev key
+(DEV ONLY): $`+devKeyEnv+` when set, else `+devKeyFile+` found in
+the working directory or a folder above it, or above the ferry binary.
+
+Flags:
+`)
+		printFlags(stderr, fs, nil)
 	}
 	var (
-		keyFile = fs.String("key", devKeyFile, "private key `file` (PEM: PKCS#8, PKCS#1 or SEC 1)")
+		keyFile = fs.String("key", "", "private key `file` (PEM: PKCS#8, PKCS#1 or SEC 1); default the dev key")
+		expired = fs.Bool("expired", false, "mint a token that expired an hour ago (to test clients' handling of 401)")
 		kid     = fs.String("kid", devKID, "key id (kid header)")
 		sub     = fs.String("sub", "dev-user", "subject (sub claim)")
 		iss     = fs.String("iss", devIssuer, "issuer (iss claim)")
@@ -70,11 +83,21 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "ferry token: -ttl must be > 0")
 		return errUsage
 	}
-	key, method, err := readSigningKey(*keyFile)
+	path := *keyFile
+	if path == "" {
+		var err error
+		if path, err = devKeyPath(); err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+	}
+	key, method, err := readSigningKey(path)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
 	now := time.Now()
+	if *expired {
+		now = now.Add(-*ttl - expiredAgo) // exp = now - expiredAgo
+	}
 	c := jwt.MapClaims{
 		"sub": *sub,
 		"iat": now.Unix(),
@@ -108,6 +131,45 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, signed)
 	return nil
+}
+
+// devKeyPath finds the dev key: $FERRY_DEV_KEY when set, else
+// testdata/keys/dev-jwt.key in the working directory or a folder above it
+// (ferry token run inside the repository), else above the executable's
+// folder (bin/ferry run from anywhere). Its error names every path tried.
+func devKeyPath() (string, error) {
+	if p := os.Getenv(devKeyEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("$%s names %s: %w", devKeyEnv, p, err)
+		}
+		return p, nil
+	}
+	var starts, tried []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			starts = append(starts, filepath.Dir(exe))
+		}
+	}
+	for _, dir := range starts {
+		first := filepath.Join(dir, devKeyFile)
+		for {
+			p := filepath.Join(dir, devKeyFile)
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+		tried = append(tried, first+" (and the same path in every folder above)")
+	}
+	return "", fmt.Errorf("no dev key found; tried %s; pass --key FILE or set %s to the key's path",
+		strings.Join(tried, ", "), devKeyEnv)
 }
 
 // readSigningKey reads a private key and picks the signing method its type
