@@ -7,8 +7,9 @@ package ingress
 //
 // A request that fails a step is answered there (a problem+json error,
 // rendered by handleError) and reaches no later step: nothing is produced
-// before validate has passed, and once publish has produced the record
-// the client is never told to retry.
+// before validate has passed. Once publish has produced the record, the
+// answer is the reply or a 202 with the result's Location (the exceptions
+// are listed in ARCHITECTURE.md, Failure semantics).
 
 import (
 	"context"
