@@ -86,6 +86,16 @@ func (h *Hub) Stream(name string) (topics.StreamConfig, bool) {
 	return sc, ok
 }
 
+// Streams returns the configured streams, sorted by name.
+func (h *Hub) Streams() []topics.StreamConfig {
+	out := make([]topics.StreamConfig, 0, len(h.streams))
+	for _, sc := range h.streams {
+		out = append(out, sc)
+	}
+	slices.SortFunc(out, func(a, b topics.StreamConfig) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
 // Subscribers returns how many subscriptions are open.
 func (h *Hub) Subscribers() int { return int(h.subs.Load()) }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/ingress/apidocs"
+	"github.com/ferry-gw/ferry/topics"
 )
 
 // WithAPIDocs sets what the API descriptions say beyond the routes.
@@ -31,6 +32,7 @@ func (s *Server) buildAPIDocs() error {
 			Metrics:      s.metrics != nil,
 			Results:      s.deps.Results != nil,
 			Streams:      s.deps.Streams != nil,
+			StreamList:   streamList(s.deps.Streams),
 			Replay:       s.deps.Replayer != nil,
 			ReplayScopes: s.deps.ReplayScopes,
 		},
@@ -70,4 +72,12 @@ func serveDoc(c *fiber.Ctx, body []byte, tag string) error {
 func etag(b []byte) string {
 	sum := sha256.Sum256(b)
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// streamList returns the configured streams, or none without a hub.
+func streamList(st Streams) []topics.StreamConfig {
+	if st == nil {
+		return nil
+	}
+	return st.Streams()
 }

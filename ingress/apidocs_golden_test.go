@@ -34,6 +34,12 @@ type (
 )
 
 func (stubStreams) Stream(string) (topics.StreamConfig, bool) { return topics.StreamConfig{}, false }
+func (stubStreams) Streams() []topics.StreamConfig {
+	return []topics.StreamConfig{
+		{Name: "orders", Topic: "orders.events", Scopes: []string{"orders:read"}, Filters: []string{"key", "header.X-Tenant"}},
+		{Name: "public", Topic: "public.events", Auth: topics.AuthNone},
+	}
+}
 func (stubStreams) Subscribe(context.Context, string, consumers.Start, consumers.Filter) (*consumers.Subscription, error) {
 	return nil, consumers.ErrUnknownStream
 }

@@ -88,6 +88,8 @@ type Check struct {
 type Streams interface {
 	// Stream returns the configuration of the named stream.
 	Stream(name string) (topics.StreamConfig, bool)
+	// Streams returns every configured stream, sorted by name.
+	Streams() []topics.StreamConfig
 	// Subscribe opens a subscription; the caller must Close it. Errors
 	// wrap the consumers sentinels.
 	Subscribe(ctx context.Context, stream string, from consumers.Start, f consumers.Filter) (*consumers.Subscription, error)

@@ -64,6 +64,9 @@ type Served struct {
 	Results bool
 	// Streams is GET /v1/streams/{name}.
 	Streams bool
+	// StreamList are the configured streams, which the document
+	// enumerates, when Streams.
+	StreamList []topics.StreamConfig
 	// Replay is GET /v1/replay/{topic}, POST /v1/replay/{topic}/redrive and
 	// GET /v1/topics[/{topic}], for callers holding every ReplayScopes.
 	Replay       bool
@@ -223,34 +226,57 @@ func ferrySchemas() map[string]obj {
 func routeProblems(r topics.Route) []problem.Type {
 	var out []problem.Type
 	for _, pt := range problem.Types {
-		if problemApplies(pt, r) {
+		if when, ok := routeProblem[pt]; ok && when(r) {
 			out = append(out, pt)
 		}
 	}
 	return out
 }
 
-// problemApplies reports whether route r can answer with problem type pt.
-// A type not named here applies to every route: when adding a problem type
-// that only some routes can raise, add its condition.
-func problemApplies(pt problem.Type, r topics.Route) bool {
-	switch pt {
-	case problem.NotFound, problem.MethodNotAllowed:
-		return false // answers for other paths and methods
-	case problem.KeyUnresolved:
-		return r.Key != nil || len(r.Headers) > 0
-	case problem.Validation:
-		return r.Schema != ""
-	case problem.Unauthenticated:
-		return r.Auth == topics.AuthRequired
-	case problem.BadReply:
-		return r.Reply != nil && r.Reply.Schema != ""
-	case problem.Forbidden:
-		return r.Auth == topics.AuthRequired && len(r.Scopes) > 0
-	case problem.RateLimited:
-		return r.RateLimit != nil
-	}
-	return true
+// always is the condition of a problem every route can answer with.
+func always(topics.Route) bool { return true }
+
+// routeProblem says when a configured route can answer with a problem
+// type. A type missing here is answered only by ferry's own endpoints
+// (endpointProblems). Every type in problem.Types is in exactly one of
+// the two (TestProblemsClassified), so a new type must choose.
+var routeProblem = map[problem.Type]func(topics.Route) bool{
+	problem.UnsupportedMedia: always,
+	problem.MalformedJSON:    always,
+	problem.BodyTooLarge:     always,
+	problem.KafkaUnavailable: always,
+	problem.KafkaTimeout:     always,
+	problem.KafkaRejected:    always,
+	problem.BadRequest:       always,
+	problem.HeaderTooLarge:   always,
+	problem.RequestTimeout:   always,
+	problem.Internal:         always,
+	problem.ShuttingDown:     always,
+	// Idempotency-Key is optional on every route; Redis answers it.
+	problem.IdempotencyConflict: always,
+	problem.IdempotencyMismatch: always,
+	problem.RedisUnavailable:    always,
+
+	problem.KeyUnresolved:   func(r topics.Route) bool { return r.Key != nil || len(r.Headers) > 0 },
+	problem.Validation:      func(r topics.Route) bool { return r.Schema != "" },
+	problem.Unauthenticated: func(r topics.Route) bool { return r.Auth == topics.AuthRequired },
+	problem.Forbidden:       func(r topics.Route) bool { return r.Auth == topics.AuthRequired && len(r.Scopes) > 0 },
+	problem.RateLimited:     func(r topics.Route) bool { return r.RateLimit != nil },
+
+	problem.ReplyTimeout:       func(r topics.Route) bool { return r.Reply != nil && r.Reply.OnTimeout == "fail" },
+	problem.TooManyPending:     func(r topics.Route) bool { return r.Reply != nil },
+	problem.ResultsUnavailable: func(r topics.Route) bool { return r.Reply != nil },
+	problem.ResponderFailed:    func(r topics.Route) bool { return r.Reply != nil },
+	problem.BadReply:           func(r topics.Route) bool { return r.Reply != nil && r.Reply.Schema != "" },
+}
+
+// endpointProblems are the problem types only ferry's own endpoints (or
+// no endpoint: a path or method nothing serves) answer with.
+var endpointProblems = []problem.Type{
+	problem.NotFound, problem.MethodNotAllowed,
+	problem.ResultNotFound, problem.ForbiddenResult,
+	problem.StreamNotFound, problem.NotAcceptable, problem.BadPosition, problem.BadFilter, problem.StreamUnavailable,
+	problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.LimitTooLarge,
 }
 
 // securitySchemes returns the configured schemes by name, and their names

@@ -1,6 +1,7 @@
 package apidocs
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -170,19 +171,19 @@ func (sv Served) endpoints(schemes []string) []apiEndpoint {
 		}})
 	}
 	if sv.Streams {
+		streams := slices.SortedFunc(slices.Values(sv.StreamList), func(a, b topics.StreamConfig) int { return strings.Compare(a.Name, b.Name) })
 		eps = append(eps, apiEndpoint{"/v1/streams/{name}", "GET", &operation{
 			OperationID: "ferry:stream", Tags: []string{tagFerry},
-			Summary: "A configured stream as Server-Sent Events; resume with Last-Event-ID (each stream's scopes are in the config)",
-			Parameters: []obj{pathParam("name", "The stream's name."),
-				queryParam("from", "earliest, latest (default), an RFC 3339 time or -DURATION."),
-				queryParam("key", "Only records with this key."),
-				queryParam("envelope", "true sends {key, headers, partition, offset, timestamp, value}.")},
-			Security: securityFor(schemes, nil, false),
+			Summary:     "A configured stream as Server-Sent Events; resume with Last-Event-ID (each stream's scopes are in the config)",
+			Description: streamsDescription(streams),
+			Parameters:  streamParameters(streams),
+			Security:    securityFor(schemes, nil, false),
 			Responses: with(map[string]obj{"200": {"description": "The event stream.", "content": sse}},
 				problems(problem.StreamNotFound, problem.BadPosition, problem.BadFilter, problem.NotAcceptable,
 					problem.Unauthenticated, problem.Forbidden, problem.StreamUnavailable)),
 		}})
 	}
+
 	if sv.Replay {
 		scopes := sv.ReplayScopes
 		replayProblems := problems(problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.BadPosition,
@@ -344,10 +345,10 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		op.Responses[strconv.Itoa(status)] = problemResponse(pts)
 	}
 	if r.Reply != nil && r.Reply.OnTimeout == "fail" {
-		op.Responses["504"] = obj{
-			"description": "No reply in time (reply.on_timeout: fail). The request was published.",
-			"content":     obj{"application/problem+json": obj{"schema": ref(componentSchemas + "ferry.Problem")}},
-		}
+		timeout := problemResponse([]problem.Type{problem.ReplyTimeout})
+		timeout["description"] = "No reply in time (reply.on_timeout: fail; `" + problem.ReplyTimeout.URI +
+			"`). The request was published: the problem's request_id names it."
+		op.Responses["504"] = timeout
 	}
 
 	switch {
@@ -480,4 +481,80 @@ func ferryEndpoints(metrics bool) []ferryEndpoint {
 		}})
 	}
 	return eps
+}
+
+// streamsDescription lists the configured streams (sorted by name): topic,
+// scopes, filters.
+func streamsDescription(streams []topics.StreamConfig) string {
+	var b strings.Builder
+	b.WriteString("Each event's id is its position, which a client resumes after with the Last-Event-ID header " +
+		"(an EventSource sends it when it reconnects) or the last_event_id parameter; Last-Event-ID wins over from.")
+	if len(streams) == 0 {
+		return b.String()
+	}
+	b.WriteString(" The configured streams:")
+	for _, sc := range streams {
+		b.WriteString("\n- `" + sc.Name + "`: topic `" + sc.Topic + "`")
+		switch {
+		case sc.Auth == topics.AuthNone:
+			b.WriteString(", no authentication")
+		case len(sc.Scopes) > 0:
+			b.WriteString(", scopes " + strings.Join(sc.Scopes, ", "))
+		}
+		if len(sc.Filters) > 0 {
+			b.WriteString(", filters " + strings.Join(sc.Filters, ", "))
+		}
+		if sc.Match != nil {
+			b.WriteString(", each subscriber sees only records whose " + sc.Match.Header + " header equals its " + sc.Match.Claim + " claim")
+		}
+		b.WriteString(".")
+	}
+	return b.String()
+}
+
+// streamParameters describes the parameters of GET /v1/streams/{name}:
+// the name (one of the configured streams), where to start, and the
+// filters, with a header.NAME parameter for each header filter a stream
+// allows.
+func streamParameters(streams []topics.StreamConfig) []obj {
+	name := obj{"type": "string"}
+	if len(streams) > 0 {
+		names := make([]string, len(streams))
+		for i, sc := range streams {
+			names[i] = sc.Name
+		}
+		name["enum"] = names
+	}
+	query := func(n, desc string) obj {
+		return obj{"name": n, "in": "query", "description": desc, "schema": obj{"type": "string"}}
+	}
+	params := []obj{
+		{"name": "name", "in": "path", "required": true, "description": "The stream's name.", "schema": name},
+		query("from", "Where a new subscription starts: earliest, latest (default), an RFC 3339 time or -DURATION (e.g. -5m)."),
+		{"name": "Last-Event-ID", "in": "header", "description": "Resume after this event id (an id this stream sent); wins over from.",
+			"schema": obj{"type": "string"}},
+		query("last_event_id", "As the Last-Event-ID header, for clients that cannot set headers; the header wins."),
+		query("key", "Only records with this key (streams whose filters include key)."),
+	}
+	// header.NAME, once per header name, with the streams that allow it.
+	var headers []string
+	allowed := make(map[string][]string)
+	for _, sc := range streams {
+		for _, f := range sc.Filters {
+			h, ok := strings.CutPrefix(f, "header.")
+			if !ok {
+				continue
+			}
+			if _, seen := allowed[h]; !seen {
+				headers = append(headers, h)
+			}
+			allowed[h] = append(allowed[h], sc.Name)
+		}
+	}
+	slices.Sort(headers)
+	for _, h := range headers {
+		params = append(params, query("header."+h, "Only records whose "+h+" header equals this value (streams "+
+			strings.Join(allowed[h], ", ")+")."))
+	}
+	return append(params, query("envelope", "true sends {key, headers, partition, offset, timestamp, value}."))
 }
