@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,8 +120,8 @@ func decodeReply(r *kgo.Record, allow map[string]string) (id []byte, rep Reply) 
 		case h.Key == topics.HeaderCorrelationID:
 			id = h.Value
 		case h.Key == topics.HeaderStatus:
-			st, err := strconv.Atoi(string(h.Value))
-			if err != nil || st < 200 || st > 599 {
+			st, ok := parseStatus(h.Value)
+			if !ok {
 				rep.Invalid = fmt.Sprintf("%s %q is not an HTTP status from 200 to 599", topics.HeaderStatus, h.Value)
 				continue
 			}
@@ -143,6 +142,15 @@ func decodeReply(r *kgo.Record, allow map[string]string) (id []byte, rep Reply) 
 		}
 	}
 	return id, rep
+}
+
+// parseStatus reads a ferry-status: exactly three digits, 200 to 599 (the
+// pattern /asyncapi.json gives the header).
+func parseStatus(v []byte) (int, bool) {
+	if len(v) != 3 || v[0] < '2' || v[0] > '5' || v[1] < '0' || v[1] > '9' || v[2] < '0' || v[2] > '9' {
+		return 0, false
+	}
+	return int(v[0]-'0')*100 + int(v[1]-'0')*10 + int(v[2]-'0'), true
 }
 
 // validHeaderValue accepts visible ASCII, spaces and tabs: nothing that

@@ -38,6 +38,11 @@ func TestDecodeReply(t *testing.T) {
 			want: with(func(r *Reply) { r.Invalid = `ferry-status "102" is not an HTTP status from 200 to 599` })},
 		{name: "status not a number", kv: []string{"ferry-status", "OK"},
 			want: with(func(r *Reply) { r.Invalid = `ferry-status "OK" is not an HTTP status from 200 to 599` })},
+		// Exactly three digits, as the AsyncAPI document's pattern says.
+		{name: "status with a sign", kv: []string{"ferry-status", "+201"},
+			want: with(func(r *Reply) { r.Invalid = `ferry-status "+201" is not an HTTP status from 200 to 599` })},
+		{name: "status with a leading zero", kv: []string{"ferry-status", "0201"},
+			want: with(func(r *Reply) { r.Invalid = `ferry-status "0201" is not an HTTP status from 200 to 599` })},
 		{name: "progress", kv: []string{"ferry-final", "false"}, want: with(func(r *Reply) { r.Final = false })},
 		{name: "progress any case", kv: []string{"ferry-final", " FALSE "}, want: with(func(r *Reply) { r.Final = false })},
 		{name: "final explicit", kv: []string{"ferry-final", "true"}, want: base},
