@@ -184,7 +184,7 @@ func replyMessage(r topics.Route, b *schemas.Bundle) obj {
 			"properties": obj{
 				headerCorrelationID:      obj{"type": "string", "description": "The request's kafka_correlationId, unchanged."},
 				headerStatus:             obj{"type": "string", "pattern": "^[2-5][0-9]{2}$", "description": "The HTTP status of the response, 200 to 599; default 200. Any other value makes the reply a 502 bad-reply."},
-				topics.HeaderFinal: obj{"type": "string", "description": "false (any case) marks a progress reply: ferry streams it to a client that follows the request (Accept: text/event-stream) and keeps waiting for the final reply. Absent, or any other value, the reply is final."},
+				topics.HeaderFinal:       obj{"type": "string", "description": "false (any case) marks a progress reply: ferry streams it to a client that follows the request (Accept: text/event-stream) and keeps waiting for the final reply. Absent, or any other value, the reply is final."},
 				topics.HeaderContentType: obj{"type": "string", "description": "The response's Content-Type; default application/json."},
 			},
 			"patternProperties": obj{
