@@ -53,6 +53,7 @@ type entry struct {
 	id     string
 	schema *jsonschema.Schema
 	raw    json.RawMessage
+	fast   *fastNode // nil: the schema has no fast path (fast.go)
 }
 
 // file is one schema file read from disk during Load.
@@ -183,7 +184,7 @@ func Load(dir string) (*Set, error) {
 			errs.add(f.rel, compileError(f, err))
 			continue
 		}
-		s.byID[f.id] = &entry{id: f.id, schema: sch, raw: f.raw}
+		s.byID[f.id] = &entry{id: f.id, schema: sch, raw: f.raw, fast: compileFast(sch)}
 		s.ids = append(s.ids, f.id)
 	}
 	if len(errs) > 0 {

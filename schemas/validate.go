@@ -23,11 +23,19 @@ import (
 //
 // Any other error is a fault of the schema or the validator, not of the
 // document. Validate is safe for concurrent use and does not keep doc.
-func (s *Set) Validate(id string, doc []byte) (err error) {
+func (s *Set) Validate(id string, doc []byte) error {
 	e := s.lookup(id)
 	if e == nil {
 		return fmt.Errorf("validate against %s: %w", id, ErrUnknownSchema)
 	}
+	if e.fast != nil && e.fast.check(doc) == fastValid {
+		return nil // see fast.go: anything but valid goes through v5
+	}
+	return e.validate(doc)
+}
+
+// validate checks doc with jsonschema v5, which says why a document fails.
+func (e *entry) validate(doc []byte) (err error) {
 	v, limits, err := decode(doc)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotJSON, err)
