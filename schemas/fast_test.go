@@ -235,4 +235,3 @@ func BenchmarkValidatePaths(b *testing.B) {
 		}
 	})
 }
-
