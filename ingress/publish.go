@@ -55,7 +55,7 @@ func (s *Server) writeReply(c *fiber.Ctx, r *topics.Route, rep correlator.Reply)
 // Fiber's values are only valid inside the handler.
 func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, body []byte) (*topics.Message, error) {
 	f := fields{c}
-	b := topics.NewBody(body)
+	b := topics.NewCheckedBody(body) // validate (step 5) found it JSON
 	m := &topics.Message{
 		Topic:       r.Topic,
 		Value:       bytes.Clone(body),

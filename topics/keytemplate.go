@@ -193,6 +193,12 @@ type Body struct {
 // NewBody wraps raw JSON bytes; they are not copied and must not change.
 func NewBody(raw []byte) *Body { return &Body{raw: raw} }
 
+// NewCheckedBody wraps raw bytes the caller has already found to be one
+// valid JSON value (a schema validator or json.Valid did), so that the key
+// template does not check them a second time. They are not copied and
+// must not change.
+func NewCheckedBody(raw []byte) *Body { return &Body{raw: raw, checked: true, valid: true} }
+
 func (b *Body) appendPointer(dst []byte, p part) ([]byte, error) {
 	if !b.checked {
 		b.checked = true

@@ -60,12 +60,15 @@ func TestKeyTemplate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseKeyTemplate(%q) = %v", tt.tmpl, err)
 			}
-			got, err := k.Append(nil, f, NewBody([]byte(body)))
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("Append(%q) error = %v, want %v", tt.tmpl, err, tt.wantErr)
-			}
-			if err == nil && string(got) != tt.want {
-				t.Errorf("Append(%q) = %q, want %q", tt.tmpl, got, tt.want)
+			// A body the caller already checked reads the same.
+			for _, b := range []*Body{NewBody([]byte(body)), NewCheckedBody([]byte(body))} {
+				got, err := k.Append(nil, f, b)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Append(%q) error = %v, want %v", tt.tmpl, err, tt.wantErr)
+				}
+				if err == nil && string(got) != tt.want {
+					t.Errorf("Append(%q) = %q, want %q", tt.tmpl, got, tt.want)
+				}
 			}
 		})
 	}
