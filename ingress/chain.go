@@ -274,7 +274,7 @@ func (s *Server) validate(c *fiber.Ctx, r topics.Route) (contentType string, bod
 func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message) error {
 	ctx := c.UserContext()
 	if r.Reply == nil {
-		pos, err := s.deps.Producer.Produce(ctx, m)
+		pos, err := s.produce(ctx, m)
 		if err != nil {
 			return err
 		}
@@ -291,6 +291,20 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 		wait = min(pref.wait, r.Reply.MaxWait)
 	}
 	async := pref.async || wait <= 0
+	if !async {
+		// The responder breaker: while the route's responders are known
+		// to be down, do not keep the client waiting.
+		settle, refused := s.replyGate(r)
+		switch {
+		case refused != nil && r.Reply.OnTimeout == "fail":
+			return refused // nothing produced: the client may retry
+		case refused != nil:
+			async = true // 202 + Location at once; the reply is kept
+		default:
+			ri.settle = settle
+			defer ri.settleReply(policy.NoVerdict) // unless wait settled it
+		}
+	}
 
 	w, err := s.deps.Correlator.Register(ctx, m.ID, r.Reply.Topic, owner(principal(c)))
 	if err != nil {
@@ -306,7 +320,7 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 			return err
 		}
 	}
-	pos, err := s.deps.Producer.Produce(ctx, m)
+	pos, err := s.produce(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -338,6 +352,7 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 	closed := errors.Is(err, correlator.ErrClosed) // shutting down
 	switch {
 	case err == nil:
+		info(c).settleReply(policy.Success)
 		s.linkReply(ctx, rep)
 		return s.writeReply(c, &r, rep)
 	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
@@ -345,6 +360,7 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 	}
 	if !closed {
 		s.metrics.CorrelatorTimeout() // the wait ran out, not the request
+		info(c).settleReply(policy.Failure)
 	}
 	switch {
 	case r.Reply.OnTimeout == "fail" && closed:

@@ -53,6 +53,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 			rd.Checks[ch.Name] = "ok"
 		}
 	}
+	s.breakerChecks(rd.Checks)
 	body, err := json.Marshal(rd)
 	if err != nil {
 		return err

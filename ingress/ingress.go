@@ -58,6 +58,8 @@ type Server struct {
 	// fail-open warning of each kind.
 	limiterWarned     atomic.Int64
 	idempotencyWarned atomic.Int64
+	// breakers stand in front of Kafka and each sync route's responders.
+	breakers breakers
 	// streams is the lifetime of long-lived responses (result streams and
 	// long polls); Shutdown ends it first, so that they do not hold the
 	// server open for the whole grace period.
@@ -148,6 +150,7 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	}
 	s.log = s.log.With("component", "ingress")
 	s.access = s.log.With("log", "access")
+	s.buildBreakers()
 	_ = s.accessLevel.UnmarshalText([]byte(s.cfg.AccessLogLevel)) // checked by Validate
 	if s.tracing.tracer != nil {
 		s.tracing.paths = tracePaths(table)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -30,6 +31,18 @@ type reqInfo struct {
 	offset      int64
 	produced    bool
 	cause       error
+	// settle, when not nil, tells the route's responder breaker what the
+	// wait for the reply showed (settleReply).
+	settle func(policy.Outcome)
+}
+
+// settleReply tells the responder breaker the outcome of the request's
+// wait, once: later calls do nothing.
+func (ri *reqInfo) settleReply(o policy.Outcome) {
+	if ri != nil && ri.settle != nil {
+		ri.settle(o)
+		ri.settle = nil
+	}
 }
 
 const infoKey = "ferry.info"

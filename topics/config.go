@@ -39,6 +39,10 @@ type Config struct {
 	// ProduceTimeout bounds how long a request waits for the broker to
 	// acknowledge its record; default 10s. Past it the client gets a 503.
 	ProduceTimeout time.Duration `yaml:"produce_timeout"`
+	// CircuitBreaker answers publishes at once with 503 kafka-unavailable
+	// while produces keep failing, instead of letting each wait out
+	// ProduceTimeout. On by default.
+	CircuitBreaker BreakerConfig `yaml:"circuit_breaker"`
 }
 
 // EmbeddedConfig is the `kafka.embedded` section.
@@ -93,6 +97,7 @@ func (c Config) WithDefaults() Config {
 	if c.ProduceTimeout == 0 {
 		c.ProduceTimeout = DefaultProduceTimeout
 	}
+	c.CircuitBreaker = c.CircuitBreaker.WithDefaults()
 	return c
 }
 
@@ -134,6 +139,7 @@ func (c Config) Validate() error {
 	if c.Embedded.Retention < 0 {
 		errs.addf("embedded.retention", "must be > 0")
 	}
+	c.CircuitBreaker.Check(func(field, msg string) { errs.addf("circuit_breaker."+field, "%s", msg) })
 	return errs.err()
 }
 
@@ -203,6 +209,65 @@ type ReplyConfig struct {
 	OnTimeout string `yaml:"on_timeout"`
 	// Schema is the $id of the reply's JSON Schema; empty accepts any reply.
 	Schema string `yaml:"schema"`
+	// CircuitBreaker stops waiting for responders that stopped answering:
+	// after Failures reply timeouts in a row, new requests are not kept
+	// waiting (on_timeout: accept answers 202 at once, fail answers 503
+	// responder-unavailable without publishing). On by default.
+	CircuitBreaker BreakerConfig `yaml:"circuit_breaker"`
+}
+
+// BreakerConfig is a circuit breaker's section: kafka.circuit_breaker and a
+// sync route's reply.circuit_breaker. The zero value is a breaker with the
+// defaults.
+type BreakerConfig struct {
+	// Disabled turns the breaker off: every request waits out its own
+	// timeout. Default false: breakers are on.
+	Disabled bool `yaml:"disabled"`
+	// Failures is how many failures open the breaker: failed produces
+	// within Window (Kafka), or reply timeouts in a row (a responder);
+	// default 5.
+	Failures int `yaml:"failures"`
+	// Window is how far back failures count while the breaker is closed;
+	// default 10s.
+	Window time.Duration `yaml:"window"`
+	// OpenFor is how long the breaker refuses requests before it lets a
+	// few probes through; default 5s.
+	OpenFor time.Duration `yaml:"open_for"`
+}
+
+// Defaults of BreakerConfig.
+const (
+	DefaultBreakerFailures = 5
+	DefaultBreakerWindow   = 10 * time.Second
+	DefaultBreakerOpenFor  = 5 * time.Second
+)
+
+// WithDefaults fills in the defaults of the fields left zero.
+func (c BreakerConfig) WithDefaults() BreakerConfig {
+	if c.Failures == 0 {
+		c.Failures = DefaultBreakerFailures
+	}
+	if c.Window == 0 {
+		c.Window = DefaultBreakerWindow
+	}
+	if c.OpenFor == 0 {
+		c.OpenFor = DefaultBreakerOpenFor
+	}
+	return c
+}
+
+// Check calls bad with the name of each field whose value is wrong, and
+// what is wrong with it.
+func (c BreakerConfig) Check(bad func(field, msg string)) {
+	if c.Failures < 0 {
+		bad("failures", fmt.Sprintf("must be at least 1, not %d", c.Failures))
+	}
+	if c.Window < 0 {
+		bad("window", fmt.Sprintf("must be positive, not %s", c.Window))
+	}
+	if c.OpenFor < 0 {
+		bad("open_for", fmt.Sprintf("must be positive, not %s", c.OpenFor))
+	}
 }
 
 var (
@@ -370,6 +435,8 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 		default:
 			errs.addf(at+".reply.on_timeout", `must be "accept" or "fail", not %q`, rp.OnTimeout)
 		}
+		rp.CircuitBreaker.Check(func(field, msg string) { errs.addf(at+".reply.circuit_breaker."+field, "%s", msg) })
+		rp.CircuitBreaker = rp.CircuitBreaker.WithDefaults()
 		r.Reply = &rp
 	}
 	return r, len(*errs) == n

@@ -211,7 +211,8 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		}
 	}
 	srv, err := ingress.New(cfg.Server, cfg.table, deps,
-		append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(cfg.Auth), apiDocs(cfg, seeds)}, tel.serverOptions()...)...)
+		append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(cfg.Auth), apiDocs(cfg, seeds),
+			ingress.WithKafkaBreaker(cfg.Kafka.CircuitBreaker)}, tel.serverOptions()...)...)
 	if err != nil {
 		return err
 	}

@@ -267,7 +267,10 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 	problem.TooManyPending:     func(r topics.Route) bool { return r.Reply != nil },
 	problem.ResultsUnavailable: func(r topics.Route) bool { return r.Reply != nil },
 	problem.ResponderFailed:    func(r topics.Route) bool { return r.Reply != nil },
-	problem.BadReply:           func(r topics.Route) bool { return r.Reply != nil && r.Reply.Schema != "" },
+	problem.ResponderUnavailable: func(r topics.Route) bool {
+		return r.Reply != nil && r.Reply.OnTimeout == "fail" && !r.Reply.CircuitBreaker.Disabled
+	},
+	problem.BadReply: func(r topics.Route) bool { return r.Reply != nil && r.Reply.Schema != "" },
 }
 
 // endpointProblems are the problem types only ferry's own endpoints (or

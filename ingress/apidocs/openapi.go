@@ -373,7 +373,7 @@ func problemResponse(pts []problem.Type) obj {
 			desc.WriteString("; ")
 		}
 		desc.WriteString(pt.Title + " (`" + pt.URI + "`)")
-		if pt == problem.KafkaUnavailable || pt == problem.KafkaTimeout {
+		if pt == problem.KafkaUnavailable || pt == problem.KafkaTimeout || pt == problem.ResponderUnavailable {
 			headers["Retry-After"] = ref("#/components/headers/ferry.RetryAfter")
 		}
 	}

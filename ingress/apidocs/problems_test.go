@@ -80,7 +80,7 @@ func TestRouteProblemsAreTheRoutes(t *testing.T) {
 	}{
 		{"/v1/plain", sorted(publish)},
 		{"/v1/full/{id}", sorted(publish, []string{"forbidden", "key-unresolved", "rate-limited", "unauthenticated"})},
-		{"/v1/sync", sorted(publish, []string{"forbidden", "reply-timeout", "responder-failed", "results-unavailable",
+		{"/v1/sync", sorted(publish, []string{"forbidden", "reply-timeout", "responder-failed", "responder-unavailable", "results-unavailable",
 			"too-many-pending", "unauthenticated"})},
 	}
 	for _, tt := range tests {

@@ -82,6 +82,9 @@ type Recorder struct {
 
 	replayActive  prometheus.Gauge
 	replayRecords prometheus.Counter
+
+	circuitState    *prometheus.GaugeVec   // target
+	circuitRejected *prometheus.CounterVec // target
 }
 
 // latencyBuckets suit a gateway whose requests take from a few hundred
@@ -121,6 +124,9 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 	m.sseSlowClosed = counterVec("sse_slow_consumers_closed_total", "SSE subscriptions closed because the client did not keep up, by stream.", "stream")
 	m.replayActive = gauge("replay_active", "Replays being streamed.")
 	m.replayRecords = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ferry", Name: "replay_records_streamed_total", Help: "Records streamed by replays."})
+	m.circuitState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ferry", Name: "circuit_state",
+		Help: "State of each circuit breaker: 0 closed, 1 half-open, 2 open; target is kafka or route:NAME."}, []string{"target"})
+	m.circuitRejected = counterVec("circuit_rejections_total", "Requests answered at once because their target's circuit breaker was open, by target.", "target")
 
 	// Known label values start at zero, so that rate() sees the first event.
 	for _, r := range []string{ReplyMatched, ReplyLate, ReplyUnknown} {
@@ -133,6 +139,7 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 		m.authFailures, m.rateLimit, m.idempotentReplays, m.idempotencyOpen,
 		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts, m.repliesRejected,
 		m.sseSubscribers, m.sseEvents, m.sseSlowClosed, m.replayActive, m.replayRecords,
+		m.circuitState, m.circuitRejected,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
@@ -357,4 +364,19 @@ func (m *Recorder) Write(ctx context.Context, w io.Writer, accept string, log *s
 		return string(format), cl.Close()
 	}
 	return string(format), nil
+}
+
+// CircuitState sets the gauge of a circuit breaker's state (0 closed,
+// 1 half-open, 2 open). target comes from the config (kafka, route:NAME).
+func (m *Recorder) CircuitState(target string, state int) {
+	if m != nil {
+		m.circuitState.WithLabelValues(target).Set(float64(state))
+	}
+}
+
+// CircuitRejected counts a request answered at once by an open breaker.
+func (m *Recorder) CircuitRejected(target string) {
+	if m != nil {
+		m.circuitRejected.WithLabelValues(target).Inc()
+	}
 }

@@ -54,6 +54,9 @@ var (
 	// into the reply of a request its handler failed; ferry passes it on.
 	// Its URI is respond.ProblemResponderFailed (problem_test.go checks).
 	ResponderFailed = Type{base + "responder-failed", "Responder Failed", http.StatusInternalServerError}
+	// ResponderUnavailable answers a sync request (on_timeout: fail) while
+	// its route's responder breaker is open; nothing was produced.
+	ResponderUnavailable = Type{base + "responder-unavailable", "Responders Not Answering", http.StatusServiceUnavailable}
 )
 
 // The catalog continues with the problem types of identity and traffic
@@ -84,7 +87,7 @@ var Types = []Type{
 	Forbidden, RateLimited, IdempotencyConflict, IdempotencyMismatch,
 	RedisUnavailable,
 	ReplyTimeout, TooManyPending, ResultNotFound, BadReply,
-	ForbiddenResult, ResultsUnavailable, ShuttingDown, ResponderFailed,
+	ForbiddenResult, ResultsUnavailable, ShuttingDown, ResponderFailed, ResponderUnavailable,
 	StreamNotFound, NotAcceptable, BadPosition, BadFilter,
 	StreamUnavailable,
 	TopicNotAllowed, TopicNotFound, TooManyReplays, LimitTooLarge,
