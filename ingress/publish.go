@@ -83,6 +83,10 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 		}
 		m.Extra = append(m.Extra, topics.Header{Key: h.Name, Value: v})
 	}
+	if len(r.Split) > 0 {
+		m.Topic = r.ChooseTopic(m.Key, f)
+		s.metrics.Split(r.Name, m.Topic)
+	}
 	return m, nil
 }
 

@@ -95,7 +95,7 @@ func fiberPath(p string) string {
 func RouteNames(t *topics.Table) []string {
 	out := make([]string, 0, len(t.Routes()))
 	for _, r := range t.Routes() {
-		out = append(out, r.Method+" "+r.Path+" -> "+r.Topic)
+		out = append(out, r.Method+" "+r.Path+" -> "+strings.Join(r.Topics(), "|"))
 	}
 	return out
 }

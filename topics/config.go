@@ -151,8 +151,11 @@ type RouteConfig struct {
 	Method string `yaml:"method"`
 	// Path starts with / and may hold {param} segments. Required.
 	Path string `yaml:"path"`
-	// Topic receives the route's records. Required.
+	// Topic receives the route's records. Required, unless Split is set.
 	Topic string `yaml:"topic"`
+	// Split sends the route's records to several topics by weight
+	// (canary), instead of Topic: sticky by key, or forced by When.
+	Split []SplitTarget `yaml:"split"`
 	// Key is the key template; empty means a null key.
 	Key string `yaml:"key"`
 	// Headers are extra record headers, name → template. Reserved names
@@ -327,8 +330,16 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 		errs.addf(at+".method", "must be POST, PUT, PATCH or DELETE, not %q", rc.Method)
 	}
 	r.Params = parsePath(at+".path", rc.Path, errs)
-	if err := ValidTopic(rc.Topic); err != nil {
-		errs.addf(at+".topic", "%v", err)
+	switch {
+	case len(rc.Split) > 0 && rc.Topic != "":
+		errs.addf(at+".split", "replaces topic: set one of topic and split")
+	case len(rc.Split) > 0:
+		compileSplit(at, rc.Split, errs)
+		r.Topic, r.Split = rc.Split[0].Topic, rc.Split
+	default:
+		if err := ValidTopic(rc.Topic); err != nil {
+			errs.addf(at+".topic", "%v", err)
+		}
 	}
 	if rc.Key != "" {
 		k, err := ParseKeyTemplate(rc.Key)
@@ -415,7 +426,7 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 		rp := *rc.Reply
 		if err := ValidTopic(rp.Topic); err != nil {
 			errs.addf(at+".reply.topic", "%v", err)
-		} else if rp.Topic == rc.Topic {
+		} else if slices.Contains(r.Topics(), rp.Topic) {
 			errs.addf(at+".reply.topic", "must differ from the request topic")
 		}
 		if rp.Timeout == 0 {

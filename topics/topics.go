@@ -24,8 +24,11 @@ type Route struct {
 	Path string
 	// Params lists the names of the path's {param} placeholders, in order.
 	Params []string
-	// Topic is where the route's records go.
+	// Topic is where the route's records go; with a Split, its first
+	// target (ChooseTopic picks the topic of each record).
 	Topic string
+	// Split are the weighted targets of a canary split, or nil.
+	Split []SplitTarget
 	// Key builds the record key; nil means a null key.
 	Key *KeyTemplate
 	// Headers are extra record headers built from templates, sorted by name.
@@ -112,9 +115,11 @@ func (t *Table) Topics() []string {
 	seen := make(map[string]bool)
 	var out []string
 	for _, r := range t.routes {
-		if !seen[r.Topic] {
-			seen[r.Topic] = true
-			out = append(out, r.Topic)
+		for _, topic := range r.Topics() {
+			if !seen[topic] {
+				seen[topic] = true
+				out = append(out, topic)
+			}
 		}
 	}
 	return out

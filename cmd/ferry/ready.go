@@ -53,7 +53,7 @@ func readyAttrs(cfg *loaded, in startInfo) []slog.Attr {
 	attrs = append(attrs, slog.Group("kafka", kafka...), slog.Group("redis", redis...))
 	routes := make([]string, 0, len(cfg.table.Routes()))
 	for _, r := range cfg.table.Routes() {
-		routes = append(routes, fmt.Sprintf("%s: %s %s -> %s (auth %s)", r.Name, r.Method, r.Path, r.Topic, r.Auth))
+		routes = append(routes, fmt.Sprintf("%s: %s %s -> %s (auth %s)", r.Name, r.Method, r.Path, strings.Join(r.Topics(), "|"), r.Auth))
 	}
 	attrs = append(attrs, slog.Any("routes", routes))
 	if len(cfg.Streams) > 0 {

@@ -128,8 +128,13 @@ func pause(ctx context.Context, d time.Duration) error {
 func requestTopics(t *topics.Table) []string {
 	var out []string
 	for _, r := range t.Routes() {
-		if r.Reply != nil && !slices.Contains(out, r.Topic) {
-			out = append(out, r.Topic)
+		if r.Reply == nil {
+			continue
+		}
+		for _, t := range r.Topics() {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
 		}
 	}
 	return out

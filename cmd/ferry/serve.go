@@ -327,7 +327,9 @@ func neededTopics(cfg *loaded) []string {
 		}
 	}
 	for _, r := range cfg.table.Routes() {
-		add(r.Topic)
+		for _, t := range r.Topics() {
+			add(t)
+		}
 		if r.Reply != nil {
 			add(r.Reply.Topic)
 		}

@@ -1,7 +1,10 @@
 package apidocs
 
 import (
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/schemas"
@@ -86,31 +89,53 @@ func (d *Description) asyncAPIDoc(b *schemas.Bundle, comps map[string]any) *asyn
 
 	messages := make(map[string]any)
 	for _, r := range d.Routes {
-		chID, ch := channel(r.Topic)
 		msgName := uniqueName(messages, r.Name)
 		messages[msgName] = requestMessage(r, b)
-		ch["messages"].(obj)[msgName] = ref("#/components/messages/" + msgName)
-		op := obj{
-			"action":       "send",
-			"channel":      ref("#/channels/" + chID),
-			"messages":     []obj{ref("#/channels/" + chID + "/messages/" + msgName)},
-			"title":        r.Name,
-			"summary":      r.Method + " " + r.Path + " publishes its body to " + r.Topic + ".",
-			"x-ferry-http": obj{"method": r.Method, "path": r.Path},
-		}
+		var reply obj
 		if r.Reply != nil {
 			replyChID, replyCh := channel(r.Reply.Topic)
 			replyName := uniqueName(messages, r.Name+".reply")
 			messages[replyName] = replyMessage(r, b)
 			replyCh["messages"].(obj)[replyName] = ref("#/components/messages/" + replyName)
-			op["summary"] = r.Method + " " + r.Path + " sends its body to " + r.Topic +
-				" and answers with the reply from " + r.Reply.Topic + " that carries the same kafka_correlationId."
-			op["reply"] = obj{
+			reply = obj{
 				"channel":  ref("#/channels/" + replyChID),
 				"messages": []obj{ref("#/channels/" + replyChID + "/messages/" + replyName)},
 			}
 		}
-		doc.Operations[r.Name] = op
+		// A split route sends to each of its targets: one operation per
+		// target, the first named after the route.
+		total := 0
+		for _, t := range r.Split {
+			total += t.Weight
+		}
+		for i, topic := range r.Topics() {
+			chID, ch := channel(topic)
+			ch["messages"].(obj)[msgName] = ref("#/components/messages/" + msgName)
+			op := obj{
+				"action":       "send",
+				"channel":      ref("#/channels/" + chID),
+				"messages":     []obj{ref("#/channels/" + chID + "/messages/" + msgName)},
+				"title":        r.Name,
+				"summary":      r.Method + " " + r.Path + " publishes its body to " + topic + ".",
+				"x-ferry-http": obj{"method": r.Method, "path": r.Path},
+			}
+			if reply != nil {
+				op["summary"] = r.Method + " " + r.Path + " sends its body to " + topic +
+					" and answers with the reply from " + r.Reply.Topic + " that carries the same kafka_correlationId."
+				op["reply"] = reply
+			}
+			id := r.Name
+			if len(r.Split) > 0 {
+				t := r.Split[i]
+				op["summary"] = op["summary"].(string) + " Split target: weight " + strconv.Itoa(t.Weight) + " of " +
+					strconv.Itoa(total) + ", sticky by record key" + splitWhen(t.When) + "."
+				op["x-ferry-split"] = obj{"weight": t.Weight, "total": total}
+				if i > 0 {
+					id = r.Name + "-" + chID
+				}
+			}
+			doc.Operations[id] = op
+		}
 	}
 
 	doc.Components = obj{
@@ -216,4 +241,19 @@ func uniqueName(m map[string]any, name string) string {
 		}
 		n = name + "-" + strconv.Itoa(i)
 	}
+}
+
+// splitWhen describes the requests a split target is forced for.
+func splitWhen(w *topics.SplitWhen) string {
+	if w == nil {
+		return ""
+	}
+	var conds []string
+	for _, k := range slices.Sorted(maps.Keys(w.Header)) {
+		conds = append(conds, "header "+k+" = "+strconv.Quote(w.Header[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(w.Claim)) {
+		conds = append(conds, "claim "+k+" = "+strconv.Quote(w.Claim[k]))
+	}
+	return "; always for requests with " + strings.Join(conds, " and ")
 }

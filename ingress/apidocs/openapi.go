@@ -272,6 +272,16 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 	if r.Key != nil {
 		desc.WriteString(" Record key: `" + r.Key.String() + "`.")
 	}
+	if len(r.Split) > 0 {
+		desc.WriteString(" Split: each record goes to one of")
+		for i, t := range r.Split {
+			if i > 0 {
+				desc.WriteString(",")
+			}
+			desc.WriteString(" `" + t.Topic + "` (weight " + strconv.Itoa(t.Weight) + splitWhen(t.When) + ")")
+		}
+		desc.WriteString(", the same one for the same key; the 202's `topic` names it.")
+	}
 	if len(r.Scopes) > 0 {
 		desc.WriteString(" Scopes required: " + strings.Join(r.Scopes, ", ") + ".")
 	}

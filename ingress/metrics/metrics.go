@@ -85,6 +85,7 @@ type Recorder struct {
 
 	circuitState    *prometheus.GaugeVec   // target
 	circuitRejected *prometheus.CounterVec // target
+	split           *prometheus.CounterVec // route, topic
 }
 
 // latencyBuckets suit a gateway whose requests take from a few hundred
@@ -126,6 +127,7 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 	m.replayRecords = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ferry", Name: "replay_records_streamed_total", Help: "Records streamed by replays."})
 	m.circuitState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ferry", Name: "circuit_state",
 		Help: "State of each circuit breaker: 0 closed, 1 half-open, 2 open; target is kafka or route:NAME."}, []string{"target"})
+	m.split = counterVec("split_total", "Records of routes with a split, by route and the topic chosen.", "route", "topic")
 	m.circuitRejected = counterVec("circuit_rejections_total", "Requests answered at once because their target's circuit breaker was open, by target.", "target")
 
 	// Known label values start at zero, so that rate() sees the first event.
@@ -139,7 +141,7 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 		m.authFailures, m.rateLimit, m.idempotentReplays, m.idempotencyOpen,
 		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts, m.repliesRejected,
 		m.sseSubscribers, m.sseEvents, m.sseSlowClosed, m.replayActive, m.replayRecords,
-		m.circuitState, m.circuitRejected,
+		m.circuitState, m.circuitRejected, m.split,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
@@ -378,5 +380,13 @@ func (m *Recorder) CircuitState(target string, state int) {
 func (m *Recorder) CircuitRejected(target string) {
 	if m != nil {
 		m.circuitRejected.WithLabelValues(target).Inc()
+	}
+}
+
+// Split counts a record of a split route sent to topic. route and topic
+// come from the config.
+func (m *Recorder) Split(route, topic string) {
+	if m != nil {
+		m.split.WithLabelValues(route, topic).Inc()
 	}
 }

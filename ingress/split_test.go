@@ -1,0 +1,123 @@
+package ingress
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferry-gw/ferry/ingress/metrics"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// TestSplitRoute sends 10,000 keyed requests through a route split 90/10:
+// every key's records land on one topic, the shares are within ±2% of the
+// weights, the 202 names the topic, X-Canary forces the canary, and
+// ferry_split_total counts each topic.
+func TestSplitRoute(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable([]topics.RouteConfig{{
+		Name: "create-order", Path: "/v1/orders", Key: "{body./customer_id}", Auth: topics.AuthNone,
+		Split: []topics.SplitTarget{
+			{Topic: "orders.commands", Weight: 90},
+			{Topic: "orders.commands.v2", Weight: 10, When: &topics.SplitWhen{Header: map[string]string{"X-Canary": "always"}}},
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.NewRecorder(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := &fakeProducer{}
+	srv, err := New(Config{}, table, Deps{Producer: prod}, WithLogger(slog.New(slog.DiscardHandler)), WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.App().Handler()
+	post := func(customer string, canary bool) string {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/v1/orders")
+		ctx.Request.Header.SetContentType("application/json")
+		if canary {
+			ctx.Request.Header.Set("X-Canary", "always")
+		}
+		ctx.Request.SetBodyString(`{"customer_id":"` + customer + `"}`)
+		h(&ctx)
+		if ctx.Response.StatusCode() != 202 {
+			t.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		var acc struct{ Topic string }
+		if err := json.Unmarshal(ctx.Response.Body(), &acc); err != nil {
+			t.Fatal(err)
+		}
+		return acc.Topic
+	}
+	const customers = 2000
+	byKey := map[string]string{}
+	counts := map[string]int{}
+	for i := range 10000 {
+		key := fmt.Sprintf("c-%d", i%customers)
+		topic := post(key, false)
+		if prev, ok := byKey[key]; ok && prev != topic {
+			t.Fatalf("key %s went to %s, then %s", key, prev, topic)
+		}
+		byKey[key] = topic
+		counts[topic]++
+	}
+	// Shares by key: each customer sends as often as the others.
+	perKey := map[string]int{}
+	for _, topic := range byKey {
+		perKey[topic]++
+	}
+	if share := float64(perKey["orders.commands"]) / customers; math.Abs(share-0.9) > 0.02 {
+		t.Errorf("keys per topic %v: %.3f on orders.commands, want 0.90 ± 0.02", perKey, share)
+	}
+	if got := post("c-1", true); got != "orders.commands.v2" {
+		t.Errorf("X-Canary: always went to %s, want orders.commands.v2", got)
+	}
+	counts["orders.commands.v2"]++
+	for topic, n := range counts {
+		if got := splitCount(t, reg, topic); got != n {
+			t.Errorf("ferry_split_total{topic=%q} = %d, want %d", topic, got, n)
+		}
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	for i, msg := range prod.msgs {
+		if byKey[string(msg.Key)] != msg.Topic && i < 10000 {
+			t.Fatalf("record %d with key %s produced to %s, answered %s", i, msg.Key, msg.Topic, byKey[string(msg.Key)])
+		}
+	}
+}
+
+// splitCount reads ferry_split_total{route="create-order",topic} from reg.
+func splitCount(t *testing.T, reg *prometheus.Registry, topic string) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "ferry_split_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == "create-order" && labels["topic"] == topic {
+				return int(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,140 @@
+package topics
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+)
+
+func splitRoute(t *testing.T, split ...SplitTarget) Route {
+	t.Helper()
+	table, err := NewTable([]RouteConfig{{Name: "r", Path: "/r", Split: split, Key: "{header.X-Key}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table.Routes()[0]
+}
+
+// TestSplitShares sends 10,000 keys through a 90/10 split: each key goes
+// to one target every time, and the shares are within ±2% of the weights.
+func TestSplitShares(t *testing.T) {
+	t.Parallel()
+	r := splitRoute(t, SplitTarget{Topic: "a", Weight: 90}, SplitTarget{Topic: "b", Weight: 10})
+	counts := map[string]int{}
+	for i := range 10000 {
+		key := []byte(fmt.Sprintf("customer-%d", i))
+		first := r.ChooseTopic(key, nil)
+		for range 3 {
+			if again := r.ChooseTopic(key, nil); again != first {
+				t.Fatalf("key %s went to %s, then %s", key, first, again)
+			}
+		}
+		counts[first]++
+	}
+	if a := float64(counts["a"]) / 10000; math.Abs(a-0.9) > 0.02 {
+		t.Errorf("shares %v: a has %.3f, want 0.90 ± 0.02", counts, a)
+	}
+	// Keyless records are spread by weight too.
+	counts = map[string]int{}
+	for range 10000 {
+		counts[r.ChooseTopic(nil, nil)]++
+	}
+	if a := float64(counts["a"]) / 10000; math.Abs(a-0.9) > 0.02 {
+		t.Errorf("keyless shares %v: a has %.3f, want 0.90 ± 0.02", counts, a)
+	}
+}
+
+// TestSplitStable checks that the choice is a pure function of the key
+// and the targets (the same on every instance and after restarts: pinned
+// values), and that raising one target's weight only moves keys to it.
+func TestSplitStable(t *testing.T) {
+	t.Parallel()
+	r := splitRoute(t, SplitTarget{Topic: "orders.commands", Weight: 90}, SplitTarget{Topic: "orders.commands.v2", Weight: 10})
+	// Pinned: another instance, or this one after a restart or an
+	// upgrade, must send these keys where they went before.
+	for key, want := range map[string]string{"c-9": "orders.commands", "c-10": "orders.commands.v2", "c-11": "orders.commands"} {
+		if got := r.ChooseTopic([]byte(key), nil); got != want {
+			t.Errorf("key %s goes to %s; it went to %s before: the hash changed", key, got, want)
+		}
+	}
+	pinned := map[string]string{}
+	for i := range 40 {
+		pinned[fmt.Sprint(i)] = r.ChooseTopic([]byte(fmt.Sprint(i)), nil)
+	}
+	var v2 []string
+	for k, topic := range pinned {
+		if topic == "orders.commands.v2" {
+			v2 = append(v2, k)
+		}
+	}
+	if len(v2) == 0 || len(v2) > 12 {
+		t.Errorf("%d of 40 keys on the 10%% target", len(v2))
+	}
+	wider := splitRoute(t, SplitTarget{Topic: "orders.commands", Weight: 80}, SplitTarget{Topic: "orders.commands.v2", Weight: 20})
+	moved := 0
+	for i := range 10000 {
+		key := []byte(fmt.Sprintf("k%d", i))
+		before, after := r.ChooseTopic(key, nil), wider.ChooseTopic(key, nil)
+		if before == "orders.commands.v2" && after != before {
+			t.Fatalf("key %s left the target whose weight grew", key)
+		}
+		if before != after {
+			moved++
+		}
+	}
+	if share := float64(moved) / 10000; share < 0.08 || share > 0.12 {
+		t.Errorf("10%% of the weight moved, but %.3f of the keys did", share)
+	}
+}
+
+// TestSplitWhen forces matching requests to a target by header or claim.
+func TestSplitWhen(t *testing.T) {
+	t.Parallel()
+	r := splitRoute(t,
+		SplitTarget{Topic: "a", Weight: 100},
+		SplitTarget{Topic: "b", Weight: 0, When: &SplitWhen{Header: map[string]string{"X-Canary": "always"}}},
+		SplitTarget{Topic: "c", Weight: 0, When: &SplitWhen{Claim: map[string]string{"tier": "beta"}}},
+	)
+	for _, tt := range []struct {
+		f    mapFields
+		want string
+	}{
+		{mapFields{}, "a"},
+		{mapFields{headers: map[string]string{"x-canary": "always"}}, "b"},
+		{mapFields{headers: map[string]string{"x-canary": "sometimes"}}, "a"},
+		{mapFields{claims: map[string]string{"tier": "beta"}}, "c"},
+	} {
+		if got := r.ChooseTopic([]byte("k"), tt.f); got != tt.want {
+			t.Errorf("ChooseTopic with %+v = %s, want %s", tt.f, got, tt.want)
+		}
+	}
+}
+
+// TestSplitConfig checks the errors ferry check shows, by field.
+func TestSplitConfig(t *testing.T) {
+	t.Parallel()
+	_, err := NewTable([]RouteConfig{
+		{Name: "both", Path: "/a", Topic: "t", Split: []SplitTarget{{Topic: "u", Weight: 1}}},
+		{Name: "zero", Path: "/b", Split: []SplitTarget{{Topic: "u", Weight: 0}, {Topic: "u", Weight: -1}}},
+		{Name: "when", Path: "/c", Split: []SplitTarget{{Topic: "u", Weight: 1, When: &SplitWhen{}}, {Topic: "__x", Weight: 1}}},
+		{Name: "reply", Path: "/d", Split: []SplitTarget{{Topic: "u", Weight: 1}, {Topic: "v", Weight: 1}},
+			Reply: &ReplyConfig{Topic: "v"}},
+	})
+	if err == nil {
+		t.Fatal("NewTable accepted bad splits")
+	}
+	for _, want := range []string{
+		"routes[0].split: replaces topic",
+		"routes[1].split[1].topic: duplicate of split[0].topic",
+		"routes[1].split[1].weight: must be 0 or more",
+		"routes[1].split: at least one target needs a weight above 0",
+		"routes[2].split[0].when: needs a header or a claim",
+		"routes[2].split[1].topic: internal topics",
+		"routes[3].reply.topic: must differ from the request topic",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}
