@@ -34,11 +34,26 @@ import (
 // (routes.go registers them after requestContext).
 func (s *Server) chain(r topics.Route) []fiber.Handler {
 	a := routeAccess(r)
-	hs := []fiber.Handler{s.admitted(a)} // authenticate, authorize
+	var hs []fiber.Handler
+	if len(r.ResponseHeaders) > 0 {
+		hs = append(hs, responseHeaders(r.ResponseHeaders))
+	}
+	hs = append(hs, s.admitted(a)) // authenticate, authorize
 	if a.limit != nil {
 		hs = append(hs, s.limit(a))
 	}
 	return append(hs, s.idempotency, s.handle(r)) // then validate, publish, wait
+}
+
+// responseHeaders sets a route's response.headers first, so that every
+// answer carries them and any header ferry sets later replaces its own.
+func responseHeaders(hs []topics.ResponseHeader) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		for _, h := range hs {
+			c.Set(h.Name, h.Value)
+		}
+		return c.Next()
+	}
 }
 
 // admitted is the first middleware of every protected endpoint: admit.

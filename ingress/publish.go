@@ -54,7 +54,7 @@ func (s *Server) writeReply(c *fiber.Ctx, r *topics.Route, rep correlator.Reply)
 // message builds the event for one request. It copies everything it keeps:
 // Fiber's values are only valid inside the handler.
 func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, body []byte) (*topics.Message, error) {
-	f := fields{c}
+	f := fields{c, s}
 	b := topics.NewCheckedBody(body) // validate (step 5) found it JSON
 	m := &topics.Message{
 		Topic:       r.Topic,
@@ -91,11 +91,16 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 }
 
 // fields gives key templates the values of a Fiber request.
-type fields struct{ c *fiber.Ctx }
+type fields struct {
+	c *fiber.Ctx
+	s *Server
+}
 
 func (f fields) Param(name string) string         { return f.c.Params(name) }
 func (f fields) Header(name string) string        { return f.c.Get(name) }
 func (f fields) Claim(name string) (string, bool) { return principal(f.c).Claim(name) }
+func (f fields) ClientIP() string                 { return f.s.clientAddr(f.c) }
+func (f fields) Now() time.Time                   { return f.c.Context().Time() }
 
 // jsonMediaType accepts application/json and application/*+json and returns
 // the media type, lower-cased, without parameters.

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -120,4 +123,72 @@ func splitCount(t *testing.T, reg *prometheus.Registry, topic string) int {
 		}
 	}
 	return 0
+}
+
+// TestResponseHeaders checks that a route's response.headers are on every
+// answer of the route (202, 401, 415), that the record headers from
+// {client.ip}, {now} and literals reach the record, and that ferry's own
+// headers are never replaced.
+func TestResponseHeaders(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable([]topics.RouteConfig{
+		{Name: "open", Path: "/v1/open", Topic: "t", Auth: topics.AuthNone,
+			Headers:  map[string]string{"x-client-ip": "{client.ip}", "x-received": "{now}", "x-api-version": "2"},
+			Response: &topics.ResponseConfig{Headers: map[string]string{"Cache-Control": "no-store", "X-Api-Version": "2"}}},
+		{Name: "closed", Path: "/v1/closed", Topic: "t",
+			Response: &topics.ResponseConfig{Headers: map[string]string{"Cache-Control": "no-store"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := &fakeProducer{}
+	srv, err := New(Config{}, table, Deps{Producer: prod}, WithLogger(slog.New(slog.DiscardHandler)),
+		WithAuth(AuthConfig{Config: identity.Config{APIKeys: []identity.APIKeyConfig{{ID: "k", SHA256: strings.Repeat("ab", 32)}}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.App().Handler()
+	do := func(path, contentType string) *fasthttp.Response {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI(path)
+		ctx.Request.Header.SetContentType(contentType)
+		ctx.Request.SetBodyString(`{"a":1}`)
+		h(&ctx)
+		var resp fasthttp.Response
+		ctx.Response.CopyTo(&resp)
+		return &resp
+	}
+	for _, tt := range []struct {
+		path, ct string
+		status   int
+	}{
+		{"/v1/open", "application/json", 202},
+		{"/v1/open", "text/plain", 415},
+		{"/v1/closed", "application/json", 401},
+	} {
+		resp := do(tt.path, tt.ct)
+		if resp.StatusCode() != tt.status || string(resp.Header.Peek("Cache-Control")) != "no-store" {
+			t.Errorf("POST %s (%s): %d Cache-Control %q, want %d with no-store", tt.path, tt.ct, resp.StatusCode(),
+				resp.Header.Peek("Cache-Control"), tt.status)
+		}
+		if ct := string(resp.Header.ContentType()); !strings.Contains(ct, "json") {
+			t.Errorf("POST %s: Content-Type %q is not ferry's", tt.path, ct)
+		}
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	if len(prod.msgs) != 1 {
+		t.Fatalf("%d records, want 1", len(prod.msgs))
+	}
+	got := map[string]string{}
+	for _, x := range prod.msgs[0].Extra {
+		got[x.Key] = string(x.Value)
+	}
+	if got["x-client-ip"] == "" {
+		t.Errorf("x-client-ip = %q", got["x-client-ip"])
+	}
+	if _, err := time.Parse(time.RFC3339, got["x-received"]); err != nil || got["x-api-version"] != "2" {
+		t.Errorf("record headers %v: want an RFC 3339 x-received and x-api-version 2 (%v)", got, err)
+	}
 }

@@ -178,6 +178,16 @@ type RouteConfig struct {
 	RateLimit *RateLimitConfig `yaml:"rate_limit"`
 	// Reply makes the route request/response.
 	Reply *ReplyConfig `yaml:"reply"`
+	// Response shapes every answer of the route.
+	Response *ResponseConfig `yaml:"response"`
+}
+
+// ResponseConfig is a route's `response` section.
+type ResponseConfig struct {
+	// Headers are fixed headers added to every answer of the route (its
+	// 2xx and its problems). They never replace a header ferry sets, and
+	// the names ferry owns are refused.
+	Headers map[string]string `yaml:"headers"`
 }
 
 // Route auth modes.
@@ -330,6 +340,9 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 		errs.addf(at+".method", "must be POST, PUT, PATCH or DELETE, not %q", rc.Method)
 	}
 	r.Params = parsePath(at+".path", rc.Path, errs)
+	if rc.Response != nil {
+		r.ResponseHeaders = compileResponseHeaders(at+".response.headers", rc.Response.Headers, errs)
+	}
 	switch {
 	case len(rc.Split) > 0 && rc.Topic != "":
 		errs.addf(at+".split", "replaces topic: set one of topic and split")

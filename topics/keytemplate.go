@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // KeyTemplate builds a record key (or header value) from a request: literal
-// text around {path.NAME}, {header.NAME}, {body./json/pointer} and
-// {claim.NAME} references. "{{" and "}}" stand for literal braces.
+// text around {path.NAME}, {header.NAME}, {body./json/pointer},
+// {claim.NAME}, {client.ip} (the client's address) and {now} (when the
+// request was received, RFC 3339 in UTC with milliseconds) references.
+// "{{" and "}}" stand for literal braces.
 // A KeyTemplate is immutable and safe for concurrent use.
 type KeyTemplate struct {
 	src   string
@@ -25,6 +28,8 @@ const (
 	partHeader
 	partBody
 	partClaim
+	partClientIP
+	partNow
 )
 
 type part struct {
@@ -41,6 +46,11 @@ type Fields interface {
 	Header(name string) string
 	// Claim returns a claim of the authenticated principal.
 	Claim(name string) (string, bool)
+	// ClientIP returns the client's address (behind trusted proxies, the
+	// address they forwarded).
+	ClientIP() string
+	// Now returns when the request was received.
+	Now() time.Time
 }
 
 // ParseKeyTemplate parses a template. It fails on unbalanced braces, unknown
@@ -87,9 +97,15 @@ func ParseKeyTemplate(src string) (*KeyTemplate, error) {
 }
 
 func parseRef(ref string) (part, error) {
+	switch ref {
+	case "now":
+		return part{kind: partNow}, nil
+	case "client.ip":
+		return part{kind: partClientIP}, nil
+	}
 	kind, name, ok := strings.Cut(ref, ".")
 	if !ok || name == "" {
-		return part{}, fmt.Errorf("{%s}: want {path.NAME}, {header.NAME}, {body./pointer} or {claim.NAME}", ref)
+		return part{}, fmt.Errorf("{%s}: want {path.NAME}, {header.NAME}, {body./pointer}, {claim.NAME}, {client.ip} or {now}", ref)
 	}
 	switch kind {
 	case "path":
@@ -152,6 +168,11 @@ func (k *KeyTemplate) Append(dst []byte, f Fields, body *Body) ([]byte, error) {
 			v = f.Header(p.name)
 		case partClaim:
 			v, _ = f.Claim(p.name)
+		case partClientIP:
+			v = f.ClientIP()
+		case partNow:
+			dst = f.Now().UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+			continue
 		case partBody:
 			var err error
 			if dst, err = body.appendPointer(dst, p); err != nil {
@@ -175,6 +196,8 @@ func refName(p part) string {
 		return "header." + p.name
 	case partClaim:
 		return "claim." + p.name
+	case partClientIP:
+		return "client.ip"
 	}
 	return "body." + p.name
 }

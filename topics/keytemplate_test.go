@@ -6,11 +6,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mapFields is a Fields backed by maps.
 type mapFields struct {
 	params, headers, claims map[string]string
+	ip                      string
+	now                     time.Time
 }
 
 func (f mapFields) Param(n string) string  { return f.params[n] }
@@ -19,6 +22,8 @@ func (f mapFields) Claim(n string) (string, bool) {
 	v, ok := f.claims[n]
 	return v, ok
 }
+func (f mapFields) ClientIP() string { return f.ip }
+func (f mapFields) Now() time.Time   { return f.now }
 
 func TestKeyTemplate(t *testing.T) {
 	t.Parallel()
@@ -26,6 +31,8 @@ func TestKeyTemplate(t *testing.T) {
 		params:  map[string]string{"id": "42"},
 		headers: map[string]string{"x-tenant": "acme"},
 		claims:  map[string]string{"tenant": "t1"},
+		ip:      "203.0.113.7",
+		now:     time.Date(2026, 12, 3, 23, 59, 1, 234567890, time.FixedZone("CET", 3600)),
 	}
 	body := `{"customer":{"id":"c-7","n":12.50,"vip":true,"a/b":"slash","t~x":"tilde","empty":"","obj":{}},"items":[{"sku":"A"},{"sku":"B"}]}`
 	tests := []struct {
@@ -33,6 +40,8 @@ func TestKeyTemplate(t *testing.T) {
 		wantErr          error
 	}{
 		{name: "literal only", tmpl: "fixed", want: "fixed"},
+		{name: "client address", tmpl: "ip={client.ip}", want: "ip=203.0.113.7"},
+		{name: "receive time in UTC", tmpl: "{now}", want: "2026-12-03T22:59:01.234Z"},
 		{name: "path", tmpl: "{path.id}", want: "42"},
 		{name: "header any case", tmpl: "{header.X-Tenant}", want: "acme"},
 		{name: "claim", tmpl: "{claim.tenant}", want: "t1"},

@@ -138,3 +138,47 @@ func TestSplitConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReservedRecordHeaders checks that a route cannot set the headers
+// that carry ferry's event contract, in any case: CloudEvents (ce_*),
+// Spring (kafka_*), ferry's own (ferry-*), content-type and trace context.
+func TestReservedRecordHeaders(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"ce_source", "CE_ID", "kafka_replyTopic", "KAFKA_correlationId", "ferry-status",
+		"Ferry-Final", "content-type", "traceparent", "TraceState"} {
+		_, err := NewTable([]RouteConfig{{Name: "r", Path: "/r", Topic: "t", Headers: map[string]string{name: "{client.ip}"}}})
+		if err == nil || !strings.Contains(err.Error(), "routes[0].headers."+name+": reserved header names") {
+			t.Errorf("header %q: %v, want it refused as reserved", name, err)
+		}
+	}
+	if _, err := NewTable([]RouteConfig{{Name: "r", Path: "/r", Topic: "t",
+		Headers: map[string]string{"x-client-ip": "{client.ip}", "x-received": "{now}", "x-api-version": "2"}}}); err != nil {
+		t.Errorf("headers from {client.ip}, {now} and a literal: %v", err)
+	}
+}
+
+// TestResponseHeadersConfig checks response.headers: fixed headers by
+// name, refusing the names ferry sets itself and control characters.
+func TestResponseHeadersConfig(t *testing.T) {
+	t.Parallel()
+	table, err := NewTable([]RouteConfig{{Name: "r", Path: "/r", Topic: "t",
+		Response: &ResponseConfig{Headers: map[string]string{"Cache-Control": "no-store", "X-Api-Version": "2"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := table.Routes()[0].ResponseHeaders; len(got) != 2 || got[0] != (ResponseHeader{"Cache-Control", "no-store"}) {
+		t.Errorf("ResponseHeaders = %v", got)
+	}
+	_, err = NewTable([]RouteConfig{{Name: "r", Path: "/r", Topic: "t",
+		Response: &ResponseConfig{Headers: map[string]string{"Content-Type": "text/plain", "X-Request-ID": "1", "X-Bad": "a\r\nb", "bad name": "x"}}}})
+	for _, want := range []string{
+		"routes[0].response.headers.Content-Type: ferry sets this header itself",
+		"routes[0].response.headers.X-Request-ID: ferry sets this header itself",
+		"routes[0].response.headers.X-Bad: control characters",
+		"routes[0].response.headers.bad name: not a valid header name",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}

@@ -49,6 +49,14 @@ type Route struct {
 	Reply *ReplyConfig
 	// RateLimit is the route's rate limit, or nil for none.
 	RateLimit *RateLimitConfig
+	// ResponseHeaders are fixed headers added to every answer, sorted by
+	// name.
+	ResponseHeaders []ResponseHeader
+}
+
+// ResponseHeader is one fixed header of a route's answers.
+type ResponseHeader struct {
+	Name, Value string
 }
 
 // HeaderTemplate is one extra record header whose value comes from a template.
