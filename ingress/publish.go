@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"bytes"
+	"errors"
 	"mime"
 	"strconv"
 	"strings"
@@ -83,6 +84,13 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 		}
 		m.Extra = append(m.Extra, topics.Header{Key: h.Name, Value: v})
 	}
+	if r.BodyEdit != nil {
+		v, err := s.editBody(r, body, f, b)
+		if err != nil {
+			return nil, err
+		}
+		m.Value = v // a new slice: nothing of Fiber's
+	}
 	if len(r.Split) > 0 {
 		m.Topic = r.ChooseTopic(m.Key, f)
 		s.metrics.Split(r.Name, m.Topic)
@@ -132,4 +140,25 @@ func acceptedBody(dst []byte, id string, pos topics.Position) []byte {
 	dst = pos.Timestamp.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `"}`...)
 	return dst
+}
+
+// editBody makes the record's value of a route with a body section: the
+// body, edited, then checked against body.record_schema. A body of the
+// wrong shape is the client's fault (422); an edited body that violates
+// the record schema is the route's (500, with the violations logged).
+func (s *Server) editBody(r topics.Route, body []byte, f fields, b *topics.Body) ([]byte, error) {
+	v, err := r.BodyEdit.Apply(body, f, b)
+	switch {
+	case errors.Is(err, topics.ErrKeyUnresolved):
+		return nil, problem.New(problem.KeyUnresolved, strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
+	case err != nil:
+		return nil, &problem.Error{Type: problem.BodyEditFailed, Detail: strings.TrimPrefix(err.Error(), topics.ErrBodyEdit.Error()+": "), Cause: err}
+	}
+	if rs := r.BodyEdit.RecordSchema; rs != "" && s.deps.Validator != nil {
+		if err := s.deps.Validator.Validate(rs, v); err != nil {
+			return nil, &problem.Error{Type: problem.RecordInvalid, Cause: err,
+				Detail: "the route's body edits made a record that violates " + rs + "; nothing was produced"}
+		}
+	}
+	return v, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
+	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -190,5 +193,65 @@ func TestResponseHeaders(t *testing.T) {
 	}
 	if _, err := time.Parse(time.RFC3339, got["x-received"]); err != nil || got["x-api-version"] != "2" {
 		t.Errorf("record headers %v: want an RFC 3339 x-received and x-api-version 2 (%v)", got, err)
+	}
+}
+
+// TestBodyEditRoute: a route with a body section produces the edited body
+// (the client's body is validated first, the record against
+// record_schema); a body of the wrong shape is a 422 and a record that
+// violates record_schema a 500, and neither produces anything.
+func TestBodyEditRoute(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "record.json"), []byte(`{"$id": "https://example.com/record.json",
+		"type": "object", "required": ["meta"], "properties": {"meta": {"type": "object", "required": ["tenant"]}, "secret": false}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := schemas.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := topics.NewTable([]topics.RouteConfig{
+		{Name: "edit", Path: "/v1/edit", Topic: "t", Auth: topics.AuthNone,
+			Body: &topics.BodyConfig{Set: map[string]string{"/meta/tenant": "{header.X-Tenant}"}, Remove: []string{"/debug"},
+				RecordSchema: "https://example.com/record.json"}},
+		{Name: "leaky", Path: "/v1/leaky", Topic: "t", Auth: topics.AuthNone,
+			Body: &topics.BodyConfig{Remove: []string{"/debug"}, RecordSchema: "https://example.com/record.json"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := &fakeProducer{}
+	srv, err := New(Config{}, table, Deps{Producer: prod, Validator: set}, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.App().Handler()
+	post := func(path, body string) (int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI(path)
+		ctx.Request.Header.SetContentType("application/json")
+		ctx.Request.Header.Set("X-Tenant", "acme")
+		ctx.Request.SetBodyString(body)
+		h(&ctx)
+		return ctx.Response.StatusCode(), string(ctx.Response.Body())
+	}
+	if st, b := post("/v1/edit", `{"debug": true, "n": 1.50}`); st != 202 {
+		t.Fatalf("edit: %d %s", st, b)
+	}
+	if st, b := post("/v1/edit", `{"meta": "flat"}`); st != 422 || !strings.Contains(b, "body-edit-failed") {
+		t.Errorf("wrong shape: %d %s, want 422 body-edit-failed", st, b)
+	}
+	if st, b := post("/v1/leaky", `{"secret": 1, "meta": {"tenant": "x"}}`); st != 500 || !strings.Contains(b, "record-invalid") {
+		t.Errorf("record schema violated: %d %s, want 500 record-invalid", st, b)
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	if len(prod.msgs) != 1 {
+		t.Fatalf("%d records produced, want 1", len(prod.msgs))
+	}
+	if got, want := string(prod.msgs[0].Value), `{"meta":{"tenant":"acme"},"n":1.50}`; got != want {
+		t.Errorf("record value %s, want %s", got, want)
 	}
 }

@@ -180,6 +180,8 @@ type RouteConfig struct {
 	Reply *ReplyConfig `yaml:"reply"`
 	// Response shapes every answer of the route.
 	Response *ResponseConfig `yaml:"response"`
+	// Body edits the JSON body before it becomes the record's value.
+	Body *BodyConfig `yaml:"body"`
 }
 
 // ResponseConfig is a route's `response` section.
@@ -342,6 +344,9 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 	r.Params = parsePath(at+".path", rc.Path, errs)
 	if rc.Response != nil {
 		r.ResponseHeaders = compileResponseHeaders(at+".response.headers", rc.Response.Headers, errs)
+	}
+	if rc.Body != nil {
+		r.BodyEdit = compileBodyEdit(at+".body", rc.Body, errs)
 	}
 	switch {
 	case len(rc.Split) > 0 && rc.Topic != "":

@@ -52,6 +52,9 @@ type Route struct {
 	// ResponseHeaders are fixed headers added to every answer, sorted by
 	// name.
 	ResponseHeaders []ResponseHeader
+	// BodyEdit edits the body into the record's value, or nil: the value
+	// is the body, byte for byte.
+	BodyEdit *BodyEdit
 }
 
 // ResponseHeader is one fixed header of a route's answers.

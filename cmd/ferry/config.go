@@ -180,7 +180,8 @@ func (cfg Config) compile() (*loaded, error) {
 	set := &schemas.Set{}
 	needSchemas := false
 	for _, r := range cfg.Routes {
-		needSchemas = needSchemas || r.Schema != "" || (r.Reply != nil && r.Reply.Schema != "")
+		needSchemas = needSchemas || r.Schema != "" || (r.Reply != nil && r.Reply.Schema != "") ||
+			(r.Body != nil && r.Body.RecordSchema != "")
 	}
 	if _, statErr := os.Stat(cfg.Schemas.Dir); statErr == nil || needSchemas {
 		if set, err = schemas.Load(cfg.Schemas.Dir); err != nil {
@@ -195,6 +196,9 @@ func (cfg Config) compile() (*loaded, error) {
 		}
 		if r.Reply != nil && r.Reply.Schema != "" && len(set.IDs()) > 0 && !set.Has(r.Reply.Schema) {
 			errs = append(errs, fmt.Errorf("routes[%d].reply.schema: no schema in %s has $id %q", i, cfg.Schemas.Dir, r.Reply.Schema))
+		}
+		if r.Body != nil && r.Body.RecordSchema != "" && !set.Has(r.Body.RecordSchema) {
+			errs = append(errs, fmt.Errorf("routes[%d].body.record_schema: no schema in %s has $id %q", i, cfg.Schemas.Dir, r.Body.RecordSchema))
 		}
 		if (r.Auth == "" || r.Auth == topics.AuthRequired) && !authOn {
 			errs = append(errs, fmt.Errorf("routes[%d].auth: the route requires credentials but auth has no jwt or api_keys; configure auth or set auth: none", i))

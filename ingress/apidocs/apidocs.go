@@ -259,6 +259,8 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 
 	problem.KeyUnresolved:   func(r topics.Route) bool { return r.Key != nil || len(r.Headers) > 0 },
 	problem.Validation:      func(r topics.Route) bool { return r.Schema != "" },
+	problem.BodyEditFailed:  func(r topics.Route) bool { return r.BodyEdit != nil },
+	problem.RecordInvalid:   func(r topics.Route) bool { return r.BodyEdit != nil && r.BodyEdit.RecordSchema != "" },
 	problem.Unauthenticated: func(r topics.Route) bool { return r.Auth == topics.AuthRequired },
 	problem.Forbidden:       func(r topics.Route) bool { return r.Auth == topics.AuthRequired && len(r.Scopes) > 0 },
 	problem.RateLimited:     func(r topics.Route) bool { return r.RateLimit != nil },

@@ -40,6 +40,8 @@ var (
 	HeaderTooLarge   = Type{base + "headers-too-large", "Request Headers Too Large", http.StatusRequestHeaderFieldsTooLarge}
 	RequestTimeout   = Type{base + "request-timeout", "Request Timeout", http.StatusRequestTimeout}
 	Validation       = Type{base + "validation-failed", "Request Body Violates Its Schema", http.StatusUnprocessableEntity}
+	BodyEditFailed   = Type{base + "body-edit-failed", "Request Body Cannot Be Edited", http.StatusUnprocessableEntity}
+	RecordInvalid    = Type{base + "record-invalid", "Edited Record Violates Its Schema", http.StatusInternalServerError}
 	Unauthenticated  = Type{base + "unauthenticated", "Unauthenticated", http.StatusUnauthorized}
 	Internal         = Type{base + "internal", "Internal Server Error", http.StatusInternalServerError}
 	// Request/response.
@@ -83,7 +85,7 @@ var Types = []Type{
 	NotFound, MethodNotAllowed, UnsupportedMedia, MalformedJSON,
 	BodyTooLarge, KeyUnresolved, KafkaUnavailable, KafkaTimeout,
 	KafkaRejected, BadRequest, HeaderTooLarge, RequestTimeout,
-	Validation, Unauthenticated, Internal,
+	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, Internal,
 	Forbidden, RateLimited, IdempotencyConflict, IdempotencyMismatch,
 	RedisUnavailable,
 	ReplyTimeout, TooManyPending, ResultNotFound, BadReply,
