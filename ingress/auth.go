@@ -77,7 +77,7 @@ func (s *Server) forbidden(c *fiber.Ctx, ri *reqInfo, pr *identity.Principal, sc
 // the error parameters on the scheme the client used (Bearer when none).
 func (s *Server) challenge(used, code, desc, scope string) string {
 	schemes := make([]string, 0, 2)
-	if s.auth.JWT != nil || !s.auth.Configured() {
+	if s.auth.JWT != nil || s.auth.Introspection != nil || !s.auth.Configured() {
 		schemes = append(schemes, identity.SchemeBearer)
 	}
 	if len(s.auth.APIKeys) > 0 {

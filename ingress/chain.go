@@ -115,6 +115,9 @@ func (s *Server) authenticate(c *fiber.Ctx, ri *reqInfo, a access) (*identity.Pr
 			pr, err = s.deps.Authenticator.Authenticate(c.UserContext(), cred)
 		}
 	}
+	if errors.Is(err, identity.ErrAuthUnavailable) {
+		return nil, err // 503 auth-unavailable: fail closed, but not "your token is bad"
+	}
 	if err != nil {
 		return nil, s.unauthenticated(c, ri, cred.Scheme, err)
 	}

@@ -53,6 +53,9 @@ func toProblem(err error) *problem.Error {
 		return &problem.Error{Type: problem.KafkaRejected, Detail: "the broker refused the record", Cause: err}
 	case errors.Is(err, policy.ErrRedisUnavailable):
 		return &problem.Error{Type: problem.RedisUnavailable, Detail: "redis is unavailable; retry later", RetryAfter: 1, Cause: err}
+	case errors.Is(err, identity.ErrAuthUnavailable):
+		return &problem.Error{Type: problem.AuthUnavailable, RetryAfter: 1, Cause: err,
+			Detail: "the credentials cannot be checked right now (the identity provider did not answer); retry later"}
 	case errors.Is(err, identity.ErrNoCredentials), errors.Is(err, identity.ErrInvalidCredentials):
 		return &problem.Error{Type: problem.Unauthenticated, Detail: identity.Reason(err), WWWAuthenticate: `Bearer realm="ferry"`, Cause: err}
 	case errors.Is(err, correlator.ErrTooManyPending):

@@ -147,6 +147,11 @@ func (cfg Config) compile() (*loaded, error) {
 		}
 		cfg.Auth.JWT = &j
 	}
+	if in := cfg.Auth.Introspection; in != nil && in.ClientSecretFile != "" {
+		ic := *in
+		ic.ClientSecretFile = cfg.resolve(ic.ClientSecretFile)
+		cfg.Auth.Introspection = &ic
+	}
 	if err := cfg.Auth.Validate(); err != nil {
 		errs = append(errs, prefixed("auth", err)...)
 	} else {

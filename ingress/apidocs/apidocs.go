@@ -222,10 +222,14 @@ func ferrySchemas() map[string]obj {
 }
 
 // routeProblems lists the problem types a configured route can answer
-// with, in table order.
-func routeProblems(r topics.Route) []problem.Type {
+// with, in table order. introspection says whether auth.introspection is
+// configured: only then can an authenticated route answer auth-unavailable.
+func routeProblems(r topics.Route, introspection bool) []problem.Type {
 	var out []problem.Type
 	for _, pt := range problem.Types {
+		if pt == problem.AuthUnavailable && !introspection {
+			continue
+		}
 		if when, ok := routeProblem[pt]; ok && when(r) {
 			out = append(out, pt)
 		}
@@ -262,6 +266,7 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 	problem.BodyEditFailed:  func(r topics.Route) bool { return r.BodyEdit != nil },
 	problem.RecordInvalid:   func(r topics.Route) bool { return r.BodyEdit != nil && r.BodyEdit.RecordSchema != "" },
 	problem.Unauthenticated: func(r topics.Route) bool { return r.Auth == topics.AuthRequired },
+	problem.AuthUnavailable: func(r topics.Route) bool { return r.Auth == topics.AuthRequired }, // with introspection
 	problem.Forbidden:       func(r topics.Route) bool { return r.Auth == topics.AuthRequired && len(r.Scopes) > 0 },
 	problem.RateLimited:     func(r topics.Route) bool { return r.RateLimit != nil },
 
@@ -298,6 +303,13 @@ func (d *Info) securitySchemes() (map[string]obj, []string) {
 		}
 		desc += " A route's scopes must all be in the token's scope claim."
 		m[schemeBearer] = obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": desc}
+	}
+	if in := d.Auth.Introspection; in != nil {
+		desc := "A bearer token in Authorization: Bearer, checked with the identity provider's token introspection (RFC 7662)"
+		if d.Auth.JWT != nil {
+			desc += " when it is not a JWT, or a JWT of a listed issuer; other JWTs are verified as above"
+		}
+		m[schemeBearer] = obj{"type": "http", "scheme": "bearer", "description": desc + ". A route's scopes must all be in the token's scope."}
 	}
 	if len(d.Auth.APIKeys) > 0 {
 		header := d.Auth.APIKeyHeader

@@ -96,7 +96,7 @@ func (d *Description) openAPIDoc(b *schemas.Bundle, comps map[string]any) *openA
 		if !ok {
 			canonical[shape], first = r, r
 		}
-		add(first.Path, r.Method, routeOperation(r, first.Params, b, schemeNames))
+		add(first.Path, r.Method, routeOperation(r, first.Params, b, schemeNames, d.Auth.Introspection != nil))
 	}
 	for _, e := range ferryEndpoints(d.Served.Metrics) {
 		add(e.path, "GET", e.op)
@@ -241,7 +241,7 @@ func pathShape(p string) string {
 // routeOperation describes one configured route, whose path parameters are
 // documented under the names params (the route's own, unless another route
 // with the same path shape named them first).
-func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes []string) *operation {
+func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes []string, introspection bool) *operation {
 	op := &operation{
 		OperationID: r.Name,
 		Tags:        []string{tagRoutes},
@@ -348,7 +348,7 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		op.Responses["202"] = accepted
 	}
 	byStatus := make(map[int][]problem.Type)
-	for _, pt := range routeProblems(r) {
+	for _, pt := range routeProblems(r, introspection) {
 		byStatus[pt.Status] = append(byStatus[pt.Status], pt)
 	}
 	for status, pts := range byStatus {
@@ -383,7 +383,7 @@ func problemResponse(pts []problem.Type) obj {
 			desc.WriteString("; ")
 		}
 		desc.WriteString(pt.Title + " (`" + pt.URI + "`)")
-		if pt == problem.KafkaUnavailable || pt == problem.KafkaTimeout || pt == problem.ResponderUnavailable {
+		if pt == problem.KafkaUnavailable || pt == problem.KafkaTimeout || pt == problem.ResponderUnavailable || pt == problem.AuthUnavailable {
 			headers["Retry-After"] = ref("#/components/headers/ferry.RetryAfter")
 		}
 	}

@@ -28,6 +28,9 @@ type Config struct {
 	// publish, so that a cross-site form cannot publish with it. Tokens
 	// in query strings are never accepted.
 	Cookie string `yaml:"cookie"`
+	// Introspection checks opaque bearer tokens (and JWTs of the listed
+	// issuers) with the identity provider (RFC 7662).
+	Introspection *IntrospectionConfig `yaml:"introspection"`
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -107,7 +110,9 @@ const (
 )
 
 // Configured reports whether any credential kind is configured.
-func (c Config) Configured() bool { return c.JWT != nil || len(c.APIKeys) > 0 }
+func (c Config) Configured() bool {
+	return c.JWT != nil || len(c.APIKeys) > 0 || c.Introspection != nil
+}
 
 // WithDefaults returns c with every unset field at its documented default.
 func (c Config) WithDefaults() Config {
@@ -166,6 +171,9 @@ func (c Config) Validate() error {
 	if strings.EqualFold(c.APIKeyHeader, "Authorization") {
 		errs = append(errs, errors.New(`api_key_header: must not be Authorization (send "Authorization: ApiKey <key>" instead)`))
 	}
+	if c.Introspection != nil {
+		errs = append(errs, c.Introspection.validate()...)
+	}
 	if j := c.JWT; j != nil {
 		if j.JWKSURL == "" && j.JWKS == "" && len(j.Keys) == 0 && j.HMACSecretEnv == "" {
 			errs = append(errs, errors.New("jwt: needs keys, jwks, jwks_url or hmac_secret_env"))
@@ -213,11 +221,18 @@ func (c Config) Validate() error {
 // the HMAC secret's environment variable. It reports every problem, each as
 // "field: problem". c must have passed Validate.
 func (c Config) Check() error {
-	if c.JWT == nil {
-		return nil
+	var errs []error
+	if c.JWT != nil {
+		if _, err := loadStaticKeys(*c.JWT); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	_, err := loadStaticKeys(*c.JWT)
-	return err
+	if in := c.Introspection; in != nil && in.ClientSecretFile != "" {
+		if _, err := newIntrospector(*in, nil, time.Now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func asymmetricAlg(alg string) bool {

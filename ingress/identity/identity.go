@@ -26,10 +26,11 @@ import (
 // Authenticator verifies JWT bearer tokens and API keys as a Config says.
 // Build it with New; it is safe for concurrent use.
 type Authenticator struct {
-	jwt    *jwtVerifier // nil without jwt
-	remote *remoteKeys  // nil without jwt.jwks_url
-	keys   *apiKeys     // nil without api_keys
-	cache  *tokenCache  // nil when disabled
+	jwt    *jwtVerifier  // nil without jwt
+	remote *remoteKeys   // nil without jwt.jwks_url
+	keys   *apiKeys      // nil without api_keys
+	cache  *tokenCache   // nil when disabled
+	intro  *introspector // nil without introspection
 	now    func() time.Time
 }
 
@@ -71,6 +72,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Authenticator, error
 		return nil, err
 	}
 	a := &Authenticator{now: o.now}
+	if in := cfg.Introspection; in != nil {
+		var err error
+		if a.intro, err = newIntrospector(*in, o.client, o.now); err != nil {
+			return nil, err
+		}
+	}
 	if len(cfg.APIKeys) > 0 {
 		a.keys = newAPIKeys(cfg.APIKeys)
 	}
@@ -102,6 +109,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, cred Credential) (*Pri
 		}
 		return a.keys.lookup(cred.Value)
 	case SchemeBearer:
+		if a.intro != nil && (a.jwt == nil || a.intro.wants(cred.Value)) {
+			return a.intro.authenticate(ctx, cred.Value)
+		}
 		if a.jwt == nil {
 			return nil, Invalid("bearer tokens are not accepted here", ErrSchemeNotAccepted)
 		}

@@ -43,6 +43,7 @@ var (
 	BodyEditFailed   = Type{base + "body-edit-failed", "Request Body Cannot Be Edited", http.StatusUnprocessableEntity}
 	RecordInvalid    = Type{base + "record-invalid", "Edited Record Violates Its Schema", http.StatusInternalServerError}
 	Unauthenticated  = Type{base + "unauthenticated", "Unauthenticated", http.StatusUnauthorized}
+	AuthUnavailable  = Type{base + "auth-unavailable", "Authentication Unavailable", http.StatusServiceUnavailable}
 	Internal         = Type{base + "internal", "Internal Server Error", http.StatusInternalServerError}
 	// Request/response.
 	ReplyTimeout       = Type{base + "reply-timeout", "No Reply In Time", http.StatusGatewayTimeout}
@@ -85,7 +86,7 @@ var Types = []Type{
 	NotFound, MethodNotAllowed, UnsupportedMedia, MalformedJSON,
 	BodyTooLarge, KeyUnresolved, KafkaUnavailable, KafkaTimeout,
 	KafkaRejected, BadRequest, HeaderTooLarge, RequestTimeout,
-	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, Internal,
+	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, AuthUnavailable, Internal,
 	Forbidden, RateLimited, IdempotencyConflict, IdempotencyMismatch,
 	RedisUnavailable,
 	ReplyTimeout, TooManyPending, ResultNotFound, BadReply,
