@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,13 +29,30 @@ func TestResponderSurvivesBrokerRestart(t *testing.T) {
 	if err := resp.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	exited := make(chan error, 1)
+	go func() { exited <- resp.Wait() }()
+	// stopResponder interrupts the responder and waits for it to exit; a
+	// responder that does not exit within 15s is a bug: SIGQUIT makes it
+	// print its goroutines into the logs shown.
+	stopped := false
+	stopResponder := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		_ = resp.Process.Signal(os.Interrupt)
-		_ = resp.Wait()
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = resp.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			t.Errorf("the responder did not exit within 15s of SIGINT")
+		}
 		if t.Failed() {
 			t.Logf("responder logs:\n%s", logs.String())
 		}
-	})
+	}
+	t.Cleanup(stopResponder)
 	quote := func() error {
 		r, err := doErr("POST", "http://"+httpAddr+"/v1/quotes", `{"symbol":"FERRY"}`, "Content-Type", "application/json", "Prefer", "wait=2")
 		if err != nil {
@@ -48,8 +66,10 @@ func TestResponderSurvivesBrokerRestart(t *testing.T) {
 	topicstest.Eventually(t, 30*time.Second, 100*time.Millisecond, quote)
 
 	p.stop(t)
-	startFerryOn(t, t.TempDir(), httpAddr, kafkaAddr)
+	p2 := startFerryOn(t, t.TempDir(), httpAddr, kafkaAddr)
 	topicstest.Eventually(t, 30*time.Second, 100*time.Millisecond, quote)
+	stopResponder() // while its broker still runs
+	p2.stop(t)
 	if n := strings.Count(logs.String(), "\n"); n > 100 {
 		t.Errorf("the responder logged %d lines across the restart, want a few (no tight retry loop)", n)
 	}

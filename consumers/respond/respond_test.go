@@ -294,3 +294,55 @@ func TestReplyPartitioner(t *testing.T) {
 		t.Errorf("50 requests used partitions %v: replies should spread", seen)
 	}
 }
+
+// TestResponderClosesWithoutBroker stops a responder after its broker is
+// gone: Close must still return, within its documented bound, instead of
+// waiting forever to leave a group nobody coordinates.
+func TestResponderClosesWithoutBroker(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, requestsTopic, repliesTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := New(Config{Topics: []string{requestsTopic}, Group: "gone"},
+		[]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.MetadataMinAge(50 * time.Millisecond)},
+		func(context.Context, Request) (Reply, error) { return Reply{}, nil }, WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- resp.Run(ctx) }()
+	// Wait until it joined the group: a produce and a reply would do, but
+	// the group's member list is what Close has to leave.
+	adm := kadm.NewClient(func() *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}())
+	defer adm.Close()
+	topicstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		gs, err := adm.DescribeGroups(context.Background(), "gone")
+		if err != nil {
+			return err
+		}
+		if g := gs["gone"]; len(g.Members) == 0 {
+			return fmt.Errorf("no member yet (%s)", g.State)
+		}
+		return nil
+	})
+	c.Close()
+	cancel()
+	<-done
+	closed := make(chan struct{})
+	start := time.Now()
+	go func() { _ = resp.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Logf("Close returned in %s without a broker", time.Since(start).Round(time.Millisecond))
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return within 20s of the broker going away")
+	}
+}
