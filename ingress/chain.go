@@ -151,10 +151,10 @@ func (s *Server) limit(a access) fiber.Handler {
 		ri := info(c)
 		res, err := s.deps.Limiter.Allow(c.UserContext(), prefix+policy.LimitSubject(rl.By, ri.principal, func() string { return s.clientAddr(c) }), rl)
 		if err != nil {
+			s.metrics.RateLimit(a.name, metrics.RateLimitError) // in both failure modes
 			if s.auth.Policy.RateLimits.OnRedisError == policy.FailClosed {
 				return &problem.Error{Type: problem.RedisUnavailable, Detail: "the rate limit cannot be checked; retry later", RetryAfter: 1, Cause: err}
 			}
-			s.metrics.RateLimit(a.name, metrics.RateLimitError)
 			s.warnEvery(c.UserContext(), &s.limiterWarned, "rate limits are not enforced: redis failed (on_redis_error: open)", ri, err)
 			return c.Next()
 		}

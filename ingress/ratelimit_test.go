@@ -178,6 +178,10 @@ func TestRateLimitRedisDown(t *testing.T) {
 			g := startPolicyGateway(t, policyOpts{rdb: redisClient(t, mr.Addr()), auth: cfg})
 			mr.Close()
 			resp, b := g.post(t, "/v1/limited", `{}`, bearer(rsaToken(t, "alice", ""))...)
+			// The error is counted in both modes.
+			if n := g.counter(t, "ferry_rate_limit_decisions_total", "decision=error,route=limited"); n != 1 {
+				t.Errorf("ferry_rate_limit_decisions_total{error} = %v, want 1", n)
+			}
 			if mode == policy.FailClosed {
 				if p := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || p.Type != problem.RedisUnavailable.URI || resp.Header.Get("Retry-After") == "" {
 					t.Errorf("POST with Redis down = %d %s, want a 503 redis-unavailable problem with Retry-After", resp.StatusCode, b)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,6 +16,45 @@ type RedisConfig struct {
 	// socket path): redis://HOST[:PORT][/DB]. Empty (the default) runs an
 	// embedded in-process Redis (miniredis) through the same client code.
 	URL string `yaml:"url"`
+	// DialTimeout bounds connecting; default 250ms.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ReadTimeout bounds waiting for an answer; default 250ms. Blocking
+	// commands wait their own timeout on top of it.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds sending a command; default 250ms.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// PoolTimeout bounds waiting for a free connection when all are busy;
+	// default 250ms.
+	PoolTimeout time.Duration `yaml:"pool_timeout"`
+}
+
+// DefaultRedisTimeout is the default of every redis.*_timeout: a request
+// that needs Redis (a rate limit, an Idempotency-Key, a result) learns
+// within it that Redis does not answer, and takes its configured failure
+// mode, instead of waiting for TCP to give up.
+const DefaultRedisTimeout = 250 * time.Millisecond
+
+// WithDefaults fills in the default timeouts.
+func (c RedisConfig) WithDefaults() RedisConfig {
+	for _, d := range []*time.Duration{&c.DialTimeout, &c.ReadTimeout, &c.WriteTimeout, &c.PoolTimeout} {
+		if *d == 0 {
+			*d = DefaultRedisTimeout
+		}
+	}
+	return c
+}
+
+// options returns the go-redis options of url with the section's
+// timeouts, and the request's own deadline honoured too.
+func (c RedisConfig) options(url string) (*redis.Options, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c = c.WithDefaults()
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = c.DialTimeout, c.ReadTimeout, c.WriteTimeout, c.PoolTimeout
+	o.ContextTimeoutEnabled = true
+	return o, nil
 }
 
 // Validate refuses a URL go-redis would read as something else than
@@ -22,6 +62,14 @@ type RedisConfig struct {
 // port out of range, a unix:// URL without a path, or options go-redis
 // refuses. Its messages never hold the URL's password.
 func (c RedisConfig) Validate() error {
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"pool_timeout", c.PoolTimeout}} {
+		if d.d < 0 {
+			return fmt.Errorf("%s: must be positive, not %s", d.name, d.d)
+		}
+	}
 	if c.URL == "" {
 		return nil
 	}

@@ -129,7 +129,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		redisURL = "redis://" + mr.Addr()
 		info.redis, info.redisEmbedded = mr.Addr(), true
 	}
-	ropts, err := redis.ParseURL(redisURL)
+	ropts, err := cfg.Redis.options(redisURL)
 	if err != nil {
 		return fmt.Errorf("redis.url: %w", err)
 	}

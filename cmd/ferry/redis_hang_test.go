@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+// startRedisServer runs a real redis-server of the test's own on a free
+// port, so that the test may SIGSTOP it without touching the machine's
+// shared Redis.
+func startRedisServer(t *testing.T) (addr string, proc *exec.Cmd) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is needed to hang a real Redis (apt-get install redis-server): %v", err)
+	}
+	addr = freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	proc = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = proc.Process.Signal(syscall.SIGCONT)
+		_ = proc.Process.Kill()
+		_ = proc.Wait()
+	})
+	topicstest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	return addr, proc
+}
+
+// TestRedisHangIsBounded SIGSTOPs a real Redis under a running ferry:
+// /readyz, a rate-limited route (on_redis_error: open) and a request with
+// an Idempotency-Key (on_redis_error: closed) must each answer within a
+// second, as their failure modes say, instead of stalling for the TCP
+// timeouts. Before redis.*_timeout they took 5-10 s.
+func TestRedisHangIsBounded(t *testing.T) {
+	t.Parallel()
+	raddr, redisProc := startRedisServer(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr, stop := serveFor(t, c, fmt.Sprintf(`
+redis: { url: "redis://%s" }
+routes:
+  - { name: limited, path: /v1/limited, topic: orders.events, auth: none, rate_limit: { rate: 1000 } }
+  - { name: plain, path: /v1/plain, topic: orders.events, auth: none }
+`, raddr))
+	defer stop()
+	call := func(method, path string, hdr ...string) (int, time.Duration) {
+		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(`{"a":1}`))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, time.Since(start)
+	}
+	if st, _ := call("POST", "/v1/limited"); st != 202 {
+		t.Fatalf("before the hang: %d", st)
+	}
+	if err := redisProc.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = redisProc.Process.Signal(syscall.SIGCONT) }()
+	for _, tt := range []struct {
+		name, method, path string
+		hdr                []string
+		status             int
+	}{
+		{"readyz", "GET", "/readyz", nil, 503},
+		{"rate limit fails open", "POST", "/v1/limited", nil, 202},
+		{"idempotency fails closed", "POST", "/v1/plain", []string{"Idempotency-Key", `"k-1"`}, 503},
+	} {
+		st, took := call(tt.method, tt.path, tt.hdr...)
+		if st != tt.status || took > time.Second {
+			t.Errorf("%s with Redis stopped: %d in %s, want %d within 1s", tt.name, st, took.Round(time.Millisecond), tt.status)
+		}
+	}
+}
