@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -199,5 +200,32 @@ func TestResponderBreaker(t *testing.T) {
 		}
 		post(t, srv, "/v1/must")
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTimeoutWithResultsDown: a sync request (on_timeout: accept) whose
+// reply does not come in time while the result store is down was
+// produced, so it is answered 202 with its Location, never a 503 that
+// invites a retry (which would publish it twice).
+func TestTimeoutWithResultsDown(t *testing.T) {
+	t.Parallel()
+	prod := &downProducer{}
+	corr := newFakeCorrelator()
+	corr.detachErr = fmt.Errorf("store reply: %w", correlator.ErrUnavailable)
+	srv := breakerServer(t, prod, corr, time.Minute)
+	req := httptest.NewRequest("POST", "/v1/ask", strings.NewReader(`{"a":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.App().Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 202 || resp.Header.Get("Location") == "" || resp.Header.Get("Retry-After") != "" {
+		t.Errorf("timeout with the result store down: %d Location %q Retry-After %q %s, want 202 with Location and no Retry-After",
+			resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Retry-After"), body)
+	}
+	if prod.calls.Load() != 1 {
+		t.Errorf("%d produces, want 1", prod.calls.Load())
 	}
 }

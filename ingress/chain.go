@@ -391,7 +391,12 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 	rep, ok, err := s.deps.Correlator.Detach(context.WithoutCancel(ctx), w, r.Name)
 	switch {
 	case err != nil:
-		return err
+		// The record is in Kafka: never invite a retry that would publish
+		// it twice. The Location may answer 404 if the reply cannot be
+		// kept; the log says why.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "the result of an accepted request may not be kept",
+			slog.String("request_id", info(c).id), slog.String("route", r.Name), slog.Any("err", err))
+		return accepted(c, id, pos)
 	case ok:
 		return s.writeReply(c, &r, rep) // it arrived just now
 	}

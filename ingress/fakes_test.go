@@ -45,12 +45,14 @@ func (p *fakeProducer) Produce(_ context.Context, m *topics.Message) (topics.Pos
 	return topics.Position{Topic: m.Topic, Offset: int64(len(p.msgs) - 1), Timestamp: m.Time}, nil
 }
 
-// fakeCorrelator registers real waiters and answers Detach with DetachFn.
+// fakeCorrelator registers real waiters; Detach fails with detachErr when
+// it is set (the result store is down).
 type fakeCorrelator struct {
-	ws       *correlator.Waiters
-	mu       sync.Mutex
-	owners   map[string]string // id -> owner given to Register
-	detached []string
+	ws        *correlator.Waiters
+	mu        sync.Mutex
+	owners    map[string]string // id -> owner given to Register
+	detached  []string
+	detachErr error
 }
 
 func newFakeCorrelator() *fakeCorrelator {
@@ -67,9 +69,10 @@ func (f *fakeCorrelator) Register(ctx context.Context, id, replyTopic, owner str
 func (f *fakeCorrelator) Detach(_ context.Context, w *correlator.Waiter, _ string) (correlator.Reply, bool, error) {
 	f.mu.Lock()
 	f.detached = append(f.detached, w.ID())
+	err := f.detachErr
 	f.mu.Unlock()
 	w.Cancel()
-	return correlator.Reply{}, false, nil
+	return correlator.Reply{}, false, err
 }
 
 // fakeResults serves results from a map.
