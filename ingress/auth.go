@@ -19,6 +19,13 @@ import (
 // picks its credential: the API key header, or the Authorization header,
 // or, with neither, the auth cookie.
 func (s *Server) credential(c *fiber.Ctx) (identity.Credential, error) {
+	h := &c.Request().Header
+	for _, name := range []string{fiber.HeaderAuthorization, s.auth.APIKeyHeader} {
+		if len(h.PeekAll(name)) > 1 {
+			// Proxies may pick different copies: refuse, never guess.
+			return identity.Credential{}, problem.New(problem.AmbiguousCredentials, name+" is given more than once; send one")
+		}
+	}
 	p := identity.Presented{
 		Authorization: c.Get(fiber.HeaderAuthorization),
 		APIKey:        c.Get(s.auth.APIKeyHeader),

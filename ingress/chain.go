@@ -104,6 +104,10 @@ func (s *Server) authenticate(c *fiber.Ctx, ri *reqInfo, a access) (*identity.Pr
 		return identity.Anonymous, nil
 	}
 	cred, err := s.credential(c)
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return nil, pe // 400: not a credential problem the client can fix by logging in
+	}
 	if a.optional && errors.Is(err, identity.ErrNoCredentials) {
 		return identity.Anonymous, nil
 	}
@@ -178,13 +182,16 @@ func (s *Server) limit(a access) fiber.Handler {
 // above are not stored, so that a retry runs anew. Without an
 // IdempotencyStore the header is ignored.
 func (s *Server) idempotency(c *fiber.Ctx) error {
-	raw := c.Request().Header.Peek(HeaderIdempotencyKey)
-	if len(raw) == 0 || s.deps.Idempotency == nil {
+	all := c.Request().Header.PeekAll(HeaderIdempotencyKey)
+	if len(all) == 0 || s.deps.Idempotency == nil {
 		return c.Next()
 	}
-	ikey, ok := policy.ParseIdempotencyKey(raw)
+	if len(all) > 1 {
+		return problem.New(problem.InvalidIdempotencyKey, "Idempotency-Key is given more than once; send one")
+	}
+	ikey, ok := policy.ParseIdempotencyKey(all[0])
 	if !ok {
-		return problem.New(problem.BadRequest, "Idempotency-Key must be a quoted string of 1 to 255 visible ASCII characters")
+		return problem.New(problem.InvalidIdempotencyKey, "Idempotency-Key must be a quoted string of 1 to 255 visible ASCII characters")
 	}
 	ri := info(c)
 	ctx := context.WithoutCancel(c.UserContext())

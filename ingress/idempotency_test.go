@@ -79,8 +79,8 @@ func TestIdempotency(t *testing.T) {
 		}
 		for _, bad := range []string{`"` + strings.Repeat("k", 256) + `"`, `"a\"b"`, `"é"`} {
 			resp, b = g.post(t, "/v1/orders", `{"customer_id":"c-4"}`, with(alice, bad)...)
-			if p := problemOf(t, b); resp.StatusCode != http.StatusBadRequest || p.Type != problem.BadRequest.URI {
-				t.Errorf("Idempotency-Key %.20q = %d %s, want 400", bad, resp.StatusCode, b)
+			if p := problemOf(t, b); resp.StatusCode != http.StatusBadRequest || p.Type != problem.InvalidIdempotencyKey.URI {
+				t.Errorf("Idempotency-Key %.20q = %d %s, want 400 invalid-idempotency-key", bad, resp.StatusCode, b)
 			}
 		}
 		// A 4xx is the answer to that request: stored and replayed too.

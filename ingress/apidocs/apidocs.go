@@ -257,18 +257,20 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 	problem.Internal:         always,
 	problem.ShuttingDown:     always,
 	// Idempotency-Key is optional on every route; Redis answers it.
-	problem.IdempotencyConflict: always,
-	problem.IdempotencyMismatch: always,
-	problem.RedisUnavailable:    always,
+	problem.IdempotencyConflict:   always,
+	problem.IdempotencyMismatch:   always,
+	problem.InvalidIdempotencyKey: always,
+	problem.RedisUnavailable:      always,
 
-	problem.KeyUnresolved:   func(r topics.Route) bool { return r.Key != nil || len(r.Headers) > 0 },
-	problem.Validation:      func(r topics.Route) bool { return r.Schema != "" },
-	problem.BodyEditFailed:  func(r topics.Route) bool { return r.BodyEdit != nil },
-	problem.RecordInvalid:   func(r topics.Route) bool { return r.BodyEdit != nil && r.BodyEdit.RecordSchema != "" },
-	problem.Unauthenticated: func(r topics.Route) bool { return r.Auth == topics.AuthRequired },
-	problem.AuthUnavailable: func(r topics.Route) bool { return r.Auth == topics.AuthRequired }, // with introspection
-	problem.Forbidden:       func(r topics.Route) bool { return r.Auth == topics.AuthRequired && len(r.Scopes) > 0 },
-	problem.RateLimited:     func(r topics.Route) bool { return r.RateLimit != nil },
+	problem.KeyUnresolved:        func(r topics.Route) bool { return r.Key != nil || len(r.Headers) > 0 },
+	problem.Validation:           func(r topics.Route) bool { return r.Schema != "" },
+	problem.BodyEditFailed:       func(r topics.Route) bool { return r.BodyEdit != nil },
+	problem.RecordInvalid:        func(r topics.Route) bool { return r.BodyEdit != nil && r.BodyEdit.RecordSchema != "" },
+	problem.Unauthenticated:      func(r topics.Route) bool { return r.Auth == topics.AuthRequired },
+	problem.AuthUnavailable:      func(r topics.Route) bool { return r.Auth == topics.AuthRequired }, // with introspection
+	problem.AmbiguousCredentials: func(r topics.Route) bool { return r.Auth == topics.AuthRequired },
+	problem.Forbidden:            func(r topics.Route) bool { return r.Auth == topics.AuthRequired && len(r.Scopes) > 0 },
+	problem.RateLimited:          func(r topics.Route) bool { return r.RateLimit != nil },
 
 	problem.ReplyTimeout:       func(r topics.Route) bool { return r.Reply != nil && r.Reply.OnTimeout == "fail" },
 	problem.TooManyPending:     func(r topics.Route) bool { return r.Reply != nil },

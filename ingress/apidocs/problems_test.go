@@ -67,7 +67,7 @@ func TestRouteProblemsAreTheRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish := []string{"bad-request", "body-too-large", "headers-too-large", "idempotency-conflict", "idempotency-mismatch",
-		"internal", "kafka-rejected", "kafka-timeout", "kafka-unavailable", "malformed-json", "redis-unavailable",
+		"internal", "invalid-idempotency-key", "kafka-rejected", "kafka-timeout", "kafka-unavailable", "malformed-json", "redis-unavailable",
 		"request-timeout", "shutting-down", "unsupported-media-type"}
 	sorted := func(s ...[]string) []string {
 		out := slices.Concat(s...)
@@ -79,8 +79,8 @@ func TestRouteProblemsAreTheRoutes(t *testing.T) {
 		want []string
 	}{
 		{"/v1/plain", sorted(publish)},
-		{"/v1/full/{id}", sorted(publish, []string{"forbidden", "key-unresolved", "rate-limited", "unauthenticated"})},
-		{"/v1/sync", sorted(publish, []string{"forbidden", "reply-timeout", "responder-failed", "responder-unavailable", "results-unavailable",
+		{"/v1/full/{id}", sorted(publish, []string{"ambiguous-credentials", "forbidden", "key-unresolved", "rate-limited", "unauthenticated"})},
+		{"/v1/sync", sorted(publish, []string{"ambiguous-credentials", "forbidden", "reply-timeout", "responder-failed", "responder-unavailable", "results-unavailable",
 			"too-many-pending", "unauthenticated"})},
 	}
 	for _, tt := range tests {

@@ -43,8 +43,12 @@ var (
 	BodyEditFailed   = Type{base + "body-edit-failed", "Request Body Cannot Be Edited", http.StatusUnprocessableEntity}
 	RecordInvalid    = Type{base + "record-invalid", "Edited Record Violates Its Schema", http.StatusInternalServerError}
 	Unauthenticated  = Type{base + "unauthenticated", "Unauthenticated", http.StatusUnauthorized}
-	AuthUnavailable  = Type{base + "auth-unavailable", "Authentication Unavailable", http.StatusServiceUnavailable}
-	Internal         = Type{base + "internal", "Internal Server Error", http.StatusInternalServerError}
+	// AmbiguousCredentials: a credential header given twice.
+	AmbiguousCredentials = Type{base + "ambiguous-credentials", "Credentials Given More Than Once", http.StatusBadRequest}
+	// InvalidIdempotencyKey: a malformed or repeated Idempotency-Key.
+	InvalidIdempotencyKey = Type{base + "invalid-idempotency-key", "Invalid Idempotency-Key", http.StatusBadRequest}
+	AuthUnavailable       = Type{base + "auth-unavailable", "Authentication Unavailable", http.StatusServiceUnavailable}
+	Internal              = Type{base + "internal", "Internal Server Error", http.StatusInternalServerError}
 	// Request/response.
 	ReplyTimeout       = Type{base + "reply-timeout", "No Reply In Time", http.StatusGatewayTimeout}
 	TooManyPending     = Type{base + "too-many-pending", "Too Many Pending Requests", http.StatusServiceUnavailable}
@@ -86,7 +90,8 @@ var Types = []Type{
 	NotFound, MethodNotAllowed, UnsupportedMedia, MalformedJSON,
 	BodyTooLarge, KeyUnresolved, KafkaUnavailable, KafkaTimeout,
 	KafkaRejected, BadRequest, HeaderTooLarge, RequestTimeout,
-	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, AuthUnavailable, Internal,
+	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, AuthUnavailable, AmbiguousCredentials,
+	InvalidIdempotencyKey, Internal,
 	Forbidden, RateLimited, IdempotencyConflict, IdempotencyMismatch,
 	RedisUnavailable,
 	ReplyTimeout, TooManyPending, ResultNotFound, BadReply,

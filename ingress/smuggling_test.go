@@ -1,0 +1,99 @@
+package ingress
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/ferry-gw/ferry/ingress/identity"
+	"github.com/ferry-gw/ferry/ingress/policy"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// rawRequest sends raw HTTP/1.1 bytes to h, as a proxy or an attacker
+// could write them (repeated headers included), and returns the status
+// and the problem type.
+func rawRequest(t *testing.T, h fasthttp.RequestHandler, raw string) (int, string) {
+	t.Helper()
+	var req fasthttp.Request
+	if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1234}, nil)
+	h(&ctx)
+	var p struct{ Type string }
+	_ = json.Unmarshal(ctx.Response.Body(), &p)
+	return ctx.Response.StatusCode(), p.Type
+}
+
+// TestDuplicateCredentials: two Authorization headers, two X-API-Key
+// headers, or two Idempotency-Key headers are refused with 400 before
+// anything is produced, whatever the first says: request smuggling
+// between proxies that pick different copies relies on exactly this.
+func TestDuplicateCredentials(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable([]topics.RouteConfig{
+		{Name: "closed", Path: "/v1/closed", Topic: "t"},
+		{Name: "open", Path: "/v1/open", Topic: "t", Auth: topics.AuthNone},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := &fakeProducer{}
+	srv, err := New(Config{}, table, Deps{Producer: prod, Idempotency: nopIdempotency{}}, WithLogger(slog.New(slog.DiscardHandler)),
+		WithAuth(AuthConfig{Config: identity.Config{APIKeys: []identity.APIKeyConfig{{ID: "k", SHA256: strings.Repeat("ab", 32)}}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.App().Handler()
+	req := func(path string, hdrs ...string) string {
+		var b bytes.Buffer
+		b.WriteString("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n")
+		for _, h := range hdrs {
+			b.WriteString(h + "\r\n")
+		}
+		b.WriteString("\r\n{}")
+		return b.String()
+	}
+	for _, tt := range []struct {
+		name, path string
+		hdrs       []string
+		status     int
+		typ        string
+	}{
+		{"two Authorization", "/v1/closed", []string{"Authorization: Bearer a", "Authorization: Bearer b"}, 400, "urn:ferry:problem:ambiguous-credentials"},
+		{"two X-API-Key", "/v1/closed", []string{"X-API-Key: a", "X-API-Key: b"}, 400, "urn:ferry:problem:ambiguous-credentials"},
+		{"two X-API-Key, any case", "/v1/closed", []string{"X-API-Key: a", "x-api-key: b"}, 400, "urn:ferry:problem:ambiguous-credentials"},
+		{"two Idempotency-Key", "/v1/open", []string{`Idempotency-Key: "a"`, `Idempotency-Key: "b"`}, 400, "urn:ferry:problem:invalid-idempotency-key"},
+		{"a malformed Idempotency-Key", "/v1/open", []string{`Idempotency-Key: "a\"b"`}, 400, "urn:ferry:problem:invalid-idempotency-key"},
+	} {
+		if st, typ := rawRequest(t, h, req(tt.path, tt.hdrs...)); st != tt.status || typ != tt.typ {
+			t.Errorf("%s: %d %s, want %d %s", tt.name, st, typ, tt.status, tt.typ)
+		}
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	if len(prod.msgs) != 0 {
+		t.Errorf("%d records produced for refused requests", len(prod.msgs))
+	}
+}
+
+// nopIdempotency claims every key and stores nothing.
+type nopIdempotency struct{}
+
+func (nopIdempotency) Begin(context.Context, string, policy.IdempotencyClaim) (*policy.IdempotencyRecord, error) {
+	return nil, nil
+}
+func (nopIdempotency) Complete(context.Context, string, policy.IdempotencyClaim, policy.StoredResponse, time.Duration) error {
+	return nil
+}
+func (nopIdempotency) Release(context.Context, string, policy.IdempotencyClaim) error { return nil }
