@@ -73,14 +73,14 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 	if r.Key != nil {
 		k, err := r.Key.Append(nil, f, b)
 		if err != nil {
-			return nil, problem.New(problem.KeyUnresolved, "record key: "+strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
+			return nil, templateProblem("record key", err)
 		}
 		m.Key = k
 	}
 	for _, h := range r.Headers {
 		v, err := h.Value.Append(nil, f, b)
 		if err != nil {
-			return nil, problem.New(problem.KeyUnresolved, "record header "+h.Name+": "+strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
+			return nil, templateProblem("record header "+h.Name, err)
 		}
 		m.Extra = append(m.Extra, topics.Header{Key: h.Name, Value: v})
 	}
@@ -120,6 +120,12 @@ func jsonMediaType(header string) (string, error) {
 	if err != nil {
 		return "", problem.New(problem.UnsupportedMedia, "Content-Type is malformed; send application/json")
 	}
+	if strings.HasPrefix(mt, "application/cloudevents") {
+		// Structured mode would let the client's body name the event's
+		// id, source and type for CloudEvents SDK consumers, over ferry's
+		// ce_* headers.
+		return "", problem.New(problem.UnsupportedMedia, "Content-Type "+mt+" (CloudEvents structured mode) is not accepted: send the event's data as application/json; ferry writes its CloudEvents attributes itself")
+	}
 	if mt == fiber.MIMEApplicationJSON || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return mt, nil
 	}
@@ -149,8 +155,8 @@ func acceptedBody(dst []byte, id string, pos topics.Position) []byte {
 func (s *Server) editBody(r topics.Route, body []byte, f fields, b *topics.Body) ([]byte, error) {
 	v, err := r.BodyEdit.Apply(body, f, b)
 	switch {
-	case errors.Is(err, topics.ErrKeyUnresolved):
-		return nil, problem.New(problem.KeyUnresolved, strings.TrimPrefix(err.Error(), topics.ErrKeyUnresolved.Error()+": "))
+	case errors.Is(err, topics.ErrKeyUnresolved), errors.Is(err, topics.ErrKeyInvalid):
+		return nil, templateProblem("body edit", err)
 	case err != nil:
 		return nil, &problem.Error{Type: problem.BodyEditFailed, Detail: strings.TrimPrefix(err.Error(), topics.ErrBodyEdit.Error()+": "), Cause: err}
 	}
@@ -161,4 +167,23 @@ func (s *Server) editBody(r topics.Route, body []byte, f fields, b *topics.Body)
 		}
 	}
 	return v, nil
+}
+
+// templateProblem is the answer to a template (key, record header, body
+// edit) that failed for this request: 422 key-unresolved for a missing
+// value, 400 bad-request for a value holding a control character.
+func templateProblem(what string, err error) *problem.Error {
+	msg := err.Error()
+	for _, sentinel := range []error{topics.ErrKeyUnresolved, topics.ErrKeyInvalid} {
+		if errors.Is(err, sentinel) {
+			_, rest, found := strings.Cut(msg, sentinel.Error()+": ")
+			if found {
+				msg = rest
+			}
+		}
+	}
+	if errors.Is(err, topics.ErrKeyInvalid) {
+		return problem.New(problem.BadRequest, what+": "+msg+"; keys and record headers carry no control characters")
+	}
+	return problem.New(problem.KeyUnresolved, what+": "+msg)
 }

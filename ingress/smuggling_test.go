@@ -97,3 +97,62 @@ func (nopIdempotency) Complete(context.Context, string, policy.IdempotencyClaim,
 	return nil
 }
 func (nopIdempotency) Release(context.Context, string, policy.IdempotencyClaim) error { return nil }
+
+// TestControlBytesInTemplates: a header value with a control character
+// that a key template would copy into the record key is refused with 400
+// before anything is produced; so is a CloudEvents structured-mode body,
+// whose attributes would override ferry's ce_* headers for SDK consumers.
+func TestControlBytesInTemplates(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable([]topics.RouteConfig{
+		{Name: "keyed", Path: "/v1/keyed", Topic: "t", Auth: topics.AuthNone, Key: "{header.X-Id}",
+			Headers: map[string]string{"x-tenant": "{header.X-Tenant}"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := &fakeProducer{}
+	srv, err := New(Config{}, table, Deps{Producer: prod}, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.App().Handler()
+	post := func(ct, id, tenant string) (int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/v1/keyed")
+		ctx.Request.Header.SetContentType(ct)
+		ctx.Request.Header.Set("X-Id", id)
+		ctx.Request.Header.Set("X-Tenant", tenant)
+		ctx.Request.SetBodyString(`{"specversion":"1.0","id":"x","source":"/evil","type":"t"}`)
+		h(&ctx)
+		var p struct{ Type string }
+		_ = json.Unmarshal(ctx.Response.Body(), &p)
+		return ctx.Response.StatusCode(), p.Type
+	}
+	// CR and LF cannot reach a header value (the HTTP parser ends the
+	// line; fasthttp turns them into spaces): claims and body strings
+	// carry them, and topics' TestKeyTemplateControlBytes covers those.
+	for _, c := range []byte{0x00, 0x01, '\t', 0x1b, 0x1f, 0x7f} {
+		if st, typ := post("application/json", "a"+string(c)+"b", "acme"); st != 400 || typ != "urn:ferry:problem:bad-request" {
+			t.Errorf("key value with 0x%02x: %d %s, want 400 bad-request", c, st, typ)
+		}
+		if st, _ := post("application/json", "ok", "ac"+string(c)+"me"); st != 400 {
+			t.Errorf("record header value with 0x%02x: %d, want 400", c, st)
+		}
+	}
+	if st, typ := post("application/cloudevents+json", "ok", "acme"); st != 415 || typ != "urn:ferry:problem:unsupported-media-type" {
+		t.Errorf("structured CloudEvents: %d %s, want 415", st, typ)
+	}
+	if st, _ := post("application/json", "ok", "acme"); st != 202 {
+		t.Errorf("clean values: %d, want 202", st)
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	if len(prod.msgs) != 1 {
+		for _, m := range prod.msgs {
+			t.Logf("produced key %q extra %q", m.Key, m.Extra)
+		}
+		t.Errorf("%d records produced, want only the clean one", len(prod.msgs))
+	}
+}

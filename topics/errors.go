@@ -6,6 +6,11 @@ var (
 	// ErrKeyUnresolved means a key or header template referenced a value
 	// the request does not have.
 	ErrKeyUnresolved = errors.New("key template unresolved")
+	// ErrKeyInvalid means a value a template copies into a key or a
+	// record header holds a control character (0x00-0x1F or 0x7F), which
+	// no key or header may carry: CR and LF would split headers
+	// downstream, NUL cuts C strings.
+	ErrKeyInvalid = errors.New("key template value invalid")
 	// ErrUnavailable means the broker could not take the record: it is
 	// unreachable, the client's buffer is full, or the client is closing.
 	// Nothing was stored; the request may be retried.

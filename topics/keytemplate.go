@@ -174,14 +174,21 @@ func (k *KeyTemplate) Append(dst []byte, f Fields, body *Body) ([]byte, error) {
 			dst = f.Now().UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
 			continue
 		case partBody:
+			start := len(dst)
 			var err error
 			if dst, err = body.appendPointer(dst, p); err != nil {
 				return nil, err
+			}
+			if i := controlByte(string(dst[start:])); i >= 0 {
+				return nil, fmt.Errorf("%w: {%s} holds the control character 0x%02x", ErrKeyInvalid, refName(p), dst[start+i])
 			}
 			continue
 		}
 		if v == "" {
 			return nil, fmt.Errorf("%w: {%s} is empty or missing", ErrKeyUnresolved, refName(p))
+		}
+		if i := controlByte(v); i >= 0 {
+			return nil, fmt.Errorf("%w: {%s} holds the control character 0x%02x", ErrKeyInvalid, refName(p), v[i])
 		}
 		dst = append(dst, v...)
 	}
@@ -245,4 +252,15 @@ func (b *Body) appendPointer(dst []byte, p part) ([]byte, error) {
 		return append(dst, v...), nil // the literal, as json.Number keeps it
 	}
 	return nil, fmt.Errorf("%w: {body.%s} must be a non-empty string, a number or a boolean", ErrKeyUnresolved, p.name)
+}
+
+// controlByte returns the index of the first C0 control or DEL in s, or
+// -1: the bytes no value copied into a key or a header may carry.
+func controlByte(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return i
+		}
+	}
+	return -1
 }

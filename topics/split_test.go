@@ -1,6 +1,8 @@
 package topics
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -179,6 +181,31 @@ func TestResponseHeadersConfig(t *testing.T) {
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestKeyTemplateControlBytes: a value a template copies into a key or a
+// record header may carry any byte but the C0 controls (0x00-0x1F) and
+// DEL (0x7F): each of them, from a header, a claim, a path parameter or a
+// body string (where JSON escapes can spell it), fails with ErrKeyInvalid.
+func TestKeyTemplateControlBytes(t *testing.T) {
+	t.Parallel()
+	for _, tmpl := range []string{"{header.X-Id}", "{claim.tenant}", "{path.id}", "k-{body./id}"} {
+		k, err := ParseKeyTemplate(tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c := 0; c < 0x80; c++ {
+			v := "a" + string(rune(c)) + "b"
+			f := mapFields{params: map[string]string{"id": v}, headers: map[string]string{"x-id": v}, claims: map[string]string{"tenant": v}}
+			lit, _ := json.Marshal(v)
+			body := []byte(`{"id":` + string(lit) + `}`)
+			_, err := k.Append(nil, f, NewBody(body))
+			bad := c < 0x20 || c == 0x7f
+			if bad != errors.Is(err, ErrKeyInvalid) {
+				t.Errorf("%s with byte 0x%02x: %v, want ErrKeyInvalid %v", tmpl, c, err, bad)
+			}
 		}
 	}
 }
