@@ -89,7 +89,7 @@ func TestPublishKeysAndHeaders(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
 
-	resp, b := g.do(t, "PUT", "/v1/customers/7/events", "application/cloudevents+json", []byte(`{"kind":"signup"}`),
+	resp, b := g.do(t, "PUT", "/v1/customers/7/events", "application/vnd.acme.signup+json", []byte(`{"kind":"signup"}`),
 		"X-Tenant", "acme", "traceparent", "not-a-traceparent")
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("PUT = %d %s, want 202", resp.StatusCode, b)
@@ -102,7 +102,7 @@ func TestPublishKeysAndHeaders(t *testing.T) {
 		t.Fatalf("read %d records, want 1", len(recs))
 	}
 	h := headerMap(recs[0])
-	if string(recs[0].Key) != "customer-7" || h["x-tenant"] != "acme" || h["content-type"] != "application/cloudevents+json" {
+	if string(recs[0].Key) != "customer-7" || h["x-tenant"] != "acme" || h["content-type"] != "application/vnd.acme.signup+json" {
 		t.Errorf("key %q, x-tenant %q, content-type %q", recs[0].Key, h["x-tenant"], h["content-type"])
 	}
 	if !topics.ValidTraceParent(h["traceparent"]) {
