@@ -252,9 +252,13 @@ func (s *Server) handle(r topics.Route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ri := info(c)
 		ri.route = r.Name
-		ct, body, err := s.validate(c, r)
-		if err != nil {
-			return err
+		var ct string
+		var body []byte
+		if !r.Tombstone { // a tombstone reads no body: its value is null
+			var err error
+			if ct, body, err = s.validate(c, r); err != nil {
+				return err
+			}
 		}
 		m, err := s.message(c, r, ri, ct, body)
 		if err != nil {

@@ -59,7 +59,7 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 	b := topics.NewCheckedBody(body) // validate (step 5) found it JSON
 	m := &topics.Message{
 		Topic:       r.Topic,
-		Value:       bytes.Clone(body),
+		Value:       bytes.Clone(body), // nil for a tombstone
 		ID:          topics.NewEventID(),
 		Source:      r.Source,
 		Type:        r.EventType,

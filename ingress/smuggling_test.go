@@ -156,3 +156,62 @@ func TestControlBytesInTemplates(t *testing.T) {
 		t.Errorf("%d records produced, want only the clean one", len(prod.msgs))
 	}
 }
+
+// TestTombstoneRoute: a DELETE route (tombstone by default) produces a
+// record with the key from its template and a null value, without a body
+// or a Content-Type, and answers 202; a POST route marked tombstone does
+// the same.
+func TestTombstoneRoute(t *testing.T) {
+	t.Parallel()
+	yes := true
+	table, err := topics.NewTable([]topics.RouteConfig{
+		{Name: "delete-order", Method: "DELETE", Path: "/v1/orders/{id}", Topic: "orders.state", Key: "order-{path.id}", Auth: topics.AuthNone},
+		{Name: "forget", Method: "POST", Path: "/v1/forget/{id}", Topic: "orders.state", Key: "{path.id}", Auth: topics.AuthNone, Tombstone: &yes},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := &fakeProducer{}
+	srv, err := New(Config{}, table, Deps{Producer: prod}, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.App().Handler()
+	for _, tt := range []struct{ method, path, key string }{
+		{"DELETE", "/v1/orders/7", "order-7"},
+		{"POST", "/v1/forget/8", "8"},
+	} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod(tt.method)
+		ctx.Request.SetRequestURI(tt.path)
+		h(&ctx)
+		if ctx.Response.StatusCode() != 202 {
+			t.Errorf("%s %s without a body: %d %s, want 202", tt.method, tt.path, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	if len(prod.msgs) != 2 {
+		t.Fatalf("%d records, want 2 tombstones", len(prod.msgs))
+	}
+	for i, key := range []string{"order-7", "8"} {
+		rec := prod.msgs[i].Record()
+		if string(rec.Key) != key || rec.Value != nil {
+			t.Errorf("record %d: key %q value %q, want key %q and a null value", i, rec.Key, rec.Value, key)
+		}
+		for _, hdr := range rec.Headers {
+			if hdr.Key == topics.HeaderContentType {
+				t.Errorf("record %d: a tombstone carries content-type %q", i, hdr.Value)
+			}
+		}
+	}
+	_, err = topics.NewTable([]topics.RouteConfig{
+		{Name: "keyless", Method: "DELETE", Path: "/v1/x", Topic: "t", Auth: topics.AuthNone},
+		{Name: "body", Method: "DELETE", Path: "/v1/y", Topic: "t", Key: "{body./id}", Schema: "s", Auth: topics.AuthNone},
+	})
+	for _, want := range []string{"routes[0].key: required: a tombstone deletes", "routes[1].key: a tombstone has no body", "routes[1].schema: a tombstone has no body"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config error does not say %q: %v", want, err)
+		}
+	}
+}

@@ -182,6 +182,11 @@ type RouteConfig struct {
 	Response *ResponseConfig `yaml:"response"`
 	// Body edits the JSON body before it becomes the record's value.
 	Body *BodyConfig `yaml:"body"`
+	// Tombstone makes the route produce a tombstone: a record with the key
+	// from the key template and a null value, which deletes the key from
+	// a compacted topic. The request needs no body (any is ignored).
+	// Default true for DELETE routes, false for the others.
+	Tombstone *bool `yaml:"tombstone"`
 }
 
 // ResponseConfig is a route's `response` section.
@@ -347,6 +352,24 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 	}
 	if rc.Body != nil {
 		r.BodyEdit = compileBodyEdit(at+".body", rc.Body, errs)
+	}
+	r.Tombstone = strings.EqualFold(rc.Method, "DELETE")
+	if rc.Tombstone != nil {
+		r.Tombstone = *rc.Tombstone
+	}
+	if r.Tombstone {
+		switch {
+		case rc.Key == "":
+			errs.addf(at+".key", "required: a tombstone deletes the record with this key")
+		case strings.Contains(rc.Key, "{body."):
+			errs.addf(at+".key", "a tombstone has no body to read: use path, header or claim references")
+		}
+		if rc.Schema != "" {
+			errs.addf(at+".schema", "a tombstone has no body to validate")
+		}
+		if rc.Body != nil {
+			errs.addf(at+".body", "a tombstone has no body to edit")
+		}
 	}
 	switch {
 	case len(rc.Split) > 0 && rc.Topic != "":

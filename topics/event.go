@@ -150,9 +150,11 @@ func (m *Message) Record() *kgo.Record {
 		kgo.RecordHeader{Key: HeaderSource, Value: []byte(m.Source)},
 		kgo.RecordHeader{Key: HeaderType, Value: []byte(m.Type)},
 		kgo.RecordHeader{Key: HeaderTime, Value: m.Time.UTC().AppendFormat(nil, time.RFC3339Nano)},
-		kgo.RecordHeader{Key: HeaderContentType, Value: []byte(m.ContentType)},
-		kgo.RecordHeader{Key: HeaderTraceParent, Value: []byte(m.TraceParent)},
 	)
+	if m.ContentType != "" { // a tombstone has no data, so no datacontenttype
+		hs = append(hs, kgo.RecordHeader{Key: HeaderContentType, Value: []byte(m.ContentType)})
+	}
+	hs = append(hs, kgo.RecordHeader{Key: HeaderTraceParent, Value: []byte(m.TraceParent)})
 	if m.AuthType != "" {
 		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthType, Value: []byte(m.AuthType)})
 	}

@@ -37,8 +37,8 @@ func TestTableOverlaps(t *testing.T) {
 			`routes[1].path: POST /v2/orders overlaps routes[0] (POST /v2/{kind}): routes[0] is listed first and answers POST /v2/orders, so routes[1] never receives a request; list it first`,
 		}},
 		{"crossed parameters", []RouteConfig{
-			{Name: "a", Method: "DELETE", Path: "/v2/{a}/items", Topic: "a"},
-			{Name: "b", Method: "DELETE", Path: "/v2/orders/{b}", Topic: "b"},
+			{Name: "a", Method: "DELETE", Path: "/v2/{a}/items", Topic: "a", Key: "{path.a}"},
+			{Name: "b", Method: "DELETE", Path: "/v2/orders/{b}", Topic: "b", Key: "{path.b}"},
 		}, []string{
 			`routes[1].path: DELETE /v2/orders/{b} overlaps routes[0] (DELETE /v2/{a}/items): routes[0] is listed first and answers DELETE /v2/orders/items`,
 		}},

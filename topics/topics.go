@@ -55,6 +55,9 @@ type Route struct {
 	// BodyEdit edits the body into the record's value, or nil: the value
 	// is the body, byte for byte.
 	BodyEdit *BodyEdit
+	// Tombstone routes produce a null value (delete the key) and read no
+	// body.
+	Tombstone bool
 }
 
 // ResponseHeader is one fixed header of a route's answers.

@@ -240,14 +240,18 @@ func routeProblems(r topics.Route, introspection bool) []problem.Type {
 // always is the condition of a problem every route can answer with.
 func always(topics.Route) bool { return true }
 
+// readsBody is the condition of the body's problems: a tombstone route
+// reads none.
+func readsBody(r topics.Route) bool { return !r.Tombstone }
+
 // routeProblem says when a configured route can answer with a problem
 // type. A type missing here is answered only by ferry's own endpoints
 // (endpointProblems). Every type in problem.Types is in exactly one of
 // the two (TestProblemsClassified), so a new type must choose.
 var routeProblem = map[problem.Type]func(topics.Route) bool{
-	problem.UnsupportedMedia: always,
-	problem.MalformedJSON:    always,
-	problem.BodyTooLarge:     always,
+	problem.UnsupportedMedia: readsBody,
+	problem.MalformedJSON:    readsBody,
+	problem.BodyTooLarge:     readsBody,
 	problem.KafkaUnavailable: always,
 	problem.KafkaTimeout:     always,
 	problem.KafkaRejected:    always,

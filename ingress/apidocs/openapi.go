@@ -322,12 +322,19 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		op.Parameters = append(op.Parameters, ref("#/components/parameters/ferry.Prefer"))
 	}
 
-	op.RequestBody = obj{
-		"required":    true,
-		"description": "The event's data, published unchanged. Any application/*+json media type is accepted too, and becomes the record's content-type.",
-		"content": obj{
-			"application/json": obj{"schema": schemaFor(b, r.Schema)},
-		},
+	if r.Tombstone {
+		desc.Reset()
+		desc.WriteString("Produces a tombstone on `" + r.Topic + "`: a record with the key `" + r.Key.String() +
+			"` and a null value, which deletes the key from a compacted topic. The request needs no body; any body is ignored.")
+		op.Description = desc.String()
+	} else {
+		op.RequestBody = obj{
+			"required":    true,
+			"description": "The event's data, published unchanged. Any application/*+json media type is accepted too, and becomes the record's content-type.",
+			"content": obj{
+				"application/json": obj{"schema": schemaFor(b, r.Schema)},
+			},
+		}
 	}
 
 	accepted := obj{
