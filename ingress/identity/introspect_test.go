@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // idp is a local identity provider's introspection endpoint.
@@ -133,3 +135,29 @@ func TestIntrospectionWants(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// TestMissingClaimNamed: a token without iss, aud or exp, where each is
+// required, is refused with a reason naming that claim (and no key
+// material), as golang-jwt v5 reports it.
+func TestMissingClaimNamed(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	full := jwt.MapClaims{"sub": "a", "iss": "https://idp", "aud": "ferry", "exp": time.Now().Add(time.Hour).Unix()}
+	for _, claim := range []string{"iss", "aud", "exp"} {
+		claims := jwt.MapClaims{}
+		for k, v := range full {
+			if k != claim {
+				claims[k] = v
+			}
+		}
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = jwt.NewParser(jwt.WithIssuer("https://idp"), jwt.WithAudience("ferry"), jwt.WithExpirationRequired(),
+			jwt.WithValidMethods([]string{"HS256"})).Parse(tok, func(*jwt.Token) (any, error) { return secret, nil })
+		if got, want := tokenErrorReason(err), "the token lacks a required claim ("+claim+")"; got != want {
+			t.Errorf("without %s: %q, want %q", claim, got, want)
+		}
+	}
+}

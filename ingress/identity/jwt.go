@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -409,6 +410,9 @@ func (v *jwtVerifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 
 // tokenErrorReason words a verification failure for the client
 // (error_description). It never includes any part of the token.
+// missingClaimRe finds the claim golang-jwt v5 says is missing.
+var missingClaimRe = regexp.MustCompile(`\b(iss|aud|exp|nbf|iat|sub) claim is required`)
+
 func tokenErrorReason(err error) string {
 	switch {
 	case errors.Is(err, errUnknownKID):
@@ -426,7 +430,11 @@ func tokenErrorReason(err error) string {
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return "the token has the wrong audience"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "the token lacks a required claim (exp)"
+		// golang-jwt names the claim: "iss claim is required".
+		if m := missingClaimRe.FindStringSubmatch(err.Error()); m != nil {
+			return "the token lacks a required claim (" + m[1] + ")"
+		}
+		return "the token lacks a required claim"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "the token is malformed"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
