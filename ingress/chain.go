@@ -12,9 +12,11 @@ package ingress
 // are listed in ARCHITECTURE.md, Failure semantics).
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
+	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -286,10 +289,13 @@ func (s *Server) validate(c *fiber.Ctx, r topics.Route) (contentType string, bod
 	}
 	if r.Schema != "" && s.deps.Validator != nil {
 		if err := s.deps.Validator.Validate(r.Schema, body); err != nil {
+			if errors.Is(err, schemas.ErrNotJSON) {
+				return "", nil, malformedJSON(body, err)
+			}
 			return "", nil, err
 		}
 	} else if !json.Valid(body) {
-		return "", nil, problem.New(problem.MalformedJSON, "the body is not valid JSON")
+		return "", nil, malformedJSON(body, nil)
 	}
 	return ct, body, nil
 }
@@ -427,4 +433,27 @@ func replayStored(c *fiber.Ctx, r policy.StoredResponse) {
 	}
 	c.Set(HeaderIdempotentReplayed, "true")
 	c.Response().SetBody(r.Body)
+}
+
+// malformedJSON is the 400 for a body that is not one JSON value: it says
+// where the body goes wrong, as a byte offset and a line and column, so
+// that the client can find it. It runs only on that error path.
+func malformedJSON(body []byte, cause error) *problem.Error {
+	var v any
+	err := json.Unmarshal(body, &v)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return &problem.Error{Type: problem.MalformedJSON, Detail: "the body is not valid JSON", Cause: cause}
+	}
+	off := int(se.Offset) // bytes read when the error was found
+	line, col := 1, 1
+	for _, c := range body[:min(max(off-1, 0), len(body))] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return &problem.Error{Type: problem.MalformedJSON, Cause: cmp.Or(cause, err),
+		Detail: fmt.Sprintf("the body is not valid JSON: %s at byte %d (line %d, column %d)", se.Error(), max(off-1, 0), line, col)}
 }

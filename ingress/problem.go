@@ -100,6 +100,13 @@ func toProblem(err error) *problem.Error {
 // handleError is the Fiber ErrorHandler: it renders err as problem+json.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	pe := toProblem(err)
+	var fe *fiber.Error
+	if pe.Type == problem.BodyTooLarge && errors.As(err, &fe) {
+		// fasthttp refused it before any route: say the largest body any
+		// route accepts.
+		pe = problem.New(problem.BodyTooLarge, "the request body is larger than the server accepts: at most "+
+			strconv.Itoa(s.app.Config().BodyLimit)+" bytes")
+	}
 	ri := info(c)
 	if ri == nil {
 		// Errors raised by fasthttp before any middleware ran (body too

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/policy"
+	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -213,5 +216,52 @@ func TestTombstoneRoute(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("config error does not say %q: %v", want, err)
 		}
+	}
+}
+
+// TestBodyErrorsSayWhere: a malformed body's 400 gives the byte offset,
+// line and column of the error (with and without a schema), and a body
+// over the route's limit gets a 413 stating the limit.
+func TestBodyErrorsSayWhere(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(`{"$id": "https://example.com/s.json", "type": "object"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := schemas.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := topics.NewTable([]topics.RouteConfig{
+		{Name: "plain", Path: "/v1/plain", Topic: "t", Auth: topics.AuthNone, BodyLimit: 64},
+		{Name: "schema", Path: "/v1/schema", Topic: "t", Auth: topics.AuthNone, Schema: "https://example.com/s.json"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{}, table, Deps{Producer: &fakeProducer{}, Validator: set}, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.App().Handler()
+	post := func(path, body string) (int, string) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI(path)
+		ctx.Request.Header.SetContentType("application/json")
+		ctx.Request.SetBodyString(body)
+		h(&ctx)
+		var p struct{ Detail string }
+		_ = json.Unmarshal(ctx.Response.Body(), &p)
+		return ctx.Response.StatusCode(), p.Detail
+	}
+	bad := "{\"a\": 1,\n  \"b\": }"
+	for _, path := range []string{"/v1/plain", "/v1/schema"} {
+		if st, detail := post(path, bad); st != 400 || !strings.Contains(detail, "at byte 16 (line 2, column 8)") {
+			t.Errorf("%s malformed: %d %q, want 400 naming byte 16, line 2, column 8", path, st, detail)
+		}
+	}
+	if st, detail := post("/v1/plain", `{"pad": "`+strings.Repeat("x", 100)+`"}`); st != 413 || !strings.Contains(detail, "at most 64") {
+		t.Errorf("too large: %d %q, want 413 stating the limit of 64", st, detail)
 	}
 }
