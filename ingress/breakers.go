@@ -80,6 +80,11 @@ func (s *Server) produce(ctx context.Context, m *topics.Message) (topics.Positio
 			Detail: "Kafka is failing (circuit breaker open): nothing was produced; retry in " + strconv.Itoa(secs) + "s"}
 	}
 	pos, err := s.deps.Producer.Produce(ctx, m)
+	if errors.Is(err, topics.ErrTopicMissing) {
+		done(policy.Success) // the broker answered
+		return pos, &problem.Error{Type: problem.TopicMissing, Cause: err,
+			Detail: "the route's topic " + m.Topic + " does not exist on the cluster (kafka.create_topics is off): the route is misconfigured; nothing was stored"}
+	}
 	switch {
 	case err == nil, errors.Is(err, topics.ErrRejected):
 		done(policy.Success)

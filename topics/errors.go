@@ -21,6 +21,10 @@ var (
 	// ErrRejected means the broker refused the record for good (for
 	// example it is too large, or the topic does not exist).
 	ErrRejected = errors.New("kafka rejected the record")
+	// ErrTopicMissing means the record's topic does not exist on the
+	// cluster (and ferry was not told to create it): a misconfiguration,
+	// not an outage. It comes with ErrRejected.
+	ErrTopicMissing = errors.New("topic missing")
 )
 
 // ErrUnknownTopic means the topic does not exist on the cluster.

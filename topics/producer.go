@@ -148,9 +148,12 @@ func classify(err error) error {
 	case errors.Is(err, context.Canceled):
 		return err
 	case errors.Is(err, kgo.ErrMaxBuffered), errors.Is(err, kgo.ErrClientClosed),
-		errors.Is(err, kgo.ErrRecordRetries), kgo.IsRetryableBrokerErr(err),
-		errors.Is(err, kerr.UnknownTopicOrPartition):
+		errors.Is(err, kgo.ErrRecordRetries), kgo.IsRetryableBrokerErr(err):
 		return errors.Join(ErrUnavailable, err)
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		// The broker answered: the topic is not there. Retrying will not
+		// create it.
+		return errors.Join(ErrTopicMissing, ErrRejected, err)
 	case errors.As(err, &ke) && ke.Retriable:
 		return errors.Join(ErrUnavailable, err)
 	}

@@ -82,6 +82,13 @@ func TestTracingEnabled(t *testing.T) {
 // stops serve and waits for it (called at the end of the test otherwise).
 func serveFor(t *testing.T, c *kfake.Cluster, cfgText string, opts ...serveOptions) (string, func()) {
 	t.Helper()
+	return serveForProbe(t, c, cfgText, "/readyz", opts...)
+}
+
+// serveForProbe is serveFor waiting for probe to answer 200: /healthz for
+// a test that makes ferry unready on purpose.
+func serveForProbe(t *testing.T, c *kfake.Cluster, cfgText, probe string, opts ...serveOptions) (string, func()) {
+	t.Helper()
 	addr := freePort(t)
 	path := filepath.Join(t.TempDir(), "ferry.yaml")
 	text := fmt.Sprintf("listen: %q\n", addr)
@@ -123,7 +130,7 @@ func serveFor(t *testing.T, c *kfake.Cluster, cfgText string, opts ...serveOptio
 	}
 	t.Cleanup(stop)
 	waitFor(t, 10*time.Second, func() error {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := http.Get("http://" + addr + probe)
 		if err != nil {
 			return err
 		}

@@ -255,6 +255,7 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 	problem.KafkaUnavailable: always,
 	problem.KafkaTimeout:     always,
 	problem.KafkaRejected:    always,
+	problem.TopicMissing:     always,
 	problem.BadRequest:       always,
 	problem.HeaderTooLarge:   always,
 	problem.RequestTimeout:   always,

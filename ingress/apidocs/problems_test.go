@@ -68,7 +68,7 @@ func TestRouteProblemsAreTheRoutes(t *testing.T) {
 	}
 	publish := []string{"bad-request", "body-too-large", "headers-too-large", "idempotency-conflict", "idempotency-mismatch",
 		"internal", "invalid-idempotency-key", "kafka-rejected", "kafka-timeout", "kafka-unavailable", "malformed-json", "redis-unavailable",
-		"request-timeout", "shutting-down", "unsupported-media-type"}
+		"request-timeout", "shutting-down", "topic-missing", "unsupported-media-type"}
 	sorted := func(s ...[]string) []string {
 		out := slices.Concat(s...)
 		slices.Sort(out)

@@ -36,6 +36,7 @@ var (
 	KafkaUnavailable = Type{base + "kafka-unavailable", "Kafka Unavailable", http.StatusServiceUnavailable}
 	KafkaTimeout     = Type{base + "kafka-timeout", "Kafka Did Not Acknowledge In Time", http.StatusServiceUnavailable}
 	KafkaRejected    = Type{base + "kafka-rejected", "Kafka Rejected The Record", http.StatusBadGateway}
+	TopicMissing     = Type{base + "topic-missing", "Route's Topic Missing", http.StatusInternalServerError}
 	BadRequest       = Type{base + "bad-request", "Bad Request", http.StatusBadRequest}
 	HeaderTooLarge   = Type{base + "headers-too-large", "Request Headers Too Large", http.StatusRequestHeaderFieldsTooLarge}
 	RequestTimeout   = Type{base + "request-timeout", "Request Timeout", http.StatusRequestTimeout}
@@ -89,7 +90,7 @@ var (
 var Types = []Type{
 	NotFound, MethodNotAllowed, UnsupportedMedia, MalformedJSON,
 	BodyTooLarge, KeyUnresolved, KafkaUnavailable, KafkaTimeout,
-	KafkaRejected, BadRequest, HeaderTooLarge, RequestTimeout,
+	KafkaRejected, TopicMissing, BadRequest, HeaderTooLarge, RequestTimeout,
 	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, AuthUnavailable, AmbiguousCredentials,
 	InvalidIdempotencyKey, Internal,
 	Forbidden, RateLimited, IdempotencyConflict, IdempotencyMismatch,
