@@ -173,6 +173,10 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		// Release a connection's read buffer (read_buffer_size) while it
 		// waits or streams: an idle SSE subscriber must stay small.
 		ReduceMemoryUsage: true,
+		// Routes take JSON: a multipart body is never parsed, so that a
+		// malformed one reaches its route (415, naming the path) instead
+		// of failing in fasthttp before routing.
+		DisablePreParseMultipartForm: true,
 		// Fiber believes X-Forwarded-Proto and X-Forwarded-Host (c.Protocol,
 		// c.Hostname) only from trusted proxies; deny by default. ProxyHeader
 		// stays empty, so c.IP() is the peer: client addresses come from

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +264,46 @@ func TestBodyErrorsSayWhere(t *testing.T) {
 	}
 	if st, detail := post("/v1/plain", `{"pad": "`+strings.Repeat("x", 100)+`"}`); st != 413 || !strings.Contains(detail, "at most 64") {
 		t.Errorf("too large: %d %q, want 413 stating the limit of 64", st, detail)
+	}
+}
+
+// TestMalformedMultipart sends a malformed multipart body over a real
+// connection: it is answered by the route (415: routes take JSON), with
+// the request's path as the problem's instance, not refused before
+// routing with instance "/".
+func TestMalformedMultipart(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable([]topics.RouteConfig{{Name: "open", Path: "/v1/open", Topic: "t", Auth: topics.AuthNone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{}, table, Deps{Producer: &fakeProducer{}}, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.App().Listener(ln) }()
+	defer func() { _ = srv.App().Shutdown() }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno closing boundary"
+	if _, err := conn.Write([]byte("POST /v1/open HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body)); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(conn)); err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ Type, Instance string }
+	_ = json.Unmarshal(resp.Body(), &p)
+	if resp.StatusCode() != 415 || p.Instance != "/v1/open" {
+		t.Errorf("malformed multipart: %d %s instance %q, want 415 with instance /v1/open", resp.StatusCode(), p.Type, p.Instance)
 	}
 }
