@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/schemas"
@@ -305,5 +306,55 @@ func TestMalformedMultipart(t *testing.T) {
 	_ = json.Unmarshal(resp.Body(), &p)
 	if resp.StatusCode() != 415 || p.Instance != "/v1/open" {
 		t.Errorf("malformed multipart: %d %s instance %q, want 415 with instance /v1/open", resp.StatusCode(), p.Type, p.Instance)
+	}
+}
+
+// leewayAuth authenticates every bearer token as a principal whose token
+// expired a few seconds ago but is still inside the JWT leeway (which is
+// what identity.Authenticator returns for such a token).
+type leewayAuth struct{}
+
+func (leewayAuth) Authenticate(context.Context, identity.Credential) (*identity.Principal, error) {
+	return &identity.Principal{ID: "u", Kind: identity.PrincipalJWT, Expires: time.Now().Add(-10 * time.Second)}, nil
+}
+
+// oneStream serves one stream; a subscription is an error, so that a
+// stream opened when it should not be shows up as a 503.
+type oneStream struct{}
+
+func (oneStream) Stream(name string) (topics.StreamConfig, bool) {
+	return topics.StreamConfig{Name: "s", Topic: "t"}, name == "s"
+}
+func (oneStream) Streams() []topics.StreamConfig { return []topics.StreamConfig{{Name: "s", Topic: "t"}} }
+func (oneStream) Subscribe(context.Context, string, consumers.Start, consumers.Filter) (*consumers.Subscription, error) {
+	return nil, consumers.ErrUnavailable
+}
+
+// TestStreamRefusesLeewayToken: a token past its exp but inside the
+// leeway (accepted for a request) is refused with 401 when it opens a
+// stream, rather than opening a stream that closes at once with
+// token_expired.
+func TestStreamRefusesLeewayToken(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{}, table, Deps{Producer: &fakeProducer{}, Streams: oneStream{}, Authenticator: leewayAuth{}},
+		WithLogger(slog.New(slog.DiscardHandler)),
+		WithAuth(AuthConfig{Config: identity.Config{JWT: &identity.JWTConfig{HMACSecretEnv: "UNUSED"}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/v1/streams/s")
+	ctx.Request.Header.Set("Accept", "text/event-stream")
+	ctx.Request.Header.Set("Authorization", "Bearer x")
+	srv.App().Handler()(&ctx)
+	var p struct{ Type, Detail string }
+	_ = json.Unmarshal(ctx.Response.Body(), &p)
+	if ctx.Response.StatusCode() != 401 || !strings.Contains(p.Detail, "expired") {
+		t.Errorf("stream with a token inside the leeway: %d %s %q, want 401 expired", ctx.Response.StatusCode(), p.Type, p.Detail)
 	}
 }

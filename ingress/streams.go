@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/ingress/stream"
 )
@@ -49,6 +51,11 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	var expires time.Time
 	if p != nil {
 		expires = p.Expires
+	}
+	if !expires.IsZero() && !time.Now().Before(expires) {
+		// Past exp but inside the leeway: good for one request, not for
+		// a stream that would close at once with token_expired.
+		return s.unauthenticated(c, ri, ri.scheme, identity.Invalid("the token has expired; a stream needs a token that has not", jwt.ErrTokenExpired))
 	}
 
 	ctx, cancel := context.WithTimeout(c.UserContext(), subscribeWait)
