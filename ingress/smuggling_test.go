@@ -325,7 +325,9 @@ type oneStream struct{}
 func (oneStream) Stream(name string) (topics.StreamConfig, bool) {
 	return topics.StreamConfig{Name: "s", Topic: "t"}, name == "s"
 }
-func (oneStream) Streams() []topics.StreamConfig { return []topics.StreamConfig{{Name: "s", Topic: "t"}} }
+func (oneStream) Streams() []topics.StreamConfig {
+	return []topics.StreamConfig{{Name: "s", Topic: "t"}}
+}
 func (oneStream) Subscribe(context.Context, string, consumers.Start, consumers.Filter) (*consumers.Subscription, error) {
 	return nil, consumers.ErrUnavailable
 }
