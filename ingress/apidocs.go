@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/ingress/apidocs"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -50,11 +51,13 @@ func (s *Server) buildAPIDocs() error {
 
 // openAPI serves GET /openapi.json.
 func (s *Server) openAPI(c *fiber.Ctx) error {
+	info(c).route = metrics.RouteOpenAPI
 	return serveDoc(c, s.docs.openAPI, s.docs.openAPIETag)
 }
 
 // asyncAPI serves GET /asyncapi.json.
 func (s *Server) asyncAPI(c *fiber.Ctx) error {
+	info(c).route = metrics.RouteAsyncAPI
 	return serveDoc(c, s.docs.asyncAPI, s.docs.asyncAPIETag)
 }
 

@@ -88,3 +88,31 @@ func sample(tb testing.TB, m *metrics.Recorder, name string) float64 {
 	}
 	return 0
 }
+
+// TestBuiltinEndpointLabels: ferry's own endpoints are counted under their
+// own route label, not "unmatched".
+func TestBuiltinEndpointLabels(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metrics.NewRecorder(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{}, table, Deps{Producer: &fakeProducer{}}, WithMetrics(m), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, route := range map[string]string{"/openapi.json": "openapi", "/asyncapi.json": "asyncapi", "/healthz": "healthz", "/nope": "unmatched"} {
+		resp, err := s.App().Test(httptest.NewRequest("GET", path, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := sample(t, m, `ferry_http_requests_total{method="GET",route="`+route+`",status_class="`+strconv.Itoa(resp.StatusCode/100)+`xx"}`); got != 1 {
+			t.Errorf("GET %s: ferry_http_requests_total{route=%q} = %v, want 1", path, route, got)
+		}
+	}
+}

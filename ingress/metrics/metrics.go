@@ -32,6 +32,8 @@ const (
 	RouteHealthz   = "healthz"
 	RouteReadyz    = "readyz"
 	RouteMetrics   = "metrics"
+	RouteOpenAPI   = "openapi"
+	RouteAsyncAPI  = "asyncapi"
 )
 
 // Label values of the policy, correlator and SSE metrics. Callers pass
