@@ -14,6 +14,10 @@ var (
 	// a replay's from/to, a time, a duration ago, a partition) is malformed
 	// or does not fit the topic.
 	ErrBadPosition = errors.New("bad position")
+	// ErrInvalidRange means a replay's from is after its to, on its face
+	// (latest..earliest, two times, two offsets of a partition) or once
+	// the positions are resolved to offsets.
+	ErrInvalidRange = errors.New("invalid range")
 	// ErrUnknownStream means no stream has the requested name.
 	ErrUnknownStream = errors.New("unknown stream")
 	// ErrUnavailable means the stream cannot be read now: its topic is not

@@ -199,7 +199,8 @@ type Range struct {
 // earliest and an empty to means latest (the high watermarks when the
 // replay starts). It refuses ranges that are inverted on their face: a from
 // time after the to time, or a from offset after the to offset of the same
-// partition. Errors wrap ErrBadPosition.
+// partition, or a to of earliest after any other from: those wrap
+// ErrInvalidRange; malformed positions wrap ErrBadPosition.
 func ParseRange(from, to string) (Range, error) {
 	r := Range{From: Position{Kind: PositionEarliest}, To: Position{Kind: PositionLatest}}
 	var err error
@@ -222,12 +223,14 @@ func (r Range) check() error {
 	f, t := r.From, r.To
 	switch {
 	case f.Kind == PositionTime && t.Kind == PositionTime && f.Time.After(t.Time),
-		f.Kind == PositionAgo && t.Kind == PositionAgo && f.Ago < t.Ago:
-		return fmt.Errorf("from %s is after to %s: %w", f, t, ErrBadPosition)
+		f.Kind == PositionAgo && t.Kind == PositionAgo && f.Ago < t.Ago,
+		t.Kind == PositionEarliest && f.Kind != PositionEarliest,
+		f.Kind == PositionLatest && (t.Kind == PositionAgo || t.Kind == PositionOffsets):
+		return fmt.Errorf("from %s is after to %s: %w", f, t, ErrInvalidRange)
 	case f.Kind == PositionOffsets && t.Kind == PositionOffsets:
 		for _, o := range f.Offsets {
 			if end, ok := t.Offset(o.Partition); ok && end < o.Offset {
-				return fmt.Errorf("partition %d: from offset %d is after to offset %d: %w", o.Partition, o.Offset, end, ErrBadPosition)
+				return fmt.Errorf("partition %d: from offset %d is after to offset %d: %w", o.Partition, o.Offset, end, ErrInvalidRange)
 			}
 		}
 	}

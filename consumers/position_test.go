@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,8 @@ func TestParseRange(t *testing.T) {
 		{"inverted times", "2026-01-02T16:00:00Z", "2026-01-02T15:00:00Z", ""},
 		{"inverted durations", "-1h", "-2h", ""},
 		{"inverted offsets", "0:9", "0:5", ""},
+		{"inverted latest", "latest", "earliest", ""},
+		{"inverted to earliest", "-1h", "earliest", ""},
 		{"offsets of other partitions", "0:9", "1:5", "0:9..1:5"},
 		{"bad from", "x", "", ""},
 		{"bad to", "", "x", ""},
@@ -82,8 +85,12 @@ func TestParseRange(t *testing.T) {
 			t.Parallel()
 			r, err := ParseRange(tt.from, tt.to)
 			if tt.want == "" {
-				if !errors.Is(err, ErrBadPosition) {
-					t.Errorf("ParseRange(%q, %q) = %v, %v; want ErrBadPosition", tt.from, tt.to, r, err)
+				want := ErrBadPosition
+				if strings.HasPrefix(tt.name, "inverted") {
+					want = ErrInvalidRange // one rule for every inverted range
+				}
+				if !errors.Is(err, want) {
+					t.Errorf("ParseRange(%q, %q) = %v, %v; want %v", tt.from, tt.to, r, err, want)
 				}
 				return
 			}

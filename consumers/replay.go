@@ -455,8 +455,20 @@ func (r *Replayer) resolve(ctx context.Context, ti topics.TopicInfo, req ReplayR
 	out := make([]PartitionRange, 0, len(set))
 	for _, pn := range set {
 		p := parts[pn]
-		start := min(max(offset(from, fromAt, p, p.Start), p.Start), p.End)
-		end := min(max(offset(to, toAt, p, p.End), start), p.End)
+		// A from offset past a partition's end is refused, not clamped:
+		// it may come from before the topic was recreated, and would read
+		// nothing. (A to offset past the end reads up to the end.)
+		if o, ok := from.Offset(pn); from.Kind == PositionOffsets && ok && o > p.End {
+			return nil, fmt.Errorf("from: partition %d: offset %d is past its end (%d; it starts at %d): %w",
+				pn, o, p.End, p.Start, ErrBadPosition)
+		}
+		rawFrom, rawTo := offset(from, fromAt, p, p.Start), offset(to, toAt, p, p.End)
+		if !req.Follow && rawFrom > rawTo {
+			return nil, fmt.Errorf("partition %d: from %s is offset %d, after to %s at offset %d: %w",
+				pn, from, rawFrom, to, rawTo, ErrInvalidRange)
+		}
+		start := min(max(rawFrom, p.Start), p.End)
+		end := min(max(rawTo, start), p.End)
 		if req.Follow {
 			end = math.MaxInt64
 		}

@@ -37,6 +37,8 @@ func toProblem(err error) *problem.Error {
 		return &problem.Error{Type: problem.TopicNotFound, Detail: err.Error()}
 	case errors.Is(err, consumers.ErrTooManyReplays):
 		return &problem.Error{Type: problem.TooManyReplays, Detail: "this instance runs its maximum of concurrent replays; retry shortly", RetryAfter: 1, Cause: err}
+	case errors.Is(err, consumers.ErrInvalidRange):
+		return &problem.Error{Type: problem.InvalidRange, Detail: err.Error()}
 	case errors.Is(err, consumers.ErrBadPosition):
 		return &problem.Error{Type: problem.BadPosition, Detail: err.Error()}
 	case errors.Is(err, consumers.ErrLimit):

@@ -301,7 +301,10 @@ func TestReplayBadRequests(t *testing.T) {
 	}{
 		{"from=yesterday", "", 400, problem.BadPosition.URI},
 		{"to=0:x", "", 400, problem.BadPosition.URI},
-		{"from=0:9&to=0:3", "", 400, problem.BadPosition.URI},
+		{"from=0:9&to=0:3", "", 400, problem.InvalidRange.URI},
+		{"from=latest&to=earliest", "", 400, problem.InvalidRange.URI},
+		{"from=latest&to=-1m", "", 400, problem.InvalidRange.URI},
+		{"from=0:99999", "", 400, problem.BadPosition.URI}, // past the end
 		{"partition=7", "", 400, problem.BadPosition.URI},
 		{"partition=a", "", 400, problem.BadPosition.URI},
 		{"limit=0", "", 400, problem.BadRequest.URI},

@@ -292,7 +292,7 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 var endpointProblems = []problem.Type{
 	problem.NotFound, problem.MethodNotAllowed,
 	problem.ResultNotFound, problem.ForbiddenResult,
-	problem.StreamNotFound, problem.NotAcceptable, problem.BadPosition, problem.BadFilter, problem.StreamUnavailable,
+	problem.StreamNotFound, problem.NotAcceptable, problem.BadPosition, problem.InvalidRange, problem.BadFilter, problem.StreamUnavailable,
 	problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.LimitTooLarge,
 }
 

@@ -186,7 +186,7 @@ func (sv Served) endpoints(schemes []string) []apiEndpoint {
 
 	if sv.Replay {
 		scopes := sv.ReplayScopes
-		replayProblems := problems(problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.BadPosition,
+		replayProblems := problems(problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.BadPosition, problem.InvalidRange,
 			problem.LimitTooLarge, problem.Unauthenticated)
 		eps = append(eps,
 			apiEndpoint{"/v1/replay/{topic}", "GET", &operation{

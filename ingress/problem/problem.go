@@ -78,6 +78,7 @@ var (
 	StreamNotFound      = Type{base + "stream-not-found", "Stream Not Found", http.StatusNotFound}
 	NotAcceptable       = Type{base + "not-acceptable", "Not Acceptable", http.StatusNotAcceptable}
 	BadPosition         = Type{base + "bad-position", "Bad Position", http.StatusBadRequest}
+	InvalidRange        = Type{base + "invalid-range", "Replay Range Inverted", http.StatusBadRequest}
 	BadFilter           = Type{base + "bad-filter", "Bad Stream Filter", http.StatusBadRequest}
 	StreamUnavailable   = Type{base + "stream-unavailable", "Stream Unavailable", http.StatusServiceUnavailable}
 	TopicNotAllowed     = Type{base + "topic-not-allowed", "Topic Not Allowed", http.StatusForbidden}
@@ -97,7 +98,7 @@ var Types = []Type{
 	RedisUnavailable,
 	ReplyTimeout, TooManyPending, ResultNotFound, BadReply,
 	ForbiddenResult, ResultsUnavailable, ShuttingDown, ResponderFailed, ResponderUnavailable,
-	StreamNotFound, NotAcceptable, BadPosition, BadFilter,
+	StreamNotFound, NotAcceptable, BadPosition, InvalidRange, BadFilter,
 	StreamUnavailable,
 	TopicNotAllowed, TopicNotFound, TooManyReplays, LimitTooLarge,
 }
