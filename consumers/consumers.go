@@ -134,8 +134,15 @@ func (h *Hub) Subscribe(ctx context.Context, stream string, from Start, filter F
 		if len(from.cursor) > f.parts {
 			return nil, fmt.Errorf("subscribe %q: %w: the position names %d partitions; the stream has %d", stream, ErrBadPosition, len(from.cursor), f.parts)
 		}
+		if err := h.checkCursorEnd(ctx, sc.Topic, f, from.cursor); err != nil {
+			return nil, fmt.Errorf("subscribe %q: %w", stream, err)
+		}
 		s.cur = make(Cursor, f.parts) // partitions the cursor lacks start at 0: the earliest
 		copy(s.cur, from.cursor)
+		if n := len(from.cursor); n < f.parts {
+			// Partitions added since the id was issued: said, not silent.
+			s.note = fmt.Sprintf("the position names %d of the stream's %d partitions: partitions %d-%d are read from their start", n, f.parts, n, f.parts-1)
+		}
 	case startEarliest, startTime:
 		ts := int64(-2)
 		if from.kind == startTime {
@@ -188,3 +195,32 @@ func (h *Hub) Close() error {
 
 // closed reports whether Close was called.
 func (h *Hub) closed() bool { return h.life.Err() != nil }
+
+// checkCursorEnd refuses a cursor that names an offset past the end of
+// its partition (an id kept from before the topic was recreated, or made
+// up): the subscriber would silently get nothing there. The hub's own
+// position is checked first; only an offset past it costs a look at the
+// broker's end offsets (another instance's hub may be a little ahead).
+func (h *Hub) checkCursorEnd(ctx context.Context, topic string, f *feed, c Cursor) error {
+	f.mu.RLock()
+	ahead := false
+	for p, o := range c {
+		if p < len(f.pos) && o > f.pos[p] {
+			ahead = true
+		}
+	}
+	f.mu.RUnlock()
+	if !ahead {
+		return nil
+	}
+	end, err := h.hist.offsets(ctx, topic, -1)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	for p, o := range c {
+		if p < len(end) && o > end[p] {
+			return fmt.Errorf("%w: partition %d: offset %d is past its end (%d); the id may be from before the topic was recreated: reconnect without it", ErrBadPosition, p, o, end[p])
+		}
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -431,4 +432,34 @@ func resume(t *testing.T, h *Hub, c *modelClient, rng *rand.Rand) {
 		t.Fatal(err)
 	}
 	c.sub = s
+}
+
+// TestCursorExplicitAnswers: a Last-Event-ID past a partition's end (an id
+// from before the topic was recreated) is ErrBadPosition naming the
+// partition, whether or not this hub has seen that far; one naming fewer
+// partitions than the stream has (partitions added since) is accepted and
+// says so in Note, instead of silently reading the others from 0.
+func TestCursorExplicitAnswers(t *testing.T) {
+	t.Parallel()
+	log := newMemLog(3)
+	h, f := testHub(t, log, HubConfig{})
+	f.publish([]*Event{log.add(0, "a"), log.add(0, "b"), log.add(1, "c")})
+	_, err := h.Subscribe(context.Background(), "s", StartAfter(Cursor{2, 9, 0}), Filter{})
+	if !errors.Is(err, ErrBadPosition) || !strings.Contains(err.Error(), "partition 1: offset 9 is past its end (1)") {
+		t.Errorf("Subscribe past the end = %v, want ErrBadPosition naming partition 1 and its end", err)
+	}
+	log.add(2, "written, not yet seen by this hub") // another instance's hub may be ahead
+	s, err := h.Subscribe(context.Background(), "s", StartAfter(Cursor{2, 1, 1}), Filter{})
+	if err != nil {
+		t.Fatalf("Subscribe at the broker's end (ahead of this hub) = %v, want accepted", err)
+	}
+	s.Close()
+	s, err = h.Subscribe(context.Background(), "s", StartAfter(Cursor{1}), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if note := s.Note(); !strings.Contains(note, "names 1 of the stream's 3 partitions") {
+		t.Errorf("Note() = %q, want it to say the position names 1 of 3 partitions", note)
+	}
 }

@@ -23,6 +23,8 @@ type Subscription struct {
 	life   context.Context
 	closed bool
 	onEnd  func()
+	// note, when not empty, is said to the subscriber first (Note).
+	note string
 
 	// cur is the position after everything this subscriber has seen,
 	// whether its filter kept it or not.
@@ -236,3 +238,7 @@ func (s *Subscription) Close() {
 		s.onEnd()
 	}
 }
+
+// Note returns what the subscriber should be told before its first event
+// (a position that named fewer partitions than the stream has), or "".
+func (s *Subscription) Note() string { return s.note }

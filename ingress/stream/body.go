@@ -124,6 +124,9 @@ func (b *Body) fill() error {
 			b.expiry = time.NewTimer(time.Until(b.expires))
 		}
 		b.out = appendPreamble(b.out, b.retry, b.lastID)
+		if note := b.sub.Note(); note != "" {
+			b.out = append(append(append(b.out, ": "...), note...), "\n\n"...)
+		}
 		return nil
 	}
 	var expired <-chan time.Time
