@@ -20,6 +20,10 @@ import (
 // its immediate source only.
 const HeaderRedrivenFrom = "ferry-redriven-from"
 
+// HeaderRedrivenID is the header a copy made with NewIDs carries: the
+// ce_id of the record it copies, whose own ce_id is new.
+const HeaderRedrivenID = "ferry-redriven-id"
+
 // RedriveRequest selects records like a replay and names where their copies
 // go.
 type RedriveRequest struct {
@@ -29,6 +33,10 @@ type RedriveRequest struct {
 	Target string
 	// DryRun counts what would be copied and copies nothing.
 	DryRun bool
+	// NewIDs gives each copy a new ce_id (the original in
+	// HeaderRedrivenID), so that CloudEvents consumers that drop
+	// duplicates by source and id process the copy; false keeps ce_id.
+	NewIDs bool
 }
 
 // RedriveResult counts what a redrive did.
@@ -98,7 +106,7 @@ func (r *Replayer) Redrive(ctx context.Context, req RedriveRequest) (RedriveResu
 		if req.DryRun {
 			continue
 		}
-		rp.cl.Produce(ctx, copyRecord(rec, req.Target), done)
+		rp.cl.Produce(ctx, copyRecord(rec, req.Target, req.NewIDs), done)
 		if failure() != nil {
 			break
 		}
@@ -125,10 +133,15 @@ func (r *Replayer) Redrive(ctx context.Context, req RedriveRequest) (RedriveResu
 
 // copyRecord builds the copy of rec for target. It copies every byte: rec
 // is only valid until the replay's next record.
-func copyRecord(rec *Record, target string) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, len(rec.Headers)+1)
+func copyRecord(rec *Record, target string, newIDs bool) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(rec.Headers)+2)
 	for _, h := range rec.Headers {
-		if h.Key != HeaderRedrivenFrom {
+		switch {
+		case h.Key == HeaderRedrivenFrom, newIDs && h.Key == HeaderRedrivenID:
+		case newIDs && h.Key == topics.HeaderID:
+			hs = append(hs, kgo.RecordHeader{Key: topics.HeaderID, Value: []byte(topics.NewEventID())},
+				kgo.RecordHeader{Key: HeaderRedrivenID, Value: bytes.Clone(h.Value)})
+		default:
 			hs = append(hs, kgo.RecordHeader{Key: h.Key, Value: bytes.Clone(h.Value)})
 		}
 	}

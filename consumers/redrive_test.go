@@ -4,7 +4,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ferry-gw/ferry/topics"
 )
 
 // TestRedriveDescribesOnce counts what one redrive asks the cluster to
@@ -43,5 +46,35 @@ func TestRedriveDescribesOnce(t *testing.T) {
 		if s, n := starts.Load(), ends.Load(); s != 1 || n != 1 {
 			t.Errorf("%s: one redrive listed start offsets %d times and end offsets %d times, want once each (one describe)", tt.name, s, n)
 		}
+	}
+}
+
+// TestCopyRecordIDs: with NewIDs a copy gets a new ce_id and carries the
+// original in ferry-redriven-id (a copy of a copy names its immediate
+// source); without, ce_id is kept. Every other header is kept, and
+// ferry-redriven-from names the source record.
+func TestCopyRecordIDs(t *testing.T) {
+	t.Parallel()
+	rec := &Record{Topic: "orders", Partition: 1, Offset: 7, Key: []byte("k"), Value: []byte(`{}`),
+		Headers: []topics.Header{{Key: "ce_id", Value: []byte("orig")}, {Key: "ce_source", Value: []byte("/s")},
+			{Key: HeaderRedrivenID, Value: []byte("older")}, {Key: HeaderRedrivenFrom, Value: []byte("x/0/0")}}}
+	hdr := func(r *kgo.Record) map[string]string {
+		m := map[string]string{}
+		for _, h := range r.Headers {
+			if _, dup := m[h.Key]; dup {
+				t.Errorf("header %s twice", h.Key)
+			}
+			m[h.Key] = string(h.Value)
+		}
+		return m
+	}
+	fresh := hdr(copyRecord(rec, "orders.retry", true))
+	if fresh["ce_id"] == "orig" || fresh["ce_id"] == "" || fresh[HeaderRedrivenID] != "orig" || fresh["ce_source"] != "/s" ||
+		fresh[HeaderRedrivenFrom] != "orders/1/7" {
+		t.Errorf("new ids: %v", fresh)
+	}
+	kept := hdr(copyRecord(rec, "orders.retry", false))
+	if kept["ce_id"] != "orig" || kept[HeaderRedrivenID] != "older" || kept[HeaderRedrivenFrom] != "orders/1/7" {
+		t.Errorf("kept ids: %v", kept)
 	}
 }

@@ -161,6 +161,7 @@ type redriveBody struct {
 	Limit       int            `json:"limit"`
 	TargetTopic string         `json:"target_topic"`
 	DryRun      bool           `json:"dry_run"`
+	NewIDs      *bool          `json:"new_ids"` // default true
 }
 
 type redriveFilters struct {
@@ -174,6 +175,7 @@ type redriveAnswer struct {
 	Topic       string        `json:"topic"`
 	TargetTopic string        `json:"target_topic"`
 	DryRun      bool          `json:"dry_run"`
+	NewIDs      bool          `json:"new_ids"`
 	Scanned     int64         `json:"scanned"`
 	Matched     int64         `json:"matched"`
 	Produced    int64         `json:"produced"`
@@ -213,6 +215,7 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 		ReplayRequest: consumers.ReplayRequest{Topic: strings.Clone(c.Params("topic")), Range: rng, Partitions: body.Filters.Partitions, Limit: body.Limit},
 		Target:        body.TargetTopic,
 		DryRun:        body.DryRun,
+		NewIDs:        body.NewIDs == nil || *body.NewIDs,
 	}
 	if body.Limit < 0 {
 		return problem.New(problem.BadRequest, "limit must be a positive number")
@@ -240,7 +243,7 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 	}
 	s.audit(c, "redrive", slog.String("topic", res.Topic), slog.String("target", res.Target), slog.Bool("dry_run", res.DryRun),
 		slog.Int64("matched", res.Matched), slog.Int64("produced", res.Produced))
-	ans := redriveAnswer{Topic: res.Topic, TargetTopic: res.Target, DryRun: res.DryRun,
+	ans := redriveAnswer{Topic: res.Topic, TargetTopic: res.Target, DryRun: res.DryRun, NewIDs: req.NewIDs,
 		Scanned: res.Scanned, Matched: res.Matched, Produced: res.Produced, Ranges: make([]rangeAnswer, 0, len(res.Ranges))}
 	for _, r := range res.Ranges {
 		ans.Ranges = append(ans.Ranges, rangeAnswer{Partition: r.Partition, Start: r.Start, End: r.End})
