@@ -703,7 +703,7 @@ func TestRedriveHTTP(t *testing.T) {
 		return g.do(t, http.MethodPost, "/v1/replay/orders.dlq/redrive", "application/json", []byte(body), "Authorization", "Bearer admin")
 	}
 	resp, body := post(`{"filters":{"headers":{"parity":"odd"}},"target_topic":"orders.events","dry_run":true}`)
-	want := `{"topic":"orders.dlq","target_topic":"orders.events","dry_run":true,"scanned":6,"matched":3,"produced":0,` +
+	want := `{"topic":"orders.dlq","target_topic":"orders.events","dry_run":true,"new_ids":true,"scanned":6,"matched":3,"produced":0,` +
 		`"ranges":[{"partition":0,"start":0,"end":6},{"partition":1,"start":0,"end":0},{"partition":2,"start":0,"end":0}]}`
 	if resp.StatusCode != 200 || string(body) != want {
 		t.Fatalf("dry run = %d %s\nwant %s", resp.StatusCode, body, want)
