@@ -60,6 +60,13 @@ type Correlator struct {
 	posMu sync.Mutex
 	next  map[string]map[int32]int64 // next offset per consumed partition
 
+	// parts is each reply topic's partition count; adopted, the
+	// partitions of other instances this one reads while nobody holds
+	// them (layout partition). Both are used by maintain (and Close
+	// after Run returned) only.
+	parts   map[string]int32
+	adopted map[string]map[int32]bool
+
 	mu      sync.Mutex
 	closed  bool
 	cancel  context.CancelFunc // stops Run
@@ -95,6 +102,8 @@ func New(cfg Config, cl *kgo.Client, rdb *redis.Client, replyTopics []string, op
 		recheck: time.Second,
 		replyTo: make(map[string]topics.ReplyTo),
 		next:    make(map[string]map[int32]int64),
+		parts:   make(map[string]int32),
+		adopted: make(map[string]map[int32]bool),
 		queue:   make(chan []push, 64),
 	}
 	for _, o := range opts {
@@ -154,6 +163,7 @@ func (c *Correlator) Start(ctx context.Context) error {
 			}
 		}
 		c.replyTo[t] = to
+		c.parts[t] = n
 		ends, err := listOffsets(ctx, c.cl, t, parts, -1)
 		if err != nil {
 			return err
@@ -176,6 +186,12 @@ func (c *Correlator) Start(ctx context.Context) error {
 			}
 			consume[t][p] = kgo.NewOffset().At(off)
 			c.next[t][p] = off
+		}
+		// Recorded before any request names the partition: if this
+		// instance dies before its first periodic save, whoever reads
+		// the partition next starts here, not at the end.
+		if err := c.store.savePositions(ctx, t, c.next[t]); err != nil {
+			return err
 		}
 		c.log.Info("reading replies", "topic", t, "layout", c.cfg.Layout, "partitions", parts)
 	}
@@ -274,7 +290,64 @@ func (c *Correlator) maintain(ctx context.Context) {
 				// only its own replies, so answers stay correct.
 				c.log.Error("reply partition lease lost to another instance", "topic", topic, "partition", to.Partition)
 			}
+			c.adopt(ctx, topic, to.Partition)
 		}
+	}
+}
+
+// adopt reads the reply partitions of instances that stopped (their
+// lease expired or was released) while nobody else holds them: from the
+// position recorded for them, so that the replies to requests those
+// instances accepted are kept for GET /v1/results by this one. It renews
+// the partitions it adopted, and gives one up when an instance leases it
+// for itself (acquire takes adopted leases). Adopted partitions are never
+// named in this instance's requests.
+func (c *Correlator) adopt(ctx context.Context, topic string, own int32) {
+	holder := adoptPrefix + c.instance
+	adopted := c.adopted[topic]
+	for p := range adopted {
+		ok, err := c.store.renewHeld(ctx, topic, p, holder, c.cfg.LeaseTTL)
+		if err != nil || ok {
+			continue // a Redis error: keep reading, try again next time
+		}
+		// An instance leased it for itself: it reads on from the position
+		// this one recorded.
+		c.cl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
+		c.posMu.Lock()
+		delete(c.next[topic], p)
+		c.posMu.Unlock()
+		delete(adopted, p)
+		c.log.Info("adopted reply partition taken over by its new holder", "topic", topic, "partition", p)
+	}
+	saved, err := c.store.loadPositions(ctx, topic)
+	if err != nil {
+		return
+	}
+	for p := int32(0); p < c.parts[topic]; p++ {
+		s, recorded := saved[p]
+		if p == own || adopted[p] || !recorded || time.Since(s.at) > c.cfg.ResultTTL {
+			continue // only partitions some instance advertised, lately
+		}
+		ok, err := c.store.adoptLease(ctx, topic, p, holder, c.cfg.LeaseTTL)
+		if err != nil || !ok {
+			continue
+		}
+		bounds, err := listOffsets(ctx, c.cl, topic, []int32{p}, -2)
+		if err != nil {
+			_ = c.store.release(ctx, topic, p, holder)
+			continue
+		}
+		off := max(s.offset, bounds[p])
+		c.posMu.Lock()
+		c.next[topic][p] = off
+		c.posMu.Unlock()
+		c.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(off)}})
+		if adopted == nil {
+			adopted = make(map[int32]bool)
+			c.adopted[topic] = adopted
+		}
+		adopted[p] = true
+		c.log.Info("adopting the reply partition of a stopped instance", "topic", topic, "partition", p, "offset", off)
 	}
 }
 
@@ -321,6 +394,11 @@ func (c *Correlator) Close() error {
 		for t, to := range c.replyTo {
 			if err := c.store.release(ctx, t, to.Partition, c.instance); err != nil {
 				errs = append(errs, err)
+			}
+			for p := range c.adopted[t] {
+				if err := c.store.release(ctx, t, p, adoptPrefix+c.instance); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}

@@ -37,7 +37,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// acquire leases the first free partition of topic's n for holder.
+// adoptPrefix marks the lease of a partition an instance reads for a
+// stopped one (Correlator.adopt): another instance may take it over.
+const adoptPrefix = "adopt:"
+
+// takeAdoptedScript takes over a lease held by an adopter.
+var takeAdoptedScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 6) == 'adopt:' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+`)
+
+// acquire leases the first free partition of topic's n for holder; when
+// none is free, the first one only adopted for a stopped instance.
 func (s *Store) acquire(ctx context.Context, topic string, n int32, holder string, ttl time.Duration) (int32, error) {
 	for p := int32(0); p < n; p++ {
 		ok, err := s.rdb.SetNX(ctx, s.leaseKey(topic, p), holder, ttl).Result()
@@ -48,7 +60,35 @@ func (s *Store) acquire(ctx context.Context, topic string, n int32, holder strin
 			return p, nil
 		}
 	}
+	for p := int32(0); p < n; p++ {
+		took, err := takeAdoptedScript.Run(ctx, s.rdb, []string{s.leaseKey(topic, p)}, holder, ttl.Milliseconds()).Int()
+		if err != nil {
+			return 0, fmt.Errorf("lease %s: %w", topic, errors.Join(ErrUnavailable, err))
+		}
+		if took == 1 {
+			return p, nil
+		}
+	}
 	return 0, fmt.Errorf("%w: all %d partitions of %s are leased", ErrNoPartition, n, topic)
+}
+
+// adoptLease takes the free lease of topic/p for an adopter.
+func (s *Store) adoptLease(ctx context.Context, topic string, p int32, holder string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, s.leaseKey(topic, p), holder, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("adopt lease %s/%d: %w", topic, p, errors.Join(ErrUnavailable, err))
+	}
+	return ok, nil
+}
+
+// renewHeld extends holder's lease of topic/p, never taking it back: it
+// reports false when holder no longer holds it.
+func (s *Store) renewHeld(ctx context.Context, topic string, p int32, holder string, ttl time.Duration) (bool, error) {
+	n, err := renewScript.Run(ctx, s.rdb, []string{s.leaseKey(topic, p)}, holder, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("renew lease %s/%d: %w", topic, p, errors.Join(ErrUnavailable, err))
+	}
+	return n == 1, nil
 }
 
 // renew extends holder's lease of topic/p; if it expired meanwhile it is

@@ -156,3 +156,33 @@ func TestStoreAwait(t *testing.T) {
 		t.Errorf("Await(seen=1) at the deadline = %+v, %v; want the unchanged result", res, err)
 	}
 }
+
+// TestAdoptedLeases: an adopter takes only a free lease; a starting
+// instance leases a free partition first and, when none is free, takes
+// over an adopted one (never one an instance holds for itself); the
+// adopter's renewal then reports it lost, and it never takes it back.
+func TestAdoptedLeases(t *testing.T) {
+	t.Parallel()
+	tr := newTestRedis(t)
+	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
+	ctx := context.Background()
+	const topic, ttl = "replies", time.Minute
+	if p, err := s.acquire(ctx, topic, 2, "a", ttl); err != nil || p != 0 {
+		t.Fatalf("a acquires %d, %v; want 0", p, err)
+	}
+	if ok, _ := s.adoptLease(ctx, topic, 0, adoptPrefix+"b", ttl); ok {
+		t.Fatal("b adopted a partition a holds")
+	}
+	if ok, err := s.adoptLease(ctx, topic, 1, adoptPrefix+"b", ttl); !ok || err != nil {
+		t.Fatalf("b adopts the free partition 1: %v %v", ok, err)
+	}
+	if p, err := s.acquire(ctx, topic, 2, "c", ttl); err != nil || p != 1 {
+		t.Fatalf("c acquires %d, %v; want the adopted partition 1", p, err)
+	}
+	if ok, err := s.renewHeld(ctx, topic, 1, adoptPrefix+"b", ttl); ok || err != nil {
+		t.Errorf("b renews partition 1 after c took it: %v %v, want false", ok, err)
+	}
+	if _, err := s.acquire(ctx, topic, 2, "d", ttl); !errors.Is(err, ErrNoPartition) {
+		t.Errorf("d acquires with both partitions held for themselves: %v, want ErrNoPartition", err)
+	}
+}
