@@ -56,6 +56,11 @@ type EmbeddedConfig struct {
 	// Retention is the retention.ms of topics created on the embedded
 	// broker; default 168h.
 	Retention time.Duration `yaml:"retention"`
+	// SyncWrites makes the embedded broker fsync every produced batch
+	// before acknowledging it, so that a 202 survives a power loss, not
+	// only a crash of ferry. Default true with a DataDir (it costs
+	// throughput: docs/operations.md has the figures); ignored without.
+	SyncWrites *bool `yaml:"sync_writes"`
 }
 
 // Defaults used by WithDefaults.

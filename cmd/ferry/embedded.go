@@ -26,6 +26,9 @@ func startKafka(cfg topics.Config, log *slog.Logger) (*kfake.Cluster, []string, 
 	}
 	if cfg.Embedded.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.Embedded.DataDir))
+		if syncWrites(cfg.Embedded) {
+			opts = append(opts, kfake.SyncWrites())
+		}
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
@@ -58,4 +61,11 @@ func startRedis() (*miniredis.Miniredis, error) {
 		return nil, fmt.Errorf("start embedded redis: %w", err)
 	}
 	return m, nil
+}
+
+// syncWrites reports whether the embedded broker fsyncs each batch before
+// acknowledging it: with a data_dir, unless kafka.embedded.sync_writes is
+// false.
+func syncWrites(e topics.EmbeddedConfig) bool {
+	return e.DataDir != "" && (e.SyncWrites == nil || *e.SyncWrites)
 }
