@@ -824,3 +824,30 @@ func TestReplayMetrics(t *testing.T) {
 		t.Errorf("ferry_replay_records_streamed_total = %v, want 7", got)
 	}
 }
+
+// TestFollowReplayFreesSlotAtOnce: a client that leaves a followed replay
+// on a quiet topic frees its max_concurrent slot within a second, not at
+// the next heartbeat (15 s by default).
+func TestFollowReplayFreesSlotAtOnce(t *testing.T) {
+	g := startReplay(t, consumers.ReplayConfig{MaxConcurrent: 1}, ingress.WithReplayHeartbeat(time.Minute))
+	ctx, cancel := context.WithCancel(t.Context())
+	resp := g.openStream(t, ctx, "/v1/replay/orders.events?follow=true")
+	defer resp.Body.Close()
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if r, body := g.get(t, "admin", "/v1/replay/orders.events"); r.StatusCode != 429 {
+			return fmt.Errorf("second replay = %d %s, want 429 while the first follows", r.StatusCode, body)
+		}
+		return nil
+	})
+	cancel() // the client leaves
+	left := time.Now()
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if r, body := g.get(t, "admin", "/v1/replay/orders.events"); r.StatusCode != 200 {
+			return fmt.Errorf("replay after the client left = %d %s", r.StatusCode, body)
+		}
+		return nil
+	})
+	if took := time.Since(left); took > time.Second {
+		t.Errorf("the slot was freed %s after the client left, want within 1s", took.Round(time.Millisecond))
+	}
+}

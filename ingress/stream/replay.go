@@ -76,9 +76,12 @@ func WriteReplay(conn net.Conn, head []byte, rp *consumers.Replay, cfg ReplayCon
 	if format == FormatJSON {
 		cw.buf = append(cw.buf, '[')
 	}
-	// An SSE replay sends a comment each heartbeat while it waits, so that
-	// a client that left is noticed (the write fails) even on a quiet topic.
-	hb := heartbeat{ctx: context.Background()}
+	// A client that closes its side ends the replay at once, even while it
+	// waits on a quiet topic: its slot (replay.max_concurrent) is freed.
+	gone := watchClient(conn)
+	defer gone.stop()
+	// An SSE replay also sends a comment each heartbeat while it waits.
+	hb := heartbeat{parent: gone.ctx, ctx: gone.ctx}
 	if format == FormatSSE {
 		hb.renew(cfg.Heartbeat)
 	}
@@ -91,6 +94,8 @@ func WriteReplay(conn net.Conn, head []byte, rp *consumers.Replay, cfg ReplayCon
 			if (len(cw.buf) >= replayChunk || !rp.Pending()) && cw.flush() != nil {
 				return // the client went away
 			}
+		case gone.ctx.Err() != nil:
+			return // the client went away: nobody to tell
 		case format == FormatSSE && errors.Is(err, context.DeadlineExceeded):
 			cw.buf = append(cw.buf, ": ping\n\n"...)
 			if cw.flush() != nil {
@@ -222,13 +227,44 @@ func (cw *chunkWriter) end() error {
 
 // heartbeat is a context that expires at the next heartbeat.
 type heartbeat struct {
+	parent context.Context // ends when the client goes
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
 func (h *heartbeat) renew(d time.Duration) {
 	h.stop()
-	h.ctx, h.cancel = context.WithTimeout(context.Background(), d)
+	h.ctx, h.cancel = context.WithTimeout(h.parent, d)
+}
+
+// clientWatch reads the hijacked connection while the replay writes: a
+// client sends nothing during a response, so a read that returns means it
+// closed its side (or broke the protocol). Either ends the replay.
+type clientWatch struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	conn   net.Conn
+	done   chan struct{}
+}
+
+func watchClient(conn net.Conn) *clientWatch {
+	w := &clientWatch{conn: conn, done: make(chan struct{})}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	go func() {
+		defer close(w.done)
+		var b [1]byte
+		_, _ = conn.Read(b[:])
+		w.cancel()
+	}()
+	return w
+}
+
+// stop ends the watch: it unblocks the read and waits for it.
+func (w *clientWatch) stop() {
+	w.cancel()
+	_ = w.conn.SetReadDeadline(time.Now())
+	<-w.done
+	_ = w.conn.SetReadDeadline(time.Time{})
 }
 
 func (h *heartbeat) stop() {
