@@ -185,6 +185,11 @@ func (r *Replayer) Close() error {
 // waits here for bounded replays to finish.
 func (r *Replayer) Wait(ctx context.Context) error {
 	select {
+	case <-r.drained: // first: with both ready, select would pick at random
+		return nil
+	default:
+	}
+	select {
 	case <-r.drained:
 		return nil
 	case <-ctx.Done():

@@ -351,6 +351,13 @@ func (c *Correlator) adopt(ctx context.Context, topic string, own int32) {
 	}
 }
 
+// Drain fails every pending waiter with ErrClosed, and every later
+// Register, while the reply consumer keeps running: at shutdown the HTTP
+// handlers waiting for replies answer at once (202 + Location, or their
+// route's timeout answer), and the replies that come later are still kept
+// for GET /v1/results. Close drains too.
+func (c *Correlator) Drain() { c.waiters.Close() }
+
 // Close fails every pending waiter with ErrClosed, stops Run after the
 // replies it read are kept, records where it stopped reading, releases its
 // partition leases and ends the result subscription. Call it after the HTTP

@@ -399,7 +399,9 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 	}
 	switch {
 	case r.Reply.OnTimeout == "fail" && closed:
-		return err // 503 shutting-down
+		// The record is in Kafka: the route's timeout answer, never a
+		// 503 that invites a retry publishing it twice.
+		return problem.New(problem.ReplyTimeout, "no reply before this instance shut down; the request was published")
 	case r.Reply.OnTimeout == "fail":
 		return problem.New(problem.ReplyTimeout, "no reply within "+wait.String())
 	}

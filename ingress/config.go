@@ -60,7 +60,7 @@ func (c Config) withDefaults() Config {
 		c.ReadBufferSize = 16 << 10
 	}
 	if c.GracePeriod == 0 {
-		c.GracePeriod = 15 * time.Second
+		c.GracePeriod = DefaultGracePeriod
 	}
 	if c.AccessLog == nil {
 		t := true
@@ -132,3 +132,6 @@ func splitErrs(err error) []error {
 	}
 	return []error{err}
 }
+
+// DefaultGracePeriod is server.grace_period's default.
+const DefaultGracePeriod = 15 * time.Second

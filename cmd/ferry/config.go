@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -223,7 +224,15 @@ func (cfg Config) compile() (*loaded, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &loaded{Config: cfg, table: table, schemas: set, warnings: table.Overlaps()}, nil
+	warnings := table.Overlaps()
+	grace := cmp.Or(cfg.Server.GracePeriod, ingress.DefaultGracePeriod)
+	for i, r := range table.Routes() {
+		if r.Reply != nil && r.Reply.MaxWait > grace {
+			warnings = append(warnings, fmt.Sprintf("routes[%d].reply.max_wait: %s is longer than server.grace_period (%s): at shutdown its waiting requests are answered early (202 + Location, or the route's timeout answer)",
+				i, r.Reply.MaxWait, grace))
+		}
+	}
+	return &loaded{Config: cfg, table: table, schemas: set, warnings: warnings}, nil
 }
 
 // resolve makes a relative path relative to the config file's folder.

@@ -276,6 +276,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			hub.Close() // ends the SSE streams, which the server would wait for
 		}
 		_ = replayer.Close() // followed replays end now; bounded ones finish within the grace period
+		if corr != nil {
+			corr.Drain() // sync requests still waiting answer now, not at the end of the grace period
+		}
 		grace, cancel := context.WithTimeout(context.Background(), cfg.Server.GracePeriod)
 		defer cancel()
 		// Webhook deliveries in flight finish within the grace period,
