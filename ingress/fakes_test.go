@@ -2,11 +2,15 @@ package ingress
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress/identity"
@@ -100,3 +104,54 @@ func (f *fakeResults) Await(ctx context.Context, id string, seen int) (*correlat
 }
 
 func (f *fakeResults) MaxWait() time.Duration { return time.Second }
+
+// handled is the answer to one in-memory request (handle).
+type handled struct {
+	status      int
+	body        string
+	header      *fasthttp.ResponseHeader
+	typ, detail string // the problem's, when the body is one
+}
+
+// handle runs one request through h in memory: method, path, Content-Type
+// and body (each left out when empty), then header name/value pairs.
+func handle(h fasthttp.RequestHandler, method, path, contentType, body string, hdr ...string) handled {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(path)
+	if contentType != "" {
+		ctx.Request.Header.SetContentType(contentType)
+	}
+	if body != "" {
+		ctx.Request.SetBodyString(body)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		ctx.Request.Header.Set(hdr[i], hdr[i+1])
+	}
+	h(&ctx)
+	r := handled{status: ctx.Response.StatusCode(), body: string(ctx.Response.Body()), header: new(fasthttp.ResponseHeader)}
+	ctx.Response.Header.CopyTo(r.header)
+	var p struct{ Type, Detail string }
+	if json.Unmarshal(ctx.Response.Body(), &p) == nil {
+		r.typ, r.detail = p.Type, p.Detail
+	}
+	return r
+}
+
+// newTestServer builds a Server for routes with deps (a fakeProducer when
+// deps has no Producer) and a silent logger, and returns its handler.
+func newTestServer(tb testing.TB, routes []topics.RouteConfig, deps Deps, opts ...Option) (*Server, fasthttp.RequestHandler) {
+	tb.Helper()
+	table, err := topics.NewTable(routes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if deps.Producer == nil {
+		deps.Producer = &fakeProducer{}
+	}
+	srv, err := New(Config{}, table, deps, append([]Option{WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, srv.App().Handler()
+}

@@ -110,31 +110,14 @@ func (nopIdempotency) Release(context.Context, string, policy.IdempotencyClaim) 
 // whose attributes would override ferry's ce_* headers for SDK consumers.
 func TestControlBytesInTemplates(t *testing.T) {
 	t.Parallel()
-	table, err := topics.NewTable([]topics.RouteConfig{
+	prod := &fakeProducer{}
+	_, h := newTestServer(t, []topics.RouteConfig{
 		{Name: "keyed", Path: "/v1/keyed", Topic: "t", Auth: topics.AuthNone, Key: "{header.X-Id}",
 			Headers: map[string]string{"x-tenant": "{header.X-Tenant}"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod := &fakeProducer{}
-	srv, err := New(Config{}, table, Deps{Producer: prod}, WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := srv.App().Handler()
+	}, Deps{Producer: prod})
 	post := func(ct, id, tenant string) (int, string) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetRequestURI("/v1/keyed")
-		ctx.Request.Header.SetContentType(ct)
-		ctx.Request.Header.Set("X-Id", id)
-		ctx.Request.Header.Set("X-Tenant", tenant)
-		ctx.Request.SetBodyString(`{"specversion":"1.0","id":"x","source":"/evil","type":"t"}`)
-		h(&ctx)
-		var p struct{ Type string }
-		_ = json.Unmarshal(ctx.Response.Body(), &p)
-		return ctx.Response.StatusCode(), p.Type
+		r := handle(h, "POST", "/v1/keyed", ct, `{"specversion":"1.0","id":"x","source":"/evil","type":"t"}`, "X-Id", id, "X-Tenant", tenant)
+		return r.status, r.typ
 	}
 	// CR and LF cannot reach a header value (the HTTP parser ends the
 	// line; fasthttp turns them into spaces): claims and body strings
@@ -170,29 +153,17 @@ func TestControlBytesInTemplates(t *testing.T) {
 func TestTombstoneRoute(t *testing.T) {
 	t.Parallel()
 	yes := true
-	table, err := topics.NewTable([]topics.RouteConfig{
+	prod := &fakeProducer{}
+	_, h := newTestServer(t, []topics.RouteConfig{
 		{Name: "delete-order", Method: "DELETE", Path: "/v1/orders/{id}", Topic: "orders.state", Key: "order-{path.id}", Auth: topics.AuthNone},
 		{Name: "forget", Method: "POST", Path: "/v1/forget/{id}", Topic: "orders.state", Key: "{path.id}", Auth: topics.AuthNone, Tombstone: &yes},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod := &fakeProducer{}
-	srv, err := New(Config{}, table, Deps{Producer: prod}, WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := srv.App().Handler()
+	}, Deps{Producer: prod})
 	for _, tt := range []struct{ method, path, key string }{
 		{"DELETE", "/v1/orders/7", "order-7"},
 		{"POST", "/v1/forget/8", "8"},
 	} {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod(tt.method)
-		ctx.Request.SetRequestURI(tt.path)
-		h(&ctx)
-		if ctx.Response.StatusCode() != 202 {
-			t.Errorf("%s %s without a body: %d %s, want 202", tt.method, tt.path, ctx.Response.StatusCode(), ctx.Response.Body())
+		if r := handle(h, tt.method, tt.path, "", ""); r.status != 202 {
+			t.Errorf("%s %s without a body: %d %s, want 202", tt.method, tt.path, r.status, r.body)
 		}
 	}
 	prod.mu.Lock()
@@ -211,7 +182,7 @@ func TestTombstoneRoute(t *testing.T) {
 			}
 		}
 	}
-	_, err = topics.NewTable([]topics.RouteConfig{
+	_, err := topics.NewTable([]topics.RouteConfig{
 		{Name: "keyless", Method: "DELETE", Path: "/v1/x", Topic: "t", Auth: topics.AuthNone},
 		{Name: "body", Method: "DELETE", Path: "/v1/y", Topic: "t", Key: "{body./id}", Schema: "s", Auth: topics.AuthNone},
 	})
@@ -248,15 +219,8 @@ func TestBodyErrorsSayWhere(t *testing.T) {
 	}
 	h := srv.App().Handler()
 	post := func(path, body string) (int, string) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetRequestURI(path)
-		ctx.Request.Header.SetContentType("application/json")
-		ctx.Request.SetBodyString(body)
-		h(&ctx)
-		var p struct{ Detail string }
-		_ = json.Unmarshal(ctx.Response.Body(), &p)
-		return ctx.Response.StatusCode(), p.Detail
+		r := handle(h, "POST", path, "application/json", body)
+		return r.status, r.detail
 	}
 	bad := "{\"a\": 1,\n  \"b\": }"
 	for _, path := range []string{"/v1/plain", "/v1/schema"} {
@@ -349,16 +313,9 @@ func TestStreamRefusesLeewayToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ctx fasthttp.RequestCtx
-	ctx.Request.Header.SetMethod("GET")
-	ctx.Request.SetRequestURI("/v1/streams/s")
-	ctx.Request.Header.Set("Accept", "text/event-stream")
-	ctx.Request.Header.Set("Authorization", "Bearer x")
-	srv.App().Handler()(&ctx)
-	var p struct{ Type, Detail string }
-	_ = json.Unmarshal(ctx.Response.Body(), &p)
-	if ctx.Response.StatusCode() != 401 || !strings.Contains(p.Detail, "expired") {
-		t.Errorf("stream with a token inside the leeway: %d %s %q, want 401 expired", ctx.Response.StatusCode(), p.Type, p.Detail)
+	r := handle(srv.App().Handler(), "GET", "/v1/streams/s", "", "", "Accept", "text/event-stream", "Authorization", "Bearer x")
+	if r.status != 401 || !strings.Contains(r.detail, "expired") {
+		t.Errorf("stream with a token inside the leeway: %d %s %q, want 401 expired", r.status, r.typ, r.detail)
 	}
 }
 
@@ -385,15 +342,10 @@ func TestAuditLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ctx fasthttp.RequestCtx
-	ctx.Request.Header.SetMethod("POST")
-	ctx.Request.SetRequestURI("/v1/replay/orders/redrive")
-	ctx.Request.Header.SetContentType("application/json")
-	ctx.Request.Header.Set("X-Test-identity.Principal", "app_user:alice:admin")
-	ctx.Request.SetBodyString(`{"target_topic": "orders.retry"}`)
-	srv.App().Handler()(&ctx)
-	if ctx.Response.StatusCode() != 200 {
-		t.Fatalf("redrive: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	r := handle(srv.App().Handler(), "POST", "/v1/replay/orders/redrive", "application/json", `{"target_topic": "orders.retry"}`,
+		"X-Test-identity.Principal", "app_user:alice:admin")
+	if r.status != 200 {
+		t.Fatalf("redrive: %d %s", r.status, r.body)
 	}
 	var found bool
 	for _, line := range strings.Split(logs.String(), "\n") {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
@@ -48,20 +47,16 @@ func TestSplitRoute(t *testing.T) {
 	}
 	h := srv.App().Handler()
 	post := func(customer string, canary bool) string {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetRequestURI("/v1/orders")
-		ctx.Request.Header.SetContentType("application/json")
+		var hdr []string
 		if canary {
-			ctx.Request.Header.Set("X-Canary", "always")
+			hdr = []string{"X-Canary", "always"}
 		}
-		ctx.Request.SetBodyString(`{"customer_id":"` + customer + `"}`)
-		h(&ctx)
-		if ctx.Response.StatusCode() != 202 {
-			t.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		r := handle(h, "POST", "/v1/orders", "application/json", `{"customer_id":"`+customer+`"}`, hdr...)
+		if r.status != 202 {
+			t.Fatalf("status %d: %s", r.status, r.body)
 		}
 		var acc struct{ Topic string }
-		if err := json.Unmarshal(ctx.Response.Body(), &acc); err != nil {
+		if err := json.Unmarshal([]byte(r.body), &acc); err != nil {
 			t.Fatal(err)
 		}
 		return acc.Topic
@@ -151,17 +146,7 @@ func TestResponseHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := srv.App().Handler()
-	do := func(path, contentType string) *fasthttp.Response {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetRequestURI(path)
-		ctx.Request.Header.SetContentType(contentType)
-		ctx.Request.SetBodyString(`{"a":1}`)
-		h(&ctx)
-		var resp fasthttp.Response
-		ctx.Response.CopyTo(&resp)
-		return &resp
-	}
+	do := func(path, contentType string) handled { return handle(h, "POST", path, contentType, `{"a":1}`) }
 	for _, tt := range []struct {
 		path, ct string
 		status   int
@@ -171,11 +156,11 @@ func TestResponseHeaders(t *testing.T) {
 		{"/v1/closed", "application/json", 401},
 	} {
 		resp := do(tt.path, tt.ct)
-		if resp.StatusCode() != tt.status || string(resp.Header.Peek("Cache-Control")) != "no-store" {
-			t.Errorf("POST %s (%s): %d Cache-Control %q, want %d with no-store", tt.path, tt.ct, resp.StatusCode(),
-				resp.Header.Peek("Cache-Control"), tt.status)
+		if resp.status != tt.status || string(resp.header.Peek("Cache-Control")) != "no-store" {
+			t.Errorf("POST %s (%s): %d Cache-Control %q, want %d with no-store", tt.path, tt.ct, resp.status,
+				resp.header.Peek("Cache-Control"), tt.status)
 		}
-		if ct := string(resp.Header.ContentType()); !strings.Contains(ct, "json") {
+		if ct := string(resp.header.ContentType()); !strings.Contains(ct, "json") {
 			t.Errorf("POST %s: Content-Type %q is not ferry's", tt.path, ct)
 		}
 	}
@@ -228,14 +213,8 @@ func TestBodyEditRoute(t *testing.T) {
 	}
 	h := srv.App().Handler()
 	post := func(path, body string) (int, string) {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetRequestURI(path)
-		ctx.Request.Header.SetContentType("application/json")
-		ctx.Request.Header.Set("X-Tenant", "acme")
-		ctx.Request.SetBodyString(body)
-		h(&ctx)
-		return ctx.Response.StatusCode(), string(ctx.Response.Body())
+		r := handle(h, "POST", path, "application/json", body, "X-Tenant", "acme")
+		return r.status, r.body
 	}
 	if st, b := post("/v1/edit", `{"debug": true, "n": 1.50}`); st != 202 {
 		t.Fatalf("edit: %d %s", st, b)
