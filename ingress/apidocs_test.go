@@ -50,6 +50,12 @@ var docRoutes = []topics.RouteConfig{
 	{Name: "customer-note", Path: "/v1/customers/{customer}/events", Topic: "customers.events", Key: "{path.customer}",
 		Auth: topics.AuthNone},
 	{Name: "audit", Path: "/v1/audit", Topic: "audit", Auth: topics.AuthNone},
+	{Name: "import-orders", Path: "/v1/orders/batch", Topic: "orders.commands", Key: "{body./customer_id}",
+		Schema: orderSchema, Auth: topics.AuthNone, Batch: &topics.BatchConfig{MaxRecords: 100}},
+	{Name: "canary-order", Path: "/v1/canary/orders", Key: "{body./customer_id}", Auth: topics.AuthNone,
+		Split: []topics.SplitTarget{{Topic: "orders.commands", Weight: 9}, {Topic: "orders.commands.v2", Weight: 1,
+			When: &topics.SplitWhen{Header: map[string]string{"X-Canary": "always"}}}}},
+	{Name: "delete-customer", Method: "DELETE", Path: "/v1/customers/{id}", Topic: "customers.events", Key: "{path.id}", Auth: topics.AuthNone},
 }
 
 var docAuth = ingress.AuthConfig{Config: identity.Config{

@@ -255,6 +255,9 @@ func (s *Server) handle(r topics.Route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ri := info(c)
 		ri.route = r.Name
+		if r.Batch != nil {
+			return s.handleBatch(c, r, ri)
+		}
 		var ct string
 		var body []byte
 		if !r.Tombstone { // a tombstone reads no body: its value is null

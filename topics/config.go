@@ -187,12 +187,28 @@ type RouteConfig struct {
 	Response *ResponseConfig `yaml:"response"`
 	// Body edits the JSON body before it becomes the record's value.
 	Body *BodyConfig `yaml:"body"`
+	// Batch lets one request carry many records: a JSON array, or NDJSON
+	// (application/x-ndjson), each element validated and keyed on its own.
+	Batch *BatchConfig `yaml:"batch"`
 	// Tombstone makes the route produce a tombstone: a record with the key
 	// from the key template and a null value, which deletes the key from
 	// a compacted topic. The request needs no body (any is ignored).
 	// Default true for DELETE routes, false for the others.
 	Tombstone *bool `yaml:"tombstone"`
 }
+
+// BatchConfig is a route's `batch` section.
+type BatchConfig struct {
+	// MaxRecords is the most records one request may carry; default 500,
+	// at most 10000.
+	MaxRecords int `yaml:"max_records"`
+}
+
+// Batch limits.
+const (
+	DefaultBatchMaxRecords = 500
+	maxBatchMaxRecords     = 10000
+)
 
 // ResponseConfig is a route's `response` section.
 type ResponseConfig struct {
@@ -358,6 +374,19 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 	if rc.Body != nil {
 		r.BodyEdit = compileBodyEdit(at+".body", rc.Body, errs)
 	}
+	if b := rc.Batch; b != nil {
+		bc := *b
+		switch {
+		case bc.MaxRecords == 0:
+			bc.MaxRecords = DefaultBatchMaxRecords
+		case bc.MaxRecords < 0 || bc.MaxRecords > maxBatchMaxRecords:
+			errs.addf(at+".batch.max_records", "must be 1 to %d, not %d", maxBatchMaxRecords, bc.MaxRecords)
+		}
+		if rc.Reply != nil {
+			errs.addf(at+".batch", "a batch route cannot have a reply section: one request, many records")
+		}
+		r.Batch = &bc
+	}
 	r.Tombstone = strings.EqualFold(rc.Method, "DELETE")
 	if rc.Tombstone != nil {
 		r.Tombstone = *rc.Tombstone
@@ -374,6 +403,9 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 		}
 		if rc.Body != nil {
 			errs.addf(at+".body", "a tombstone has no body to edit")
+		}
+		if rc.Batch != nil {
+			errs.addf(at+".batch", "a tombstone route takes no body, so no batch")
 		}
 	}
 	switch {

@@ -58,6 +58,8 @@ type Route struct {
 	// Tombstone routes produce a null value (delete the key) and read no
 	// body.
 	Tombstone bool
+	// Batch, when not nil, takes many records per request.
+	Batch *BatchConfig
 }
 
 // ResponseHeader is one fixed header of a route's answers.

@@ -341,10 +341,28 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		"content": obj{"application/json": obj{"schema": ref(componentSchemas + "ferry.Accepted")}},
 		"headers": obj{"X-Request-ID": ref("#/components/headers/ferry.RequestID")},
 	}
-	if r.Reply == nil {
+	switch {
+	case r.Batch != nil:
+		op.RequestBody = obj{
+			"required":    true,
+			"description": "Up to " + strconv.Itoa(r.Batch.MaxRecords) + " records: a JSON array, or NDJSON (one JSON value per line). Each is validated and keyed on its own.",
+			"content": obj{
+				"application/json":     obj{"schema": obj{"type": "array", "minItems": 1, "maxItems": r.Batch.MaxRecords, "items": schemaFor(b, r.Schema)}},
+				"application/x-ndjson": obj{"schema": obj{"type": "string"}},
+			},
+		}
+		batch := obj{"application/json": obj{"schema": obj{"type": "object", "required": []string{"produced", "failed", "records"},
+			"properties": obj{"produced": obj{"type": "integer"}, "failed": obj{"type": "integer"},
+				"records": obj{"type": "array", "items": obj{"type": "object", "required": []string{"index", "status"},
+					"properties": obj{"index": obj{"type": "integer"}, "status": obj{"type": "integer"}, "id": obj{"type": "string"},
+						"topic": obj{"type": "string"}, "partition": obj{"type": "integer"}, "offset": obj{"type": "integer"},
+						"problem": ref(componentSchemas + "ferry.Problem")}}}}}}}
+		op.Responses["200"] = obj{"description": "Every record is stored in Kafka; one entry per record, in order.", "content": batch}
+		op.Responses["207"] = obj{"description": "Some records were refused (their problem is in their entry) and were not produced; the others are stored.", "content": batch}
+	case r.Reply == nil:
 		accepted["description"] = "Stored in Kafka: the broker acknowledged the record."
 		op.Responses["202"] = accepted
-	} else {
+	default:
 		op.Responses["200"] = obj{
 			"description": "The backend's reply, with the status of its ferry-status header (default 200). A 2xx reply that violates reply.schema is answered with 502 bad-reply instead; other replies pass as they are.",
 			"content":     obj{"application/json": obj{"schema": schemaFor(b, r.Reply.Schema)}},

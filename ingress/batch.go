@@ -1,0 +1,159 @@
+package ingress
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"strconv"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/ingress/problem"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// mimeNDJSONBatch is the media type of a batch given as one JSON value per
+// line.
+const mimeNDJSONBatch = "application/x-ndjson"
+
+// batchItem is one record's entry in a batch answer: where it was stored,
+// or the problem that kept it out.
+type batchItem struct {
+	Index     int              `json:"index"`
+	Status    int              `json:"status"`
+	ID        string           `json:"id,omitempty"`
+	Topic     string           `json:"topic,omitempty"`
+	Partition *int32           `json:"partition,omitempty"`
+	Offset    *int64           `json:"offset,omitempty"`
+	Problem   *problem.Details `json:"problem,omitempty"`
+}
+
+// batchAnswer is the body of a batch route's answer.
+type batchAnswer struct {
+	Produced int         `json:"produced"`
+	Failed   int         `json:"failed"`
+	Records  []batchItem `json:"records"`
+}
+
+// handleBatch serves a route with a batch section: the body is a JSON array
+// (or NDJSON) of records, each validated against the route's schema and
+// keyed by its template on its own. The valid ones are produced together;
+// the answer is 200 when all were stored, else 207, with one entry per
+// record in order: its position, or the problem that kept it out (a
+// record refused is never produced; the others are).
+func (s *Server) handleBatch(c *fiber.Ctx, r topics.Route, ri *reqInfo) error {
+	body := c.Body()
+	if len(body) > r.BodyLimit {
+		return problem.New(problem.BodyTooLarge, "the body is "+strconv.Itoa(len(body))+" bytes; this route accepts at most "+strconv.Itoa(r.BodyLimit))
+	}
+	elems, err := splitBatch(c.Get(fiber.HeaderContentType), body)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(elems) == 0:
+		return problem.New(problem.BadRequest, "the batch is empty: send at least one record")
+	case len(elems) > r.Batch.MaxRecords:
+		return problem.New(problem.BadRequest, fmt.Sprintf("the batch holds %d records; this route takes at most %d per request", len(elems), r.Batch.MaxRecords))
+	}
+	items := make([]batchItem, len(elems))
+	msgs := make([]*topics.Message, len(elems))
+	fail := func(i int, err error) {
+		pe := toProblem(err)
+		d := pe.Details(c.Path(), ri.id)
+		items[i] = batchItem{Index: i, Status: pe.Type.Status, Problem: &d}
+	}
+	for i, el := range elems {
+		if r.Schema != "" && s.deps.Validator != nil {
+			if err := s.deps.Validator.Validate(r.Schema, el); err != nil {
+				fail(i, err)
+				continue
+			}
+		}
+		m, err := s.message(c, r, ri, fiber.MIMEApplicationJSON, el)
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		msgs[i] = m
+	}
+	// franz-go batches what is produced together; each record is still
+	// acknowledged (or not) on its own.
+	ctx := c.UserContext()
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		if m == nil {
+			continue
+		}
+		wg.Go(func() {
+			pos, err := s.produce(ctx, m)
+			if err != nil {
+				fail(i, err)
+				return
+			}
+			items[i] = batchItem{Index: i, Status: fiber.StatusAccepted, ID: m.ID, Topic: pos.Topic, Partition: &pos.Partition, Offset: &pos.Offset}
+		})
+	}
+	wg.Wait()
+	ans := batchAnswer{Records: items}
+	for _, it := range items {
+		if it.Problem == nil {
+			ans.Produced++
+		} else {
+			ans.Failed++
+		}
+	}
+	ri.produced = ans.Produced > 0
+	out, err := json.Marshal(ans)
+	if err != nil {
+		return fmt.Errorf("batch answer: %w", err)
+	}
+	status := fiber.StatusOK
+	if ans.Failed > 0 {
+		status = fiber.StatusMultiStatus
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Response().SetBody(out)
+	return nil
+}
+
+// splitBatch cuts a batch body into its records: the elements of a JSON
+// array (application/json or application/*+json), or the non-empty lines
+// of NDJSON. The records are copies: the body is Fiber's.
+func splitBatch(contentType string, body []byte) ([][]byte, error) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err == nil && mt == mimeNDJSONBatch {
+		var out [][]byte
+		for n, line := range bytes.Split(body, []byte("\n")) {
+			line = bytes.TrimSpace(line)
+			if len(line) == 0 {
+				continue
+			}
+			if !json.Valid(line) {
+				return nil, problem.New(problem.MalformedJSON, fmt.Sprintf("line %d of the NDJSON batch is not one JSON value", n+1))
+			}
+			out = append(out, bytes.Clone(line))
+		}
+		return out, nil
+	}
+	if _, err := jsonMediaType(contentType); err != nil {
+		return nil, problem.New(problem.UnsupportedMedia, "a batch is a JSON array (application/json) or NDJSON (application/x-ndjson)")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(body, &elems); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, problem.New(problem.MalformedJSON, "a batch body is a JSON array of records, not a JSON "+te.Value)
+		}
+		return nil, malformedJSON(body, err)
+	}
+	out := make([][]byte, len(elems))
+	for i, el := range elems {
+		out[i] = []byte(el) // Unmarshal copied them
+	}
+	return out, nil
+}
