@@ -31,6 +31,9 @@ import (
 type Config struct {
 	// Listen is the HTTP listen address; default ":8080".
 	Listen string `yaml:"listen"`
+	// TLS serves HTTPS (and optionally mutual TLS) on Listen; nil (the
+	// default) serves plain HTTP.
+	TLS *TLSConfig `yaml:"tls"`
 	// Server holds HTTP timeouts and shutdown settings.
 	Server ingress.Config `yaml:"server"`
 	// Log chooses the log level and format.
@@ -173,6 +176,13 @@ func (cfg Config) compile() (*loaded, error) {
 	errs = append(errs, prefixed("", webhook.Validate(cfg.Webhooks))...)
 	if cfg.Kafka.Embedded.DataDir != "" {
 		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
+	}
+	if cfg.TLS != nil {
+		t := cfg.TLS.resolved(cfg.resolve)
+		cfg.TLS = &t
+		if _, err := t.build(); err != nil {
+			errs = append(errs, prefixed("", err)...)
+		}
 	}
 	if cfg.Schemas.Dir == "" {
 		cfg.Schemas.Dir = schemas.DefaultDir

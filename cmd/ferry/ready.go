@@ -28,6 +28,9 @@ type startInfo struct {
 // RedisConfig.Address, and Kafka by its brokers and SASL mechanism.
 func readyAttrs(cfg *loaded, in startInfo) []slog.Attr {
 	base := gatewayURL(in.addr)
+	if cfg.TLS.enabled() {
+		base = "https" + strings.TrimPrefix(base, "http")
+	}
 	attrs := []slog.Attr{
 		slog.String("gateway", base),
 		slog.String("addr", in.addr.String()),

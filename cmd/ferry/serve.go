@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -235,6 +236,14 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.TLS.enabled() {
+		tc, err := cfg.TLS.build()
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
 	}
 	info.addr, info.seeds = ln.Addr(), seeds
 

@@ -89,6 +89,12 @@ func serveFor(t *testing.T, c *kfake.Cluster, cfgText string, opts ...serveOptio
 // a test that makes ferry unready on purpose.
 func serveForProbe(t *testing.T, c *kfake.Cluster, cfgText, probe string, opts ...serveOptions) (string, func()) {
 	t.Helper()
+	return serveForGet(t, c, cfgText, func(addr string) (*http.Response, error) { return http.Get("http://" + addr + probe) }, opts...)
+}
+
+// serveForGet is serveFor waiting until get(addr) answers 200.
+func serveForGet(t *testing.T, c *kfake.Cluster, cfgText string, get func(addr string) (*http.Response, error), opts ...serveOptions) (string, func()) {
+	t.Helper()
 	addr := freePort(t)
 	path := filepath.Join(t.TempDir(), "ferry.yaml")
 	text := fmt.Sprintf("listen: %q\n", addr)
@@ -130,13 +136,13 @@ func serveForProbe(t *testing.T, c *kfake.Cluster, cfgText, probe string, opts .
 	}
 	t.Cleanup(stop)
 	waitFor(t, 10*time.Second, func() error {
-		resp, err := http.Get("http://" + addr + probe)
+		resp, err := get(addr)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz = %d", resp.StatusCode)
+			return fmt.Errorf("probe = %d", resp.StatusCode)
 		}
 		return nil
 	})

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// testCA is a CA made for one test, which signs server and client
+// certificates.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue signs a certificate for cn (a server for 127.0.0.1 when server),
+// valid until notAfter, and returns it and its key as PEM.
+func (ca *testCA) issue(t *testing.T, cn string, server bool, notAfter time.Time) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// TestServeTLS runs serve with HTTPS and client_auth: require: a client
+// with a certificate from the configured CA is served; one without a
+// certificate, with an expired one, or with one from another CA is refused
+// in the handshake. A plain-HTTP client gets no answer from the TLS port.
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, other := newTestCA(t, "ferry test CA"), newTestCA(t, "another CA")
+	srvCert, srvKey := ca.issue(t, "ferry", true, time.Now().Add(time.Hour))
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	probeCert, probeKey := ca.issue(t, "probe", false, time.Now().Add(time.Hour))
+	probe, err := tls.X509KeyPair(probeCert, probeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prober := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{probe}}}}
+	addr, stop := serveForGet(t, c, fmt.Sprintf(`
+tls: { cert_file: %q, key_file: %q, min_version: "1.2", client_ca_file: %q, client_auth: require }
+routes:
+  - { name: pub, path: /v1/pub, topic: orders.events, auth: none }
+`, write("server.pem", srvCert), write("server-key.pem", srvKey), write("clients-ca.pem", ca.pem)),
+		func(addr string) (*http.Response, error) { return prober.Get("https://" + addr + "/readyz") })
+	defer stop()
+	client := func(certPEM, keyPEM []byte) *http.Client {
+		tc := &tls.Config{RootCAs: roots}
+		if certPEM != nil {
+			cert, err := tls.X509KeyPair(certPEM, keyPEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	}
+	post := func(cl *http.Client) (int, error) {
+		resp, err := cl.Post("https://"+addr+"/v1/pub", "application/json", strings.NewReader(`{"a":1}`))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	good, goodKey := ca.issue(t, "billing-batch", false, time.Now().Add(time.Hour))
+	if st, err := post(client(good, goodKey)); err != nil || st != 202 {
+		t.Errorf("client with a certificate of the CA: %d %v, want 202", st, err)
+	}
+	expired, expiredKey := ca.issue(t, "old", false, time.Now().Add(-time.Hour))
+	foreign, foreignKey := other.issue(t, "stranger", false, time.Now().Add(time.Hour))
+	for name, cl := range map[string]*http.Client{
+		"no certificate":            client(nil, nil),
+		"an expired certificate":    client(expired, expiredKey),
+		"a certificate of other CA": client(foreign, foreignKey),
+	} {
+		if st, err := post(cl); err == nil {
+			t.Errorf("client with %s: %d, want refused in the handshake", name, st)
+		}
+	}
+	if resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + addr + "/healthz"); err == nil && resp.StatusCode == 200 {
+		resp.Body.Close()
+		t.Error("plain HTTP on the TLS port answered 200")
+	}
+}
+
+// TestCheckTLS: ferry check loads the TLS files and names the field of
+// each problem: a key that does not match its certificate, a missing CA
+// file, a bad client_auth or min_version.
+func TestCheckTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := newTestCA(t, "ca")
+	cert, _ := ca.issue(t, "a", true, time.Now().Add(time.Hour))
+	_, otherKey := ca.issue(t, "b", true, time.Now().Add(time.Hour))
+	for name, b := range map[string][]byte{"cert.pem": cert, "key.pem": otherKey} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "ferry.yaml")
+	if err := os.WriteFile(path, []byte(`tls: { cert_file: cert.pem, key_file: key.pem, min_version: "1.1", client_auth: sometimes }
+routes: [{ name: a, path: /a, topic: t, auth: none }]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(path)
+	for _, want := range []string{"tls.min_version: must be 1.2 or 1.3", "tls.cert_file/key_file: tls: private key does not match public key",
+		"tls.client_auth: must be none, verify_if_given or require"} {
+		if err == nil || !strings.Contains(formatErrors(err), want) {
+			t.Errorf("check does not say %q:\n%v", want, err)
+		}
+	}
+}
