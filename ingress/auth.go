@@ -90,6 +90,11 @@ func (s *Server) challenge(used, code, desc, scope string) string {
 	if len(s.auth.APIKeys) > 0 {
 		schemes = append(schemes, identity.SchemeAPIKey)
 	}
+	if len(schemes) == 0 {
+		// Client certificates only (auth.mtls): HTTP has no challenge for
+		// them; Bearer says credentials are needed.
+		schemes = append(schemes, identity.SchemeBearer)
+	}
 	if used == "" {
 		used = schemes[0]
 	}

@@ -13,6 +13,7 @@ package ingress
 
 import (
 	"cmp"
+	"crypto/x509"
 	"context"
 	"encoding/json"
 	"errors"
@@ -110,6 +111,15 @@ func (s *Server) authenticate(c *fiber.Ctx, ri *reqInfo, a access) (*identity.Pr
 	var pe *problem.Error
 	if errors.As(err, &pe) {
 		return nil, pe // 400: not a credential problem the client can fix by logging in
+	}
+	if errors.Is(err, identity.ErrNoCredentials) {
+		// No header credentials: a client certificate the handshake
+		// verified (tls.client_ca_file) may name a principal (auth.mtls).
+		if pr := s.certificatePrincipal(c); pr != nil {
+			ri.scheme = identity.PrincipalMTLS
+			c.SetUserContext(identity.NewContext(c.UserContext(), pr))
+			return pr, nil
+		}
 	}
 	if a.optional && errors.Is(err, identity.ErrNoCredentials) {
 		return identity.Anonymous, nil
@@ -461,4 +471,29 @@ func malformedJSON(body []byte, cause error) *problem.Error {
 	}
 	return &problem.Error{Type: problem.MalformedJSON, Cause: cmp.Or(cause, err),
 		Detail: fmt.Sprintf("the body is not valid JSON: %s at byte %d (line %d, column %d)", se.Error(), max(off-1, 0), line, col)}
+}
+
+// certAuthenticator is what an Authenticator offers for client
+// certificates (*identity.Authenticator does).
+type certAuthenticator interface {
+	AuthenticateCertificate(cert *x509.Certificate) (*identity.Principal, error)
+}
+
+// certificatePrincipal returns the principal of the request's verified
+// client certificate, or nil: no TLS, no certificate, or one that matches
+// no auth.mtls entry.
+func (s *Server) certificatePrincipal(c *fiber.Ctx) *identity.Principal {
+	st := c.Context().TLSConnectionState()
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	ca, ok := s.deps.Authenticator.(certAuthenticator)
+	if !ok {
+		return nil
+	}
+	pr, err := ca.AuthenticateCertificate(st.VerifiedChains[0][0])
+	if err != nil {
+		return nil
+	}
+	return pr
 }

@@ -103,8 +103,11 @@ func TestServeTLS(t *testing.T) {
 	prober := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{probe}}}}
 	addr, stop := serveForGet(t, c, fmt.Sprintf(`
 tls: { cert_file: %q, key_file: %q, min_version: "1.2", client_ca_file: %q, client_auth: require }
+auth:
+  mtls: [{ subject: "CN=billing-batch", scopes: ["orders:write"] }, { san_dns: "*.jobs.internal", scopes: ["orders:read"] }]
 routes:
   - { name: pub, path: /v1/pub, topic: orders.events, auth: none }
+  - { name: write, path: /v1/write, topic: orders.events, scopes: ["orders:write"] }
 `, write("server.pem", srvCert), write("server-key.pem", srvKey), write("clients-ca.pem", ca.pem)),
 		func(addr string) (*http.Response, error) { return prober.Get("https://" + addr + "/readyz") })
 	defer stop()
@@ -130,6 +133,22 @@ routes:
 	good, goodKey := ca.issue(t, "billing-batch", false, time.Now().Add(time.Hour))
 	if st, err := post(client(good, goodKey)); err != nil || st != 202 {
 		t.Errorf("client with a certificate of the CA: %d %v, want 202", st, err)
+	}
+	// auth.mtls: the certificate is the principal, with its entry's scopes.
+	postWrite := func(cl *http.Client) int {
+		resp, err := cl.Post("https://"+addr+"/v1/write", "application/json", strings.NewReader(`{"a":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := postWrite(client(good, goodKey)); st != 202 {
+		t.Errorf("CN=billing-batch on a route needing orders:write: %d, want 202", st)
+	}
+	unknown, unknownKey := ca.issue(t, "somebody", false, time.Now().Add(time.Hour))
+	if st := postWrite(client(unknown, unknownKey)); st != 401 {
+		t.Errorf("a verified certificate matching no auth.mtls entry: %d, want 401", st)
 	}
 	expired, expiredKey := ca.issue(t, "old", false, time.Now().Add(-time.Hour))
 	foreign, foreignKey := other.issue(t, "stranger", false, time.Now().Add(time.Hour))

@@ -31,6 +31,9 @@ type Config struct {
 	// Introspection checks opaque bearer tokens (and JWTs of the listed
 	// issuers) with the identity provider (RFC 7662).
 	Introspection *IntrospectionConfig `yaml:"introspection"`
+	// MTLS maps verified client certificates (tls.client_ca_file) to
+	// principals with scopes.
+	MTLS []MTLSConfig `yaml:"mtls"`
 }
 
 // JWTConfig configures JWT bearer tokens.
@@ -111,7 +114,7 @@ const (
 
 // Configured reports whether any credential kind is configured.
 func (c Config) Configured() bool {
-	return c.JWT != nil || len(c.APIKeys) > 0 || c.Introspection != nil
+	return c.JWT != nil || len(c.APIKeys) > 0 || c.Introspection != nil || len(c.MTLS) > 0
 }
 
 // WithDefaults returns c with every unset field at its documented default.
@@ -174,6 +177,7 @@ func (c Config) Validate() error {
 	if c.Introspection != nil {
 		errs = append(errs, c.Introspection.validate()...)
 	}
+	errs = append(errs, validateMTLS(c.MTLS)...)
 	if j := c.JWT; j != nil {
 		if j.JWKSURL == "" && j.JWKS == "" && len(j.Keys) == 0 && j.HMACSecretEnv == "" {
 			errs = append(errs, errors.New("jwt: needs keys, jwks, jwks_url or hmac_secret_env"))

@@ -31,6 +31,7 @@ type Authenticator struct {
 	keys   *apiKeys      // nil without api_keys
 	cache  *tokenCache   // nil when disabled
 	intro  *introspector // nil without introspection
+	mtls   []MTLSConfig
 	now    func() time.Time
 }
 
@@ -71,7 +72,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Authenticator, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Authenticator{now: o.now}
+	a := &Authenticator{now: o.now, mtls: cfg.MTLS}
 	if in := cfg.Introspection; in != nil {
 		var err error
 		if a.intro, err = newIntrospector(*in, o.client, o.now); err != nil {
