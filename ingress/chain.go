@@ -13,8 +13,8 @@ package ingress
 
 import (
 	"cmp"
-	"crypto/x509"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
