@@ -237,17 +237,20 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	var tlsf *tlsFiles
 	if cfg.TLS.enabled() {
-		tc, err := cfg.TLS.build()
-		if err != nil {
+		if tlsf, err = newTLSFiles(*cfg.TLS); err != nil {
 			_ = ln.Close()
 			return err
 		}
-		ln = tls.NewListener(ln, tc)
+		ln = tls.NewListener(ln, tlsf.config())
 	}
 	info.addr, info.seeds = ln.Addr(), seeds
 
 	g, gctx := errgroup.WithContext(ctx)
+	if tlsf != nil {
+		g.Go(func() error { tlsf.watch(gctx, log); return nil })
+	}
 	if hub != nil {
 		g.Go(func() error { return hub.Run(gctx) })
 	}

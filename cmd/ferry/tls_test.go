@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,4 +196,97 @@ routes: [{ name: a, path: /a, topic: t, auth: none }]
 			t.Errorf("check does not say %q:\n%v", want, err)
 		}
 	}
+}
+
+// TestTLSRotationOnSIGHUP runs bin/ferry with HTTPS, replaces its
+// certificate files and sends SIGHUP: new connections get the new
+// certificate, without a restart; a SIGHUP with broken files keeps the
+// current one.
+func TestTLSRotationOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := newTestCA(t, "rotation CA")
+	write := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, firstKey := ca.issue(t, "first", true, time.Now().Add(time.Hour))
+	write("server.pem", first)
+	write("server-key.pem", firstKey)
+	cfg := filepath.Join(dir, "ferry.yaml")
+	write("ferry.yaml", []byte(`listen: "${FERRY_LISTEN}"
+tls: { cert_file: server.pem, key_file: server-key.pem }
+kafka: { embedded: { listen: "${FERRY_KAFKA_LISTEN}" } }
+routes: [{ name: a, path: /v1/a, topic: a, auth: none }]
+`))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	served := func(addr string) (string, error) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots})
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
+	}
+	httpAddr, kafkaAddr := freePort(t), freePort(t)
+	p := startFerryTLS(t, cfg, httpAddr, kafkaAddr, func() error {
+		_, err := served(httpAddr)
+		return err
+	})
+	if cn, err := served(httpAddr); err != nil || cn != "first" {
+		t.Fatalf("served %q, %v; want the first certificate", cn, err)
+	}
+	second, secondKey := ca.issue(t, "second", true, time.Now().Add(time.Hour))
+	write("server.pem", second)
+	write("server-key.pem", secondKey)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if cn, err := served(httpAddr); err != nil || cn != "second" {
+			return fmt.Errorf("served %q, %v; want the second certificate", cn, err)
+		}
+		return nil
+	})
+	write("server-key.pem", []byte("not a key"))
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if !strings.Contains(p.logs.String(), "keeping the previous ones") {
+			return fmt.Errorf("no log of the failed reload yet")
+		}
+		return nil
+	})
+	if cn, err := served(httpAddr); err != nil || cn != "second" {
+		t.Errorf("after a reload with a broken key: served %q, %v; want the second certificate still", cn, err)
+	}
+	p.stop(t)
+}
+
+// startFerryTLS runs bin/ferry serve -c config and waits until ready()
+// succeeds (startFerryConfig's /readyz is plain HTTP).
+func startFerryTLS(t *testing.T, config, httpAddr, kafkaAddr string, ready func() error) *process {
+	t.Helper()
+	p := &process{logs: &syncBuffer{}, http: httpAddr, kafka: kafkaAddr, exited: make(chan error, 1)}
+	p.cmd = exec.Command(ferryBinary(t), "serve", "-c", config)
+	p.cmd.Env = append(os.Environ(), "FERRY_LISTEN="+httpAddr, "FERRY_KAFKA_LISTEN="+kafkaAddr)
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("ferry logs:\n%s", p.logs.String())
+		}
+	})
+	waitFor(t, 20*time.Second, ready)
+	return p
 }
