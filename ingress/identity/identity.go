@@ -1,8 +1,11 @@
 // Package identity turns what a request presents into who sent it:
-// credentials (a JWT bearer token, an API key) into a Principal with its
-// scopes and claims. It verifies JWTs (golang-jwt, with an algorithm
-// allowlist bound to key types, static keys and JWKS), hashes and compares
-// API keys in constant time, and caches verified tokens until they expire.
+// credentials (a JWT bearer token, an opaque token to introspect, an API
+// key, a verified client certificate) into a Principal with its scopes and
+// claims. It verifies JWTs (golang-jwt, with an algorithm allowlist bound
+// to key types, static keys and JWKS), asks an OAuth2 introspection
+// endpoint (RFC 7662) about opaque tokens, matches client certificates to
+// auth.mtls entries, hashes and compares API keys in constant time, and
+// caches verified tokens until they expire.
 //
 // It is plain Go: it may import golang-jwt, jwkset and the standard
 // library, and never Fiber, fasthttp or another ferry package, so that it
@@ -11,9 +14,9 @@
 // Presented, and calls Authenticate with its Credential; it knows nothing
 // of the handler chain.
 //
-// A new kind of credential (a client certificate, a token to introspect)
-// adds a Scheme, its field in Presented, a case in Authenticate and a
-// verifier file of its own beside jwt.go and apikey.go.
+// A new kind of credential adds a Scheme, its field in Presented, a case
+// in Authenticate and a verifier file of its own beside jwt.go, apikey.go,
+// introspect.go and mtls.go.
 package identity
 
 import (

@@ -2,12 +2,13 @@
 // request once its principal is known, each behind a small interface that
 // ingress declares (Limiter, IdempotencyStore) and a Redis implementation
 // of it here: GCRA rate limits (go-redis/redis_rate's script) and
-// Idempotency-Key records (Lua scripts atomic on the key). Circuit
-// breakers and the reply cache belong here too.
+// Idempotency-Key records (Lua scripts atomic on the key); and the circuit
+// breakers in front of Kafka and of each sync route's responders
+// (Breaker, on sony/gobreaker). The reply cache belongs here too.
 //
 // It may import ingress/identity (for the Principal a decision is about),
-// topics (for a route's limits), go-redis and redis_rate, and never Fiber
-// or fasthttp: ingress's middleware copies what a decision needs out of
+// topics (for a route's limits and breaker settings), go-redis, redis_rate
+// and gobreaker, and never Fiber or fasthttp: ingress's middleware copies what a decision needs out of
 // the request, asks here, and writes the answer.
 package policy
 
