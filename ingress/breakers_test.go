@@ -21,16 +21,18 @@ import (
 // downProducer fails every produce with ErrUnavailable while down, counting
 // the calls that reached it.
 type downProducer struct {
-	down  atomic.Bool
-	calls atomic.Int32
-	mu    sync.Mutex
-	ids   []string // of the records produced
+	down   atomic.Bool
+	calls  atomic.Int32
+	mu     sync.Mutex
+	ids    []string // of the records produced
+	values [][]byte // their values
 }
 
 func (p *downProducer) Produce(_ context.Context, m *topics.Message) (topics.Position, error) {
 	p.calls.Add(1)
 	p.mu.Lock()
 	p.ids = append(p.ids, m.ID)
+	p.values = append(p.values, m.Value)
 	p.mu.Unlock()
 	if p.down.Load() {
 		return topics.Position{}, topics.ErrUnavailable

@@ -339,6 +339,9 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 		wait = min(pref.wait, r.Reply.MaxWait)
 	}
 	async := pref.async || wait <= 0
+	if !async && s.replyFromCache(c, r, ri, m) {
+		return nil // an identical request's reply: no record
+	}
 	if !async {
 		// The responder breaker: while the route's responders are known
 		// to be down, do not keep the client waiting.
@@ -402,6 +405,7 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 	case err == nil:
 		info(c).settleReply(policy.Success)
 		s.linkReply(ctx, rep)
+		s.keepReply(r, info(c), rep)
 		return s.writeReply(c, &r, rep)
 	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return err // the request's own context ended

@@ -30,6 +30,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
+	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -60,6 +61,8 @@ type Server struct {
 	idempotencyWarned atomic.Int64
 	// breakers stand in front of Kafka and each sync route's responders.
 	breakers breakers
+	// replyCaches are the reply.cache of each sync route that has one.
+	replyCaches map[string]*policy.ReplyCache
 	// streams is the lifetime of long-lived responses (result streams and
 	// long polls); Shutdown ends it first, so that they do not hold the
 	// server open for the whole grace period.
@@ -151,6 +154,7 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	s.log = s.log.With("component", "ingress")
 	s.access = s.log.With("log", "access")
 	s.buildBreakers()
+	s.buildReplyCaches()
 	_ = s.accessLevel.UnmarshalText([]byte(s.cfg.AccessLogLevel)) // checked by Validate
 	if s.tracing.tracer != nil {
 		s.tracing.paths = tracePaths(table)

@@ -34,6 +34,9 @@ type reqInfo struct {
 	// settle, when not nil, tells the route's responder breaker what the
 	// wait for the reply showed (settleReply).
 	settle func(policy.Outcome)
+	// cacheKey names the request in its route's reply cache, when it has
+	// one and the request was not answered from it.
+	cacheKey string
 }
 
 // settleReply tells the responder breaker the outcome of the request's

@@ -255,7 +255,26 @@ type ReplyConfig struct {
 	// waiting (on_timeout: accept answers 202 at once, fail answers 503
 	// responder-unavailable without publishing). On by default.
 	CircuitBreaker BreakerConfig `yaml:"circuit_breaker"`
+	// Cache keeps 2xx replies: identical requests within the TTL are
+	// answered from it, without a record. Nil (the default) caches nothing.
+	Cache *CacheConfig `yaml:"cache"`
 }
+
+// CacheConfig is a sync route's reply.cache.
+type CacheConfig struct {
+	// TTL is how long a reply is served; required. A reply's
+	// Cache-Control (ferry-header-Cache-Control, when allowlisted) may
+	// shorten it (max-age) or forbid caching (no-store).
+	TTL time.Duration `yaml:"ttl"`
+	// MaxEntries bounds the replies kept per instance; default 10000.
+	MaxEntries int `yaml:"max_entries"`
+	// Shared caches one reply for every caller; by default each
+	// principal has its own.
+	Shared bool `yaml:"shared"`
+}
+
+// DefaultCacheMaxEntries is reply.cache.max_entries's default.
+const DefaultCacheMaxEntries = 10000
 
 // BreakerConfig is a circuit breaker's section: kafka.circuit_breaker and a
 // sync route's reply.circuit_breaker. The zero value is a breaker with the
@@ -525,6 +544,19 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 			errs.addf(at+".reply.on_timeout", `must be "accept" or "fail", not %q`, rp.OnTimeout)
 		}
 		rp.CircuitBreaker.Check(func(field, msg string) { errs.addf(at+".reply.circuit_breaker."+field, "%s", msg) })
+		if cc := rp.Cache; cc != nil {
+			c := *cc
+			if c.TTL <= 0 {
+				errs.addf(at+".reply.cache.ttl", "required: how long a reply is served (e.g. 30s)")
+			}
+			switch {
+			case c.MaxEntries == 0:
+				c.MaxEntries = DefaultCacheMaxEntries
+			case c.MaxEntries < 0:
+				errs.addf(at+".reply.cache.max_entries", "must be positive")
+			}
+			rp.Cache = &c
+		}
 		rp.CircuitBreaker = rp.CircuitBreaker.WithDefaults()
 		r.Reply = &rp
 	}

@@ -1,0 +1,88 @@
+package ingress
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/policy"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// Reply caching (reply.cache) for sync routes: a request identical to an
+// earlier one (same route, principal unless shared, record key and body)
+// is answered with the earlier 2xx reply while it is fresh, with
+// X-Cache: hit and Age, and produces no record; the others carry
+// X-Cache: miss, and their 2xx final replies are kept.
+
+// buildReplyCaches makes one cache per route with reply.cache.
+func (s *Server) buildReplyCaches() {
+	s.replyCaches = make(map[string]*policy.ReplyCache)
+	for _, r := range s.table.Routes() {
+		if r.Reply != nil && r.Reply.Cache != nil {
+			s.replyCaches[r.Name] = policy.NewReplyCache(r.Reply.Cache.MaxEntries, r.Reply.Cache.TTL)
+		}
+	}
+}
+
+// replyFromCache answers the request from its route's cache and reports
+// whether it did; on a miss it notes the request's key, for keepReply.
+func (s *Server) replyFromCache(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message) bool {
+	cache := s.replyCaches[r.Name]
+	if cache == nil {
+		return false
+	}
+	who := ""
+	if !r.Reply.Cache.Shared {
+		if p := ri.principal; p != nil {
+			who = p.Kind + ":" + p.ID
+		}
+	}
+	key := policy.ReplyCacheKey(r.Name, who, m.Key, m.Value)
+	now := time.Now()
+	hit, ok := cache.Get(key, now)
+	if !ok {
+		ri.cacheKey = key
+		c.Set("X-Cache", "miss")
+		return false
+	}
+	for _, h := range hit.Header {
+		c.Set(h[0], h[1])
+	}
+	c.Set("X-Cache", "hit")
+	c.Set(fiber.HeaderAge, strconv.Itoa(int(now.Sub(hit.Stored)/time.Second)))
+	c.Set(fiber.HeaderContentType, cmpOr(hit.ContentType, fiber.MIMEApplicationJSON))
+	c.Status(hit.Status)
+	c.Response().SetBody(hit.Body)
+	return true
+}
+
+// keepReply keeps a final 2xx reply of a request that missed the cache.
+func (s *Server) keepReply(r topics.Route, ri *reqInfo, rep correlator.Reply) {
+	cache := s.replyCaches[r.Name]
+	if cache == nil || ri.cacheKey == "" || !rep.Final || rep.Status < 200 || rep.Status > 299 || rep.Err() != nil {
+		return
+	}
+	if r.Reply.Schema != "" && s.checkReply(r, rep.Status, rep.Body) != nil {
+		return // answered as 502 bad-reply: nothing to keep
+	}
+	kept := policy.CachedReply{Status: rep.Status, ContentType: rep.ContentType, Body: rep.Body}
+	cacheControl := ""
+	for _, h := range rep.Header {
+		kept.Header = append(kept.Header, [2]string{h.Name, h.Value})
+		if strings.EqualFold(h.Name, fiber.HeaderCacheControl) {
+			cacheControl = h.Value
+		}
+	}
+	cache.Put(ri.cacheKey, kept, cacheControl, time.Now())
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
