@@ -672,6 +672,10 @@ func TestShutdownEndsStreams(t *testing.T) {
 		if err != nil || ev.Event != "error" || !strings.Contains(ev.Data, `"reason":"shutdown"`) {
 			t.Errorf("last event = %+v, %v; want error shutdown", ev, err)
 		}
+		pings := c.Pings
+		if _, err := c.Next(time.Second); err != errStreamEnded || c.Pings != pings+1 || c.Retry != time.Second {
+			t.Errorf("after the shutdown event: %v, %d new comments, retry %s; want a final comment, retry: 1000 and the end", err, c.Pings-pings, c.Retry)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/ferry-gw/ferry/consumers"
@@ -197,7 +198,18 @@ func (b *Body) fill() error {
 func (b *Body) end(reason, detail string) {
 	b.ended, b.reason = true, reason
 	b.out = appendEnd(b.out, reason, detail)
+	if reason == endShutdown {
+		// A last comment, and a retry hint so that an EventSource comes
+		// back soon, to another instance, with its Last-Event-ID.
+		b.out = append(b.out, ": this instance is shutting down; reconnect with Last-Event-ID\nretry: "...)
+		b.out = strconv.AppendInt(b.out, shutdownRetry.Milliseconds(), 10)
+		b.out = append(b.out, "\n\n"...)
+	}
 }
+
+// shutdownRetry is the reconnect delay a stream ended by a shutdown
+// suggests: short, since another instance is there to serve it.
+const shutdownRetry = time.Second
 
 // Close frees the subscription; fasthttp calls it when the response ends.
 func (b *Body) Close() error {
