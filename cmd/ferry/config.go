@@ -77,6 +77,11 @@ type LogConfig struct {
 	// at start and at every rebalance), error or none. Lines below
 	// Level are dropped anyway.
 	KafkaLevel string `yaml:"kafka_level"`
+	// FlushInterval is how long an access log line may wait in memory
+	// before it is written, gathered with others into one write; default
+	// 100ms; a negative value writes each line at once. Other lines are
+	// written at once.
+	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
 // errNoConfigFile is loadConfig's error for a config file that does not

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -48,8 +49,20 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return reportConfigError(stderr, err, true)
 	}
-	return serve(ctx, cfg, newLogger(cfg.Log, stderr), opts)
+	out := stderr
+	if every := cfg.Log.FlushInterval; every >= 0 {
+		buf := newLogBuffer(stderr)
+		lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { defer close(done); buf.run(lctx, cmp.Or(every, defaultLogFlush)) }()
+		defer func() { stop(); <-done }() // the last lines, after serve returned
+		out = buf
+	}
+	return serve(ctx, cfg, newLogger(cfg.Log, out), opts)
 }
+
+// defaultLogFlush is log.flush_interval's default.
+const defaultLogFlush = 100 * time.Millisecond
 
 // serveOptions are serve's command-line switches.
 type serveOptions struct {
