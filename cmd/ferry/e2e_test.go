@@ -101,6 +101,23 @@ func startFerryOn(t *testing.T, dataDir, httpAddr, kafkaAddr string) *process {
 // environment, and waits until /readyz at httpAddr answers 200.
 func startFerryConfig(t *testing.T, config, httpAddr, kafkaAddr string, env ...string) *process {
 	t.Helper()
+	return startFerryProbe(t, config, httpAddr, kafkaAddr, func() error {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz = %d", resp.StatusCode)
+		}
+		return nil
+	}, env...)
+}
+
+// startFerryProbe runs bin/ferry serve -c config, with env added to the
+// environment, and waits until ready returns nil (or the process exits).
+func startFerryProbe(t *testing.T, config, httpAddr, kafkaAddr string, ready func() error, env ...string) *process {
+	t.Helper()
 	p := &process{logs: &syncBuffer{}, http: httpAddr, kafka: kafkaAddr, exited: make(chan error, 1)}
 	p.cmd = exec.Command(ferryBinary(t), "serve", "-c", config)
 	p.cmd.Env = append(os.Environ(), env...)
@@ -120,12 +137,9 @@ func startFerryConfig(t *testing.T, config, httpAddr, kafkaAddr string, env ...s
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + p.http + "/readyz")
+		err := ready()
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+			return p
 		}
 		select {
 		case err := <-p.exited:

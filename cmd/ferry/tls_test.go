@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -231,10 +230,10 @@ routes: [{ name: a, path: /v1/a, topic: a, auth: none }]
 		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
 	}
 	httpAddr, kafkaAddr := freePort(t), freePort(t)
-	p := startFerryTLS(t, cfg, httpAddr, kafkaAddr, func() error {
+	p := startFerryProbe(t, cfg, httpAddr, kafkaAddr, func() error {
 		_, err := served(httpAddr)
 		return err
-	})
+	}, "FERRY_LISTEN="+httpAddr, "FERRY_KAFKA_LISTEN="+kafkaAddr)
 	if cn, err := served(httpAddr); err != nil || cn != "first" {
 		t.Fatalf("served %q, %v; want the first certificate", cn, err)
 	}
@@ -264,29 +263,4 @@ routes: [{ name: a, path: /v1/a, topic: a, auth: none }]
 		t.Errorf("after a reload with a broken key: served %q, %v; want the second certificate still", cn, err)
 	}
 	p.stop(t)
-}
-
-// startFerryTLS runs bin/ferry serve -c config and waits until ready()
-// succeeds (startFerryConfig's /readyz is plain HTTP).
-func startFerryTLS(t *testing.T, config, httpAddr, kafkaAddr string, ready func() error) *process {
-	t.Helper()
-	p := &process{logs: &syncBuffer{}, http: httpAddr, kafka: kafkaAddr, exited: make(chan error, 1)}
-	p.cmd = exec.Command(ferryBinary(t), "serve", "-c", config)
-	p.cmd.Env = append(os.Environ(), "FERRY_LISTEN="+httpAddr, "FERRY_KAFKA_LISTEN="+kafkaAddr)
-	p.cmd.Stderr = p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("ferry logs:\n%s", p.logs.String())
-		}
-	})
-	waitFor(t, 20*time.Second, ready)
-	return p
 }
