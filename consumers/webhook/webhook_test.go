@@ -191,6 +191,10 @@ func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 	if len(recs) != 4 {
 		t.Fatalf("%d dead-letter records, want 4", len(recs))
 	}
+	src := topicstest.Read(t, c, topic, 6, 30*time.Second)
+	if len(src) != 6 {
+		t.Fatalf("read %d source records, want 6", len(src))
+	}
 	for _, r := range recs {
 		h := make(map[string]string)
 		for _, rh := range r.Headers {
@@ -207,7 +211,6 @@ func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 			}
 		}
 		// The original position names the source record: same key, same value.
-		src := topicstest.Read(t, c, topic, 6, 5*time.Second)
 		found := false
 		for _, s := range src {
 			if fmt.Sprint(s.Partition) == h[HeaderDLQPartition] && fmt.Sprint(s.Offset) == h[HeaderDLQOffset] {
