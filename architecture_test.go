@@ -40,12 +40,13 @@ var internal = map[string]struct {
 	"cmd/ferry":      {[]string{"*"}, "main wires everything (DESIGN.md)"},
 	"cmd/ferry-load": {[]string{"*"}, "the load generator drives ferry from outside"},
 
-	"ingress":          {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/metrics", "topics", "schemas", "correlator", "consumers"}, "the Fiber app sits on top of the packages below it"},
+	"ingress":          {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/metrics", "topics", "schemas", "correlator", "consumers"}, "the Fiber app sits on top of the packages below it"},
 	"ingress/problem":  {nil, "the problem catalog is imported by all and imports none of them"},
 	"ingress/identity": {nil, "credentials -> Principal is plain Go, testable without a server"},
 	"ingress/policy":   {[]string{"ingress/identity", "topics"}, "decisions over a principal and a route's limits"},
 	"ingress/apidocs":  {[]string{"ingress/problem", "ingress/identity", "topics", "schemas"}, "documents from a plain description of the routes, not from the Server"},
 	"ingress/stream":   {[]string{"ingress/problem", "consumers", "topics"}, "the read side's response bodies over what consumers delivers"},
+	"ingress/socket":   {[]string{"ingress/problem", "ingress/stream", "consumers"}, "open WebSockets: frames and acks, without the handshake or the routes"},
 	"ingress/metrics":  {[]string{"topics", "correlator"}, "the Recorder implements topics' and correlator's Observer interfaces"},
 
 	"topics":            {nil, "the shared leaf of the Kafka-facing packages (DESIGN.md)"},
@@ -69,9 +70,11 @@ const (
 	jsonsch  = "github.com/santhosh-tekuri/jsonschema/v5"
 )
 
-// handlerSide are the ingress packages that may know Fiber besides ingress
-// itself: none yet (a web console's handler would be one).
-var handlerSide = []string{"ingress"}
+// handlerSide are the ingress packages that may know fasthttp besides
+// ingress itself: ingress/socket, whose connection type comes from
+// fasthttp/websocket (it still imports neither Fiber nor fasthttp itself:
+// NoFiberInSocket).
+var handlerSide = []string{"ingress", "ingress/socket"}
 
 // importRule forbids the packages it applies to (in) from importing any
 // of deps, directly or, when deep, through any of their dependencies.
@@ -89,6 +92,8 @@ var importRules = []importRule{
 		why: "only ingress and cmd import Fiber or fasthttp; everything else takes context.Context and plain Go types (DESIGN.md)"},
 	{name: "IdentityHasNoFiber", in: is("ingress/identity"), deps: []string{fiber, fasthttp, "net/http/httptest"}, deep: true,
 		why: "identity is plain Go, reusable by the WebSocket upgrade and the console without an HTTP server (issue 14)"},
+	{name: "NoFiberInSocket", in: is("ingress/socket"), deps: []string{fiber, fasthttp},
+		why: "ingress makes the handshake; the open socket needs only the websocket connection"},
 	{name: "NoKafkaInIngress", in: under("ingress"), deps: []string{franz},
 		why: "ingress hands plain Go values to the packages below it and never names franz-go (DESIGN.md)"},
 	{name: "NoKafkaInSchemas", in: is("schemas"), deps: []string{franz}, deep: true,

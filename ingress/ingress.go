@@ -12,7 +12,7 @@
 // none of them imports ingress.
 //
 // It may import those, topics, schemas, correlator, consumers, Fiber,
-// fasthttp, golang-jwt (only for its error values) and the OpenTelemetry
+// fasthttp (and fasthttp/websocket), golang-jwt (only for its error values) and the OpenTelemetry
 // API (cmd/ferry sets up the SDK), and never franz-go, go-redis or the
 // Prometheus client: it hands plain Go values to the packages below it.
 package ingress
@@ -22,10 +22,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress/identity"
@@ -68,6 +71,12 @@ type Server struct {
 	// server open for the whole grace period.
 	streams     context.Context
 	stopStreams context.CancelFunc
+	// upgrader makes WebSocket handshakes; sockets counts the sockets
+	// open, which Shutdown waits for; handler is the app's request
+	// handler, through which each frame of a publish socket goes.
+	upgrader *websocket.FastHTTPUpgrader
+	sockets  sync.WaitGroup
+	handler  fasthttp.RequestHandler
 
 	// principalOf, when set, gives a request its principal instead of its
 	// credentials. Only tests set it (withPrincipals, in a _test file).
@@ -191,7 +200,9 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	if err := s.buildAPIDocs(); err != nil {
 		return nil, err
 	}
+	s.upgrader = s.newUpgrader()
 	s.routes()
+	s.handler = s.app.Handler()
 	return s, nil
 }
 
@@ -219,5 +230,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("shutdown http: %w", err)
 	}
-	return nil
+	// WebSockets are hijacked connections, which fasthttp does not wait
+	// for: their frames in flight are answered before Shutdown returns.
+	done := make(chan struct{})
+	go func() { s.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown websockets: %w", ctx.Err())
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ferry-gw/ferry/ingress/problem"
+	"github.com/ferry-gw/ferry/ingress/socket"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -28,6 +29,7 @@ func (s *Server) routes() {
 		s.app.Get(resultsPath+":id", s.admitted(resultsAccess()), s.result)
 	}
 	s.app.Get("/v1/streams/:name", s.stream)
+	s.app.Get(socket.PublishPath, s.wsPublish)
 
 	// Debugging: topic history (replay scopes; deny by default).
 	if s.deps.Replayer != nil {

@@ -2,13 +2,16 @@ package ingress
 
 import (
 	"context"
+	"net"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
+	"github.com/ferry-gw/ferry/ingress/socket"
 	"github.com/ferry-gw/ferry/ingress/stream"
 )
 
@@ -33,8 +36,9 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	if err := s.admit(c, streamAccess(sc)); err != nil {
 		return err
 	}
-	if !stream.AcceptsEventStream(c.Get(fiber.HeaderAccept)) {
-		return problem.New(problem.NotAcceptable, "streams are served as text/event-stream only")
+	ws := isWebSocket(c)
+	if !ws && !stream.AcceptsEventStream(c.Get(fiber.HeaderAccept)) {
+		return problem.New(problem.NotAcceptable, "streams are served as text/event-stream, or over a WebSocket (Upgrade: websocket)")
 	}
 	params, err := stream.ParseParams(queryArgs(c), c.Get("Last-Event-ID"), sc, time.Now())
 	if err != nil {
@@ -65,8 +69,17 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		return err
 	}
 	// From here the stream is counted until stream.Body.Close, which fasthttp
-	// calls however the response ends.
+	// calls however the response ends (or socket.ServeStream returns).
 	s.metrics.SSESubscribers(sc.Name, 1)
+	if ws {
+		cfg := socket.StreamConfig{Stream: sc.Name, Heartbeat: s.cfg.SSE.Heartbeat, Expires: expires, Metrics: s.metrics}
+		if err := s.upgrade(c, func(conn *websocket.Conn, _ net.Conn) { socket.ServeStream(s.streams, conn, sub, cfg) }); err != nil {
+			sub.Close()
+			s.metrics.SSESubscribers(sc.Name, -1)
+			return err
+		}
+		return nil
+	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
