@@ -22,6 +22,7 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 type readiness struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
+	Config *ConfigInfo       `json:"config,omitempty"`
 }
 
 // readyz answers 200 when the server accepts traffic and every dependency
@@ -30,7 +31,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	info(c).route = metrics.RouteReadyz
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	rd := readiness{Status: "ready", Checks: make(map[string]string, len(s.deps.Checks))}
+	rd := readiness{Status: "ready", Checks: make(map[string]string, len(s.deps.Checks)), Config: s.config}
 	if !s.ready.Load() {
 		rd.Status = "not_ready"
 		rd.Checks["server"] = "starting or shutting down"

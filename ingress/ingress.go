@@ -77,6 +77,12 @@ type Server struct {
 	upgrader *websocket.FastHTTPUpgrader
 	sockets  sync.WaitGroup
 	handler  fasthttp.RequestHandler
+	// gens are the Servers built from reloaded configs (reload.go); only
+	// the Server that listens (Serve) has any.
+	gens generations
+	// config is what /readyz says of the config this Server was built
+	// from (WithConfigInfo).
+	config *ConfigInfo
 
 	// principalOf, when set, gives a request its principal instead of its
 	// credentials. Only tests set it (withPrincipals, in a _test file).
@@ -212,28 +218,46 @@ func (s *Server) App() *fiber.App { return s.app }
 
 // Serve serves HTTP on ln until Shutdown. It returns nil after a Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	// Every request goes to the active generation (Swap): s itself until
+	// a reload, then the Server built from the new config.
+	s.gens.active.CompareAndSwap(nil, s)
+	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) { s.gens.active.Load().handler(ctx) }
 	if err := s.app.Listener(ln); err != nil {
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
 }
 
-// SetReady sets what /readyz reports, before its dependency checks run.
-func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+// SetReady sets what /readyz reports, before its dependency checks run,
+// for s and the generation it serves.
+func (s *Server) SetReady(ready bool) {
+	s.ready.Store(ready)
+	if a := s.gens.active.Load(); a != nil {
+		a.ready.Store(ready)
+	}
+}
 
 // Shutdown turns /readyz to 503 (if not done yet), ends result streams and
 // long polls, stops accepting connections and waits until every in-flight
 // request has its answer or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.ready.Store(false)
-	s.stopStreams()
+	gens := s.generations()
+	for _, g := range gens {
+		g.ready.Store(false)
+		g.stopStreams()
+	}
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("shutdown http: %w", err)
 	}
 	// WebSockets are hijacked connections, which fasthttp does not wait
 	// for: their frames in flight are answered before Shutdown returns.
 	done := make(chan struct{})
-	go func() { s.sockets.Wait(); close(done) }()
+	go func() {
+		defer close(done)
+		for _, g := range gens {
+			g.sockets.Wait()
+		}
+	}()
 	select {
 	case <-done:
 		return nil

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -96,6 +98,11 @@ type loaded struct {
 	// warnings are what is valid but probably not meant (overlapping
 	// routes), each starting with its field path.
 	warnings []string
+	// path is the file it was read from (empty when it was not);
+	// hash is the SHA-256 of its bytes, loadedAt when they were read:
+	// /readyz shows both, and SIGHUP reads path again (reload.go).
+	path, hash string
+	loadedAt   time.Time
 }
 
 // loadConfig reads, expands, decodes and validates a config file. Its error
@@ -113,7 +120,13 @@ func loadConfig(path string) (*loaded, error) {
 		return nil, err
 	}
 	cfg.dir = filepath.Dir(path)
-	return cfg.compile()
+	l, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	l.path, l.hash, l.loadedAt = path, hex.EncodeToString(sum[:]), time.Now()
+	return l, nil
 }
 
 // compile applies defaults and validates every section, collecting every

@@ -201,35 +201,60 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		return err
 	}
 	closers = append(closers, hubClosers...)
+	var fixedChecks []ingress.Check // those of parts a reload does not rebuild
 	if hub != nil {
 		deps.Streams = hub
-		deps.Checks = append(deps.Checks, ingress.Check{Name: "streams", Check: hub.Check})
+		fixedChecks = append(fixedChecks, ingress.Check{Name: "streams", Check: hub.Check})
 	}
 	hooks, hookChecks, err := newWebhooks(cfg, seeds, log, klog, tel)
 	if err != nil {
 		return err
 	}
 	closers = append(closers, func() { _ = shutdownWebhooks(context.Background(), hooks) }) // no-op after the shutdown below
-	deps.Checks = append(deps.Checks, hookChecks...)
-	if cfg.Auth.Configured() {
-		// authCtx ends the JWKS refresh when serve returns.
-		authCtx, cancelAuth := context.WithCancel(context.Background())
-		closers = append(closers, cancelAuth)
-		auth, err := identity.New(authCtx, cfg.Auth.Config, identity.WithLogger(log))
+	fixedChecks = append(fixedChecks, hookChecks...)
+	// build makes the HTTP side of config c: the route table, schemas and
+	// auth are c's, everything else is the running process's (cfg). It
+	// runs at start and on every reload (SIGHUP); stop ends what it
+	// started (the JWKS refresh).
+	build := func(c *loaded) (srv *ingress.Server, stop func(), err error) {
+		d := deps
+		d.Validator = c.schemas
+		d.Checks = append(readyChecks(admin, rdb, neededTopics(c)), fixedChecks...)
+		stop = func() {}
+		if c.Auth.Configured() {
+			authCtx, cancelAuth := context.WithCancel(context.Background())
+			auth, err := identity.New(authCtx, c.Auth.Config, identity.WithLogger(log))
+			if err != nil {
+				cancelAuth()
+				return nil, nil, err
+			}
+			d.Authenticator, stop = auth, cancelAuth
+			if c.Auth.JWT != nil && c.Auth.JWT.JWKSURL != "" {
+				d.Checks = append(d.Checks, ingress.Check{Name: "jwks", Check: auth.Ready})
+			}
+		}
+		srv, err = ingress.New(cfg.Server, c.table, d,
+			append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(c.Auth), apiDocs(c, seeds),
+				ingress.WithKafkaBreaker(cfg.Kafka.CircuitBreaker), ingress.WithConfigInfo(ingress.ConfigInfo{Hash: c.hash, LoadedAt: c.loadedAt})},
+				tel.serverOptions()...)...)
 		if err != nil {
-			return err
+			stop()
+			return nil, nil, err
 		}
-		deps.Authenticator = auth
-		if cfg.Auth.JWT != nil && cfg.Auth.JWT.JWKSURL != "" {
-			deps.Checks = append(deps.Checks, ingress.Check{Name: "jwks", Check: auth.Ready})
-		}
+		return srv, stop, nil
 	}
-	srv, err := ingress.New(cfg.Server, cfg.table, deps,
-		append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(cfg.Auth), apiDocs(cfg, seeds),
-			ingress.WithKafkaBreaker(cfg.Kafka.CircuitBreaker)}, tel.serverOptions()...)...)
+	srv, stopAuth, err := build(cfg)
 	if err != nil {
 		return err
 	}
+	rl := &reloader{base: cfg, running: cfg, front: srv, stop: stopAuth, build: build, log: log, metrics: tel.metrics,
+		ensure: func(ctx context.Context, c *loaded) error {
+			if !*cfg.Kafka.CreateTopics {
+				return nil
+			}
+			return ensureTopics(ctx, admin, cfg.Kafka, neededTopics(c), log)
+		}}
+	closers = append(closers, rl.close)
 	var echo *respond.Responder
 	if opts.echo {
 		if len(requestTopics(cfg.table)) == 0 {
@@ -273,6 +298,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		g.Go(func() error { return w.Run(gctx) })
 	}
 	g.Go(func() error { return srv.Serve(ln) })
+	g.Go(func() error { rl.watch(gctx); return nil })
 	g.Go(func() error { return servePprof(gctx, log) })
 	if corr != nil {
 		// Run ends when Close is called below, not with gctx: replies

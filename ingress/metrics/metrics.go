@@ -88,6 +88,7 @@ type Recorder struct {
 	circuitState    *prometheus.GaugeVec   // target
 	circuitRejected *prometheus.CounterVec // target
 	split           *prometheus.CounterVec // route, topic
+	configReloads   *prometheus.CounterVec
 }
 
 // latencyBuckets suit a gateway whose requests take from a few hundred
@@ -130,6 +131,7 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 	m.circuitState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ferry", Name: "circuit_state",
 		Help: "State of each circuit breaker: 0 closed, 1 half-open, 2 open; target is kafka or route:NAME."}, []string{"target"})
 	m.split = counterVec("split_total", "Records of routes with a split, by route and the topic chosen.", "route", "topic")
+	m.configReloads = counterVec("config_reloads_total", "Config reloads on SIGHUP, by result: applied, or rejected (the old config keeps serving).", "result")
 	m.circuitRejected = counterVec("circuit_rejections_total", "Requests answered at once because their target's circuit breaker was open, by target.", "target")
 
 	// Known label values start at zero, so that rate() sees the first event.
@@ -143,7 +145,7 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 		m.authFailures, m.rateLimit, m.idempotentReplays, m.idempotencyOpen,
 		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts, m.repliesRejected,
 		m.sseSubscribers, m.sseEvents, m.sseSlowClosed, m.replayActive, m.replayRecords,
-		m.circuitState, m.circuitRejected, m.split,
+		m.circuitState, m.circuitRejected, m.split, m.configReloads,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
@@ -390,5 +392,12 @@ func (m *Recorder) CircuitRejected(target string) {
 func (m *Recorder) Split(route, topic string) {
 	if m != nil {
 		m.split.WithLabelValues(route, topic).Inc()
+	}
+}
+
+// ConfigReload counts a config reload: "applied" or "rejected".
+func (m *Recorder) ConfigReload(result string) {
+	if m != nil {
+		m.configReloads.WithLabelValues(result).Inc()
 	}
 }

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+// writeEd25519 writes a fresh Ed25519 key pair as PEM files in dir and
+// returns their paths.
+func writeEd25519(t *testing.T, dir, name string) (priv, pub string) {
+	t.Helper()
+	pk, sk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skDER, err := x509.MarshalPKCS8PrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkDER, err := x509.MarshalPKIXPublicKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, pub = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+	if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: skDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
+}
+
+// TestHotReloadDropsNothing runs the real binary under steady load and
+// reloads its config 20 times with SIGHUP, alternating a config that adds
+// a route and tightens the schema with the first one: no request fails,
+// the new route answers once /readyz shows the new config's hash, the
+// tightened schema applies, a rotated JWT key replaces the old one, and a
+// broken config is rejected (logged, counted) while the last good one
+// keeps serving.
+func TestHotReloadDropsNothing(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "schemas"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key1, pub1 := writeEd25519(t, dir, "k1")
+	key2, pub2 := writeEd25519(t, dir, "k2")
+	const apiKey = "reload-test-key"
+	sum := sha256.Sum256([]byte(apiKey))
+	httpAddr := freePort(t)
+	schema := func(required ...string) string {
+		return fmt.Sprintf(`{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://example.com/s.json","type":"object","required":[%s]}`,
+			`"`+strings.Join(required, `","`)+`"`)
+	}
+	// write writes the config (and its schema) and returns the hash
+	// /readyz will show once it serves.
+	write := func(withB bool, pub string) string {
+		t.Helper()
+		routes := `
+  - { name: a, method: POST, path: /v1/a, topic: reload.a, schema: "https://example.com/s.json", scopes: [w] }`
+		req := []string{"a"}
+		if withB {
+			routes += `
+  - { name: b, method: POST, path: /v1/b, topic: reload.b, scopes: [w] }`
+			req = append(req, "b")
+		}
+		if err := os.WriteFile(filepath.Join(dir, "schemas", "s.json"), []byte(schema(req...)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := fmt.Sprintf(`listen: %q
+kafka: { brokers: [%q], create_topics: true, partitions: 1 }
+auth:
+  jwt: { issuer: ferry-dev, audience: ferry, keys: [{ file: %s, alg: EdDSA, kid: dev }] }
+  api_keys: [{ id: load, sha256: %q, scopes: [w] }]
+schemas: { dir: schemas }
+routes:%s
+`, httpAddr, c.ListenAddrs()[0], pub, hex.EncodeToString(sum[:]), routes)
+		if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256([]byte(cfg))
+		return hex.EncodeToString(h[:])
+	}
+	first := write(false, pub1)
+	p := startFerryConfig(t, filepath.Join(dir, "ferry.yaml"), httpAddr, c.ListenAddrs()[0])
+	base := "http://" + httpAddr
+
+	readyHash := func() string {
+		r, err := doErr("GET", base+"/readyz", "")
+		if err != nil {
+			return ""
+		}
+		var rd struct{ Config struct{ Hash string } }
+		_ = json.Unmarshal([]byte(r.body), &rd)
+		return rd.Config.Hash
+	}
+	if h := readyHash(); h != first {
+		t.Fatalf("/readyz config hash %q, want %q", h, first)
+	}
+	reload := func(want string) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		topicstest.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+			if h := readyHash(); h != want {
+				return fmt.Errorf("/readyz shows config %s, want %s", h, want)
+			}
+			return nil
+		})
+	}
+
+	// Steady load: 4 clients, each a request after the other, a body
+	// that both schemas accept.
+	var sent, failed atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := doErr("POST", base+"/v1/a", `{"a":1,"b":2}`, "Content-Type", "application/json", "X-API-Key", apiKey)
+				sent.Add(1)
+				if err != nil || r.status != http.StatusAccepted {
+					failed.Add(1)
+					mu.Lock()
+					failures = append(failures, fmt.Sprint(r.status, " ", r.body, " ", err))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	started := time.Now()
+	for i := range 20 {
+		withB := i%2 == 0
+		want := write(withB, pub1)
+		reload(want)
+		b := do(t, "POST", base+"/v1/b", `{}`, "Content-Type", "application/json", "X-API-Key", apiKey)
+		a := do(t, "POST", base+"/v1/a", `{"a":1}`, "Content-Type", "application/json", "X-API-Key", apiKey)
+		if withB && (b.status != 202 || a.status != 422) {
+			t.Errorf("reload %d (route b, schema needs b): POST /v1/b = %d, POST /v1/a without b = %d; want 202 and 422", i, b.status, a.status)
+		}
+		if !withB && (b.status != 404 || a.status != 202) {
+			t.Errorf("reload %d (no route b, schema needs a): POST /v1/b = %d, POST /v1/a without b = %d; want 404 and 202", i, b.status, a.status)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("20 reloads in %v under load: %d requests, %d failed", time.Since(started).Round(time.Millisecond), sent.Load(), failed.Load())
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d requests failed during the reloads, want 0; first: %v", failed.Load(), sent.Load(), failures[:min(3, len(failures))])
+	}
+
+	// A rotated JWT key: tokens of the new key pass, the old key's fail.
+	token := func(key string) string {
+		out, err := exec.Command(ferryBinary(t), "token", "--key", key, "--scope", "w").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	t1, t2 := token(key1), token(key2)
+	if r := do(t, "POST", base+"/v1/a", `{"a":1}`, "Content-Type", "application/json", "Authorization", "Bearer "+t1); r.status != 202 {
+		t.Fatalf("token of key 1 before the rotation: %s", r)
+	}
+	rotated := write(false, pub2)
+	reload(rotated)
+	if r := do(t, "POST", base+"/v1/a", `{"a":1}`, "Content-Type", "application/json", "Authorization", "Bearer "+t1); r.status != 401 {
+		t.Errorf("token of the retired key: %s, want 401", r)
+	}
+	if r := do(t, "POST", base+"/v1/a", `{"a":1}`, "Content-Type", "application/json", "Authorization", "Bearer "+t2); r.status != 202 {
+		t.Errorf("token of the new key: %s, want 202", r)
+	}
+
+	// A broken config is rejected; the running one keeps serving.
+	if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("listen: "+httpAddr+"\nroutes:\n  - { name: x, method: POST, path: /v1/x, topic: t, scopez: [w] }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	topicstest.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		m := do(t, "GET", base+"/metrics", "")
+		if !strings.Contains(m.body, `ferry_config_reloads_total{result="rejected"} 1`) {
+			return fmt.Errorf("no rejected reload counted yet")
+		}
+		return nil
+	})
+	if h := readyHash(); h != rotated {
+		t.Errorf("after a rejected reload /readyz shows %s, want the running config %s", h, rotated)
+	}
+	if r := do(t, "POST", base+"/v1/a", `{"a":1}`, "Content-Type", "application/json", "Authorization", "Bearer "+t2); r.status != 202 {
+		t.Errorf("after a rejected reload: %s, want 202", r)
+	}
+	if logs := p.logs.String(); !strings.Contains(logs, "config rejected") || !strings.Contains(logs, "scopez") {
+		t.Errorf("the rejection is not logged with its field:\n%s", logs)
+	}
+	if m := do(t, "GET", base+"/metrics", ""); !strings.Contains(m.body, `ferry_config_reloads_total{result="applied"} 21`) {
+		t.Errorf("/metrics lacks 21 applied reloads")
+	}
+	p.stop(t)
+}
