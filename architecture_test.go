@@ -40,7 +40,7 @@ var internal = map[string]struct {
 	"cmd/ferry":      {[]string{"*"}, "main wires everything (DESIGN.md)"},
 	"cmd/ferry-load": {[]string{"*"}, "the load generator drives ferry from outside"},
 
-	"ingress":          {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/metrics", "topics", "schemas", "correlator", "consumers"}, "the Fiber app sits on top of the packages below it"},
+	"ingress":          {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view"}, "the Fiber app sits on top of the packages below it"},
 	"ingress/problem":  {nil, "the problem catalog is imported by all and imports none of them"},
 	"ingress/identity": {nil, "credentials -> Principal is plain Go, testable without a server"},
 	"ingress/policy":   {[]string{"ingress/identity", "topics"}, "decisions over a principal and a route's limits"},
@@ -55,6 +55,7 @@ var internal = map[string]struct {
 	"correlator":        {[]string{"topics"}, "correlator may import topics (DESIGN.md)"},
 	"consumers":         {[]string{"topics"}, "consumers may import topics (DESIGN.md)"},
 	"consumers/respond": {[]string{"topics"}, "the responder SDK stands apart from the hub and the replay reader"},
+	"consumers/view":    {nil, "a compacted topic in memory, for the GET routes; plain franz-go"},
 	"consumers/webhook": {[]string{"consumers", "topics"}, "webhook delivery uses the consumers' filter vocabulary"},
 }
 

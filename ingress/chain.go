@@ -46,6 +46,9 @@ func (s *Server) chain(r topics.Route) []fiber.Handler {
 	if a.limit != nil {
 		hs = append(hs, s.limit(a))
 	}
+	if r.IsView() {
+		return append(hs, s.viewGet(r)) // then read the topic's view
+	}
 	return append(hs, s.idempotency, s.handle(r)) // then validate, publish, wait
 }
 

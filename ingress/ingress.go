@@ -117,6 +117,8 @@ type Deps struct {
 	Replayer Replayer
 	// Topics serves /v1/topics; nil leaves it unserved.
 	Topics TopicLister
+	// Views serves the GET routes; nil answers them 503 view-unavailable.
+	Views Views
 	// ReplayScopes are the scopes callers of /v1/replay and /v1/topics
 	// must hold, all of them; empty means ["admin"]
 	// (consumers.DefaultReplayScope).

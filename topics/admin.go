@@ -30,6 +30,9 @@ type TopicSpec struct {
 	ReplicationFactor int16
 	// Retention sets retention.ms; zero leaves the broker's default.
 	Retention time.Duration
+	// Compact sets cleanup.policy=compact: Kafka keeps the latest record
+	// of each key (the topics the GET routes read).
+	Compact bool
 }
 
 // Missing returns the topics of names that do not exist, sorted. It asks
@@ -76,10 +79,14 @@ func (a *Admin) Ensure(ctx context.Context, names []string, spec TopicSpec) ([]s
 	if err != nil || len(missing) == 0 {
 		return nil, err
 	}
-	var configs map[string]*string
+	configs := make(map[string]*string)
 	if spec.Retention > 0 {
 		ms := strconv.FormatInt(spec.Retention.Milliseconds(), 10)
-		configs = map[string]*string{"retention.ms": &ms}
+		configs["retention.ms"] = &ms
+	}
+	if spec.Compact {
+		compact := "compact"
+		configs["cleanup.policy"] = &compact
 	}
 	resp, err := a.adm.CreateTopics(ctx, spec.Partitions, spec.ReplicationFactor, configs, missing...)
 	if err != nil {

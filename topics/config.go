@@ -152,7 +152,9 @@ func (c Config) Validate() error {
 type RouteConfig struct {
 	// Name is unique; it names the route in logs and metrics. Required.
 	Name string `yaml:"name"`
-	// Method is POST (default), PUT, PATCH or DELETE.
+	// Method is POST (default), PUT, PATCH or DELETE, or GET for a route
+	// that reads the latest record of each key of Topic (a compacted
+	// topic) instead of producing.
 	Method string `yaml:"method"`
 	// Path starts with / and may hold {param} segments. Required.
 	Path string `yaml:"path"`
@@ -195,7 +197,22 @@ type RouteConfig struct {
 	// a compacted topic. The request needs no body (any is ignored).
 	// Default true for DELETE routes, false for the others.
 	Tombstone *bool `yaml:"tombstone"`
+	// View configures a GET route's in-memory view of its topic.
+	View *ViewConfig `yaml:"view"`
+	// KeyPrefix narrows a GET route without a key (a collection) to the
+	// keys that start with what it renders, e.g. "{claim.tenant}:".
+	KeyPrefix string `yaml:"key_prefix"`
 }
+
+// ViewConfig is a GET route's `view` section.
+type ViewConfig struct {
+	// MaxKeys bounds the keys kept per topic and instance; default
+	// 1,000,000. Past it the routes of the topic answer 503.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// DefaultViewMaxKeys is view.max_keys's default.
+const DefaultViewMaxKeys = 1_000_000
 
 // BatchConfig is a route's `batch` section.
 type BatchConfig struct {
@@ -383,8 +400,13 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 	case "":
 		r.Method = "POST"
 	case "POST", "PUT", "PATCH", "DELETE":
+	case "GET":
+		compileView(at, rc, &r, errs)
 	default:
-		errs.addf(at+".method", "must be POST, PUT, PATCH or DELETE, not %q", rc.Method)
+		errs.addf(at+".method", "must be GET, POST, PUT, PATCH or DELETE, not %q", rc.Method)
+	}
+	if r.Method != "GET" && (rc.View != nil || rc.KeyPrefix != "") {
+		errs.addf(at+".view", "view and key_prefix belong to GET routes")
 	}
 	r.Params = parsePath(at+".path", rc.Path, errs)
 	if rc.Response != nil {
@@ -724,4 +746,48 @@ type SASLConfig struct {
 	// ${ENV} so that it stays out of the file.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+}
+
+// compileView checks a GET route: it reads, so it has none of the
+// sections that shape a record, and its key comes from the request's
+// path, headers or claims.
+func compileView(at string, rc RouteConfig, r *Route, errs *fieldErrors) {
+	vc := ViewConfig{}
+	if rc.View != nil {
+		vc = *rc.View
+	}
+	switch {
+	case vc.MaxKeys == 0:
+		vc.MaxKeys = DefaultViewMaxKeys
+	case vc.MaxKeys < 0:
+		errs.addf(at+".view.max_keys", "must be > 0")
+	}
+	r.View = &vc
+	for field, set := range map[string]bool{
+		"reply": rc.Reply != nil, "batch": rc.Batch != nil, "body": rc.Body != nil, "schema": rc.Schema != "",
+		"split": len(rc.Split) > 0, "headers": len(rc.Headers) > 0, "tombstone": rc.Tombstone != nil,
+		"event_type": rc.EventType != "", "source": rc.Source != "",
+	} {
+		if set {
+			errs.addf(at+"."+field, "a GET route reads its topic and produces nothing: no %s", field)
+		}
+	}
+	if strings.Contains(rc.Key, "{body.") {
+		errs.addf(at+".key", "a GET has no body: use path, header or claim references")
+	}
+	if rc.KeyPrefix != "" {
+		if rc.Key != "" {
+			errs.addf(at+".key_prefix", "a route with a key reads one key; key_prefix is for collections")
+		}
+		k, err := ParseKeyTemplate(rc.KeyPrefix)
+		switch {
+		case err != nil:
+			errs.addf(at+".key_prefix", "%v", err)
+		case strings.Contains(rc.KeyPrefix, "{body."):
+			errs.addf(at+".key_prefix", "a GET has no body: use path, header or claim references")
+		default:
+			checkParams(at+".key_prefix", k, r.Params, errs)
+			r.KeyPrefix = k
+		}
+	}
 }

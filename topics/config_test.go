@@ -39,7 +39,7 @@ func TestNewTableErrors(t *testing.T) {
 	t.Parallel()
 	_, err := NewTable([]RouteConfig{
 		{Name: "ok", Path: "/v1/a", Topic: "a"},
-		{Name: "bad name!", Method: "GET", Path: "v1/b", Topic: "__consumer_offsets"},
+		{Name: "bad name!", Method: "HEAD", Path: "v1/b", Topic: "__consumer_offsets"},
 		{Name: "ok", Path: "/v1/a/{id}/{id}", Topic: "a", Key: "{path.nope}"},
 		{Name: "c", Path: "/healthz", Topic: "c", Auth: "maybe", Headers: map[string]string{"ce_id": "x", "x-ok": "{query.x}"}},
 		{Name: "d", Path: "/v1/d", Topic: "d", Reply: &ReplyConfig{Topic: "d", OnTimeout: "retry"}, RateLimit: &RateLimitConfig{By: "moon"}},
@@ -51,7 +51,7 @@ func TestNewTableErrors(t *testing.T) {
 	}
 	want := []string{
 		`routes[1].name: must be letters, digits, '.', '_' or '-'`,
-		`routes[1].method: must be POST, PUT, PATCH or DELETE, not "GET"`,
+		`routes[1].method: must be GET, POST, PUT, PATCH or DELETE, not "HEAD"`,
 		`routes[1].path: must start with /`,
 		`routes[1].topic: internal topics (__*) are not allowed`,
 		`routes[2].path: parameter {id} appears twice`,
@@ -72,5 +72,36 @@ func TestNewTableErrors(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
 		t.Errorf("NewTable errors (-want +got):\n%s", diff)
+	}
+}
+
+// TestGetRouteConfig: a GET route reads its topic: it takes a view
+// section and a key (or key_prefix) from path, headers or claims, and
+// none of the sections that shape a record.
+func TestGetRouteConfig(t *testing.T) {
+	tbl, err := NewTable([]RouteConfig{
+		{Name: "get-order", Method: "get", Path: "/v1/orders/{id}", Topic: "orders.state", Key: "{path.id}"},
+		{Name: "list-orders", Method: "GET", Path: "/v1/orders", Topic: "orders.state", KeyPrefix: "{claim.tenant}:", View: &ViewConfig{MaxKeys: 10}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get, list := tbl.Route("get-order"), tbl.Route("list-orders")
+	if !get.IsView() || get.View.MaxKeys != DefaultViewMaxKeys || get.Key == nil || get.KeyPrefix != nil {
+		t.Errorf("get-order = %+v", get)
+	}
+	if !list.IsView() || list.View.MaxKeys != 10 || list.Key != nil || list.KeyPrefix == nil {
+		t.Errorf("list-orders = %+v", list)
+	}
+	_, err = NewTable([]RouteConfig{
+		{Name: "a", Method: "GET", Path: "/v1/a", Topic: "t", Key: "{body./id}", Schema: "s", Reply: &ReplyConfig{Topic: "r"}},
+		{Name: "b", Method: "GET", Path: "/v1/b", Topic: "t", Key: "k", KeyPrefix: "p", View: &ViewConfig{MaxKeys: -1}},
+		{Name: "c", Method: "POST", Path: "/v1/c", Topic: "t", KeyPrefix: "p"},
+	})
+	for _, want := range []string{"routes[0].key: a GET has no body", "routes[0].schema: a GET route reads", "routes[0].reply: a GET route reads",
+		"routes[1].key_prefix: a route with a key reads one key", "routes[1].view.max_keys: must be > 0", "routes[2].view: view and key_prefix belong to GET routes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("NewTable error %v lacks %q", err, want)
+		}
 	}
 }

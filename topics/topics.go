@@ -60,7 +60,19 @@ type Route struct {
 	Tombstone bool
 	// Batch, when not nil, takes many records per request.
 	Batch *BatchConfig
+	// View, set for GET routes (and only for them), reads the latest
+	// record of each key of Topic instead of producing: the record of the
+	// key Key renders, or with no Key the keys that start with KeyPrefix
+	// (every key when nil), page by page.
+	View *ViewConfig
+	// KeyPrefix narrows a GET collection to the keys it renders (say
+	// "{claim.tenant}:"), or nil.
+	KeyPrefix *KeyTemplate
 }
+
+// IsView reports whether r is a GET route that reads a topic's latest
+// records instead of producing.
+func (r *Route) IsView() bool { return r.View != nil }
 
 // ResponseHeader is one fixed header of a route's answers.
 type ResponseHeader struct {

@@ -30,6 +30,7 @@ type reloader struct {
 	base    *loaded // the config the process started with
 	running *loaded // the config serving now
 	front   *ingress.Server
+	views   views  // the views of the GET routes' topics, read for the process's life
 	stop    func() // ends what the running generation started
 	build   func(*loaded) (*ingress.Server, func(), error)
 	ensure  func(context.Context, *loaded) error // creates the new topics (kafka.create_topics)
@@ -108,6 +109,11 @@ func (r *reloader) compatible(next *loaded) error {
 	for _, rt := range replyTopics(next.table) {
 		if !slices.Contains(have, rt) {
 			errs = append(errs, fmt.Errorf("routes: reply topic %s is new; the correlator reads its reply topics for the life of the process, so a new one needs a restart", rt))
+		}
+	}
+	for t := range viewTopics(next.table) {
+		if _, ok := r.views[t]; !ok {
+			errs = append(errs, fmt.Errorf("routes: GET routes read %s, which no view reads yet; a new view needs a restart", t))
 		}
 	}
 	return errors.Join(errs...)

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -159,7 +161,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	admin := topics.NewAdmin(cl)
 	needed := neededTopics(cfg)
 	if *cfg.Kafka.CreateTopics {
-		if err := ensureTopics(ctx, admin, cfg.Kafka, needed, log); err != nil {
+		if err := ensureTopics(ctx, admin, cfg.Kafka, needed, slices.Collect(maps.Keys(viewTopics(cfg.table))), log); err != nil {
 			return err
 		}
 	}
@@ -206,6 +208,23 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		deps.Streams = hub
 		fixedChecks = append(fixedChecks, ingress.Check{Name: "streams", Check: hub.Check})
 	}
+	viewOpts, err := kafkaOpts(cfg.Kafka, seeds, klog)
+	if err != nil {
+		return err
+	}
+	vs, err := newViews(cfg, viewOpts, log)
+	for _, v := range vs {
+		closers = append(closers, v.Close)
+	}
+	if err != nil {
+		return err
+	}
+	if len(vs) > 0 {
+		deps.Views = vs
+		for _, t := range slices.Sorted(maps.Keys(vs)) {
+			fixedChecks = append(fixedChecks, ingress.Check{Name: "view." + t, Check: vs[t].Ready})
+		}
+	}
 	hooks, hookChecks, err := newWebhooks(cfg, seeds, log, klog, tel)
 	if err != nil {
 		return err
@@ -247,12 +266,12 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return err
 	}
-	rl := &reloader{base: cfg, running: cfg, front: srv, stop: stopAuth, build: build, log: log, metrics: tel.metrics,
+	rl := &reloader{base: cfg, running: cfg, front: srv, views: vs, stop: stopAuth, build: build, log: log, metrics: tel.metrics,
 		ensure: func(ctx context.Context, c *loaded) error {
 			if !*cfg.Kafka.CreateTopics {
 				return nil
 			}
-			return ensureTopics(ctx, admin, cfg.Kafka, neededTopics(c), log)
+			return ensureTopics(ctx, admin, cfg.Kafka, neededTopics(c), slices.Collect(maps.Keys(viewTopics(c.table))), log)
 		}}
 	closers = append(closers, rl.close)
 	var echo *respond.Responder
@@ -291,6 +310,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	}
 	if hub != nil {
 		g.Go(func() error { return hub.Run(gctx) })
+	}
+	for _, v := range vs {
+		g.Go(func() error { return v.Run(gctx) })
 	}
 	for _, w := range hooks {
 		// Run stops fetching when gctx ends; the shutdown below waits
@@ -400,18 +422,33 @@ func neededTopics(cfg *loaded) []string {
 
 // ensureTopics creates missing topics, retrying while the cluster is still
 // coming up, for at most 30s.
-func ensureTopics(ctx context.Context, admin *topics.Admin, kc topics.Config, names []string, log *slog.Logger) error {
+func ensureTopics(ctx context.Context, admin *topics.Admin, kc topics.Config, names, compact []string, log *slog.Logger) error {
 	spec := topics.TopicSpec{Partitions: kc.Partitions, ReplicationFactor: kc.ReplicationFactor}
 	if kc.UseEmbedded() {
 		spec.Retention = kc.Embedded.Retention
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var plain, compacted []string
+	for _, n := range names {
+		if slices.Contains(compact, n) {
+			compacted = append(compacted, n)
+		} else {
+			plain = append(plain, n)
+		}
+	}
 	for {
-		created, err := admin.Ensure(ctx, names, spec)
+		created, err := admin.Ensure(ctx, plain, spec)
+		if err == nil {
+			cspec := spec
+			cspec.Compact = true
+			var more []string
+			more, err = admin.Ensure(ctx, compacted, cspec)
+			created = append(created, more...)
+		}
 		if err == nil {
 			if len(created) > 0 {
-				log.Info("created topics", "topics", created, "partitions", spec.Partitions)
+				log.Info("created topics", "topics", created, "partitions", spec.Partitions, "compacted", compacted)
 			}
 			return nil
 		}

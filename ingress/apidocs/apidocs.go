@@ -230,6 +230,9 @@ func routeProblems(r topics.Route, introspection bool) []problem.Type {
 		if pt == problem.AuthUnavailable && !introspection {
 			continue
 		}
+		if r.IsView() && !viewProblems[pt] {
+			continue
+		}
 		if when, ok := routeProblem[pt]; ok && when(r) {
 			out = append(out, pt)
 		}
@@ -267,7 +270,7 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 	problem.InvalidIdempotencyKey: always,
 	problem.RedisUnavailable:      always,
 
-	problem.KeyUnresolved:        func(r topics.Route) bool { return r.Key != nil || len(r.Headers) > 0 },
+	problem.KeyUnresolved:        func(r topics.Route) bool { return r.Key != nil || r.KeyPrefix != nil || len(r.Headers) > 0 },
 	problem.Validation:           func(r topics.Route) bool { return r.Schema != "" },
 	problem.BodyEditFailed:       func(r topics.Route) bool { return r.BodyEdit != nil },
 	problem.RecordInvalid:        func(r topics.Route) bool { return r.BodyEdit != nil && r.BodyEdit.RecordSchema != "" },
@@ -285,6 +288,18 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 		return r.Reply != nil && r.Reply.OnTimeout == "fail" && !r.Reply.CircuitBreaker.Disabled
 	},
 	problem.BadReply: func(r topics.Route) bool { return r.Reply != nil && r.Reply.Schema != "" },
+
+	problem.ViewUnavailable: func(r topics.Route) bool { return r.IsView() },
+	problem.KeyNotFound:     func(r topics.Route) bool { return r.IsView() && r.Key != nil },
+}
+
+// viewProblems are the only problems a GET route (which reads a view and
+// produces nothing) can answer with, when routeProblem's condition holds.
+var viewProblems = map[problem.Type]bool{
+	problem.BadRequest: true, problem.HeaderTooLarge: true, problem.RequestTimeout: true, problem.Internal: true,
+	problem.ShuttingDown: true, problem.KeyUnresolved: true, problem.Unauthenticated: true, problem.AuthUnavailable: true,
+	problem.AmbiguousCredentials: true, problem.Forbidden: true, problem.RateLimited: true,
+	problem.ViewUnavailable: true, problem.KeyNotFound: true,
 }
 
 // endpointProblems are the problem types only ferry's own endpoints (or

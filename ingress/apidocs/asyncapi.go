@@ -89,6 +89,9 @@ func (d *Description) asyncAPIDoc(b *schemas.Bundle, comps map[string]any) *asyn
 
 	messages := make(map[string]any)
 	for _, r := range d.Routes {
+		if r.IsView() {
+			continue // a GET route reads; it sends nothing to Kafka
+		}
 		msgName := uniqueName(messages, r.Name)
 		messages[msgName] = requestMessage(r, b)
 		var reply obj

@@ -249,6 +249,9 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		EventType:   r.EventType,
 		Responses:   make(map[string]obj),
 	}
+	if r.IsView() {
+		return viewOperation(op, r, params, schemes, introspection)
+	}
 	var desc strings.Builder
 	if r.Reply == nil {
 		op.Summary = "Publish a " + r.EventType + " event to " + r.Topic
@@ -592,4 +595,76 @@ func streamParameters(streams []topics.StreamConfig) []obj {
 			strings.Join(allowed[h], ", ")+")."))
 	}
 	return append(params, query("envelope", "true sends {key, headers, partition, offset, timestamp, value}."))
+}
+
+// viewOperation describes a GET route: it reads the latest record of a
+// key (or a page of keys) of a compacted topic, and produces nothing.
+func viewOperation(op *operation, r topics.Route, params []string, schemes []string, introspection bool) *operation {
+	op.EventType = ""
+	for _, p := range params {
+		op.Parameters = append(op.Parameters, obj{"name": p, "in": "path", "required": true, "schema": obj{"type": "string"}})
+	}
+	var headers []string
+	for _, t := range []*topics.KeyTemplate{r.Key, r.KeyPrefix} {
+		if t != nil {
+			headers = append(headers, t.Headers()...)
+		}
+	}
+	for _, h := range headers {
+		if lh := strings.ToLower(h); lh == "accept" || lh == "content-type" || lh == "authorization" {
+			continue
+		}
+		op.Parameters = append(op.Parameters, obj{"name": h, "in": "header", "required": true, "schema": obj{"type": "string", "minLength": 1}})
+	}
+	op.Parameters = append(op.Parameters, ref("#/components/parameters/ferry.RequestID"), ref("#/components/parameters/ferry.TraceParent"))
+	rid := obj{"X-Request-ID": ref("#/components/headers/ferry.RequestID")}
+	if r.Key != nil {
+		op.Summary = "Read the latest record of a key of " + r.Topic
+		op.Description = "Answers the value of the latest record on `" + r.Topic + "` whose key is `" + r.Key.String() +
+			"`, kept in memory from the topic (read from its start, followed live; a tombstone removes the key). " +
+			"ETag is the record's partition and offset: If-None-Match answers 304, and with Prefer: wait=N the request waits up to N seconds for a change."
+		op.Parameters = append(op.Parameters,
+			obj{"name": "If-None-Match", "in": "header", "schema": obj{"type": "string"}, "description": "An ETag this route gave: 304 while it is current."},
+			ref("#/components/parameters/ferry.Prefer"))
+		op.Responses["200"] = obj{"description": "The record's value, with its content-type.",
+			"content": obj{"application/json": obj{"schema": obj{}}},
+			"headers": obj{"X-Request-ID": rid["X-Request-ID"], "ETag": obj{"schema": obj{"type": "string"}}, "Last-Modified": obj{"schema": obj{"type": "string"}}}}
+		op.Responses["304"] = obj{"description": "The record is still the one If-None-Match names.", "headers": rid}
+	} else {
+		op.Summary = "List the latest record of each key of " + r.Topic
+		desc := "Answers a page of the latest records on `" + r.Topic + "`, in key order"
+		if r.KeyPrefix != nil {
+			desc += ", of the keys that start with `" + r.KeyPrefix.String() + "`"
+		}
+		op.Description = desc + `; a Link header (rel="next") names the next page.`
+		op.Parameters = append(op.Parameters,
+			obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+			obj{"name": "cursor", "in": "query", "schema": obj{"type": "string"}, "description": "From the Link of the previous page; opaque."})
+		op.Responses["200"] = obj{"description": "A page of records.", "headers": obj{"X-Request-ID": rid["X-Request-ID"], "Link": obj{"schema": obj{"type": "string"}}},
+			"content": obj{"application/json": obj{"schema": obj{"type": "array", "items": obj{"type": "object",
+				"required": []string{"key", "value", "etag", "partition", "offset", "timestamp"},
+				"properties": obj{"key": obj{"type": "string"}, "value": obj{}, "etag": obj{"type": "string"},
+					"partition": obj{"type": "integer"}, "offset": obj{"type": "integer"}, "timestamp": obj{"type": "string", "format": "date-time"}}}}}}}
+	}
+	if len(r.Scopes) > 0 {
+		op.Description += " Scopes required: " + strings.Join(r.Scopes, ", ") + "."
+	}
+	byStatus := make(map[int][]problem.Type)
+	for _, pt := range routeProblems(r, introspection) {
+		byStatus[pt.Status] = append(byStatus[pt.Status], pt)
+	}
+	for status, pts := range byStatus {
+		op.Responses[strconv.Itoa(status)] = problemResponse(pts)
+	}
+	switch {
+	case r.Auth == topics.AuthNone:
+		op.Security = &[]securityReqs{}
+	case len(schemes) > 0:
+		reqs := make([]securityReqs, 0, len(schemes))
+		for _, n := range schemes {
+			reqs = append(reqs, securityReqs{n: append([]string{}, r.Scopes...)})
+		}
+		op.Security = &reqs
+	}
+	return op
 }

@@ -85,6 +85,12 @@ var (
 	TopicNotFound       = Type{base + "topic-not-found", "Topic Not Found", http.StatusNotFound}
 	TooManyReplays      = Type{base + "too-many-replays", "Too Many Replays", http.StatusTooManyRequests}
 	LimitTooLarge       = Type{base + "limit-too-large", "Limit Above The Cap", http.StatusBadRequest}
+	// ViewUnavailable answers a GET route whose view of its topic is
+	// still catching up, or holds view.max_keys keys.
+	ViewUnavailable = Type{base + "view-unavailable", "View Unavailable", http.StatusServiceUnavailable}
+	// KeyNotFound answers a GET route for a key the topic does not hold
+	// (never written, or tombstoned).
+	KeyNotFound = Type{base + "key-not-found", "Key Not Found", http.StatusNotFound}
 )
 
 // Types lists every problem type in table order, for docs and tests.
@@ -101,6 +107,7 @@ var Types = []Type{
 	StreamNotFound, NotAcceptable, BadPosition, InvalidRange, BadFilter,
 	StreamUnavailable,
 	TopicNotAllowed, TopicNotFound, TooManyReplays, LimitTooLarge,
+	ViewUnavailable, KeyNotFound,
 }
 
 // Details is an RFC 9457 problem details body, with ferry's extensions

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+// TestGetRoutesFromCompactedTopic: GET routes answer from the latest
+// record of each key of a topic that already held records when ferry
+// started and that PUT and DELETE routes keep writing: ETag and
+// Last-Modified, 304 for a current If-None-Match, Prefer: wait held
+// until the key changes, 404 after a tombstone, and a collection paged
+// by Link until every key was listed once.
+func TestGetRoutesFromCompactedTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders.state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl := topicstest.Client(t, c, kgo.ProducerLinger(0))
+	var recs []*kgo.Record
+	for i := range 150 {
+		recs = append(recs, &kgo.Record{Topic: "orders.state", Key: fmt.Appendf(nil, "o-%02d", i%50), Value: fmt.Appendf(nil, `{"n":%d}`, i)})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	addr, stop := serveFor(t, c, `
+routes:
+  - { name: put-order, method: PUT, path: "/v1/orders/{id}", topic: orders.state, key: "{path.id}", auth: none }
+  - { name: delete-order, method: DELETE, path: "/v1/orders/{id}", topic: orders.state, key: "{path.id}", auth: none }
+  - { name: get-order, method: GET, path: "/v1/orders/{id}", topic: orders.state, key: "{path.id}", auth: none }
+  - { name: list-orders, method: GET, path: /v1/orders, topic: orders.state, auth: none }
+`)
+	defer stop()
+	base := "http://" + addr
+
+	r := do(t, "GET", base+"/v1/orders/o-07", "")
+	etag := r.header.Get("ETag")
+	if r.status != 200 || r.body != `{"n":107}` || !regexp.MustCompile(`^"\d-\d+"$`).MatchString(etag) || r.header.Get("Last-Modified") == "" {
+		t.Fatalf("GET o-07 = %s (ETag %q), want 200 with the latest value", r, etag)
+	}
+	if r := do(t, "GET", base+"/v1/orders/o-07", "", "If-None-Match", etag); r.status != 304 {
+		t.Errorf("If-None-Match current = %s, want 304", r)
+	}
+	if r := do(t, "GET", base+"/v1/orders/none", ""); r.status != 404 || !strings.Contains(r.body, "key-not-found") {
+		t.Errorf("GET of an absent key = %s, want 404 key-not-found", r)
+	}
+
+	// Prefer: wait holds until the key changes.
+	got := make(chan response, 1)
+	began := time.Now()
+	go func() {
+		got <- do(t, "GET", base+"/v1/orders/o-07", "", "If-None-Match", etag, "Prefer", "wait=10")
+	}()
+	time.Sleep(100 * time.Millisecond) // let the GET wait (if it did not, it answers 304 at once and fails below)
+	if r := do(t, "PUT", base+"/v1/orders/o-07", `{"n":"changed"}`, "Content-Type", "application/json"); r.status != 202 {
+		t.Fatalf("PUT = %s", r)
+	}
+	w := <-got
+	if w.status != 200 || w.body != `{"n":"changed"}` || w.header.Get("ETag") == etag || time.Since(began) > 9*time.Second {
+		t.Errorf("waiting GET = %s after %v, want 200 with the new value", w, time.Since(began))
+	}
+	// Without a change, the wait ends in a 304.
+	cur := w.header.Get("ETag")
+	if r := do(t, "GET", base+"/v1/orders/o-07", "", "If-None-Match", cur, "Prefer", "wait=1"); r.status != 304 {
+		t.Errorf("wait without a change = %s, want 304", r)
+	}
+
+	// A tombstone removes the key.
+	if r := do(t, "DELETE", base+"/v1/orders/o-08", ""); r.status != 202 {
+		t.Fatalf("DELETE = %s", r)
+	}
+	topicstest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if r := do(t, "GET", base+"/v1/orders/o-08", ""); r.status != 404 {
+			return fmt.Errorf("GET after the tombstone = %d", r.status)
+		}
+		return nil
+	})
+
+	// The collection, paged by Link.
+	seen := make(map[string]int)
+	next := "/v1/orders?limit=20"
+	pages := 0
+	for next != "" {
+		r := do(t, "GET", base+next, "")
+		var items []struct {
+			Key   string
+			Value json.RawMessage
+			ETag  string
+		}
+		if r.status != 200 || json.Unmarshal([]byte(r.body), &items) != nil {
+			t.Fatalf("GET %s = %s", next, r)
+		}
+		for _, it := range items {
+			seen[it.Key]++
+		}
+		pages++
+		next = ""
+		if m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(r.header.Get("Link")); m != nil {
+			next = m[1]
+		}
+	}
+	if len(seen) != 49 || pages != 3 {
+		t.Errorf("listed %d keys in %d pages, want 49 in 3", len(seen), pages)
+	}
+	for k, n := range seen {
+		if n != 1 || k == "o-08" {
+			t.Errorf("key %s listed %d times", k, n)
+		}
+	}
+	if r := do(t, "GET", base+"/v1/orders?limit=5000", ""); r.status != http.StatusBadRequest {
+		t.Errorf("limit=5000 = %s, want 400", r)
+	}
+	ready := do(t, "GET", base+"/readyz", "")
+	if !strings.Contains(ready.body, `"view.orders.state":"ok"`) {
+		t.Errorf("/readyz = %s, want the view's check", ready)
+	}
+}
