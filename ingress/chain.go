@@ -342,9 +342,10 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 		wait = min(pref.wait, r.Reply.MaxWait)
 	}
 	async := pref.async || wait <= 0
-	if !async && s.replyFromCache(c, r, ri, m) {
+	if !async && s.replyFromCache(c, r, ri, m, wait) {
 		return nil // an identical request's reply: no record
 	}
+	defer s.landFlight(r, ri) // the followers of this request go on their own
 	if !async {
 		// The responder breaker: while the route's responders are known
 		// to be down, do not keep the client waiting.

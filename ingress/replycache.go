@@ -29,8 +29,12 @@ func (s *Server) buildReplyCaches() {
 }
 
 // replyFromCache answers the request from its route's cache and reports
-// whether it did; on a miss it notes the request's key, for keepReply.
-func (s *Server) replyFromCache(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message) bool {
+// whether it did. On a miss, while an identical request is waiting for
+// its reply, it waits for that one (up to wait) and answers with its reply
+// when it is kept; otherwise the request leads a flight of its own
+// (ri.flight: the caller must landFlight it) and notes its key, for
+// keepReply.
+func (s *Server) replyFromCache(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message, wait time.Duration) bool {
 	cache := s.replyCaches[r.Name]
 	if cache == nil {
 		return false
@@ -45,9 +49,30 @@ func (s *Server) replyFromCache(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *to
 	now := time.Now()
 	hit, ok := cache.Get(key, now)
 	if !ok {
-		ri.cacheKey = key
-		c.Set("X-Cache", "miss")
-		return false
+		f, leader := cache.Join(key)
+		if !leader {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-f.Done():
+				hit, ok = f.Result()
+			case <-t.C:
+			case <-c.UserContext().Done():
+			case <-s.streams.Done():
+			}
+			if !ok {
+				// It failed, or is late: this request goes on its own.
+				if f, leader = cache.Join(key); !leader {
+					f = nil // another follower leads now; no cache for this one
+				}
+			}
+		}
+		if !ok {
+			ri.cacheKey, ri.flight = key, f
+			c.Set("X-Cache", "miss")
+			return false
+		}
+		now = time.Now()
 	}
 	for _, h := range hit.Header {
 		c.Set(h[0], h[1])
@@ -77,7 +102,18 @@ func (s *Server) keepReply(r topics.Route, ri *reqInfo, rep correlator.Reply) {
 			cacheControl = h.Value
 		}
 	}
-	cache.Put(ri.cacheKey, kept, cacheControl, time.Now())
+	kept, ok := cache.Put(ri.cacheKey, kept, cacheControl, time.Now())
+	if ri.flight != nil {
+		cache.Land(ri.cacheKey, ri.flight, kept, ok)
+	}
+}
+
+// landFlight ends the flight the request leads (if any) without a reply
+// to share, unless keepReply landed it already.
+func (s *Server) landFlight(r topics.Route, ri *reqInfo) {
+	if ri.flight != nil {
+		s.replyCaches[r.Name].Land(ri.cacheKey, ri.flight, policy.CachedReply{}, false)
+	}
 }
 
 func cmpOr(a, b string) string {

@@ -2,6 +2,8 @@ package ingress
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/topics"
+	"github.com/ferry-gw/ferry/topics/topicstest"
 )
 
 // TestReplyCache: a sync route with reply.cache answers an identical
@@ -88,4 +91,57 @@ func replyFor(id string, prod *downProducer) correlator.Reply {
 		return correlator.Reply{Status: 500, Final: true, Body: []byte(`{}`)}
 	}
 	return correlator.Reply{Status: 200, Final: true, Body: []byte(`{"price":` + time.Now().Format("150405.000000") + `}`)}
+}
+
+// TestReplyCacheCollapsesConcurrentRequests: identical requests that
+// arrive while the first is still waiting for its reply produce no record
+// of their own: they wait for the first one's reply and get it as a hit.
+func TestReplyCacheCollapsesConcurrentRequests(t *testing.T) {
+	t.Parallel()
+	prod := &downProducer{}
+	corr := newFakeCorrelator()
+	_, h := newTestServer(t, []topics.RouteConfig{
+		{Name: "quote", Path: "/v1/quotes", Topic: "q", Key: "{body./sym}", Auth: topics.AuthNone,
+			Reply: &topics.ReplyConfig{Topic: "q.replies", Timeout: 5 * time.Second, Cache: &topics.CacheConfig{TTL: time.Minute, Shared: true}}},
+	}, Deps{Producer: prod, Correlator: corr, Results: &fakeResults{}})
+	const n = 10
+	results := make(chan handled, n)
+	for range n {
+		go func() { results <- handle(h, "POST", "/v1/quotes", "application/json", `{"sym":"ACME"}`) }()
+	}
+	// Answer the first record only once every request has arrived: the
+	// others are waiting for it, not producing.
+	topicstest.Eventually(t, 5*time.Second, time.Millisecond, func() error {
+		if prod.calls.Load() == 0 {
+			return errors.New("no record yet")
+		}
+		return nil
+	})
+	topicstest.Eventually(t, 5*time.Second, time.Millisecond, func() error {
+		if w := corr.ws.Len(); w != 1 {
+			return fmt.Errorf("%d waiters", w)
+		}
+		return nil
+	})
+	prod.mu.Lock()
+	id := prod.ids[0]
+	prod.mu.Unlock()
+	// A request that comes after the reply is kept hits the cache, which
+	// is as good as joining the flight: the order does not matter.
+	if !corr.ws.Deliver([]byte(id), replyFor(id, prod)) {
+		t.Fatal("the reply found no waiter")
+	}
+	hits := 0
+	for range n {
+		r := <-results
+		if r.status != 200 {
+			t.Errorf("answer %d %s, want 200", r.status, r.body)
+		}
+		if string(r.header.Peek("X-Cache")) == "hit" {
+			hits++
+		}
+	}
+	if c := prod.calls.Load(); c != 1 || hits != n-1 {
+		t.Errorf("%d records produced and %d hits for %d identical requests, want 1 and %d", c, hits, n, n-1)
+	}
 }

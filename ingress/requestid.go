@@ -37,6 +37,9 @@ type reqInfo struct {
 	// cacheKey names the request in its route's reply cache, when it has
 	// one and the request was not answered from it.
 	cacheKey string
+	// flight is the reply cache flight this request leads: identical
+	// requests wait for its reply (replycache.go).
+	flight *policy.Flight
 }
 
 // settleReply tells the responder breaker the outcome of the request's

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -27,12 +28,59 @@ type CachedReply struct {
 type ReplyCache struct {
 	ttl time.Duration
 	lru *expirable.LRU[string, CachedReply]
+
+	mu      sync.Mutex
+	flights map[string]*Flight // requests waiting for their reply, by key
 }
 
 // NewReplyCache returns a cache of at most maxEntries replies, each kept
 // at most ttl.
 func NewReplyCache(maxEntries int, ttl time.Duration) *ReplyCache {
-	return &ReplyCache{ttl: ttl, lru: expirable.NewLRU[string, CachedReply](maxEntries, nil, ttl)}
+	return &ReplyCache{ttl: ttl, lru: expirable.NewLRU[string, CachedReply](maxEntries, nil, ttl), flights: make(map[string]*Flight)}
+}
+
+// Flight is a request that missed the cache and is waiting for its reply:
+// identical requests that arrive meanwhile wait for it (Join) instead of
+// producing records of their own (singleflight).
+type Flight struct {
+	done  chan struct{}
+	once  sync.Once
+	reply CachedReply
+	ok    bool
+}
+
+// Done is closed when the flight has landed.
+func (f *Flight) Done() <-chan struct{} { return f.done }
+
+// Result is the flight's reply once Done is closed: ok when it was kept
+// (a 2xx reply the cache took), else the followers send their own.
+func (f *Flight) Result() (CachedReply, bool) { return f.reply, f.ok }
+
+// Join returns the flight of key: a new one that the caller leads (and
+// must Land), or the one in the air, which the caller may wait for.
+func (c *ReplyCache) Join(key string) (f *Flight, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.flights[key]; ok {
+		return f, false
+	}
+	f = &Flight{done: make(chan struct{})}
+	c.flights[key] = f
+	return f, true
+}
+
+// Land ends the flight of key that the caller leads, with the reply kept
+// for it (ok) or none; only the first call counts.
+func (c *ReplyCache) Land(key string, f *Flight, r CachedReply, ok bool) {
+	f.once.Do(func() {
+		c.mu.Lock()
+		if c.flights[key] == f {
+			delete(c.flights, key)
+		}
+		c.mu.Unlock()
+		f.reply, f.ok = r, ok
+		close(f.done)
+	})
 }
 
 // ReplyCacheKey names a request for the cache: its route, its principal
@@ -62,14 +110,14 @@ func (c *ReplyCache) Get(key string, now time.Time) (CachedReply, bool) {
 
 // Put keeps r for key, unless its Cache-Control says no-store; a max-age
 // shorter than the TTL shortens its life (a longer one cannot lengthen
-// it). It reports whether r was kept.
-func (c *ReplyCache) Put(key string, r CachedReply, cacheControl string, now time.Time) bool {
+// it). It reports whether r was kept, and returns it as kept.
+func (c *ReplyCache) Put(key string, r CachedReply, cacheControl string, now time.Time) (CachedReply, bool) {
 	ttl := c.ttl
 	for _, d := range strings.Split(cacheControl, ",") {
 		d = strings.ToLower(strings.TrimSpace(d))
 		switch {
 		case d == "no-store", d == "no-cache", d == "private":
-			return false
+			return r, false
 		case strings.HasPrefix(d, "max-age="):
 			if s, err := strconv.Atoi(d[len("max-age="):]); err == nil && s >= 0 {
 				ttl = min(ttl, time.Duration(s)*time.Second)
@@ -77,9 +125,9 @@ func (c *ReplyCache) Put(key string, r CachedReply, cacheControl string, now tim
 		}
 	}
 	if ttl <= 0 {
-		return false
+		return r, false
 	}
 	r.Stored, r.Expires = now, now.Add(ttl)
 	c.lru.Add(key, r)
-	return true
+	return r, true
 }
