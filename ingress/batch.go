@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,11 @@ type batchItem struct {
 	Partition *int32           `json:"partition,omitempty"`
 	Offset    *int64           `json:"offset,omitempty"`
 	Problem   *problem.Details `json:"problem,omitempty"`
+}
+
+// Transactor writes records in one Kafka transaction (topics.Transactor).
+type Transactor interface {
+	ProduceAll(ctx context.Context, msgs []*topics.Message) ([]topics.Position, error)
 }
 
 // batchAnswer is the body of a batch route's answer.
@@ -80,9 +86,12 @@ func (s *Server) handleBatch(c *fiber.Ctx, r topics.Route, ri *reqInfo) error {
 		}
 		msgs[i] = m
 	}
+	ctx := c.UserContext()
+	if r.Batch.Atomic {
+		return s.produceAtomic(c, ri, items, msgs)
+	}
 	// franz-go batches what is produced together; each record is still
 	// acknowledged (or not) on its own.
-	ctx := c.UserContext()
 	var wg sync.WaitGroup
 	for i, m := range msgs {
 		if m == nil {
@@ -107,13 +116,61 @@ func (s *Server) handleBatch(c *fiber.Ctx, r topics.Route, ri *reqInfo) error {
 		}
 	}
 	ri.produced = ans.Produced > 0
-	out, err := json.Marshal(ans)
-	if err != nil {
-		return fmt.Errorf("batch answer: %w", err)
-	}
 	status := fiber.StatusOK
 	if ans.Failed > 0 {
 		status = fiber.StatusMultiStatus
+	}
+	return writeBatch(c, status, ans)
+}
+
+// produceAtomic writes the records of an atomic batch in one transaction,
+// or none of them: when a record was refused (items holds its problem),
+// or the transaction failed (every record gets its problem). The answer
+// is 200 when all were committed; 422 (a record refused) or the
+// transaction's error status otherwise, with nothing produced.
+func (s *Server) produceAtomic(c *fiber.Ctx, ri *reqInfo, items []batchItem, msgs []*topics.Message) error {
+	ans := batchAnswer{Records: items}
+	refused := false
+	for _, it := range items {
+		if it.Problem != nil {
+			refused = true
+		}
+	}
+	notProduced := func(pe *problem.Error) {
+		d := pe.Details(c.Path(), ri.id)
+		for i := range items {
+			if items[i].Problem == nil {
+				items[i] = batchItem{Index: i, Status: pe.Type.Status, Problem: &d}
+			}
+		}
+		ans.Failed = len(items)
+	}
+	if refused {
+		notProduced(problem.New(problem.Validation, "not produced: another record of this atomic batch was refused"))
+		return writeBatch(c, fiber.StatusUnprocessableEntity, ans)
+	}
+	pos, err := s.deps.Atomic.ProduceAll(c.UserContext(), msgs)
+	if err != nil {
+		pe := toProblem(err)
+		notProduced(pe)
+		if pe.RetryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(pe.RetryAfter))
+		}
+		return writeBatch(c, pe.Type.Status, ans)
+	}
+	for i, m := range msgs {
+		items[i] = batchItem{Index: i, Status: fiber.StatusAccepted, ID: m.ID, Topic: pos[i].Topic, Partition: &pos[i].Partition, Offset: &pos[i].Offset}
+	}
+	ans.Produced = len(items)
+	ri.produced = true
+	return writeBatch(c, fiber.StatusOK, ans)
+}
+
+// writeBatch answers a batch with status and ans.
+func writeBatch(c *fiber.Ctx, status int, ans batchAnswer) error {
+	out, err := json.Marshal(ans)
+	if err != nil {
+		return fmt.Errorf("batch answer: %w", err)
 	}
 	c.Status(status)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)

@@ -119,6 +119,9 @@ type Deps struct {
 	Topics TopicLister
 	// Views serves the GET routes; nil answers them 503 view-unavailable.
 	Views Views
+	// Atomic writes the records of an atomic batch (batch.atomic) in one
+	// transaction; required when a route has one.
+	Atomic Transactor
 	// ReplayScopes are the scopes callers of /v1/replay and /v1/topics
 	// must hold, all of them; empty means ["admin"]
 	// (consumers.DefaultReplayScope).
@@ -144,6 +147,9 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		return nil, fmt.Errorf("ingress: a Producer is required")
 	}
 	for _, r := range table.Routes() {
+		if r.Batch != nil && r.Batch.Atomic && deps.Atomic == nil {
+			return nil, fmt.Errorf("ingress: route %s has an atomic batch but no Atomic is given", r.Name)
+		}
 		if r.Reply != nil && (deps.Correlator == nil || deps.Results == nil) {
 			return nil, fmt.Errorf("ingress: route %s has a reply section but no Correlator and Results are given", r.Name)
 		}

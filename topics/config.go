@@ -219,6 +219,9 @@ type BatchConfig struct {
 	// MaxRecords is the most records one request may carry; default 500,
 	// at most 10000.
 	MaxRecords int `yaml:"max_records"`
+	// Atomic writes the records of a request in one Kafka transaction:
+	// all of them, or (when one is refused or the transaction fails) none.
+	Atomic bool `yaml:"atomic"`
 }
 
 // Batch limits.

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-gw/ferry/consumers"
@@ -167,12 +169,30 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	}
 
 	producer := topics.NewProducer(cl, cfg.Kafka.ProduceTimeout, tel.producerOptions()...)
+	var atomic *topics.Transactor
+	if hasAtomicBatch(cfg.table) {
+		// Atomic batches go through a transactional client of their own,
+		// one transaction at a time; its id is unique to this process.
+		txOpts, err := kafkaOpts(cfg.Kafka, seeds, klog, tel.kafkaHooks("transactions")...)
+		if err != nil {
+			return err
+		}
+		txcl, err := kgo.NewClient(append(txOpts, kgo.TransactionalID("ferry-"+rand.Text()))...)
+		if err != nil {
+			return fmt.Errorf("kafka transactional client: %w", err)
+		}
+		closers = append(closers, txcl.Close)
+		atomic = topics.NewTransactor(txcl, cfg.Kafka.ProduceTimeout)
+	}
 	deps := ingress.Deps{
 		Producer:    producer,
 		Validator:   cfg.schemas,
 		Checks:      readyChecks(admin, rdb, needed),
 		Limiter:     policy.NewRedisLimiter(rdb),
 		Idempotency: policy.NewRedisIdempotency(rdb),
+	}
+	if atomic != nil {
+		deps.Atomic = atomic
 	}
 	var corr *correlator.Correlator
 	if rt := replyTopics(cfg.table); len(rt) > 0 {
@@ -503,4 +523,14 @@ func newHub(cfg *loaded, seeds []string, log *slog.Logger, klog kafkaLog, tel *t
 	}
 	hub := consumers.NewHub(cfg.Hub, cfg.Streams, live, reader, consumers.WithLogger(log))
 	return hub, []func(){live.Close, reader.Close}, nil
+}
+
+// hasAtomicBatch reports whether a route of t takes atomic batches.
+func hasAtomicBatch(t *topics.Table) bool {
+	for _, r := range t.Routes() {
+		if r.Batch != nil && r.Batch.Atomic {
+			return true
+		}
+	}
+	return false
 }
