@@ -3,6 +3,7 @@ package correlator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,27 @@ type Waiter struct {
 	reply *Reply      // the final reply once state is stateTaken; guarded by ws.mu
 	stop  func() bool // stops the context.AfterFunc
 	state waiterState // guarded by ws.mu
+	// gather, when > 0, makes the waiter collect final replies (Gather)
+	// until it has that many; guarded by ws.mu, like gathered.
+	gather   int
+	gathered []Reply
+}
+
+// Gather makes w collect every final reply that arrives (scatter-gather:
+// several responders answer one request) until it has max of them, when
+// Wait returns the last one; Gathered returns them all. Call it after
+// Register and before the request is produced.
+func (w *Waiter) Gather(max int) {
+	w.ws.mu.Lock()
+	defer w.ws.mu.Unlock()
+	w.gather = max
+}
+
+// Gathered returns the final replies a gathering waiter has collected.
+func (w *Waiter) Gathered() []Reply {
+	w.ws.mu.Lock()
+	defer w.ws.mu.Unlock()
+	return slices.Clone(w.gathered)
 }
 
 // NewWaiters returns an empty map that holds at most max waiters, and at
@@ -147,6 +169,13 @@ func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.Rep
 func (ws *Waiters) Deliver(id []byte, r Reply) bool {
 	ws.mu.Lock()
 	w, ok := ws.m[string(id)]
+	if ok && w.gather > 0 {
+		w.gathered = append(w.gathered, r)
+		if len(w.gathered) < w.gather {
+			ws.mu.Unlock()
+			return true // gathered; the waiter waits for more
+		}
+	}
 	if ok {
 		ws.drop(w, stateTaken)
 		// Kept under the lock, so Detach never sees stateTaken without

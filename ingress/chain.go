@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"time"
 
@@ -366,6 +367,9 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 		return err
 	}
 	defer w.Cancel()
+	if g := r.Reply.Gather; g != nil && !async {
+		w.Gather(cmp.Or(g.Max, math.MaxInt))
+	}
 	to := w.ReplyTo()
 	m.Reply = &to
 	if async {
@@ -386,6 +390,9 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	if async {
 		c.Set("Preference-Applied", "respond-async")
 		return accepted(c, id, pos)
+	}
+	if r.Reply.Gather != nil {
+		return s.gatherReplies(c, r, w)
 	}
 	if pref.hasWait {
 		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))

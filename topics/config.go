@@ -278,6 +278,21 @@ type ReplyConfig struct {
 	// Cache keeps 2xx replies: identical requests within the TTL are
 	// answered from it, without a record. Nil (the default) caches nothing.
 	Cache *CacheConfig `yaml:"cache"`
+	// Gather collects every reply to the request (scatter-gather: several
+	// responder groups answer it) until Max arrive or Window passes, and
+	// answers them together. Nil answers with the first reply.
+	Gather *GatherConfig `yaml:"gather"`
+}
+
+// GatherConfig is a sync route's reply.gather.
+type GatherConfig struct {
+	// Window is how long replies are gathered; required.
+	Window time.Duration `yaml:"window"`
+	// Min is how many replies make a 200; fewer is a 504. Default 1.
+	Min int `yaml:"min"`
+	// Max ends the gathering as soon as that many arrived; 0 waits for
+	// the whole window.
+	Max int `yaml:"max"`
 }
 
 // CacheConfig is a sync route's reply.cache.
@@ -581,6 +596,25 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 				errs.addf(at+".reply.cache.max_entries", "must be positive")
 			}
 			rp.Cache = &c
+		}
+		if g := rp.Gather; g != nil {
+			gc := *g
+			if gc.Window <= 0 {
+				errs.addf(at+".reply.gather.window", "required: how long replies are gathered (e.g. 2s)")
+			}
+			if gc.Min == 0 {
+				gc.Min = 1
+			}
+			switch {
+			case gc.Min < 0:
+				errs.addf(at+".reply.gather.min", "must be positive")
+			case gc.Max < 0, gc.Max > 0 && gc.Max < gc.Min:
+				errs.addf(at+".reply.gather.max", "must be at least min (%d), or 0 for no maximum", gc.Min)
+			}
+			if rp.Cache != nil {
+				errs.addf(at+".reply.gather", "a gathering route cannot have a reply cache")
+			}
+			rp.Gather = &gc
 		}
 		rp.CircuitBreaker = rp.CircuitBreaker.WithDefaults()
 		r.Reply = &rp

@@ -280,7 +280,9 @@ var routeProblem = map[problem.Type]func(topics.Route) bool{
 	problem.Forbidden:            func(r topics.Route) bool { return r.Auth == topics.AuthRequired && len(r.Scopes) > 0 },
 	problem.RateLimited:          func(r topics.Route) bool { return r.RateLimit != nil },
 
-	problem.ReplyTimeout:       func(r topics.Route) bool { return r.Reply != nil && r.Reply.OnTimeout == "fail" },
+	problem.ReplyTimeout: func(r topics.Route) bool {
+		return r.Reply != nil && (r.Reply.OnTimeout == "fail" || r.Reply.Gather != nil)
+	},
 	problem.TooManyPending:     func(r topics.Route) bool { return r.Reply != nil },
 	problem.ResultsUnavailable: func(r topics.Route) bool { return r.Reply != nil },
 	problem.ResponderFailed:    func(r topics.Route) bool { return r.Reply != nil },

@@ -1,0 +1,71 @@
+package ingress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/policy"
+	"github.com/ferry-gw/ferry/ingress/problem"
+	"github.com/ferry-gw/ferry/topics"
+)
+
+// gatheredReply is one reply of a scatter-gather answer.
+type gatheredReply struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+// gatherReplies (reply.gather) collects the replies to the request for
+// the gather window, or until gather.max of them arrived, and answers
+// them together: 200 {"replies": [...]} in arrival order when at least
+// gather.min arrived, else 504 reply-timeout with the count. Replies
+// arriving after the answer are left to the result store (counted as
+// late). The record is produced, so the client is never told to retry.
+func (s *Server) gatherReplies(c *fiber.Ctx, r topics.Route, w *correlator.Waiter) error {
+	g := r.Reply.Gather
+	_, err := w.WaitFor(c.UserContext(), g.Window)
+	switch {
+	case err == nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, correlator.ErrClosed):
+	default:
+		return err // the request's own context ended
+	}
+	reps := w.Gathered()
+	w.Cancel() // the replies still to come are late
+	if len(reps) < g.Min {
+		info(c).settleReply(policy.Failure)
+		return problem.New(problem.ReplyTimeout, fmt.Sprintf("%d of the %d replies needed arrived within %s; the request was published", len(reps), g.Min, g.Window))
+	}
+	info(c).settleReply(policy.Success)
+	out := struct {
+		Replies []gatheredReply `json:"replies"`
+	}{Replies: make([]gatheredReply, 0, len(reps))}
+	for _, rep := range reps {
+		gr := gatheredReply{Status: rep.Status, Headers: make(map[string]string, len(rep.Header)), Body: rep.Body}
+		for _, h := range rep.Header {
+			gr.Headers[h.Name] = h.Value
+		}
+		if rep.Err() != nil {
+			gr.Status = problem.BadReply.Status
+		}
+		if len(rep.Body) == 0 || !json.Valid(rep.Body) {
+			gr.Body, _ = json.Marshal(string(rep.Body))
+		}
+		out.Replies = append(out.Replies, gr)
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("gather answer: %w", err)
+	}
+	c.Set("X-Replies", strconv.Itoa(len(reps)))
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Status(fiber.StatusOK)
+	c.Response().SetBody(body)
+	return nil
+}
