@@ -29,6 +29,10 @@ run: build ## run the gateway on :8080 with embedded Kafka (127.0.0.1:9092), Red
 test: ## run every test with the race detector
 	$(GO) test $(TEST_FLAGS) ./...
 
+.PHONY: chaos
+chaos: build ## chaos soak: two instances, one broker, one Redis, random faults; CHAOS_S=300 seconds, CHAOS_SEED replays a run
+	CHAOS_S=$${CHAOS_S:-300} $(GO) test -race -count=1 -run '^TestChaos$$' -timeout 0 -v ./cmd/ferry
+
 .PHONY: bench
 bench: build ## every load scenario next to its baseline (BENCH_QUICK=1: ~1.5 min); writes BENCHMARKS.md
 	$(GO) build -o bin/ferry-load ./cmd/ferry-load
