@@ -40,6 +40,11 @@ type reloader struct {
 
 // watch reloads on every SIGHUP until ctx ends.
 func (r *reloader) watch(ctx context.Context) {
+	onSIGHUP(ctx, func() { _ = r.reload(ctx) })
+}
+
+// onSIGHUP calls fn on every SIGHUP until ctx ends.
+func onSIGHUP(ctx context.Context, fn func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -48,7 +53,7 @@ func (r *reloader) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			_ = r.reload(ctx)
+			fn()
 		}
 	}
 }

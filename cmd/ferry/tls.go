@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 )
 
 // TLSConfig is the top-level `tls` section: HTTPS on `listen`, and
@@ -136,19 +134,11 @@ func (f *tlsFiles) config() *tls.Config {
 // watch reloads the files on every SIGHUP until ctx ends, logging each
 // outcome.
 func (f *tlsFiles) watch(ctx context.Context, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
+	onSIGHUP(ctx, func() {
+		if err := f.reload(); err != nil {
+			log.Error("SIGHUP: the TLS files did not load; keeping the previous ones", "err", err)
 			return
-		case <-hup:
-			if err := f.reload(); err != nil {
-				log.Error("SIGHUP: the TLS files did not load; keeping the previous ones", "err", err)
-				continue
-			}
-			log.Info("SIGHUP: TLS certificate and client CAs reloaded", "cert_file", f.cfg.CertFile)
 		}
-	}
+		log.Info("SIGHUP: TLS certificate and client CAs reloaded", "cert_file", f.cfg.CertFile)
+	})
 }

@@ -375,13 +375,7 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		accepted["headers"].(obj)["Location"] = ref("#/components/headers/ferry.Location")
 		op.Responses["202"] = accepted
 	}
-	byStatus := make(map[int][]problem.Type)
-	for _, pt := range routeProblems(r, introspection) {
-		byStatus[pt.Status] = append(byStatus[pt.Status], pt)
-	}
-	for status, pts := range byStatus {
-		op.Responses[strconv.Itoa(status)] = problemResponse(pts)
-	}
+	addRouteProblems(op, r, introspection)
 	if r.Reply != nil && r.Reply.OnTimeout == "fail" {
 		timeout := problemResponse([]problem.Type{problem.ReplyTimeout})
 		timeout["description"] = "No reply in time (reply.on_timeout: fail; `" + problem.ReplyTimeout.URI +
@@ -389,16 +383,7 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		op.Responses["504"] = timeout
 	}
 
-	switch {
-	case r.Auth == topics.AuthNone:
-		op.Security = &[]securityReqs{}
-	case len(schemes) > 0:
-		reqs := make([]securityReqs, 0, len(schemes))
-		for _, n := range schemes {
-			reqs = append(reqs, securityReqs{n: append([]string{}, r.Scopes...)})
-		}
-		op.Security = &reqs
-	}
+	op.Security = routeSecurity(r, schemes)
 	return op
 }
 
@@ -649,6 +634,31 @@ func viewOperation(op *operation, r topics.Route, params []string, schemes []str
 	if len(r.Scopes) > 0 {
 		op.Description += " Scopes required: " + strings.Join(r.Scopes, ", ") + "."
 	}
+	addRouteProblems(op, r, introspection)
+	op.Security = routeSecurity(r, schemes)
+	return op
+}
+
+// routeSecurity is the security requirement of route r: none for auth:
+// none, else any of the schemes with the route's scopes (nil when no
+// scheme is configured).
+func routeSecurity(r topics.Route, schemes []string) *[]securityReqs {
+	switch {
+	case r.Auth == topics.AuthNone:
+		return &[]securityReqs{}
+	case len(schemes) > 0:
+		reqs := make([]securityReqs, 0, len(schemes))
+		for _, n := range schemes {
+			reqs = append(reqs, securityReqs{n: append([]string{}, r.Scopes...)})
+		}
+		return &reqs
+	}
+	return nil
+}
+
+// addRouteProblems adds to op one response per status of the problems
+// route r can answer with.
+func addRouteProblems(op *operation, r topics.Route, introspection bool) {
 	byStatus := make(map[int][]problem.Type)
 	for _, pt := range routeProblems(r, introspection) {
 		byStatus[pt.Status] = append(byStatus[pt.Status], pt)
@@ -656,15 +666,4 @@ func viewOperation(op *operation, r topics.Route, params []string, schemes []str
 	for status, pts := range byStatus {
 		op.Responses[strconv.Itoa(status)] = problemResponse(pts)
 	}
-	switch {
-	case r.Auth == topics.AuthNone:
-		op.Security = &[]securityReqs{}
-	case len(schemes) > 0:
-		reqs := make([]securityReqs, 0, len(schemes))
-		for _, n := range schemes {
-			reqs = append(reqs, securityReqs{n: append([]string{}, r.Scopes...)})
-		}
-		op.Security = &reqs
-	}
-	return op
 }
