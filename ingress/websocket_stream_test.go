@@ -10,6 +10,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -156,5 +157,59 @@ func TestWebSocketStreamIsolatesTenants(t *testing.T) {
 	_ = aAsksForB.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	if _, msg, err := aAsksForB.ReadMessage(); err == nil {
 		t.Errorf("tenant a asking for b received %s", msg)
+	}
+}
+
+// TestWebSocketSlowConsumer: a stream socket whose client stops reading
+// is ended, once it falls a hub buffer behind, with an end frame naming
+// slow_consumer and the position to resume from; resuming from it gets
+// the rest without loss.
+func TestWebSocketSlowConsumer(t *testing.T) {
+	t.Parallel()
+	st := topics.StreamConfig{Name: "s", Topic: "t", Auth: topics.AuthNone}
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st}, hub: consumers.HubConfig{Buffer: 32, History: 64}, partitions: 1})
+	slow := dialStream(t, g.addr, "/v1/streams/s")
+	fast := dialStream(t, g.addr, "/v1/streams/s")
+	big := strings.Repeat("x", 32<<10)
+	const n = 600 // ~19 MiB: more than the socket buffers between them hold
+	for i := 0; i < n; i += 20 {
+		var specs []string
+		for j := i; j < i+20; j++ {
+			specs = append(specs, fmt.Sprintf(`"%08d%s"`, j, big))
+		}
+		g.produce(t, "t", specs...)
+		readFrames(t, fast, 20) // the producer waits for the fast one only
+	}
+	var got []string
+	var end wsRecord
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, msg, err := slow.ReadMessage()
+		if err != nil {
+			t.Fatalf("slow socket after %d frames: %v", len(got), err)
+		}
+		var r wsRecord
+		if err := json.Unmarshal(msg, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Type == "end" {
+			end = r
+			break
+		}
+		got = append(got, string(r.Value[1:9]))
+	}
+	if end.Reason != "slow_consumer" || end.LastEventID == "" || len(got) >= n {
+		t.Fatalf("end frame %+v after %d frames, want slow_consumer with a resume id before %d", end, len(got), n)
+	}
+	if _, _, err := slow.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+		t.Errorf("after the end frame: %v, want close 1013", err)
+	}
+	again := dialStream(t, g.addr, "/v1/streams/s?last_event_id="+end.LastEventID)
+	for len(got) < n {
+		r := readFrames(t, again, 1)[0]
+		if want := fmt.Sprintf("%08d", len(got)); string(r.Value[1:9]) != want {
+			t.Fatalf("resumed frame %s, want %s (no loss, no repeat)", r.Value[1:9], want)
+		}
+		got = append(got, string(r.Value[1:9]))
 	}
 }

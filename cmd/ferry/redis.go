@@ -54,6 +54,14 @@ func (c RedisConfig) options(url string) (*redis.Options, error) {
 	c = c.WithDefaults()
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = c.DialTimeout, c.ReadTimeout, c.WriteTimeout, c.PoolTimeout
 	o.ContextTimeoutEnabled = true
+	// No retries: ferry's Redis commands are scripts that decide once
+	// (an idempotency lock, a GCRA step, a result push). go-redis resends
+	// a command whose reply timed out, and a Redis that was only slow
+	// then runs both: the second copy of an idempotency Begin found the
+	// first one's lock and the request conflicted with itself (409), and
+	// a rate limit would count a request twice. A failure is answered by
+	// each caller's own policy (fail open or closed) instead.
+	o.MaxRetries = -1
 	return o, nil
 }
 

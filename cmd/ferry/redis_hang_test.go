@@ -101,3 +101,41 @@ routes:
 		}
 	}
 }
+
+// TestRedisStallNoSelfConflict: a Redis that stalls for 300 ms (SIGSTOP,
+// then SIGCONT) under a request with a fresh Idempotency-Key must not make
+// the request conflict with itself. go-redis retried the timed-out Begin
+// script by default; once Redis resumed it ran both copies, the second
+// found the first one's lock and the request was answered 409 "in
+// progress" for a key nobody else had used (found by the chaos soak).
+func TestRedisStallNoSelfConflict(t *testing.T) {
+	t.Parallel()
+	raddr, redisProc := startRedisServer(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr, stop := serveFor(t, c, fmt.Sprintf(`
+redis: { url: "redis://%s" }
+routes:
+  - { name: plain, path: /v1/plain, topic: orders.events, auth: none }
+`, raddr))
+	defer stop()
+	for i := range 3 {
+		if err := redisProc.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		answer := make(chan response, 1)
+		go func() {
+			answer <- do(t, "POST", "http://"+addr+"/v1/plain", `{"a":1}`, "Content-Type", "application/json", "Idempotency-Key", fmt.Sprintf(`"fresh-%d"`, i))
+		}()
+		time.Sleep(300 * time.Millisecond) // the stall
+		if err := redisProc.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-answer; r.status == 409 {
+			t.Errorf("stall %d: a fresh Idempotency-Key was answered %s: the request conflicted with itself", i, r)
+		}
+	}
+}
