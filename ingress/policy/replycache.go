@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // CachedReply is a reply kept for a sync route's reply.cache.
@@ -23,11 +23,13 @@ type CachedReply struct {
 }
 
 // ReplyCache keeps the 2xx replies of one sync route for its TTL, at most
-// MaxEntries of them, least recently used first out (hashicorp's
-// expirable LRU). It is safe for concurrent use.
+// MaxEntries of them, least recently used first out (hashicorp's LRU;
+// an expired reply is dropped when it is read, so the cache starts no
+// goroutine: one is built per route on every config reload). It is safe
+// for concurrent use.
 type ReplyCache struct {
 	ttl time.Duration
-	lru *expirable.LRU[string, CachedReply]
+	lru *lru.Cache[string, CachedReply]
 
 	mu      sync.Mutex
 	flights map[string]*Flight // requests waiting for their reply, by key
@@ -36,7 +38,8 @@ type ReplyCache struct {
 // NewReplyCache returns a cache of at most maxEntries replies, each kept
 // at most ttl.
 func NewReplyCache(maxEntries int, ttl time.Duration) *ReplyCache {
-	return &ReplyCache{ttl: ttl, lru: expirable.NewLRU[string, CachedReply](maxEntries, nil, ttl), flights: make(map[string]*Flight)}
+	c, _ := lru.New[string, CachedReply](max(maxEntries, 1)) // errors only for a size < 1
+	return &ReplyCache{ttl: ttl, lru: c, flights: make(map[string]*Flight)}
 }
 
 // Flight is a request that missed the cache and is waiting for its reply:
@@ -102,7 +105,11 @@ func ReplyCacheKey(route, principal string, recordKey, body []byte) string {
 // Get returns the reply kept for key, if it has not expired at now.
 func (c *ReplyCache) Get(key string, now time.Time) (CachedReply, bool) {
 	r, ok := c.lru.Get(key)
-	if !ok || !now.Before(r.Expires) {
+	if !ok {
+		return CachedReply{}, false
+	}
+	if !now.Before(r.Expires) {
+		c.lru.Remove(key)
 		return CachedReply{}, false
 	}
 	return r, true
