@@ -75,11 +75,11 @@ type Server struct {
 	// open, which Shutdown waits for; handler is the app's request
 	// handler, through which each frame of a publish socket goes.
 	upgrader *websocket.FastHTTPUpgrader
-	sockets  sync.WaitGroup
+	sockets  *sync.WaitGroup
 	handler  fasthttp.RequestHandler
-	// gens are the Servers built from reloaded configs (reload.go); only
-	// the Server that listens (Serve) has any.
-	gens generations
+	// active is the Server that answers the requests of the listening one
+	// (Serve): itself, or the one a reload swapped in (reload.go).
+	active atomic.Pointer[Server]
 	// config is what /readyz says of the config this Server was built
 	// from (WithConfigInfo).
 	config *ConfigInfo
@@ -159,6 +159,7 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	}
 	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default(), replayHeartbeat: replayHeartbeatDefault}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
+	s.sockets = new(sync.WaitGroup)
 	for _, o := range opts {
 		o(s)
 	}
@@ -228,8 +229,8 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) Serve(ln net.Listener) error {
 	// Every request goes to the active generation (Swap): s itself until
 	// a reload, then the Server built from the new config.
-	s.gens.active.CompareAndSwap(nil, s)
-	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) { s.gens.active.Load().handler(ctx) }
+	s.active.CompareAndSwap(nil, s)
+	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) { s.active.Load().handler(ctx) }
 	if err := s.app.Listener(ln); err != nil {
 		return fmt.Errorf("serve http: %w", err)
 	}
@@ -240,7 +241,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // for s and the generation it serves.
 func (s *Server) SetReady(ready bool) {
 	s.ready.Store(ready)
-	if a := s.gens.active.Load(); a != nil {
+	if a := s.active.Load(); a != nil {
 		a.ready.Store(ready)
 	}
 }
@@ -249,11 +250,8 @@ func (s *Server) SetReady(ready bool) {
 // long polls, stops accepting connections and waits until every in-flight
 // request has its answer or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	gens := s.generations()
-	for _, g := range gens {
-		g.ready.Store(false)
-		g.stopStreams()
-	}
+	s.SetReady(false)
+	s.stopStreams() // shared by every generation (Swap)
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("shutdown http: %w", err)
 	}
@@ -262,9 +260,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for _, g := range gens {
-			g.sockets.Wait()
-		}
+		s.sockets.Wait()
 	}()
 	select {
 	case <-done:
