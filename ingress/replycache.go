@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func (s *Server) replyFromCache(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *to
 	}
 	c.Set("X-Cache", "hit")
 	c.Set(fiber.HeaderAge, strconv.Itoa(int(now.Sub(hit.Stored)/time.Second)))
-	c.Set(fiber.HeaderContentType, cmpOr(hit.ContentType, fiber.MIMEApplicationJSON))
+	c.Set(fiber.HeaderContentType, cmp.Or(hit.ContentType, fiber.MIMEApplicationJSON))
 	c.Status(hit.Status)
 	c.Response().SetBody(hit.Body)
 	return true
@@ -114,11 +115,4 @@ func (s *Server) landFlight(r topics.Route, ri *reqInfo) {
 	if ri.flight != nil {
 		s.replyCaches[r.Name].Land(ri.cacheKey, ri.flight, policy.CachedReply{}, false)
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

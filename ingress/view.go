@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -85,7 +86,7 @@ func (s *Server) viewGet(r topics.Route) fiber.Handler {
 		c.Set(fiber.HeaderETag, e.ETag())
 		c.Set(fiber.HeaderLastModified, e.Time.UTC().Format(http.TimeFormat))
 		c.Set(fiber.HeaderCacheControl, "no-cache")
-		c.Set(fiber.HeaderContentType, cmpOr(e.ContentType, fiber.MIMEApplicationJSON))
+		c.Set(fiber.HeaderContentType, cmp.Or(e.ContentType, fiber.MIMEApplicationJSON))
 		return c.Send(e.Value)
 	}
 }

@@ -16,28 +16,34 @@ import (
 	"github.com/ferry-gw/ferry/ingress/stream"
 )
 
-// newUpgrader returns the WebSocket upgrader of the server: a handshake
-// from a browser page is accepted only from the server's own origin or
-// one listed in server.cors.allow_origins, since cookies ride along with
-// a cross-site WebSocket handshake (cross-site WebSocket hijacking).
+// newUpgrader returns the WebSocket upgrader of the server. The origin
+// is checked before it runs (originAllowed), so that a refusal is a
+// problem like every other.
 func (s *Server) newUpgrader() *websocket.FastHTTPUpgrader {
-	allowed := make(map[string]bool, len(s.cfg.CORS.AllowOrigins))
-	for _, o := range s.cfg.CORS.AllowOrigins {
-		allowed[strings.TrimSuffix(strings.ToLower(o), "/")] = true
-	}
 	return &websocket.FastHTTPUpgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  4096,
-		CheckOrigin: func(ctx *fasthttp.RequestCtx) bool {
-			origin := string(ctx.Request.Header.Peek(fiber.HeaderOrigin))
-			if origin == "" || allowed["*"] || allowed[strings.ToLower(origin)] {
-				return true
-			}
-			u, err := url.Parse(origin)
-			return err == nil && strings.EqualFold(u.Host, string(ctx.Host()))
-		},
+		CheckOrigin:      func(*fasthttp.RequestCtx) bool { return true }, // upgrade checked it
 	}
+}
+
+// originAllowed accepts a handshake from a browser page only from the
+// server's own origin or one listed in server.cors.allow_origins, since
+// cookies ride along with a cross-site WebSocket handshake (cross-site
+// WebSocket hijacking); a client that sends no Origin is not a page.
+func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) bool {
+	origin := string(ctx.Request.Header.Peek(fiber.HeaderOrigin))
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.cfg.CORS.AllowOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, string(ctx.Host()))
 }
 
 // isWebSocket reports whether c asks for a WebSocket upgrade.
@@ -50,11 +56,8 @@ func isWebSocket(c *fiber.Ctx) bool {
 // for it. An origin refused or a malformed handshake is answered 403 or
 // 400, as a problem, and fn never runs.
 func (s *Server) upgrade(c *fiber.Ctx, fn func(conn *websocket.Conn, peer net.Conn)) error {
-	var tlsState *tls.ConnectionState
-	if st := c.Context().TLSConnectionState(); st != nil {
-		tlsState = st
-	}
-	if !s.upgrader.CheckOrigin(c.Context()) {
+	tlsState := c.Context().TLSConnectionState()
+	if !s.originAllowed(c.Context()) {
 		return problem.New(problem.Forbidden, "WebSocket handshakes from origin "+stream.QuoteParam(c.Get(fiber.HeaderOrigin))+" are not allowed; list it in server.cors.allow_origins")
 	}
 	s.sockets.Add(1)
@@ -121,7 +124,7 @@ func (s *Server) publishFrame(req *socket.Request, peer net.Conn, host string, c
 	if r == nil {
 		return socket.ProblemAck(req.ID, problem.New(problem.NotFound, "no route is named "+stream.QuoteParam(req.Route)))
 	}
-	path, err := socket.FillPath(r.Path, req.Params)
+	path, err := socket.FillPath(r.Path, r.Params, req.Params)
 	if err != nil {
 		return socket.ProblemAck(req.ID, err)
 	}

@@ -69,9 +69,6 @@ func (r *reloader) close() {
 func (r *reloader) reload(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.base == nil {
-		r.base = r.running
-	}
 	if r.running.path == "" {
 		r.log.Warn("SIGHUP: the config was not read from a file; nothing to reload")
 		return nil

@@ -14,7 +14,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -242,29 +241,17 @@ func ReservedHeader(name string) bool {
 	return false
 }
 
-// FillPath puts params into the {name} segments of a route path.
-func FillPath(path string, params map[string]string) (string, error) {
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(path, '{')
-		if i < 0 {
-			b.WriteString(path)
-			return b.String(), nil
-		}
-		j := strings.IndexByte(path[i:], '}')
-		if j < 0 {
-			b.WriteString(path)
-			return b.String(), nil
-		}
-		name := path[i+1 : i+j]
-		v, ok := params[name]
-		if !ok || v == "" {
+// FillPath puts params into the {name} segments of a route path, whose
+// names are the route's Params.
+func FillPath(path string, names []string, params map[string]string) (string, error) {
+	for _, name := range names {
+		v := params[name]
+		if v == "" {
 			return "", problem.New(problem.BadRequest, "the route's path needs params."+name)
 		}
-		b.WriteString(path[:i])
-		b.WriteString(url.PathEscape(v))
-		path = path[i+j+1:]
+		path = strings.Replace(path, "{"+name+"}", url.PathEscape(v), 1)
 	}
+	return path, nil
 }
 
 // ProblemAck renders the ack of a frame refused before it reached a
@@ -278,40 +265,48 @@ func ProblemAck(id json.RawMessage, err error) []byte {
 	return Ack(id, pe.Type.Status, "", "", body)
 }
 
-// Ack renders an ack: {"id", "status"} and, for a 2xx, the
-// answer's body (with topic, partition and offset lifted to the top for
-// a 202), or else its problem and retry_after; location is the answer's
-// Location (where a sync route's 202 keeps its result).
+// ack is the JSON of an ack frame.
+type ack struct {
+	ID         json.RawMessage `json:"id"`
+	Status     int             `json:"status"`
+	Topic      string          `json:"topic,omitempty"`
+	Partition  *int32          `json:"partition,omitempty"`
+	Offset     *int64          `json:"offset,omitempty"`
+	Location   string          `json:"location,omitempty"`
+	Body       json.RawMessage `json:"body,omitempty"`
+	Problem    json.RawMessage `json:"problem,omitempty"`
+	RetryAfter *int            `json:"retry_after,omitempty"`
+}
+
+// Ack renders an ack: {"id", "status"} and, for a 2xx, the answer's body
+// (with topic, partition and offset lifted to the top for a 202), or else
+// its problem and retry_after; location is the answer's Location (where a
+// sync route's 202 keeps its result).
 func Ack(id json.RawMessage, status int, retryAfter, location string, body []byte) []byte {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
+	a := ack{ID: id, Status: status, Location: location}
+	if len(a.ID) == 0 {
+		a.ID = json.RawMessage("null")
 	}
-	ack := map[string]any{"id": id, "status": status}
-	if location != "" {
-		ack["location"] = location
-	}
-	if status >= 200 && status < 300 {
-		if json.Valid(body) && len(body) > 0 {
-			ack["body"] = json.RawMessage(body)
+	switch {
+	case len(body) == 0 || !json.Valid(body):
+	case status >= 200 && status < 300:
+		a.Body = body
+		if status == 202 {
 			var pos struct {
 				Topic     string `json:"topic"`
 				Partition *int32 `json:"partition"`
 				Offset    *int64 `json:"offset"`
 			}
-			if status == 202 && json.Unmarshal(body, &pos) == nil && pos.Partition != nil && pos.Offset != nil {
-				ack["topic"], ack["partition"], ack["offset"] = pos.Topic, *pos.Partition, *pos.Offset
+			if json.Unmarshal(body, &pos) == nil && pos.Partition != nil && pos.Offset != nil {
+				a.Topic, a.Partition, a.Offset = pos.Topic, pos.Partition, pos.Offset
 			}
 		}
-	} else if json.Valid(body) && len(body) > 0 {
-		ack["problem"] = json.RawMessage(body)
+	default:
+		a.Problem = body
 		if n, err := strconv.Atoi(retryAfter); err == nil {
-			ack["retry_after"] = n
+			a.RetryAfter = &n
 		}
 	}
-	out, err := json.Marshal(ack)
-	if err != nil {
-		slog.Default().Error("websocket ack", "err", err)
-		return []byte(`{"id":null,"status":500}`)
-	}
+	out, _ := json.Marshal(a) // every field is valid JSON or a plain value
 	return out
 }

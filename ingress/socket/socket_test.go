@@ -10,17 +10,18 @@ import (
 func TestFillPath(t *testing.T) {
 	for _, tt := range []struct {
 		path   string
+		names  []string
 		params map[string]string
 		want   string
 		ok     bool
 	}{
-		{"/v1/orders", nil, "/v1/orders", true},
-		{"/v1/orders/{id}/cancel", map[string]string{"id": "o 1/2"}, "/v1/orders/o%201%2F2/cancel", true},
-		{"/v1/a/{x}/b/{y}", map[string]string{"x": "1", "y": "2"}, "/v1/a/1/b/2", true},
-		{"/v1/orders/{id}", map[string]string{"other": "1"}, "", false},
-		{"/v1/orders/{id}", map[string]string{"id": ""}, "", false},
+		{"/v1/orders", nil, nil, "/v1/orders", true},
+		{"/v1/orders/{id}/cancel", []string{"id"}, map[string]string{"id": "o 1/2"}, "/v1/orders/o%201%2F2/cancel", true},
+		{"/v1/a/{x}/b/{y}", []string{"x", "y"}, map[string]string{"x": "1", "y": "2"}, "/v1/a/1/b/2", true},
+		{"/v1/orders/{id}", []string{"id"}, map[string]string{"other": "1"}, "", false},
+		{"/v1/orders/{id}", []string{"id"}, map[string]string{"id": ""}, "", false},
 	} {
-		got, err := FillPath(tt.path, tt.params)
+		got, err := FillPath(tt.path, tt.names, tt.params)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("FillPath(%s, %v) = %q, %v; want %q ok=%v", tt.path, tt.params, got, err, tt.want, tt.ok)
 		}
