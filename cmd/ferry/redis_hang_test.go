@@ -45,6 +45,21 @@ func startRedisServer(t *testing.T) (addr string, proc *exec.Cmd) {
 	return addr, proc
 }
 
+// serveOnRedisServer serves routes (YAML list items on orders.events) with
+// a Redis of the test's own, which it may SIGSTOP, until the test ends.
+func serveOnRedisServer(t *testing.T, routes string) (addr string, redisProc *exec.Cmd) {
+	t.Helper()
+	raddr, redisProc := startRedisServer(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr, stop := serveFor(t, c, fmt.Sprintf("redis: { url: \"redis://%s\" }\nroutes:%s\n", raddr, routes))
+	t.Cleanup(stop)
+	return addr, redisProc
+}
+
 // TestRedisHangIsBounded SIGSTOPs a real Redis under a running ferry:
 // /readyz, a rate-limited route (on_redis_error: open) and a request with
 // an Idempotency-Key (on_redis_error: closed) must each answer within a
@@ -52,19 +67,9 @@ func startRedisServer(t *testing.T) (addr string, proc *exec.Cmd) {
 // timeouts. Before redis.*_timeout they took 5-10 s.
 func TestRedisHangIsBounded(t *testing.T) {
 	t.Parallel()
-	raddr, redisProc := startRedisServer(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addr, stop := serveFor(t, c, fmt.Sprintf(`
-redis: { url: "redis://%s" }
-routes:
+	addr, redisProc := serveOnRedisServer(t, `
   - { name: limited, path: /v1/limited, topic: orders.events, auth: none, rate_limit: { rate: 1000 } }
-  - { name: plain, path: /v1/plain, topic: orders.events, auth: none }
-`, raddr))
-	defer stop()
+  - { name: plain, path: /v1/plain, topic: orders.events, auth: none }`)
 	call := func(method, path string, hdr ...string) (int, time.Duration) {
 		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(`{"a":1}`))
 		req.Header.Set("Content-Type", "application/json")
@@ -110,18 +115,8 @@ routes:
 // progress" for a key nobody else had used (found by the chaos soak).
 func TestRedisStallNoSelfConflict(t *testing.T) {
 	t.Parallel()
-	raddr, redisProc := startRedisServer(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addr, stop := serveFor(t, c, fmt.Sprintf(`
-redis: { url: "redis://%s" }
-routes:
-  - { name: plain, path: /v1/plain, topic: orders.events, auth: none }
-`, raddr))
-	defer stop()
+	addr, redisProc := serveOnRedisServer(t, `
+  - { name: plain, path: /v1/plain, topic: orders.events, auth: none }`)
 	for i := range 3 {
 		if err := redisProc.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
