@@ -9,7 +9,6 @@ package view
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -60,13 +60,12 @@ type View struct {
 	mu      sync.RWMutex
 	entries map[string]*Entry
 	waiters map[string]chan struct{} // closed when their key changes
-	sorted  []string                 // the keys in order, for List; nil once the key set changed
+	order   *btree.BTreeG[string]    // the keys in order, for List
 	read    map[int32]int64          // the next offset to read, per partition
 	full    bool
 	fullLog sync.Once
 
 	caughtUp atomic.Bool
-	started  chan struct{}
 	targets  map[int32]int64 // end offsets at start; read by Run only
 }
 
@@ -83,7 +82,7 @@ func New(topic string, maxKeys int, opts []kgo.Opt, log *slog.Logger) (*View, er
 		return nil, fmt.Errorf("view %s: %w", topic, err)
 	}
 	return &View{topic: topic, maxKeys: maxKeys, cl: cl, log: log.With("component", "view", "topic", topic),
-		entries: make(map[string]*Entry), waiters: make(map[string]chan struct{}), started: make(chan struct{})}, nil
+		entries: make(map[string]*Entry), order: btree.NewOrderedG[string](32), waiters: make(map[string]chan struct{})}, nil
 }
 
 // Close closes the view's client, once Run has returned (or never ran).
@@ -167,7 +166,7 @@ func (v *View) apply(r *kgo.Record) {
 			return
 		}
 		delete(v.entries, key)
-		v.sorted = nil
+		v.order.Delete(key)
 	case !had && len(v.entries) >= v.maxKeys:
 		v.full = true
 		v.fullLog.Do(func() {
@@ -179,7 +178,7 @@ func (v *View) apply(r *kgo.Record) {
 		if !had {
 			e = &Entry{Key: key}
 			v.entries[key] = e
-			v.sorted = nil
+			v.order.ReplaceOrInsert(key)
 		}
 		// A copy: r.Value points into the fetched batch, which would stay
 		// alive as long as any of its records is the latest of its key.
@@ -256,47 +255,24 @@ func (v *View) List(prefix, after string, limit int) ([]Entry, bool, error) {
 	if err := v.Ready(context.Background()); err != nil {
 		return nil, false, err
 	}
-	keys := v.keys()
-	i, _ := slices.BinarySearch(keys, max(prefix, after))
-	if i < len(keys) && keys[i] == after {
-		i++
-	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	var out []Entry
-	for ; i < len(keys) && strings.HasPrefix(keys[i], prefix); i++ {
-		e, ok := v.entries[keys[i]]
-		if !ok {
-			continue // removed since keys was sorted
+	more := false
+	v.order.AscendGreaterOrEqual(max(prefix, after), func(k string) bool {
+		switch {
+		case k == after:
+			return true
+		case !strings.HasPrefix(k, prefix):
+			return false
+		case len(out) == limit:
+			more = true
+			return false
 		}
-		if len(out) == limit {
-			return out, true, nil
-		}
-		out = append(out, *e)
-	}
-	return out, false, nil
-}
-
-// keys returns the keys in order, sorting them again only after the key
-// set changed.
-func (v *View) keys() []string {
-	v.mu.RLock()
-	ks := v.sorted
-	v.mu.RUnlock()
-	if ks != nil {
-		return ks
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.sorted == nil {
-		ks := make([]string, 0, len(v.entries))
-		for k := range v.entries {
-			ks = append(ks, k)
-		}
-		slices.SortFunc(ks, cmp.Compare[string])
-		v.sorted = ks
-	}
-	return v.sorted
+		out = append(out, *v.entries[k])
+		return true
+	})
+	return out, more, nil
 }
 
 // Len returns how many keys the view holds.

@@ -63,3 +63,25 @@ func BenchmarkViewCatchUp(b *testing.B) {
 		runtime.KeepAlive(v)
 	}
 }
+
+// BenchmarkViewListAfterNewKey lists the first page of a view of
+// 1,000,000 keys right after a new key arrived, as a GET collection does
+// on a topic that keeps getting new keys.
+func BenchmarkViewListAfterNewKey(b *testing.B) {
+	v, err := New("state", 2_000_000, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	for i := range 1_000_000 {
+		v.apply(&kgo.Record{Key: fmt.Appendf(nil, "order-%07d", i), Value: []byte("{}")})
+	}
+	v.caughtUp.Store(true)
+	b.ResetTimer()
+	for i := range b.N {
+		v.apply(&kgo.Record{Key: fmt.Appendf(nil, "new-%d", i), Value: []byte("{}")})
+		if page, _, err := v.List("", "", 100); err != nil || len(page) != 100 {
+			b.Fatal(len(page), err)
+		}
+	}
+}
