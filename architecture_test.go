@@ -40,13 +40,14 @@ var internal = map[string]struct {
 	"cmd/ferry":      {[]string{"*"}, "main wires everything (DESIGN.md)"},
 	"cmd/ferry-load": {[]string{"*"}, "the load generator drives ferry from outside"},
 
-	"ingress":          {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view"}, "the Fiber app sits on top of the packages below it"},
+	"ingress":          {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/hangup", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view"}, "the Fiber app sits on top of the packages below it"},
 	"ingress/problem":  {nil, "the problem catalog is imported by all and imports none of them"},
 	"ingress/identity": {nil, "credentials -> Principal is plain Go, testable without a server"},
 	"ingress/policy":   {[]string{"ingress/identity", "topics"}, "decisions over a principal and a route's limits"},
 	"ingress/apidocs":  {[]string{"ingress/problem", "ingress/identity", "topics", "schemas"}, "documents from a plain description of the routes, not from the Server"},
 	"ingress/stream":   {[]string{"ingress/problem", "consumers", "topics"}, "the read side's response bodies over what consumers delivers"},
 	"ingress/socket":   {[]string{"ingress/problem", "ingress/stream", "consumers"}, "open WebSockets: frames and acks, without the handshake or the routes"},
+	"ingress/hangup":   {nil, "noticing a client that left needs only its socket: the standard library"},
 	"ingress/metrics":  {[]string{"topics", "correlator"}, "the Recorder implements topics' and correlator's Observer interfaces"},
 
 	"topics":            {nil, "the shared leaf of the Kafka-facing packages (DESIGN.md)"},

@@ -6,6 +6,8 @@ var (
 	// ErrClosed means the correlator was closed: Register refuses new
 	// waiters and every pending Wait returns it.
 	ErrClosed = errors.New("correlator closed")
+	// ErrAbandoned means the client that waited has gone (Abandon).
+	ErrAbandoned = errors.New("the waiting client has gone")
 	// ErrTooManyPending means the global or the per-principal cap on
 	// pending requests (Config.MaxPending, MaxPendingPerPrincipal) is
 	// reached. Nothing was registered; the request may be retried.

@@ -100,6 +100,16 @@ type Waiter struct {
 	// until it has that many; guarded by ws.mu, like gathered.
 	gather   int
 	gathered []Reply
+	// abandoned is set by Abandon: the client that waits has gone.
+	abandoned atomic.Bool
+}
+
+// Abandon tells a pending Wait that its client has gone: Wait returns
+// ErrAbandoned, and the waiter stays registered until Cancel or Detach,
+// as after a WaitFor's time ran out. It never blocks.
+func (w *Waiter) Abandon() {
+	w.abandoned.Store(true)
+	w.notify()
 }
 
 // Gather makes w collect every final reply that arrives (scatter-gather:
@@ -293,6 +303,8 @@ func (w *Waiter) wait(ctx context.Context, d time.Duration) (Reply, error) {
 			return Reply{}, ctx.Err()
 		case expired.Load():
 			return Reply{}, context.DeadlineExceeded
+		case w.abandoned.Load():
+			return Reply{}, ErrAbandoned
 		case closed:
 			return Reply{}, ErrClosed
 		}

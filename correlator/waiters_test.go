@@ -322,3 +322,33 @@ func TestWaitForOutcomes(t *testing.T) {
 func deliver(ws *Waiters, _ context.CancelFunc) {
 	ws.Deliver([]byte("id"), Reply{Status: 202, Final: true})
 }
+
+// TestWaitForAbandoned: Abandon ends a WaitFor at once with ErrAbandoned,
+// and the waiter stays registered, so that on_timeout: accept can still
+// Detach it and keep a reply that arrives later.
+func TestWaitForAbandoned(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ws := NewWaiters(0, 0)
+		w, err := ws.Register(context.Background(), "left", "a", noReply)
+		if err != nil {
+			t.Fatalf("Register() = %v", err)
+		}
+		defer w.Cancel()
+		start := time.Now()
+		time.AfterFunc(time.Second, w.Abandon)
+		if _, err := w.WaitFor(context.Background(), 30*time.Second); !errors.Is(err, ErrAbandoned) {
+			t.Fatalf("WaitFor after Abandon = %v, want ErrAbandoned", err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Errorf("WaitFor returned after %v, want 1s (when Abandon was called)", d)
+		}
+		if n := ws.Len(); n != 1 {
+			t.Errorf("Len() after Abandon = %d, want 1: the waiter stays until Detach or Cancel", n)
+		}
+		w.Cancel()
+		if n := ws.Len(); n != 0 {
+			t.Errorf("Len() after Cancel = %d, want 0", n)
+		}
+	})
+}

@@ -410,18 +410,23 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 	ctx := c.UserContext()
 	// WaitFor, not Wait with a context.WithTimeout: a pending request then
 	// holds one timer, not a derived context, its timer and done channel.
+	// A client that hangs up frees its waiter at once; its answer (the
+	// timeout answer) is what an Idempotency-Key retry gets.
+	unwatch := s.watchHangup(c, hangupReply, w.Abandon)
 	rep, err := w.WaitFor(ctx, wait)
+	unwatch()
 	closed := errors.Is(err, correlator.ErrClosed) // shutting down
+	gone := errors.Is(err, correlator.ErrAbandoned)
 	switch {
 	case err == nil:
 		info(c).settleReply(policy.Success)
 		s.linkReply(ctx, rep)
 		s.keepReply(r, info(c), rep)
 		return s.writeReply(c, &r, rep)
-	case !closed && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
+	case !closed && !gone && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return err // the request's own context ended
 	}
-	if !closed {
+	if !closed && !gone {
 		s.metrics.CorrelatorTimeout() // the wait ran out, not the request
 		info(c).settleReply(policy.Failure)
 	}
@@ -430,11 +435,13 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 		// The record is in Kafka: the route's timeout answer, never a
 		// 503 that invites a retry publishing it twice.
 		return problem.New(problem.ReplyTimeout, "no reply before this instance shut down; the request was published")
+	case r.Reply.OnTimeout == "fail" && gone:
+		return problem.New(problem.ReplyTimeout, "the client left before the reply; the request was published")
 	case r.Reply.OnTimeout == "fail":
 		return problem.New(problem.ReplyTimeout, "no reply within "+wait.String())
 	}
-	// on_timeout: accept, also at shutdown: the reply is kept for
-	// GET /v1/results/{id}, which any instance serves.
+	// on_timeout: accept, also at shutdown or when the client left: the
+	// reply is kept for GET /v1/results/{id}, which any instance serves.
 	rep, ok, err := s.deps.Correlator.Detach(context.WithoutCancel(ctx), w, r.Name)
 	switch {
 	case err != nil:

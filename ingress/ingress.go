@@ -31,6 +31,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/ingress/hangup"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/policy"
@@ -71,6 +72,9 @@ type Server struct {
 	// server open for the whole grace period.
 	streams     context.Context
 	stopStreams context.CancelFunc
+	// hangups notices clients that leave while their request waits; it
+	// lives as long as streams.
+	hangups *hangup.Watcher
 	// upgrader makes WebSocket handshakes; sockets counts the sockets
 	// open, which Shutdown waits for; handler is the app's request
 	// handler, through which each frame of a publish socket goes.
@@ -159,6 +163,7 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	}
 	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default(), replayHeartbeat: replayHeartbeatDefault}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
+	s.hangups = hangup.New(s.streams, 0)
 	s.sockets = new(sync.WaitGroup)
 	for _, o := range opts {
 		o(s)

@@ -23,7 +23,7 @@ func WithConfigInfo(ci ConfigInfo) Option {
 // sockets of every generation. next must not be served by itself.
 func (s *Server) Swap(next *Server) {
 	next.stopStreams() // its own lifetime is never used
-	next.streams, next.stopStreams, next.sockets = s.streams, s.stopStreams, s.sockets
+	next.streams, next.stopStreams, next.sockets, next.hangups = s.streams, s.stopStreams, s.sockets, s.hangups
 	next.ready.Store(s.ready.Load())
 	s.active.Store(next)
 }

@@ -77,7 +77,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 		if pref := parsePrefer(c.Request().Header.PeekAll("Prefer")); pref.hasWait && pref.wait > 0 {
 			wait := min(pref.wait, s.deps.Results.MaxWait())
 			c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
-			if res, err = s.awaitFinal(ctx, id, res, wait); err != nil {
+			if res, err = s.awaitFinal(c, id, res, wait); err != nil {
 				return err
 			}
 		}
@@ -99,11 +99,12 @@ func (s *Server) result(c *fiber.Ctx) error {
 
 // awaitFinal waits up to wait for the final reply of id; res is the last
 // state read. Shutdown ends the wait early.
-func (s *Server) awaitFinal(ctx context.Context, id string, res *correlator.Result, wait time.Duration) (*correlator.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+func (s *Server) awaitFinal(c *fiber.Ctx, id string, res *correlator.Result, wait time.Duration) (*correlator.Result, error) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), wait)
 	defer cancel()
 	stop := context.AfterFunc(s.streams, cancel)
 	defer stop()
+	defer s.watchHangup(c, hangupResult, cancel)() // a client that leaves ends it
 	for {
 		if _, done := res.Final(); done || ctx.Err() != nil {
 			return res, nil
@@ -141,8 +142,12 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 	c.Set("X-Accel-Buffering", "no")
 	instance := resultsPath + id
 	log := s.log
+	// Watched from here, in the handler, where c is valid: the writer
+	// runs after the handler returns.
+	ctx, cancel := context.WithCancel(s.streams)
+	unwatch := s.watchHangup(c, hangupResultStream, cancel)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		ctx, cancel := context.WithCancel(s.streams)
+		defer unwatch()
 		defer cancel()
 		// fasthttp sends the headers with the first chunk, and the first
 		// event may take a while: start with a comment.

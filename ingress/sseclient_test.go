@@ -194,6 +194,10 @@ type headConn struct {
 	head *strings.Builder
 }
 
+// NetConn exposes the socket, as *tls.Conn does, so that ingress/hangup
+// can watch it.
+func (c *headConn) NetConn() net.Conn { return c.Conn }
+
 func (c *headConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.l.mu.Lock()

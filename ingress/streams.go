@@ -87,7 +87,8 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	c.Context().Response.SetBodyStream(stream.NewBody(sub, stream.BodyConfig{
 		Conn: c.Context().Conn(), Heartbeat: s.cfg.SSE.Heartbeat, Retry: s.cfg.SSE.Retry,
 		Envelope: params.Envelope, Expires: expires,
-		Log: s.log, Metrics: s.metrics, RequestID: ri.id, Stream: sc.Name,
+		Watch: func(gone func()) func() { return s.watchHangup(c, hangupStream, gone) },
+		Log:   s.log, Metrics: s.metrics, RequestID: ri.id, Stream: sc.Name,
 	}), -1)
 	return nil
 }

@@ -722,3 +722,32 @@ func busyGoroutines() int {
 	}
 	return n
 }
+
+// TestStreamHangupFreesSubscriptionAtOnce: a client that leaves a quiet
+// stream frees its subscription within about a second (ingress/hangup),
+// not at the next heartbeat (a minute here), and the hang-up is counted.
+func TestStreamHangupFreesSubscriptionAtOnce(t *testing.T) {
+	t.Parallel()
+	st := topics.StreamConfig{Name: "s", Topic: "t", Auth: topics.AuthNone}
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st}, metrics: true,
+		server: ingress.Config{SSE: ingress.SSEConfig{Heartbeat: time.Minute}}})
+	want := func(family string, w map[string]float64) func() error {
+		return func() error {
+			if diff := cmp.Diff(w, series(g.scrape(t), family)); diff != "" {
+				return fmt.Errorf("%s (-want +got):\n%s", family, diff)
+			}
+			return nil
+		}
+	}
+	c := mustOpenSSE(t, g.addr, "/v1/streams/s")
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, want("ferry_waiting_clients", map[string]float64{"": 1}))
+	c.Close()
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, want("ferry_sse_subscribers", map[string]float64{"stream=s": 0}))
+	topicstest.Eventually(t, 5*time.Second, 10*time.Millisecond, want("ferry_waiting_clients", map[string]float64{"": 0}))
+	if diff := cmp.Diff(map[string]float64{"handler=stream": 1}, series(g.scrape(t), "ferry_client_hangups_total")); diff != "" {
+		t.Errorf("ferry_client_hangups_total (-want +got):\n%s", diff)
+	}
+	if n := g.hub.Subscribers(); n != 0 {
+		t.Errorf("hub subscribers = %d after the client left, want 0", n)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,6 +28,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -151,6 +153,8 @@ type instanceOpts struct {
 	layout      string
 	maxPending  int
 	wrapProduce func(ingress.Producer) ingress.Producer
+	// metrics, when set, gets the instance's ferry_* metrics.
+	metrics *prometheus.Registry
 }
 
 // start runs an instance until the end of the test or its stop.
@@ -175,7 +179,15 @@ func (e *env) start(tb testing.TB, o instanceOpts) *instance {
 		producer = o.wrapProduce(producer)
 	}
 	f := false
-	srv, err := ingress.New(ingress.Config{AccessLog: &f}, routes(tb), ingress.Deps{Producer: producer, Correlator: corr, Results: corr}, ingress.WithLogger(quiet))
+	opts := []ingress.Option{ingress.WithLogger(quiet)}
+	if o.metrics != nil {
+		m, err := metrics.NewRecorder(o.metrics)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		opts = append(opts, ingress.WithMetrics(m))
+	}
+	srv, err := ingress.New(ingress.Config{AccessLog: &f}, routes(tb), ingress.Deps{Producer: producer, Correlator: corr, Results: corr}, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -85,6 +85,9 @@ type Recorder struct {
 	replayActive  prometheus.Gauge
 	replayRecords prometheus.Counter
 
+	waitingClients prometheus.Gauge
+	clientHangups  *prometheus.CounterVec // handler
+
 	circuitState    *prometheus.GaugeVec   // target
 	circuitRejected *prometheus.CounterVec // target
 	split           *prometheus.CounterVec // route, topic
@@ -127,6 +130,8 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 	m.sseEvents = counterVec("sse_events_sent_total", "Events written to SSE subscribers, by stream.", "stream")
 	m.sseSlowClosed = counterVec("sse_slow_consumers_closed_total", "SSE subscriptions closed because the client did not keep up, by stream.", "stream")
 	m.replayActive = gauge("replay_active", "Replays being streamed.")
+	m.waitingClients = gauge("waiting_clients", "Clients watched for a hang-up while their request waits: sync requests waiting for a reply, result long polls and streams, SSE streams.")
+	m.clientHangups = counterVec("client_hangups_total", "Clients that closed their connection while their request waited, by handler (reply, result, result_stream, stream): their waiter, subscription or slot was freed at once.", "handler")
 	m.replayRecords = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ferry", Name: "replay_records_streamed_total", Help: "Records streamed by replays."})
 	m.circuitState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ferry", Name: "circuit_state",
 		Help: "State of each circuit breaker: 0 closed, 1 half-open, 2 open; target is kafka or route:NAME."}, []string{"target"})
@@ -145,7 +150,7 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 		m.authFailures, m.rateLimit, m.idempotentReplays, m.idempotencyOpen,
 		m.correlatorPending, m.correlatorReplies, m.correlatorTimeouts, m.repliesRejected,
 		m.sseSubscribers, m.sseEvents, m.sseSlowClosed, m.replayActive, m.replayRecords,
-		m.circuitState, m.circuitRejected, m.split, m.configReloads,
+		m.circuitState, m.circuitRejected, m.split, m.configReloads, m.waitingClients, m.clientHangups,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
@@ -301,6 +306,22 @@ func (m *Recorder) ReplyRejected(route string) {
 func (m *Recorder) CorrelatorTimeout() {
 	if m != nil {
 		m.correlatorTimeouts.Inc()
+	}
+}
+
+// WaitingClients adds delta (+1 when a waiting request's connection is
+// watched for a hang-up, -1 when the watch stops).
+func (m *Recorder) WaitingClients(delta int) {
+	if m != nil {
+		m.waitingClients.Add(float64(delta))
+	}
+}
+
+// ClientHangup counts a client that closed its connection while its
+// request waited in handler (a fixed label).
+func (m *Recorder) ClientHangup(handler string) {
+	if m != nil {
+		m.clientHangups.WithLabelValues(handler).Inc()
 	}
 }
 

@@ -24,6 +24,10 @@ type BodyConfig struct {
 	Envelope bool
 	// Expires ends the stream with token_expired; zero for never.
 	Expires time.Time
+	// Watch, when set, calls gone once if the client hangs up, until the
+	// stop it returns is called (ingress/hangup): the stream then ends at
+	// once instead of at the next heartbeat.
+	Watch func(gone func()) (stop func())
 	// Log gets the stream's end at debug level; Metrics its counts.
 	Log     *slog.Logger
 	Metrics Observer
@@ -36,11 +40,16 @@ type BodyConfig struct {
 // counts the subscriber (Metrics.SSESubscribers +1) before handing the
 // Body to the server, which must Close it.
 func NewBody(sub *consumers.Subscription, cfg BodyConfig) *Body {
-	return &Body{
+	b := &Body{
 		sub: sub, conn: cfg.Conn, heartbeat: cfg.Heartbeat, retry: cfg.Retry,
 		envelope: cfg.Envelope, expires: cfg.Expires,
 		log: cfg.Log, metrics: cfg.Metrics, requestID: cfg.RequestID, stream: cfg.Stream,
 	}
+	if cfg.Watch != nil {
+		b.gone = make(chan struct{})
+		b.unwatch = cfg.Watch(func() { close(b.gone) })
+	}
+	return b
 }
 
 // Body is the body of a stream response: fasthttp's connection
@@ -79,6 +88,8 @@ type Body struct {
 	di      int
 	scratch []byte // envelope bodies
 	closed  bool
+	gone    chan struct{} // closed when the client hangs up (Watch)
+	unwatch func()
 }
 
 // maxOutBuffer bounds what a stream keeps allocated between events.
@@ -188,6 +199,9 @@ func (b *Body) fill() error {
 		case <-expired:
 			b.end(endTokenExpired, "the credentials expired")
 			return nil
+		case <-b.gone:
+			b.reason = "client gone"
+			return errClientGone
 		case <-b.sub.Done():
 			// Fetch reports ErrClosed on the next turn.
 		}
@@ -217,6 +231,9 @@ func (b *Body) Close() error {
 		return nil
 	}
 	b.closed = true
+	if b.unwatch != nil {
+		b.unwatch()
+	}
 	if b.hb != nil {
 		b.hb.Stop()
 	}
