@@ -55,7 +55,7 @@ type Correlator struct {
 
 	started atomic.Bool
 	replyTo map[string]topics.ReplyTo // by reply topic; written by Start only
-	queue   chan []push               // replies for the store, poll -> keep
+	queue   chan keepBatch            // replies for the store, poll -> keep
 
 	posMu sync.Mutex
 	next  map[string]map[int32]int64 // next offset per consumed partition
@@ -104,7 +104,7 @@ func New(cfg Config, cl *kgo.Client, rdb *redis.Client, replyTopics []string, op
 		next:    make(map[string]map[int32]int64),
 		parts:   make(map[string]int32),
 		adopted: make(map[string]map[int32]bool),
-		queue:   make(chan []push, 64),
+		queue:   make(chan keepBatch, 64),
 	}
 	for _, o := range opts {
 		o(c)
@@ -249,7 +249,7 @@ func (c *Correlator) Run(ctx context.Context) error {
 	defer close(c.runDone)
 
 	var wg sync.WaitGroup
-	wg.Go(func() { c.keep(context.WithoutCancel(ctx)) })
+	wg.Go(func() { c.keep(ctx) })
 	wg.Go(func() { c.store.listen(ctx) })
 	wg.Go(func() { c.maintain(ctx) })
 	err := c.poll(ctx)

@@ -42,7 +42,7 @@ func (c *Correlator) poll(ctx context.Context) error {
 		if recreated := topics.RecreatedTopics(fs); len(recreated) > 0 {
 			c.reread(ctx, recreated)
 		}
-		var queue []push
+		var batch keepBatch
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
 				id, rep := decodeReply(r, c.allow)
@@ -58,56 +58,103 @@ func (c *Correlator) poll(ctx context.Context) error {
 				}
 				// Queued even when its request waits: a Detach may have
 				// just made its result pending. keep counts it.
-				queue = append(queue, push{id: string(id), reply: rep, waiting: !rep.Final && c.waiters.has(id)})
+				batch.pushes = append(batch.pushes, push{id: string(id), reply: rep, waiting: !rep.Final && c.waiters.has(id)})
 			}
-		})
-		c.posMu.Lock()
-		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
-				c.next[p.Topic][p.Partition] = p.Records[n-1].Offset + 1
+				batch.next = append(batch.next, readPos{p.Topic, p.Partition, p.Records[n-1].Offset + 1})
 			}
 		})
-		c.posMu.Unlock()
-		if len(queue) > 0 {
-			// The keeper runs until poll returns, so this send cannot
-			// block forever; it applies back-pressure when Redis is slow.
-			c.queue <- queue
+		if len(batch.pushes) == 0 && len(batch.next) == 0 {
+			continue
 		}
+		// Through the keeper even without replies to keep: a position
+		// moves on only once every reply before it is kept. The keeper
+		// runs until poll returns, so this send cannot block forever; it
+		// applies back-pressure while Redis is slow or down.
+		c.queue <- batch
 	}
 }
 
-// keep writes queued replies to the store until the queue is closed, and
-// counts each as late (kept), matched (a progress reply to a waiting
-// request) or unknown. It retries a failing batch a few times: a reply it
-// gives up on is lost to GET /v1/results, which then reports the result
-// pending until it expires, and is not counted.
+// keepBatch is what one poll hands the keeper: the replies to keep, and
+// the positions the reader may record once they are kept.
+type keepBatch struct {
+	pushes []push
+	next   []readPos
+}
+
+// readPos is the next offset to read in a reply partition.
+type readPos struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+// keep writes queued replies to the store, then moves the recorded read
+// positions past them, until the queue is closed; it counts each reply
+// as late (kept), matched (a progress reply to a waiting request) or
+// unknown. A batch that cannot be stored (Redis down) is retried until it
+// is, with a backoff of up to a second: replies are kept when Redis
+// returns, and meanwhile the reader stops (back-pressure). Once ctx ends
+// (shutdown) a failing batch is given up after one more try; its replies
+// are not lost: the positions stay before them, so the partition's next
+// reader reads them again.
 func (c *Correlator) keep(ctx context.Context) {
+	base := context.WithoutCancel(ctx) // drains the queue after ctx ends
 	for batch := range c.queue {
-		for attempt := 1; ; attempt++ {
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			kept, err := c.store.pushEach(pctx, batch)
-			cancel()
-			if err == nil {
-				for i, k := range kept {
-					switch {
-					case k:
-						c.obs.CorrelatorReply(ReplyLate)
-					case batch[i].waiting:
-						c.obs.CorrelatorReply(ReplyMatched)
-					default:
-						c.obs.CorrelatorReply(ReplyUnknown)
-					}
-				}
-				break
-			}
-			if attempt == 3 {
-				c.log.LogAttrs(ctx, slog.LevelError, "keeping replies failed; they are lost",
-					slog.Int("replies", len(batch)), slog.Any("err", err))
-				break
-			}
-			c.log.LogAttrs(ctx, slog.LevelWarn, "keeping replies failed; retrying", slog.Any("err", err))
-			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		if len(batch.pushes) > 0 && !c.keepBatch(ctx, base, batch.pushes) {
+			continue // given up at shutdown: the positions stay
 		}
+		c.posMu.Lock()
+		for _, p := range batch.next {
+			// Only partitions still read here: one released meanwhile
+			// has a new reader, whose positions these are not.
+			if _, ok := c.next[p.topic][p.partition]; ok {
+				c.next[p.topic][p.partition] = p.offset
+			}
+		}
+		c.posMu.Unlock()
+	}
+}
+
+// keepBatch stores pushes, retrying while the store fails; it reports
+// false when it gave up because ctx ended.
+func (c *Correlator) keepBatch(ctx, base context.Context, pushes []push) bool {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(base, 5*time.Second)
+		kept, err := c.store.pushEach(pctx, pushes)
+		cancel()
+		if err == nil {
+			for i, k := range kept {
+				switch {
+				case k:
+					c.obs.CorrelatorReply(ReplyLate)
+				case pushes[i].waiting:
+					c.obs.CorrelatorReply(ReplyMatched)
+				default:
+					c.obs.CorrelatorReply(ReplyUnknown)
+				}
+			}
+			if attempt > 1 {
+				c.log.LogAttrs(ctx, slog.LevelInfo, "replies kept after the store came back",
+					slog.Int("replies", len(pushes)), slog.Int("attempts", attempt))
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			c.log.LogAttrs(base, slog.LevelWarn, "keeping replies failed at shutdown; the partition's next reader reads them again",
+				slog.Int("replies", len(pushes)), slog.Any("err", err))
+			return false
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "keeping replies failed; retrying until the store answers",
+				slog.Int("replies", len(pushes)), slog.Int("attempt", attempt), slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 

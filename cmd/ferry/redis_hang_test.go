@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -133,4 +135,61 @@ func TestRedisStallNoSelfConflict(t *testing.T) {
 			t.Errorf("stall %d: a fresh Idempotency-Key was answered %s: the request conflicted with itself", i, r)
 		}
 	}
+}
+
+// TestRepliesKeptWhenRedisReturns: a reply that arrives while Redis is
+// down is kept once Redis returns, for the request that was answered 202
+// with its Location. The keeper gave up after three tries (about 1.3 s)
+// and the reply was lost: GET /v1/results said pending until it expired.
+func TestRepliesKeptWhenRedisReturns(t *testing.T) {
+	t.Parallel()
+	raddr, redisProc := startRedisServer(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events", "orders.replies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr, stop := serveFor(t, c, fmt.Sprintf(`redis: { url: "redis://%s" }
+routes:
+  - { name: slow, path: /v1/slow, topic: orders.events, auth: none, reply: { topic: orders.replies, timeout: 200ms, on_timeout: accept } }
+`, raddr))
+	t.Cleanup(stop)
+	r := do(t, "POST", "http://"+addr+"/v1/slow", `{"a":1}`, "Content-Type", "application/json")
+	loc := r.header.Get("Location")
+	if r.status != 202 || loc == "" {
+		t.Fatalf("POST /v1/slow = %s, want 202 with Location after the timeout", r)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("orders.events"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	fs := cl.PollRecords(ctx, 1)
+	if len(fs.Records()) != 1 {
+		t.Fatalf("the request record: %v", fs.Errors())
+	}
+	req := fs.Records()[0]
+
+	if err := redisProc.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := rawReply(cl, req, `{"kept":true}`); err != nil {
+		t.Fatal(err)
+	}
+	// Redis stays down longer than the keeper's former budget of three
+	// tries: the length of the outage is the fault, not a wait for a
+	// condition.
+	time.Sleep(3 * time.Second)
+	if err := redisProc.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	topicstest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if got := do(t, "GET", "http://"+addr+loc, ""); got.status != 200 || got.body != `{"kept":true}` {
+			return fmt.Errorf("GET %s = %s, want 200 with the reply", loc, got)
+		}
+		return nil
+	})
 }
