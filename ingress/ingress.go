@@ -81,6 +81,10 @@ type Server struct {
 	upgrader *websocket.FastHTTPUpgrader
 	sockets  *sync.WaitGroup
 	handler  fasthttp.RequestHandler
+	// closing makes every answer close its connection (CloseConnections).
+	closing atomic.Bool
+	// ln is the listener Serve serves (StopAccepting closes it).
+	ln *stopListener
 	// active is the Server that answers the requests of the listening one
 	// (Serve): itself, or the one a reload swapped in (reload.go).
 	active atomic.Pointer[Server]
@@ -235,8 +239,18 @@ func (s *Server) Serve(ln net.Listener) error {
 	// Every request goes to the active generation (Swap): s itself until
 	// a reload, then the Server built from the new config.
 	s.active.CompareAndSwap(nil, s)
-	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) { s.active.Load().handler(ctx) }
-	if err := s.app.Listener(ln); err != nil {
+	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
+		s.active.Load().handler(ctx)
+		if s.closing.Load() {
+			ctx.SetConnectionClose()
+		}
+	}
+	// A response finished while Shutdown runs says Connection: close, as
+	// fasthttp then closes its connection: without it the client's next
+	// request on the connection would fail.
+	s.app.Server().CloseOnShutdown = true
+	s.ln = &stopListener{Listener: ln}
+	if err := s.app.Listener(s.ln); err != nil {
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
@@ -250,6 +264,38 @@ func (s *Server) SetReady(ready bool) {
 		a.ready.Store(ready)
 	}
 }
+
+// StopAccepting closes the listener: new connections are refused (their
+// clients know nothing was sent), while the open ones are still served
+// until Shutdown. It does nothing before Serve.
+func (s *Server) StopAccepting() {
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+}
+
+// stopListener is a listener that may be closed twice: by StopAccepting,
+// then by fasthttp's Shutdown, which would return at once on the second
+// Close's error instead of waiting for the open connections.
+type stopListener struct {
+	net.Listener
+	once sync.Once
+}
+
+// Close closes the listener the first time.
+func (l *stopListener) Close() error {
+	var err error
+	l.once.Do(func() { err = l.Listener.Close() })
+	return err
+}
+
+// CloseConnections makes every answer from now on close its connection
+// (Connection: close), so that keep-alive clients reconnect, to another
+// instance, before Shutdown closes the listener, instead of having their
+// idle connection closed under the next request they send (a POST whose
+// fate they cannot know). serve calls it on SIGTERM, with SetReady(false),
+// some time before Shutdown.
+func (s *Server) CloseConnections() { s.closing.Store(true) }
 
 // Shutdown turns /readyz to 503 (if not done yet), ends result streams and
 // long polls, stops accepting connections and waits until every in-flight

@@ -75,6 +75,14 @@ type serveOptions struct {
 	echo bool
 }
 
+// closeNotice is the shortest time between SIGTERM and closing the
+// listener: long enough for a client that sends requests back to back on
+// a keep-alive connection to receive one answer with Connection: close
+// (Server.CloseConnections). Only a connection idle for all of it is
+// closed under a request its client may be sending at that moment, which
+// no HTTP/1.1 server can rule out.
+const closeNotice = 500 * time.Millisecond
+
 // newLogger builds the process logger from the `log` section.
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -362,8 +370,14 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		<-gctx.Done()
 		log.Info("shutting down", "shutdown_delay", cfg.Server.ShutdownDelay.String(), "grace_period", cfg.Server.GracePeriod.String())
 		srv.SetReady(false)
-		if ctx.Err() != nil && cfg.Server.ShutdownDelay > 0 {
-			time.Sleep(cfg.Server.ShutdownDelay) // let load balancers see /readyz fail
+		srv.CloseConnections() // keep-alive clients reconnect, elsewhere
+		if ctx.Err() != nil {
+			// Load balancers see /readyz fail while new connections are
+			// still served; then new connections are refused while the
+			// open ones get Connection: close on their next answer.
+			time.Sleep(cfg.Server.ShutdownDelay)
+			srv.StopAccepting()
+			time.Sleep(closeNotice)
 		}
 		if hub != nil {
 			hub.Close() // ends the SSE streams, which the server would wait for

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +109,84 @@ routes:
 	}
 	if len(cfg.warnings) != 1 || !strings.HasPrefix(cfg.warnings[0], "routes[0].reply.max_wait: 30s is longer than server.grace_period (10s)") {
 		t.Errorf("warnings = %q, want one about routes[0].reply.max_wait", cfg.warnings)
+	}
+}
+
+// TestSIGTERMKeepAliveNoResets: clients that send requests back to back
+// on keep-alive connections see SIGTERM (shutdown_delay: 0) as answers
+// with Connection: close and then refused connections, never as a reset
+// or a connection closed under a request they sent: that is a POST whose
+// fate they cannot know. fasthttp closed each connection after its
+// current response without saying so, and the client's next request on
+// it failed.
+func TestSIGTERMKeepAliveNoResets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := filepath.Join(t.TempDir(), "ferry.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "${FERRY_LISTEN}"
+server: { access_log: false, shutdown_delay: 0s, grace_period: 5s }
+kafka: { brokers: [%q] }
+redis: { url: %q }
+correlator: { key_prefix: %q }
+routes:
+  - { name: plain, path: /v1/plain, topic: %s, auth: none }
+`, e.addrs[0], e.redisURL, e.prefix, quotesTopic)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	p := startFerryConfig(t, cfg, addr, "", "FERRY_LISTEN="+addr)
+	const clients = 8
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var (
+		mu       sync.Mutex
+		accepted int
+		bad      []string
+	)
+	started := make(chan struct{}, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				if n == 20 {
+					started <- struct{}{}
+				}
+				resp, err := client.Post("http://"+addr+"/v1/plain", "application/json", strings.NewReader(`{"a":1}`))
+				var oe *net.OpError
+				switch {
+				case errors.As(err, &oe) && oe.Op == "dial":
+					return // refused: nothing was sent, the client may go elsewhere
+				case err != nil:
+					mu.Lock()
+					bad = append(bad, err.Error())
+					mu.Unlock()
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				if resp.StatusCode == 202 {
+					accepted++
+				} else {
+					bad = append(bad, resp.Status)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for range clients {
+		<-started
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	t.Logf("%d accepted; %d failed: %v", accepted, len(bad), bad)
+	if len(bad) > 0 {
+		t.Errorf("%d requests on keep-alive connections failed at SIGTERM (first: %s), want 0: each got an answer or a refused connection", len(bad), bad[0])
+	}
+	if err := <-p.exited; err != nil {
+		t.Errorf("ferry exited with %v after SIGTERM, want 0", err)
 	}
 }
