@@ -43,8 +43,10 @@ var chaosStatuses = map[int]bool{200: true, 202: true, 409: true, 503: true}
 // latency (kfake), the responder stopped and started. At the end it
 // checks that every 202 is in Kafka exactly once per Idempotency-Key,
 // that no key was produced twice, that every 200 carried its own reply,
-// that every answer was a documented status, and that the test's own
-// goroutines came back to their baseline.
+// that every answer was a documented status, that SSE subscribers that
+// resume (after a kill, a shutdown, or leaving by themselves) saw no gap
+// and no duplicate, and that the instances' goroutines and waiters came
+// back to their baseline.
 func TestChaos(t *testing.T) {
 	dur := 60 * time.Second
 	if s := os.Getenv("CHAOS_S"); s != "" {
@@ -82,7 +84,9 @@ correlator: { layout: shared }
 routes:
   - { name: orders, path: /v1/orders, topic: %s, auth: none }
   - { name: quote, path: /v1/quotes, topic: %s, auth: none, reply: { topic: %s, timeout: 2s, max_wait: 4s } }
-`, broker, redisAddr, ordersTopic, quotesTopic, repliesTopic)), 0o644); err != nil {
+streams:
+  - { name: feed, topic: %s, auth: none }
+`, broker, redisAddr, ordersTopic, quotesTopic, repliesTopic, ordersTopic)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -182,6 +186,15 @@ routes:
 			}
 		}
 		return resp.StatusCode, b.String(), nil
+	}
+	// SSE subscribers that resume, on either instance, whenever their
+	// stream breaks or they leave.
+	followers := []*sseFollower{newSSEFollower(addrs[:], "/v1/streams/feed?envelope=true"), newSSEFollower([]string{addrs[1], addrs[0]}, "/v1/streams/feed?envelope=true")}
+	followCtx, stopFollowing := context.WithCancel(context.Background())
+	defer stopFollowing()
+	var following sync.WaitGroup
+	for _, f := range followers {
+		following.Go(func() { f.run(followCtx) })
 	}
 	stop := make(chan struct{})
 	var load sync.WaitGroup
@@ -309,11 +322,13 @@ routes:
 	cl := topicstest.Client(t, c, kgo.ConsumeTopics(ordersTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ends := topicstest.Count(t, c, ordersTopic)
 	var read int64
+	partitionEnds := make(map[int32]int64)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for read < ends && ctx.Err() == nil {
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			read++
+			partitionEnds[r.Partition] = max(partitionEnds[r.Partition], r.Offset+1)
 			var v struct{ K string }
 			if json.Unmarshal(r.Value, &v) == nil {
 				inKafka[v.K]++
@@ -337,6 +352,34 @@ routes:
 	}
 	sort.Strings(lost)
 	sort.Strings(dup)
+	// The subscribers catch up with the end of the topic, then leave.
+	var lagging error
+	catchUp := time.Now().Add(30 * time.Second)
+	for {
+		lagging = nil
+		for i, f := range followers {
+			if err := f.caughtUp(partitionEnds); err != nil {
+				lagging = fmt.Errorf("subscriber %d: %w", i, err)
+			}
+		}
+		if lagging == nil || time.Now().After(catchUp) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polls the subscribers
+	}
+	stopFollowing()
+	following.Wait()
+	var sseProblems []string
+	sseEvents, sseResumes := 0, 0
+	for i, f := range followers {
+		f.mu.Lock()
+		sseEvents += f.events
+		sseResumes += f.resumes
+		for _, p := range f.problems {
+			sseProblems = append(sseProblems, fmt.Sprintf("subscriber %d: %s", i, p))
+		}
+		f.mu.Unlock()
+	}
 	// Once the load stopped, every instance is back to its baseline of
 	// goroutines (within a margin for Kafka and Redis connections) and
 	// holds no waiter.
@@ -372,6 +415,7 @@ routes:
 	fmt.Fprintf(&table, "%-40s %s (%d accepted, %d lost)\n", "every 202 is in Kafka", held(len(lost) == 0), accepted, len(lost))
 	fmt.Fprintf(&table, "%-40s %s (%d records, %d keys twice)\n", "once per Idempotency-Key", held(len(dup) == 0), read, len(dup))
 	fmt.Fprintf(&table, "%-40s %s (%d wrong)\n", "every 200 carries its own reply", held(len(badReply) == 0), len(badReply))
+	fmt.Fprintf(&table, "%-40s %s (%d events, %d resumes, %d gaps or duplicates)\n", "SSE resumes: no gap, no duplicate", held(len(sseProblems) == 0 && lagging == nil), sseEvents, sseResumes, len(sseProblems))
 	fmt.Fprintf(&table, "%-40s %s (%v; %d broken connections)\n", "every answer is documented", held(len(undocumen) == 0), statuses, connErrs.Load())
 	fmt.Fprintf(&table, "%-40s %s %s\n", "goroutines and waiters back to baseline", held(leak == ""), leak)
 	t.Log(table.String())
@@ -384,6 +428,15 @@ routes:
 	}
 	if len(badReply) > 0 {
 		t.Errorf("seed %d: replies to the wrong request: %v", seed, badReply[:min(5, len(badReply))])
+	}
+	if len(sseProblems) > 0 {
+		t.Errorf("seed %d: SSE subscribers that resumed saw: %v", seed, sseProblems[:min(5, len(sseProblems))])
+	}
+	if lagging != nil {
+		t.Errorf("seed %d: an SSE subscriber did not catch up with the topic: %v", seed, lagging)
+	}
+	if sseEvents == 0 {
+		t.Errorf("seed %d: the SSE subscribers got no record: the soak tested nothing of them", seed)
 	}
 	if len(undocumen) > 0 {
 		t.Errorf("seed %d: undocumented statuses: %v", seed, undocumen[:min(5, len(undocumen))])
