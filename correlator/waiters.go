@@ -96,12 +96,13 @@ type Waiter struct {
 	reply *Reply      // the final reply once state is stateTaken; guarded by ws.mu
 	stop  func() bool // stops the context.AfterFunc
 	state waiterState // guarded by ws.mu
+	// abandoned is set by Abandon: the client that waits has gone. Next
+	// to state, in its padding: a Waiter stays 128 bytes.
+	abandoned atomic.Bool
 	// gather, when > 0, makes the waiter collect final replies (Gather)
 	// until it has that many; guarded by ws.mu, like gathered.
 	gather   int
 	gathered []Reply
-	// abandoned is set by Abandon: the client that waits has gone.
-	abandoned atomic.Bool
 }
 
 // Abandon tells a pending Wait that its client has gone: Wait returns

@@ -397,7 +397,7 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 	if pref.hasWait {
 		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
-	return s.wait(c, r, w, id, pos, wait)
+	return s.wait(c, &r, w, id, pos, wait)
 }
 
 // wait (step 7) waits for the reply to the request id up to wait (the
@@ -406,23 +406,23 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 // down, a route with on_timeout: accept answers 202 with the location of
 // its result and one with on_timeout: fail a 504 (503 at shutdown): the
 // record is produced, so the client is never told to retry it.
-func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id string, pos topics.Position, wait time.Duration) error {
+func (s *Server) wait(c *fiber.Ctx, r *topics.Route, w *correlator.Waiter, id string, pos topics.Position, wait time.Duration) error {
 	ctx := c.UserContext()
 	// WaitFor, not Wait with a context.WithTimeout: a pending request then
 	// holds one timer, not a derived context, its timer and done channel.
 	// A client that hangs up frees its waiter at once; its answer (the
 	// timeout answer) is what an Idempotency-Key retry gets.
-	unwatch := s.watchHangup(c, hangupReply, w.Abandon)
+	watch := s.hangups.Watch(c.Context().Conn(), hangupReply, w.Abandon)
 	rep, err := w.WaitFor(ctx, wait)
-	unwatch()
+	watch.Stop()
 	closed := errors.Is(err, correlator.ErrClosed) // shutting down
 	gone := errors.Is(err, correlator.ErrAbandoned)
 	switch {
 	case err == nil:
 		info(c).settleReply(policy.Success)
 		s.linkReply(ctx, rep)
-		s.keepReply(r, info(c), rep)
-		return s.writeReply(c, &r, rep)
+		s.keepReply(r, info(c), &rep)
+		return s.writeReply(c, r, rep)
 	case !closed && !gone && (!errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
 		return err // the request's own context ended
 	}
@@ -452,7 +452,7 @@ func (s *Server) wait(c *fiber.Ctx, r topics.Route, w *correlator.Waiter, id str
 			slog.String("request_id", info(c).id), slog.String("route", r.Name), slog.Any("err", err))
 		return accepted(c, id, pos)
 	case ok:
-		return s.writeReply(c, &r, rep) // it arrived just now
+		return s.writeReply(c, r, rep) // it arrived just now
 	}
 	return accepted(c, id, pos)
 }

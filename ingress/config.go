@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ferry-gw/ferry/ingress/clientaddr"
 )
 
 // Config is the `server` section of ferry.yaml: HTTP timeouts and shutdown.
@@ -71,7 +73,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.SSE = c.SSE.withDefaults()
 	c.CORS = c.CORS.withDefaults()
-	if h := canonicalProxyHeader(c.ProxyHeader); h != "" {
+	if h := clientaddr.CanonicalHeader(c.ProxyHeader); h != "" {
 		c.ProxyHeader = h
 	}
 	return c
@@ -105,7 +107,7 @@ func (c Config) Validate() error {
 	if c.AccessLogBodyBytes < 0 {
 		errs = append(errs, errors.New("access_log_body_bytes: must be >= 0"))
 	}
-	_, proxyErrs := newProxyTrust(c)
+	_, proxyErrs := clientaddr.NewTrust(c.TrustedProxies, c.ProxyHeader)
 	errs = append(errs, proxyErrs...)
 	errs = append(errs, prefixErrs("sse", c.SSE.Validate())...)
 	errs = append(errs, prefixErrs("cors", c.CORS.Validate())...)

@@ -31,6 +31,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/ingress/clientaddr"
 	"github.com/ferry-gw/ferry/ingress/hangup"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
@@ -58,7 +59,7 @@ type Server struct {
 	// auth holds the auth section's middleware settings (WithAuth).
 	auth AuthConfig
 	// proxies decides client addresses (server.trusted_proxies).
-	proxies proxyTrust
+	proxies clientaddr.Trust
 	// limiterWarned and idempotencyWarned are the unix nanos of the last
 	// fail-open warning of each kind.
 	limiterWarned     atomic.Int64
@@ -167,14 +168,16 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	}
 	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default(), replayHeartbeat: replayHeartbeatDefault}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
-	s.hangups = hangup.New(s.streams, 0)
 	s.sockets = new(sync.WaitGroup)
 	for _, o := range opts {
 		o(s)
 	}
 	s.auth = s.auth.WithDefaults()
+	// fasthttp cancels nothing when a client goes: a request that waits
+	// is watched, so that its waiter, subscription or slot is freed.
+	s.hangups = hangup.New(s.streams, 0, hangup.Hooks{Watching: s.metrics.WaitingClients, Gone: s.metrics.ClientHangup})
 	var proxyErrs []error
-	if s.proxies, proxyErrs = newProxyTrust(s.cfg); len(proxyErrs) > 0 {
+	if s.proxies, proxyErrs = clientaddr.NewTrust(s.cfg.TrustedProxies, s.cfg.ProxyHeader); len(proxyErrs) > 0 {
 		return nil, fmt.Errorf("ingress: server.%w", proxyErrs[0])
 	}
 	if deps.Limiter == nil {
@@ -219,7 +222,7 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		// stays empty, so c.IP() is the peer: client addresses come from
 		// s.clientAddr, as Fiber's would take the spoofable leftmost entry.
 		EnableTrustedProxyCheck: true,
-		TrustedProxies:          s.proxies.fiberProxies(),
+		TrustedProxies:          s.proxies.FiberProxies(),
 	})
 	if err := s.buildAPIDocs(); err != nil {
 		return nil, err
@@ -240,10 +243,15 @@ func (s *Server) Serve(ln net.Listener) error {
 	// a reload, then the Server built from the new config.
 	s.active.CompareAndSwap(nil, s)
 	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
-		s.active.Load().handler(ctx)
+		// Before the handler, not after: nothing of s is then kept in
+		// this frame while a request waits, and the frame stays as small
+		// as a plain forward. A pending sync request sits right at an
+		// 8 KiB stack; a few bytes more here doubled the stacks of some
+		// (TestPendingRequestMemory).
 		if s.closing.Load() {
 			ctx.SetConnectionClose()
 		}
+		s.active.Load().handler(ctx)
 	}
 	// A response finished while Shutdown runs says Connection: close, as
 	// fasthttp then closes its connection: without it the client's next

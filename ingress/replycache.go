@@ -87,12 +87,12 @@ func (s *Server) replyFromCache(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *to
 }
 
 // keepReply keeps a final 2xx reply of a request that missed the cache.
-func (s *Server) keepReply(r topics.Route, ri *reqInfo, rep correlator.Reply) {
+func (s *Server) keepReply(r *topics.Route, ri *reqInfo, rep *correlator.Reply) {
 	cache := s.replyCaches[r.Name]
 	if cache == nil || ri.cacheKey == "" || !rep.Final || rep.Status < 200 || rep.Status > 299 || rep.Err() != nil {
 		return
 	}
-	if r.Reply.Schema != "" && s.checkReply(r, rep.Status, rep.Body) != nil {
+	if r.Reply.Schema != "" && s.checkReply(*r, rep.Status, rep.Body) != nil {
 		return // answered as 502 bad-reply: nothing to keep
 	}
 	kept := policy.CachedReply{Status: rep.Status, ContentType: rep.ContentType, Body: rep.Body}

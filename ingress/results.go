@@ -104,7 +104,7 @@ func (s *Server) awaitFinal(c *fiber.Ctx, id string, res *correlator.Result, wai
 	defer cancel()
 	stop := context.AfterFunc(s.streams, cancel)
 	defer stop()
-	defer s.watchHangup(c, hangupResult, cancel)() // a client that leaves ends it
+	defer s.hangups.Watch(c.Context().Conn(), hangupResult, cancel).Stop() // a client that leaves ends it
 	for {
 		if _, done := res.Final(); done || ctx.Err() != nil {
 			return res, nil
@@ -145,9 +145,9 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 	// Watched from here, in the handler, where c is valid: the writer
 	// runs after the handler returns.
 	ctx, cancel := context.WithCancel(s.streams)
-	unwatch := s.watchHangup(c, hangupResultStream, cancel)
+	watch := s.hangups.Watch(c.Context().Conn(), hangupResultStream, cancel)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer unwatch()
+		defer watch.Stop()
 		defer cancel()
 		// fasthttp sends the headers with the first chunk, and the first
 		// event may take a while: start with a comment.

@@ -87,7 +87,7 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	c.Context().Response.SetBodyStream(stream.NewBody(sub, stream.BodyConfig{
 		Conn: c.Context().Conn(), Heartbeat: s.cfg.SSE.Heartbeat, Retry: s.cfg.SSE.Retry,
 		Envelope: params.Envelope, Expires: expires,
-		Watch: func(gone func()) func() { return s.watchHangup(c, hangupStream, gone) },
+		Watch: func(gone func()) func() { return s.hangups.Watch(c.Context().Conn(), hangupStream, gone).Stop },
 		Log:   s.log, Metrics: s.metrics, RequestID: ri.id, Stream: sc.Name,
 	}), -1)
 	return nil

@@ -32,41 +32,57 @@ const DefaultInterval = 500 * time.Millisecond
 type Watcher struct {
 	ctx   context.Context
 	every time.Duration
+	hooks Hooks
 
-	mu      sync.Mutex
-	watches map[*watch]struct{}
+	mu      sync.Mutex // guards the list, n, running and each Watch's links
+	head    *Watch     // the watches, linked through their prev and next
+	n       int
 	running bool // the sweeping goroutine is on
-	scratch []*watch
+	scratch []*Watch
 }
 
-// watch is one watched connection.
-type watch struct {
-	rc   syscall.RawConn
-	mu   sync.Mutex // held while gone runs; stop waits for it
-	gone func()     // nil once stopped or called
+// Hooks are told what a Watcher does, for metrics. Either may be nil.
+type Hooks struct {
+	// Watching gets +1 when a connection is watched and -1 when its
+	// watch stops.
+	Watching func(delta int)
+	// Gone gets the label of a watch whose client hung up.
+	Gone func(label string)
+}
+
+// Watch is one watched connection; Stop ends it. It is 64 bytes and
+// held by a pending request: a list links the watches, not a map.
+type Watch struct {
+	w          *Watcher
+	conn       net.Conn // the socket: peeked at through its SyscallConn
+	gone       func()   // nil once stopped or called; guarded by w.mu
+	prev, next *Watch   // guarded by w.mu
+	label      string
 }
 
 // New returns a Watcher that peeks every interval (DefaultInterval when
-// zero). Its goroutine runs only while something is watched, and never
-// after ctx ends.
-func New(ctx context.Context, interval time.Duration) *Watcher {
+// zero) and tells hooks. Its goroutine runs only while something is
+// watched, and never after ctx ends.
+func New(ctx context.Context, interval time.Duration, hooks Hooks) *Watcher {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return &Watcher{ctx: ctx, every: interval, watches: make(map[*watch]struct{})}
+	return &Watcher{ctx: ctx, every: interval, hooks: hooks}
 }
 
-// Watch calls gone once if the client of conn hangs up before stop is
-// called. gone must not block: it runs on the Watcher's goroutine. After
-// stop returns, gone is not running and will not run. A connection that
-// cannot be peeked at (not a socket: an in-memory pipe in tests) is not
-// watched; a wrapped connection is unwrapped by its NetConn method, as
-// *tls.Conn has; over TLS, a client's close_notify alert is data, so a TLS
-// client is noticed only when it resets the connection (or when a write
-// to it fails, as before).
-func (w *Watcher) Watch(conn net.Conn, gone func()) (stop func()) {
+// Watch calls gone once if the client of conn hangs up before the watch
+// is stopped; label names the watch to Hooks.Gone. gone must not block
+// nor call the Watcher: it runs on the Watcher's goroutine, under its
+// lock. After Stop returns, gone is not running and will not run. A
+// connection that cannot be peeked at (not a socket: an in-memory pipe in
+// tests) is not watched (a nil *Watch, whose Stop does nothing); a
+// wrapped connection is unwrapped by its NetConn method, as *tls.Conn
+// has; over TLS, a client's close_notify alert is data, so a TLS client
+// is noticed only when it resets the connection (or when a write to it
+// fails, as before).
+func (w *Watcher) Watch(conn net.Conn, label string, gone func()) *Watch {
 	if w == nil {
-		return func() {}
+		return nil
 	}
 	// *tls.Conn, and wrappers that follow its lead, expose the socket.
 	for {
@@ -76,41 +92,71 @@ func (w *Watcher) Watch(conn net.Conn, gone func()) (stop func()) {
 		}
 		conn = u.NetConn()
 	}
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return func() {}
+	if _, ok := conn.(syscall.Conn); !ok {
+		return nil
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return func() {}
-	}
-	wt := &watch{rc: rc, gone: gone}
+	wt := &Watch{w: w, conn: conn, label: label, gone: gone}
 	w.mu.Lock()
-	w.watches[wt] = struct{}{}
+	wt.next = w.head
+	if w.head != nil {
+		w.head.prev = wt
+	}
+	w.head = wt
+	w.n++
 	if !w.running && w.ctx.Err() == nil {
 		w.running = true
 		go w.sweep()
 	}
 	w.mu.Unlock()
-	return func() {
-		wt.mu.Lock()
-		wt.gone = nil
-		wt.mu.Unlock()
-		w.mu.Lock()
-		delete(w.watches, wt)
-		w.mu.Unlock()
+	if w.hooks.Watching != nil {
+		w.hooks.Watching(1)
 	}
+	return wt
+}
+
+// Stop ends the watch; it is safe on a nil *Watch and idempotent.
+func (wt *Watch) Stop() {
+	if wt == nil {
+		return
+	}
+	w := wt.w
+	w.mu.Lock()
+	linked := w.unlink(wt)
+	w.mu.Unlock()
+	if linked && w.hooks.Watching != nil {
+		w.hooks.Watching(-1)
+	}
+}
+
+// unlink takes wt off the list, reporting whether it was on it; under
+// w.mu.
+func (w *Watcher) unlink(wt *Watch) bool {
+	if wt.prev == nil && w.head != wt {
+		return false // a linked watch is the head or has one before it
+	}
+	if wt.prev != nil {
+		wt.prev.next = wt.next
+	} else if w.head == wt {
+		w.head = wt.next
+	}
+	if wt.next != nil {
+		wt.next.prev = wt.prev
+	}
+	wt.prev, wt.next, wt.gone = nil, nil, nil
+	w.n--
+	return true
 }
 
 // Len returns the number of connections watched.
 func (w *Watcher) Len() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.watches)
+	return w.n
 }
 
 // sweep peeks at every watched connection each interval until nothing
-// is watched or the Watcher's context ends.
+// is watched or the Watcher's context ends. It peeks without the lock,
+// so that requests come and go meanwhile.
 func (w *Watcher) sweep() {
 	t := time.NewTicker(w.every)
 	defer t.Stop()
@@ -124,19 +170,19 @@ func (w *Watcher) sweep() {
 		case <-t.C:
 		}
 		w.mu.Lock()
-		if len(w.watches) == 0 {
+		if w.n == 0 {
 			w.running = false
 			w.mu.Unlock()
 			return
 		}
 		batch := w.scratch[:0]
-		for wt := range w.watches {
+		for wt := w.head; wt != nil; wt = wt.next {
 			batch = append(batch, wt)
 		}
 		w.mu.Unlock()
 		for i, wt := range batch {
-			if peerGone(wt.rc) {
-				wt.fire()
+			if peerGone(wt.conn) {
+				w.fire(wt)
 			}
 			batch[i] = nil
 		}
@@ -146,12 +192,20 @@ func (w *Watcher) sweep() {
 	}
 }
 
-// fire calls gone unless the watch was stopped, and at most once.
-func (wt *watch) fire() {
-	wt.mu.Lock()
-	defer wt.mu.Unlock()
-	if wt.gone != nil {
-		wt.gone()
-		wt.gone = nil
+// fire calls wt's gone, once, unless the watch was stopped meanwhile.
+func (w *Watcher) fire(wt *Watch) {
+	w.mu.Lock()
+	gone := wt.gone
+	if gone == nil || !w.unlink(wt) {
+		w.mu.Unlock()
+		return
+	}
+	gone()
+	w.mu.Unlock()
+	if w.hooks.Gone != nil {
+		w.hooks.Gone(wt.label)
+	}
+	if w.hooks.Watching != nil {
+		w.hooks.Watching(-1)
 	}
 }

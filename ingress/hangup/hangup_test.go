@@ -35,11 +35,11 @@ func pair(t *testing.T) (server, client net.Conn) {
 }
 
 func TestHangupIsNoticed(t *testing.T) {
-	w := hangup.New(t.Context(), 20*time.Millisecond)
+	w := hangup.New(t.Context(), 20*time.Millisecond, hangup.Hooks{})
 	server, client := pair(t)
 	gone := make(chan struct{})
-	stop := w.Watch(server, func() { close(gone) })
-	defer stop()
+	stop := w.Watch(server, "test", func() { close(gone) })
+	defer stop.Stop()
 	client.Close()
 	select {
 	case <-gone:
@@ -49,10 +49,10 @@ func TestHangupIsNoticed(t *testing.T) {
 }
 
 func TestLiveClientIsNotGone(t *testing.T) {
-	w := hangup.New(t.Context(), 5*time.Millisecond)
+	w := hangup.New(t.Context(), 5*time.Millisecond, hangup.Hooks{})
 	server, client := pair(t)
 	fired := make(chan struct{}, 1)
-	stop := w.Watch(server, func() { fired <- struct{}{} })
+	stop := w.Watch(server, "test", func() { fired <- struct{}{} })
 	// A pipelined request waiting to be read is not a hang-up, and the
 	// peek takes none of it.
 	if _, err := client.Write([]byte("GET / HTTP/1.1\r\n")); err != nil {
@@ -62,11 +62,11 @@ func TestLiveClientIsNotGone(t *testing.T) {
 	// seen, the sweeps have passed over the live one too.
 	other, otherClient := pair(t)
 	seen := make(chan struct{})
-	stopOther := w.Watch(other, func() { close(seen) })
-	defer stopOther()
+	stopOther := w.Watch(other, "test", func() { close(seen) })
+	defer stopOther.Stop()
 	otherClient.Close()
 	<-seen
-	stop()
+	stop.Stop()
 	select {
 	case <-fired:
 		t.Fatal("a live client with a request pending was taken for gone")
@@ -80,10 +80,10 @@ func TestLiveClientIsNotGone(t *testing.T) {
 }
 
 func TestStopBeforeHangup(t *testing.T) {
-	w := hangup.New(t.Context(), 5*time.Millisecond)
+	w := hangup.New(t.Context(), 5*time.Millisecond, hangup.Hooks{})
 	server, client := pair(t)
-	stop := w.Watch(server, func() { t.Error("gone was called after stop") })
-	stop()
+	stop := w.Watch(server, "test", func() { t.Error("gone was called after stop") })
+	stop.Stop()
 	if n := w.Len(); n != 0 {
 		t.Fatalf("Len after stop = %d, want 0", n)
 	}
@@ -91,18 +91,18 @@ func TestStopBeforeHangup(t *testing.T) {
 	// A later watch that fires proves a sweep ran after the close.
 	server2, client2 := pair(t)
 	seen := make(chan struct{})
-	defer w.Watch(server2, func() { close(seen) })()
+	defer w.Watch(server2, "test", func() { close(seen) }).Stop()
 	client2.Close()
 	<-seen
 }
 
 func TestNotASocketIsNotWatched(t *testing.T) {
-	w := hangup.New(t.Context(), 5*time.Millisecond)
+	w := hangup.New(t.Context(), 5*time.Millisecond, hangup.Hooks{})
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	stop := w.Watch(a, func() { t.Error("a pipe was watched") })
-	defer stop()
+	stop := w.Watch(a, "test", func() { t.Error("a pipe was watched") })
+	defer stop.Stop()
 	if n := w.Len(); n != 0 {
 		t.Fatalf("Len = %d, want 0: a pipe cannot be peeked at", n)
 	}
@@ -111,10 +111,10 @@ func TestNotASocketIsNotWatched(t *testing.T) {
 func TestNothingAfterContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	w := hangup.New(ctx, 5*time.Millisecond)
+	w := hangup.New(ctx, 5*time.Millisecond, hangup.Hooks{})
 	server, client := pair(t)
-	stop := w.Watch(server, func() { t.Error("gone called after the Watcher's context ended") })
+	stop := w.Watch(server, "test", func() { t.Error("gone called after the Watcher's context ended") })
 	client.Close()
 	time.Sleep(50 * time.Millisecond) // nothing to await: the absence of a call
-	stop()
+	stop.Stop()
 }

@@ -2,8 +2,8 @@
 
 package hangup
 
-import "syscall"
+import "net"
 
 // peerGone never reports a hang-up where MSG_PEEK is not available: a
 // departed client is then noticed when a write to it fails.
-func peerGone(syscall.RawConn) bool { return false }
+func peerGone(net.Conn) bool { return false }

@@ -4,15 +4,21 @@ package hangup
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
-// peerGone reports whether the peer of rc closed its side (a read would
-// return EOF) or reset the connection, without taking any byte: data
-// waiting to be read (a pipelined request) is left where it is.
-func peerGone(rc syscall.RawConn) bool {
+// peerGone reports whether the peer of conn (a syscall.Conn) closed its
+// side (a read would return EOF) or reset the connection, without taking
+// any byte: data waiting to be read (a pipelined request) is left where
+// it is.
+func peerGone(conn net.Conn) bool {
+	rc, err := conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return true
+	}
 	gone := false
-	err := rc.Control(func(fd uintptr) {
+	err = rc.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {

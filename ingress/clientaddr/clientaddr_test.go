@@ -1,4 +1,4 @@
-package ingress
+package clientaddr
 
 import (
 	"net/netip"
@@ -8,11 +8,11 @@ import (
 
 // testTrust trusts loopback and 10.0.0.0/8, as a test deployment behind
 // two layers of proxies would.
-func testTrust(tb testing.TB, header string) proxyTrust {
+func testTrust(tb testing.TB, header string) Trust {
 	tb.Helper()
-	t, errs := newProxyTrust(Config{TrustedProxies: []string{"127.0.0.1/8", "::1", "10.0.0.0/8"}, ProxyHeader: header})
+	t, errs := NewTrust([]string{"127.0.0.1/8", "::1", "10.0.0.0/8"}, header)
 	if len(errs) > 0 {
-		tb.Fatalf("newProxyTrust: %v", errs)
+		tb.Fatalf("NewTrust: %v", errs)
 	}
 	return t
 }
@@ -68,7 +68,7 @@ func TestProxyTrustClient(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			pt := testTrust(t, tt.header)
-			got := pt.client(netip.MustParseAddr(tt.peer), headerValues(tt.values))
+			got := pt.Client(netip.MustParseAddr(tt.peer), headerValues(tt.values))
 			if got.String() != tt.want {
 				t.Errorf("client(%s, %q) = %s, want %s", tt.peer, tt.values, got, tt.want)
 			}
@@ -123,10 +123,10 @@ func FuzzClientAddr(f *testing.F) {
 		for _, h := range []string{HeaderXForwardedFor, HeaderXRealIP} {
 			pt := testTrust(t, h)
 			values := [][]byte{[]byte(v)}
-			if got := pt.client(untrusted, values); got != untrusted {
+			if got := pt.Client(untrusted, values); got != untrusted {
 				t.Fatalf("%s %q behind an untrusted peer = %s, want the peer", h, v, got)
 			}
-			got := pt.client(trusted, values)
+			got := pt.Client(trusted, values)
 			if !got.IsValid() {
 				t.Fatalf("%s %q = invalid address", h, v)
 			}
