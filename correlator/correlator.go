@@ -451,7 +451,7 @@ func (c *Correlator) Register(ctx context.Context, id, replyTopic, owner string)
 // name of the request's route, is kept with the result, so that whoever
 // reads it can hold the reply to that route's contract.
 func (c *Correlator) Detach(ctx context.Context, w *Waiter, route string) (r Reply, ok bool, err error) {
-	if err := c.store.Pending(ctx, w.id, w.owner, route); err != nil {
+	if err := c.store.Pending(ctx, w.id, w.owner, route, w.gatherSpec()); err != nil {
 		w.Cancel()
 		return Reply{}, false, err
 	}

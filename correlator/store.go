@@ -28,16 +28,52 @@ type Result struct {
 	// Detach ("" for results kept before routes were recorded).
 	Route string
 	// Replies are the progress replies and, last, the final one, in the
-	// order they were read.
+	// order they were read. A gathering result holds every final reply.
 	Replies []Reply
+	// Gather, when > 0, makes this a scatter-gather result (a route's
+	// reply.gather, asked for asynchronously): it collects final replies
+	// until it holds Gather of them or Until passes.
+	Gather int
+	Until  time.Time
 }
 
-// Final returns the final reply, if it arrived.
+// Final returns the final reply, if it arrived; for a gathering result,
+// the last one gathered once the gathering is over (Gathered).
 func (r *Result) Final() (Reply, bool) {
+	if r.Gather > 0 {
+		if reps, done := r.Gathered(); done && len(reps) > 0 {
+			return reps[len(reps)-1], true
+		}
+		return Reply{}, false
+	}
 	if n := len(r.Replies); n > 0 && r.Replies[n-1].Final {
 		return r.Replies[n-1], true
 	}
 	return Reply{}, false
+}
+
+// Done reports whether the result will not change any more: its final
+// reply arrived or, for a gathering result, it holds Gather replies or
+// its window has passed.
+func (r *Result) Done() bool {
+	if r.Gather > 0 {
+		_, done := r.Gathered()
+		return done
+	}
+	_, done := r.Final()
+	return done
+}
+
+// Gathered returns the final replies of a gathering result, and whether
+// the gathering is over.
+func (r *Result) Gathered() ([]Reply, bool) {
+	var reps []Reply
+	for _, rep := range r.Replies {
+		if rep.Final {
+			reps = append(reps, rep)
+		}
+	}
+	return reps, len(reps) >= r.Gather || !time.Now().Before(r.Until)
 }
 
 // Store keeps asynchronous results in Redis, readable from any instance, and
@@ -47,7 +83,7 @@ func (r *Result) Final() (Reply, bool) {
 // Keys, with P the key prefix and ID the event id (the braces are Redis
 // Cluster hash tags, keeping both keys of a result in one slot):
 //
-//	P result:{ID}           hash: owner, state (pending|done), created, r:TOPIC:PARTITION:OFFSET dedupe marks
+//	P result:{ID}           hash: owner, state (pending|done), created, route, gather and until (scatter-gather), finals, r:TOPIC:PARTITION:OFFSET dedupe marks
 //	P result:{ID}:replies   list: encoded replies, progress then final
 //	P results               pub/sub channel: the ids of changed results
 type Store struct {
@@ -80,19 +116,33 @@ func (s *Store) keys(id string) []string {
 var pendingScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'state', 'pending', 'created', ARGV[2], 'route', ARGV[4])
+if tonumber(ARGV[5]) > 0 then redis.call('HSET', KEYS[1], 'gather', ARGV[5], 'until', ARGV[6]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `)
 
 // pushScript appends a reply to a pending result, once per record: a
 // result that is unknown, done, or already holds this record is left
-// alone (return 0). A final reply completes it and restarts its TTL.
+// alone (return 0). A final reply completes it and restarts its TTL; on
+// a gathering result, the final reply that makes its count does, and a
+// reply after its window (ARGV[8], now, past 'until') completes it and
+// is dropped, as late.
 var pushScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
+local gather = tonumber(redis.call('HGET', KEYS[1], 'gather') or '0')
+if gather > 0 and tonumber(ARGV[8]) >= tonumber(redis.call('HGET', KEYS[1], 'until')) then
+  redis.call('HSET', KEYS[1], 'state', 'done')
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  return 0
+end
 if redis.call('HSETNX', KEYS[1], ARGV[3], '1') == 0 then return 0 end
 local final = ARGV[2] == '1'
 if not final and redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[7]) - 1 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
+if final and gather > 0 and redis.call('HINCRBY', KEYS[1], 'finals', 1) < gather then
+  final = false
+end
 if final then
   redis.call('HSET', KEYS[1], 'state', 'done')
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -107,13 +157,22 @@ return 1
 
 // Pending records that the reply of id, a request on route, is to be kept
 // for owner. Replies that arrive afterwards, on any instance, are kept
-// (Push). An existing result is left as it is.
-func (s *Store) Pending(ctx context.Context, id, owner, route string) error {
-	err := pendingScript.Run(ctx, s.rdb, s.keys(id), owner, time.Now().UnixMilli(), s.ttl.Milliseconds(), route).Err()
+// (Push). An existing result is left as it is. With g.Max > 0 the result
+// gathers final replies (Result.Gather) until g.Until.
+func (s *Store) Pending(ctx context.Context, id, owner, route string, g GatherSpec) error {
+	err := pendingScript.Run(ctx, s.rdb, s.keys(id), owner, time.Now().UnixMilli(), s.ttl.Milliseconds(), route,
+		g.Max, g.Until.UnixMilli()).Err()
 	if err != nil {
 		return fmt.Errorf("keep result %s: %w", id, errors.Join(ErrUnavailable, err))
 	}
 	return nil
+}
+
+// GatherSpec is what Pending records of a scatter-gather result: keep up
+// to Max final replies until Until. The zero value keeps one reply.
+type GatherSpec struct {
+	Max   int
+	Until time.Time
 }
 
 // push is one reply for Push.
@@ -158,7 +217,7 @@ func (s *Store) pushEach(ctx context.Context, batch []push) ([]bool, error) {
 					final = "1"
 				}
 				mark := "r:" + b.reply.Topic + ":" + strconv.Itoa(int(b.reply.Partition)) + ":" + strconv.FormatInt(b.reply.Offset, 10)
-				args := []any{enc, final, mark, s.ttl.Milliseconds(), s.channel, b.id, maxReplies}
+				args := []any{enc, final, mark, s.ttl.Milliseconds(), s.channel, b.id, maxReplies, time.Now().UnixMilli()}
 				if useSHA {
 					cmds[i] = pushScript.EvalSha(ctx, p, s.keys(b.id), args...)
 				} else {
@@ -202,6 +261,10 @@ func (s *Store) Get(ctx context.Context, id string) (*Result, error) {
 		return nil, ErrUnknownID
 	}
 	res := &Result{ID: id, Owner: fields["owner"], Route: fields["route"]}
+	if g, _ := strconv.Atoi(fields["gather"]); g > 0 {
+		until, _ := strconv.ParseInt(fields["until"], 10, 64)
+		res.Gather, res.Until = g, time.UnixMilli(until)
+	}
 	for _, raw := range l.Val() {
 		r, err := decodeStored([]byte(raw))
 		if err != nil {
@@ -318,7 +381,7 @@ func (s *Store) Await(ctx context.Context, id string, seen int, recheck time.Dur
 		case err != nil:
 			return nil, err
 		}
-		if _, done := res.Final(); done || len(res.Replies) > seen {
+		if res.Done() || len(res.Replies) > seen {
 			return res, nil
 		}
 		last = res

@@ -22,7 +22,7 @@ func TestStorePush(t *testing.T) {
 	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
 	ctx := context.Background()
 	pending, foreign := topics.NewEventID(), topics.NewEventID()
-	if err := s.Pending(ctx, pending, "service_account:ci", "quote"); err != nil {
+	if err := s.Pending(ctx, pending, "service_account:ci", "quote", GatherSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	kept, err := s.Push(ctx, []push{
@@ -47,7 +47,7 @@ func TestStorePush(t *testing.T) {
 		t.Errorf("Get(foreign) = %v, want ErrUnknownID", err)
 	}
 	// Pending again must not reset a finished result.
-	if err := s.Pending(ctx, pending, "someone:else", "quote"); err != nil {
+	if err := s.Pending(ctx, pending, "someone:else", "quote", GatherSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := s.Get(ctx, pending); res.Owner != "service_account:ci" || len(res.Replies) != 2 {
@@ -60,7 +60,7 @@ func TestStoreProgressCap(t *testing.T) {
 	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
 	ctx := context.Background()
 	id := topics.NewEventID()
-	if err := s.Pending(ctx, id, "a", "quote"); err != nil {
+	if err := s.Pending(ctx, id, "a", "quote", GatherSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	var batch []push
@@ -88,7 +88,7 @@ func TestStoreExpiry(t *testing.T) {
 	s := NewStore(tr.rdb, tr.prefix, time.Second, quiet)
 	ctx := context.Background()
 	id := topics.NewEventID()
-	if err := s.Pending(ctx, id, "a", "quote"); err != nil {
+	if err := s.Pending(ctx, id, "a", "quote", GatherSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Push(ctx, []push{{id: id, reply: reply("done", true, 1)}}); err != nil {
@@ -117,7 +117,7 @@ func TestStoreAwait(t *testing.T) {
 	defer s.closePubSub()
 	go s.listen(ctx)
 	id := topics.NewEventID()
-	if err := s.Pending(ctx, id, "a", "quote"); err != nil {
+	if err := s.Pending(ctx, id, "a", "quote", GatherSpec{}); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan *Result, 1)
@@ -184,5 +184,57 @@ func TestAdoptedLeases(t *testing.T) {
 	}
 	if _, err := s.acquire(ctx, topic, 2, "d", ttl); !errors.Is(err, ErrNoPartition) {
 		t.Errorf("d acquires with both partitions held for themselves: %v, want ErrNoPartition", err)
+	}
+}
+
+// TestStoreGather: a gathering result (a scatter-gather request asked for
+// asynchronously) keeps final replies until it holds Gather of them, then
+// is done and keeps no more; one whose window has passed takes no reply
+// and is done with what it has.
+func TestStoreGather(t *testing.T) {
+	tr := newTestRedis(t)
+	s := NewStore(tr.rdb, tr.prefix, time.Minute, quiet)
+	ctx := context.Background()
+	id := topics.NewEventID()
+	if err := s.Pending(ctx, id, "a", "quote", GatherSpec{Max: 3, Until: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := s.Push(ctx, []push{
+		{id: id, reply: reply(`"a"`, true, 1)},
+		{id: id, reply: reply(`"p"`, false, 2)}, // progress: kept, not counted
+		{id: id, reply: reply(`"b"`, true, 3)},
+	})
+	if err != nil || kept != 3 {
+		t.Fatalf("Push() = %d, %v, want 3 kept", kept, err)
+	}
+	res, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reps, done := res.Gathered(); done || len(reps) != 2 || res.Done() {
+		t.Fatalf("after 2 of 3 finals: %d gathered, done %v; want 2, not done", len(reps), done)
+	}
+	if kept, err := s.Push(ctx, []push{{id: id, reply: reply(`"c"`, true, 4)}, {id: id, reply: reply(`"d"`, true, 5)}}); err != nil || kept != 1 {
+		t.Fatalf("Push(third, fourth) = %d, %v; want the third kept, the fourth not", kept, err)
+	}
+	res, _ = s.Get(ctx, id)
+	reps, done := res.Gathered()
+	if !done || !res.Done() || len(reps) != 3 || string(reps[2].Body) != `"c"` {
+		t.Fatalf("after 3 of 3 finals: %+v, done %v; want a, b, c and done", reps, done)
+	}
+	if final, ok := res.Final(); !ok || string(final.Body) != `"c"` {
+		t.Errorf("Final() = %s, %v; want the last one gathered", final.Body, ok)
+	}
+
+	late := topics.NewEventID()
+	if err := s.Pending(ctx, late, "a", "quote", GatherSpec{Max: 3, Until: time.Now().Add(-time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := s.Push(ctx, []push{{id: late, reply: reply(`"x"`, true, 6)}}); err != nil || kept != 0 {
+		t.Fatalf("Push after the window = %d, %v; want dropped", kept, err)
+	}
+	res, _ = s.Get(ctx, late)
+	if reps, done := res.Gathered(); !done || len(reps) != 0 {
+		t.Errorf("after the window: %d gathered, done %v; want 0, done", len(reps), done)
 	}
 }

@@ -3,6 +3,7 @@ package correlator
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -96,12 +97,15 @@ type Waiter struct {
 	reply *Reply      // the final reply once state is stateTaken; guarded by ws.mu
 	stop  func() bool // stops the context.AfterFunc
 	state waiterState // guarded by ws.mu
-	// abandoned is set by Abandon: the client that waits has gone. Next
-	// to state, in its padding: a Waiter stays 128 bytes.
-	abandoned atomic.Bool
 	// gather, when > 0, makes the waiter collect final replies (Gather)
-	// until it has that many; guarded by ws.mu, like gathered.
-	gather   int
+	// until it has that many (at most 65,535); next to state, in its
+	// padding, like abandoned: a Waiter stays 128 bytes.
+	gather uint16
+	// abandoned is set by Abandon: the client that waits has gone.
+	abandoned atomic.Bool
+	// until is the end of the gather window in Unix milliseconds
+	// (GatherFor); guarded by ws.mu, like gather and gathered.
+	until    int64
 	gathered []Reply
 }
 
@@ -115,12 +119,32 @@ func (w *Waiter) Abandon() {
 
 // Gather makes w collect every final reply that arrives (scatter-gather:
 // several responders answer one request) until it has max of them, when
-// Wait returns the last one; Gathered returns them all. Call it after
-// Register and before the request is produced.
+// Wait returns the last one; Gathered returns them all. max is capped at
+// 65,535. Call it after Register and before the request is produced.
 func (w *Waiter) Gather(max int) {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
-	w.gather = max
+	w.gather = uint16(min(max, math.MaxUint16))
+}
+
+// GatherFor is Gather for at most window from now: a Detach then keeps
+// the gathered set (at most max final replies, until the window ends) as
+// the request's result.
+func (w *Waiter) GatherFor(max int, window time.Duration) {
+	w.Gather(max)
+	w.ws.mu.Lock()
+	defer w.ws.mu.Unlock()
+	w.until = time.Now().Add(window).UnixMilli()
+}
+
+// gatherSpec is what Detach records of a gathering waiter.
+func (w *Waiter) gatherSpec() GatherSpec {
+	w.ws.mu.Lock()
+	defer w.ws.mu.Unlock()
+	if w.gather == 0 || w.until == 0 {
+		return GatherSpec{}
+	}
+	return GatherSpec{Max: int(w.gather), Until: time.UnixMilli(w.until)}
 }
 
 // Gathered returns the final replies a gathering waiter has collected.
@@ -182,7 +206,7 @@ func (ws *Waiters) Deliver(id []byte, r Reply) bool {
 	w, ok := ws.m[string(id)]
 	if ok && w.gather > 0 {
 		w.gathered = append(w.gathered, r)
-		if len(w.gathered) < w.gather {
+		if len(w.gathered) < int(w.gather) {
 			ws.mu.Unlock()
 			return true // gathered; the waiter waits for more
 		}

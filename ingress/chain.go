@@ -367,7 +367,9 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 		return err
 	}
 	defer w.Cancel()
-	if g := r.Reply.Gather; g != nil && !async {
+	if g := r.Reply.Gather; g != nil && async {
+		w.GatherFor(cmp.Or(g.Max, math.MaxInt), g.Window) // the result gathers
+	} else if g != nil {
 		w.Gather(cmp.Or(g.Max, math.MaxInt))
 	}
 	to := w.ReplyTo()

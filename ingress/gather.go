@@ -40,9 +40,34 @@ func (s *Server) gatherReplies(c *fiber.Ctx, r topics.Route, w *correlator.Waite
 	w.Cancel() // the replies still to come are late
 	if len(reps) < g.Min {
 		info(c).settleReply(policy.Failure)
+	} else {
+		info(c).settleReply(policy.Success)
+	}
+	return answerGathered(c, g, reps)
+}
+
+// answerGathered answers with the replies gathered for a request: 200
+// {"replies": [...]} in arrival order, with X-Replies, when at least
+// g.Min arrived, else 504 reply-timeout with the count. Both the sync
+// answer and GET /v1/results of an asynchronous one give it.
+func answerGathered(c *fiber.Ctx, g *topics.GatherConfig, reps []correlator.Reply) error {
+	if len(reps) < g.Min {
 		return problem.New(problem.ReplyTimeout, fmt.Sprintf("%d of the %d replies needed arrived within %s; the request was published", len(reps), g.Min, g.Window))
 	}
-	info(c).settleReply(policy.Success)
+	body, err := gatheredBody(reps)
+	if err != nil {
+		return err
+	}
+	c.Set("X-Replies", strconv.Itoa(len(reps)))
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Status(fiber.StatusOK)
+	c.Response().SetBody(body)
+	return nil
+}
+
+// gatheredBody renders gathered replies as {"replies": [...]}: each with
+// its status, headers and body (JSON as is, anything else as a string).
+func gatheredBody(reps []correlator.Reply) ([]byte, error) {
 	out := struct {
 		Replies []gatheredReply `json:"replies"`
 	}{Replies: make([]gatheredReply, 0, len(reps))}
@@ -61,11 +86,7 @@ func (s *Server) gatherReplies(c *fiber.Ctx, r topics.Route, w *correlator.Waite
 	}
 	body, err := json.Marshal(out)
 	if err != nil {
-		return fmt.Errorf("gather answer: %w", err)
+		return nil, fmt.Errorf("gather answer: %w", err)
 	}
-	c.Set("X-Replies", strconv.Itoa(len(reps)))
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	c.Status(fiber.StatusOK)
-	c.Response().SetBody(body)
-	return nil
+	return body, nil
 }

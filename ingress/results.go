@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/ingress/stream"
+	"github.com/ferry-gw/ferry/topics"
 )
 
 // resultsPath prefixes the location of a result.
@@ -73,7 +75,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 		}
 		return s.streamResult(c, id, seen, ri.id)
 	}
-	if _, done := res.Final(); !done {
+	if !res.Done() {
 		if pref := parsePrefer(c.Request().Header.PeekAll("Prefer")); pref.hasWait && pref.wait > 0 {
 			wait := min(pref.wait, s.deps.Results.MaxWait())
 			c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
@@ -82,8 +84,7 @@ func (s *Server) result(c *fiber.Ctx) error {
 			}
 		}
 	}
-	final, done := res.Final()
-	if !done {
+	if !res.Done() {
 		c.Status(fiber.StatusAccepted)
 		c.Set(fiber.HeaderRetryAfter, "1")
 		c.Set(fiber.HeaderLocation, resultsPath+id)
@@ -94,7 +95,21 @@ func (s *Server) result(c *fiber.Ctx) error {
 		c.Response().SetBody(append(body, '}'))
 		return nil
 	}
+	if res.Gather > 0 {
+		reps, _ := res.Gathered()
+		return answerGathered(c, s.gatherOf(res.Route), reps)
+	}
+	final, _ := res.Final()
 	return s.writeReply(c, s.table.Route(res.Route), final)
+}
+
+// gatherOf returns the reply.gather of route, or a gather of at least one
+// reply when the route has none any more (a reload changed it).
+func (s *Server) gatherOf(route string) *topics.GatherConfig {
+	if rt := s.table.Route(route); rt != nil && rt.Reply != nil && rt.Reply.Gather != nil {
+		return rt.Reply.Gather
+	}
+	return &topics.GatherConfig{Min: 1}
 }
 
 // awaitFinal waits up to wait for the final reply of id; res is the last
@@ -106,7 +121,7 @@ func (s *Server) awaitFinal(c *fiber.Ctx, id string, res *correlator.Result, wai
 	defer stop()
 	defer s.hangups.Watch(c.Context().Conn(), hangupResult, cancel).Stop() // a client that leaves ends it
 	for {
-		if _, done := res.Final(); done || ctx.Err() != nil {
+		if res.Done() || ctx.Err() != nil {
 			return res, nil
 		}
 		next, err := s.deps.Results.Await(ctx, id, len(res.Replies))
@@ -173,7 +188,9 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 			for i := seen; i < len(res.Replies); i++ {
 				rep := res.Replies[i]
 				ev, data := "progress", rep.Body
-				if rep.Final {
+				if rep.Final && res.Gather > 0 {
+					ev = "reply" // one of the gathered set, which comes last
+				} else if rep.Final {
 					ev = "result"
 					err := rep.Err()
 					if rt := s.table.Route(res.Route); err == nil && rt != nil {
@@ -186,7 +203,18 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 				}
 				buf = stream.AppendEvent(buf, strconv.Itoa(i+1), ev, data)
 			}
-			if len(res.Replies) <= seen {
+			if res.Gather > 0 && res.Done() && seen <= len(res.Replies) {
+				// The gathered set, as GET answers it.
+				reps, _ := res.Gathered()
+				ev, data := "result", []byte(nil)
+				if g := s.gatherOf(res.Route); len(reps) < g.Min {
+					ev = "error"
+					data, _ = toProblem(problem.New(problem.ReplyTimeout, fmt.Sprintf("%d of the %d replies needed arrived within %s", len(reps), g.Min, g.Window))).Body(instance, requestID)
+				} else if data, err = gatheredBody(reps); err != nil {
+					return
+				}
+				buf = stream.AppendEvent(buf, strconv.Itoa(len(res.Replies)+1), ev, data)
+			} else if len(res.Replies) <= seen {
 				buf = append(buf, ": ping\n\n"...)
 			}
 			seen = max(seen, len(res.Replies))
@@ -196,7 +224,7 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 			if err := w.Flush(); err != nil {
 				return // the client has gone
 			}
-			if _, done := res.Final(); done || ctx.Err() != nil {
+			if res.Done() || ctx.Err() != nil {
 				return
 			}
 		}

@@ -133,6 +133,11 @@ func routes(tb testing.TB) *topics.Table {
 			Reply: &topics.ReplyConfig{Topic: repliesTopic, Timeout: 300 * time.Millisecond, MaxWait: 2 * time.Second, OnTimeout: "fail"}},
 		{Name: "slow", Path: "/v1/slow", Topic: slowTopic, Auth: topics.AuthNone,
 			Reply: &topics.ReplyConfig{Topic: repliesTopic, Timeout: 300 * time.Millisecond, MaxWait: 5 * time.Second, OnTimeout: "accept"}},
+		// Scatter-gather on the slow topic: tests answer by hand.
+		{Name: "gather", Path: "/v1/gather", Topic: slowTopic, Auth: topics.AuthNone,
+			Reply: &topics.ReplyConfig{Topic: repliesTopic, Gather: &topics.GatherConfig{Window: 10 * time.Second, Min: 2, Max: 3}}},
+		{Name: "gather-short", Path: "/v1/gather-short", Topic: slowTopic, Auth: topics.AuthNone,
+			Reply: &topics.ReplyConfig{Topic: repliesTopic, Gather: &topics.GatherConfig{Window: 500 * time.Millisecond, Min: 2}}},
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -529,3 +529,51 @@ func TestCloseAnswersWaitingRequests(t *testing.T) {
 		t.Errorf("Pending() after Close = %d, want 0", p)
 	}
 }
+
+// TestAsyncScatterGather: a scatter-gather request asked for with
+// Prefer: respond-async is answered 202 at once, and its result is the
+// gathered set, as the sync answer would be: 200 {"replies": [...]} once
+// max replies arrived, or at the end of the window 504 with the count
+// when fewer than min did. The result stored the first reply alone.
+func TestAsyncScatterGather(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(t, instanceOpts{})
+	h := e.handResponder(t, slowTopic)
+
+	r := do(t, "POST", in.url+"/v1/gather", `{"sym":"ACME"}`, "Prefer", "respond-async")
+	loc := r.header.Get("Location")
+	if r.status != 202 || loc == "" {
+		t.Fatalf("POST /v1/gather, respond-async = %s, want 202 with Location", r)
+	}
+	req := h.next(t)
+	for i := range 4 { // the fourth is past max: not kept
+		h.reply(t, req, fmt.Sprintf(`{"from":%d}`, i))
+	}
+	got := do(t, "GET", in.url+loc, "", "Prefer", "wait=5")
+	var set struct {
+		Replies []struct {
+			Status int
+			Body   json.RawMessage
+		}
+	}
+	if got.status != 200 || json.Unmarshal([]byte(got.body), &set) != nil || len(set.Replies) != 3 || got.header.Get("X-Replies") != "3" {
+		t.Fatalf("GET %s = %s, want 200 with the 3 gathered replies", loc, got)
+	}
+	for i, rep := range set.Replies {
+		if rep.Status != 200 || string(rep.Body) != fmt.Sprintf(`{"from":%d}`, i) {
+			t.Errorf("reply %d = %+v", i, rep)
+		}
+	}
+
+	// Fewer than min within the window: the result says how many came.
+	r = do(t, "POST", in.url+"/v1/gather-short", `{"sym":"ACME"}`, "Prefer", "respond-async")
+	loc = r.header.Get("Location")
+	if r.status != 202 || loc == "" {
+		t.Fatalf("POST /v1/gather-short, respond-async = %s, want 202 with Location", r)
+	}
+	h.reply(t, h.next(t), `{"only":true}`)
+	got = do(t, "GET", in.url+loc, "", "Prefer", "wait=5")
+	if got.status != 504 || problemType(t, got) != problem.ReplyTimeout.URI || !strings.Contains(got.body, "1 of the 2 replies") {
+		t.Errorf("GET %s after the window = %s, want 504 reply-timeout with 1 of the 2 replies", loc, got)
+	}
+}
