@@ -218,6 +218,9 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 		Owner: policy.NewOwner(), LockTTL: s.auth.Policy.Idempotency.LockTTL}
 	held, err := s.deps.Idempotency.Begin(ctx, key, claim)
 	if err != nil {
+		// The Begin may still run when Redis resumes and lock the key for
+		// lock_ttl: every retry would be a 409. Undo it once Redis answers.
+		s.settler.Abandon(key, claim)
 		if s.auth.Policy.Idempotency.OnRedisError == policy.FailClosed {
 			return &problem.Error{Type: problem.RedisUnavailable, Detail: "the Idempotency-Key cannot be checked; retry later", RetryAfter: 1, Cause: err}
 		}
@@ -240,24 +243,32 @@ func (s *Server) idempotency(c *fiber.Ctx) error {
 	if err := c.Next(); err != nil {
 		// Render here, so that the problem is what gets stored.
 		if herr := s.handleError(c, err); herr != nil {
-			_ = s.deps.Idempotency.Release(ctx, key, claim)
+			if s.deps.Idempotency.Release(ctx, key, claim) != nil {
+				s.settler.Release(key, claim)
+			}
 			return herr
 		}
 	}
 	resp := c.Response()
 	if resp.StatusCode() >= 500 {
-		err = s.deps.Idempotency.Release(ctx, key, claim)
+		if err = s.deps.Idempotency.Release(ctx, key, claim); err != nil {
+			s.settler.Release(key, claim)
+		}
 	} else {
-		err = s.deps.Idempotency.Complete(ctx, key, claim, policy.StoredResponse{
+		stored := policy.StoredResponse{
 			Status:      resp.StatusCode(),
 			ContentType: string(resp.Header.ContentType()),
 			Location:    string(resp.Header.Peek(fiber.HeaderLocation)),
 			Body:        resp.Body(),
-		}, s.auth.Policy.Idempotency.TTL)
+		}
+		if err = s.deps.Idempotency.Complete(ctx, key, claim, stored, s.auth.Policy.Idempotency.TTL); err != nil {
+			s.settler.Complete(key, claim, stored, s.auth.Policy.Idempotency.TTL)
+		}
 	}
 	if err != nil {
-		// The answer stands; a retry after the lock expires runs anew.
-		s.log.LogAttrs(ctx, slog.LevelWarn, "storing the idempotent response failed",
+		// The answer stands; the Settler tells the store once Redis
+		// answers (until then a retry gets 409).
+		s.log.LogAttrs(ctx, slog.LevelWarn, "storing the idempotent response failed; retrying in the background",
 			slog.String("request_id", ri.id), slog.String("route", ri.route), slog.Any("err", err))
 	}
 	return nil

@@ -76,6 +76,9 @@ type Server struct {
 	// hangups notices clients that leave while their request waits; it
 	// lives as long as streams.
 	hangups *hangup.Watcher
+	// settler tells the idempotency store, once Redis answers, what it
+	// could not be told in time (policy.Settler).
+	settler *policy.Settler
 	// upgrader makes WebSocket handshakes; sockets counts the sockets
 	// open, which Shutdown waits for; handler is the app's request
 	// handler, through which each frame of a publish socket goes.
@@ -176,6 +179,9 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	// fasthttp cancels nothing when a client goes: a request that waits
 	// is watched, so that its waiter, subscription or slot is freed.
 	s.hangups = hangup.New(s.streams, 0, hangup.Hooks{Watching: s.metrics.WaitingClients, Gone: s.metrics.ClientHangup})
+	if deps.Idempotency != nil {
+		s.settler = policy.NewSettler(s.streams, deps.Idempotency, s.log)
+	}
 	var proxyErrs []error
 	if s.proxies, proxyErrs = clientaddr.NewTrust(s.cfg.TrustedProxies, s.cfg.ProxyHeader); len(proxyErrs) > 0 {
 		return nil, fmt.Errorf("ingress: server.%w", proxyErrs[0])

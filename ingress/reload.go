@@ -1,6 +1,10 @@
 package ingress
 
-import "time"
+import (
+	"time"
+
+	"github.com/ferry-gw/ferry/ingress/policy"
+)
 
 // ConfigInfo names the config a Server was built from, for /readyz.
 type ConfigInfo struct {
@@ -24,6 +28,12 @@ func WithConfigInfo(ci ConfigInfo) Option {
 func (s *Server) Swap(next *Server) {
 	next.stopStreams() // its own lifetime is never used
 	next.streams, next.stopStreams, next.sockets, next.hangups = s.streams, s.stopStreams, s.sockets, s.hangups
+	// One Settler for every generation: next's own ended with its
+	// lifetime above.
+	if s.settler == nil && next.deps.Idempotency != nil {
+		s.settler = policy.NewSettler(s.streams, next.deps.Idempotency, s.log)
+	}
+	next.settler = s.settler
 	next.ready.Store(s.ready.Load())
 	s.active.Store(next)
 }

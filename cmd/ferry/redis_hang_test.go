@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -192,4 +193,60 @@ routes:
 		}
 		return nil
 	})
+}
+
+// TestIdempotencyKeyNotLockedAfterRedisStall: a request whose
+// Idempotency-Key could not be checked because Redis stalled is answered
+// 503 (on_redis_error: closed), and its Begin, queued in Redis, still runs
+// when Redis resumes and locks the key. A retry with the same key must run
+// once Redis is back, not be answered 409 "in progress" until the lock
+// expires (lock_ttl, 30 s here): the Settler releases the orphan lock.
+func TestIdempotencyKeyNotLockedAfterRedisStall(t *testing.T) {
+	t.Parallel()
+	raddr, redisProc := startRedisServer(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr, stop := serveFor(t, c, fmt.Sprintf(`redis: { url: "redis://%s" }
+auth: { idempotency: { lock_ttl: 30s } }
+routes:
+  - { name: plain, path: /v1/plain, topic: orders.events, auth: none }
+`, raddr))
+	t.Cleanup(stop)
+	rdb := redis.NewClient(&redis.Options{Addr: raddr})
+	defer rdb.Close()
+	// A request before the stall leaves ferry a pooled connection, on
+	// which the stalled Begin is sent (a new one would stall in its
+	// handshake, before the Begin).
+	if r := do(t, "POST", "http://"+addr+"/v1/plain", `{"a":0}`, "Content-Type", "application/json", "Idempotency-Key", `"warm"`); r.status != 202 {
+		t.Fatalf("POST before the stall = %s", r)
+	}
+
+	if err := redisProc.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, "POST", "http://"+addr+"/v1/plain", `{"a":1}`, "Content-Type", "application/json", "Idempotency-Key", `"stalled"`)
+	if err := redisProc.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 503 {
+		t.Fatalf("POST with Redis stopped = %s, want 503 (the key cannot be checked)", r)
+	}
+	// A command on a new connection is answered after Redis has run what
+	// was queued before it: the stalled Begin has locked the key.
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[int]int{}
+	topicstest.Eventually(t, 10*time.Second, 100*time.Millisecond, func() error {
+		last := do(t, "POST", "http://"+addr+"/v1/plain", `{"a":1}`, "Content-Type", "application/json", "Idempotency-Key", `"stalled"`)
+		statuses[last.status]++
+		if last.status != 202 {
+			return fmt.Errorf("retry with the same key = %s", last)
+		}
+		return nil
+	})
+	t.Logf("retries until 202: %v", statuses)
 }
