@@ -22,6 +22,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
@@ -304,13 +305,24 @@ func (s *Server) handle(r topics.Route) fiber.Handler {
 // against the route's schema (Deps.Validator; without one, or without a
 // schema, any JSON). It returns the media type and the body.
 func (s *Server) validate(c *fiber.Ctx, r topics.Route) (contentType string, body []byte, err error) {
-	ct, err := jsonMediaType(c.Get(fiber.HeaderContentType))
+	ct, kind, err := routeMediaType(c.Get(fiber.HeaderContentType), &r)
 	if err != nil {
 		return "", nil, err
 	}
 	body = c.Body()
 	if len(body) > r.BodyLimit {
 		return "", nil, problem.New(problem.BodyTooLarge, "the body is "+strconv.Itoa(len(body))+" bytes; this route accepts at most "+strconv.Itoa(r.BodyLimit))
+	}
+	switch kind {
+	case topics.MediaOctetStream:
+		return ct, body, nil // produced as is
+	case topics.MediaText:
+		if !utf8.Valid(body) {
+			return "", nil, problem.New(problem.BadRequest, "the text/plain body is not valid UTF-8")
+		}
+		return ct, body, nil
+	case topics.MediaCloudEvents:
+		return ct, body, s.checkCloudEvent(r, body)
 	}
 	if len(body) == 0 {
 		return "", nil, problem.New(problem.MalformedJSON, "the body is empty; send a JSON document")

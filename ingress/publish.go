@@ -113,12 +113,9 @@ func (f fields) Now() time.Time                   { return f.c.Context().Time() 
 // jsonMediaType accepts application/json and application/*+json and returns
 // the media type, lower-cased, without parameters.
 func jsonMediaType(header string) (string, error) {
-	if header == "" {
-		return "", problem.New(problem.UnsupportedMedia, "Content-Type is missing; send application/json")
-	}
-	mt, _, err := mime.ParseMediaType(header)
+	mt, err := parseMediaType(header)
 	if err != nil {
-		return "", problem.New(problem.UnsupportedMedia, "Content-Type is malformed; send application/json")
+		return "", err
 	}
 	if strings.HasPrefix(mt, "application/cloudevents") {
 		// Structured mode would let the client's body name the event's
@@ -126,10 +123,55 @@ func jsonMediaType(header string) (string, error) {
 		// ce_* headers.
 		return "", problem.New(problem.UnsupportedMedia, "Content-Type "+mt+" (CloudEvents structured mode) is not accepted: send the event's data as application/json; ferry writes its CloudEvents attributes itself")
 	}
-	if mt == fiber.MIMEApplicationJSON || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+	if isJSON(mt) {
 		return mt, nil
 	}
 	return "", problem.New(problem.UnsupportedMedia, "Content-Type "+mt+" is not accepted; send application/json")
+}
+
+// parseMediaType returns the media type of a Content-Type header, lower
+// case, without parameters.
+func parseMediaType(header string) (string, error) {
+	if header == "" {
+		return "", problem.New(problem.UnsupportedMedia, "Content-Type is missing; send application/json")
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return "", problem.New(problem.UnsupportedMedia, "Content-Type is malformed; send application/json")
+	}
+	return mt, nil
+}
+
+// isJSON reports whether mt is application/json or application/*+json.
+func isJSON(mt string) bool {
+	return mt == fiber.MIMEApplicationJSON || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// routeMediaType checks a request's Content-Type against the route's
+// content_types. It returns the media type (the record's content-type)
+// and its kind: topics.MediaJSON for any JSON but CloudEvents, or the
+// route's content type it matched.
+func routeMediaType(header string, r *topics.Route) (mt, kind string, err error) {
+	if len(r.ContentTypes) == 1 && r.ContentTypes[0] == topics.MediaJSON {
+		mt, err = jsonMediaType(header) // the usual route, as it always was
+		return mt, topics.MediaJSON, err
+	}
+	if mt, err = parseMediaType(header); err != nil {
+		return "", "", err
+	}
+	kind = mt
+	if isJSON(mt) && mt != topics.MediaCloudEvents {
+		kind = topics.MediaJSON
+	}
+	if !r.Accepts(kind) {
+		return "", "", problem.New(problem.UnsupportedMedia, "Content-Type "+mt+" is not accepted; this route accepts "+strings.Join(r.ContentTypes, ", "))
+	}
+	if kind == topics.MediaText {
+		if _, params, _ := mime.ParseMediaType(header); params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
+			return "", "", problem.New(problem.UnsupportedMedia, "text/plain must be UTF-8, not "+params["charset"])
+		}
+	}
+	return mt, kind, nil
 }
 
 // acceptedBody appends {"id","topic","partition","offset","timestamp"}.

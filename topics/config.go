@@ -181,6 +181,11 @@ type RouteConfig struct {
 	Auth string `yaml:"auth"`
 	// BodyLimit is the largest accepted body in bytes; default 1 MiB.
 	BodyLimit int `yaml:"body_limit"`
+	// ContentTypes are the media types of the bodies the route accepts:
+	// application/json (the default; application/*+json too),
+	// application/octet-stream and text/plain (produced as is, no schema),
+	// application/cloudevents+json (structured mode, produced as is).
+	ContentTypes []string `yaml:"content_types"`
 	// RateLimit limits requests on this route; nil means unlimited.
 	RateLimit *RateLimitConfig `yaml:"rate_limit"`
 	// Reply makes the route request/response.
@@ -446,6 +451,7 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 		}
 		r.Batch = &bc
 	}
+	r.ContentTypes = compileContentTypes(at, rc, errs)
 	r.Tombstone = strings.EqualFold(rc.Method, "DELETE")
 	if rc.Tombstone != nil {
 		r.Tombstone = *rc.Tombstone
@@ -803,7 +809,7 @@ func compileView(at string, rc RouteConfig, r *Route, errs *fieldErrors) {
 	for field, set := range map[string]bool{
 		"reply": rc.Reply != nil, "batch": rc.Batch != nil, "body": rc.Body != nil, "schema": rc.Schema != "",
 		"split": len(rc.Split) > 0, "headers": len(rc.Headers) > 0, "tombstone": rc.Tombstone != nil,
-		"event_type": rc.EventType != "", "source": rc.Source != "",
+		"event_type": rc.EventType != "", "source": rc.Source != "", "content_types": len(rc.ContentTypes) > 0,
 	} {
 		if set {
 			errs.addf(at+"."+field, "a GET route reads its topic and produces nothing: no %s", field)

@@ -45,6 +45,9 @@ type Route struct {
 	Auth string
 	// BodyLimit is the largest accepted body, in bytes.
 	BodyLimit int
+	// ContentTypes are the media types the route accepts (Accepts),
+	// MediaJSON unless content_types says otherwise.
+	ContentTypes []string
 	// Reply is the request/response section, or nil for fire-and-forget.
 	Reply *ReplyConfig
 	// RateLimit is the route's rate limit, or nil for none.

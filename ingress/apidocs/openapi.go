@@ -334,9 +334,7 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		op.RequestBody = obj{
 			"required":    true,
 			"description": "The event's data, published unchanged. Any application/*+json media type is accepted too, and becomes the record's content-type.",
-			"content": obj{
-				"application/json": obj{"schema": schemaFor(b, r.Schema)},
-			},
+			"content":     requestContent(b, r),
 		}
 	}
 
@@ -666,4 +664,29 @@ func addRouteProblems(op *operation, r topics.Route, introspection bool) {
 	for status, pts := range byStatus {
 		op.Responses[strconv.Itoa(status)] = problemResponse(pts)
 	}
+}
+
+// requestContent lists the media types a route accepts (content_types):
+// JSON with the route's schema; binary and text bodies, produced as is;
+// structured CloudEvents, whose data the schema describes.
+func requestContent(b *schemas.Bundle, r topics.Route) obj {
+	content := obj{}
+	for _, ct := range r.ContentTypes {
+		switch ct {
+		case topics.MediaJSON:
+			content[ct] = obj{"schema": schemaFor(b, r.Schema)}
+		case topics.MediaOctetStream:
+			content[ct] = obj{"schema": obj{"type": "string", "format": "binary"}}
+		case topics.MediaText:
+			content[ct] = obj{"schema": obj{"type": "string"}}
+		case topics.MediaCloudEvents:
+			content[ct] = obj{"schema": obj{"type": "object", "required": []string{"specversion", "id", "source", "type"},
+				"properties": obj{"specversion": obj{"const": "1.0"}, "id": obj{"type": "string"}, "source": obj{"type": "string"},
+					"type": obj{"type": "string"}, "data": schemaFor(b, r.Schema)}}}
+		}
+	}
+	if len(content) == 0 { // a Route built without NewTable
+		content[topics.MediaJSON] = obj{"schema": schemaFor(b, r.Schema)}
+	}
+	return content
 }
