@@ -91,6 +91,9 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 		}
 		m.Value = v // a new slice: nothing of Fiber's
 	}
+	if r.RegistryID != 0 {
+		m.Value = topics.ConfluentValue(r.RegistryID, m.Value) // a new slice
+	}
 	if len(r.Split) > 0 {
 		m.Topic = r.ChooseTopic(m.Key, f)
 		s.metrics.Split(r.Name, m.Topic)

@@ -40,6 +40,16 @@ type Config struct {
 	// resolved by the caller against the folder of the config file; Load
 	// takes the path it is given.
 	Dir string `yaml:"dir"`
+	// Registry is a Schema Registry whose subjects routes may name
+	// (schema_subject); the caller fetches them (Doc, LoadWith).
+	Registry RegistryConfig `yaml:"registry"`
+}
+
+// RegistryConfig is schemas.registry: where a Confluent-compatible Schema
+// Registry answers.
+type RegistryConfig struct {
+	// URL is the registry's base URL, such as http://localhost:8081.
+	URL string `yaml:"url"`
 }
 
 // Set is a compiled, immutable collection of JSON Schemas keyed by $id.
@@ -84,7 +94,29 @@ const draft2020 = "https://json-schema.org/draft/2020-12/schema"
 // location that does not exist (ErrUnresolvedRef). Each message starts with
 // the file's path relative to dir, and the problems are joined with
 // errors.Join. A missing dir is an error; an empty one gives an empty Set.
-func Load(dir string) (*Set, error) {
+func Load(dir string) (*Set, error) { return LoadWith(dir) }
+
+// Doc is a schema that does not come from the folder: one a Schema
+// Registry holds (fetched by the caller: this package never reads the
+// network). URL names it in errors and is its $id unless it has one.
+type Doc struct {
+	URL string
+	Raw []byte
+}
+
+// DocID returns the $id under which LoadWith indexes d.
+func DocID(d Doc) string {
+	f, _ := parseFile(&file{rel: d.URL, url: d.URL, raw: d.Raw})
+	return f.id
+}
+
+// LoadWith is Load with docs added to the folder's schemas, which their
+// $ref may name and which may name them. An empty dir loads docs alone.
+func LoadWith(dir string, docs ...Doc) (*Set, error) {
+	if dir == "" {
+		var errs problems
+		return compileFiles(docFiles(docs, &errs), errs)
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load schemas from %s: %w", dir, err)
@@ -126,6 +158,26 @@ func Load(dir string) (*Set, error) {
 	if walkErr != nil {
 		return nil, fmt.Errorf("load schemas from %s: %w", dir, walkErr)
 	}
+	return compileFiles(append(files, docFiles(docs, &errs)...), errs)
+}
+
+// docFiles turns docs into files to compile with the folder's; what is
+// wrong with them goes to errs.
+func docFiles(docs []Doc, errs *problems) []*file {
+	var files []*file
+	for _, d := range docs {
+		f, err := parseFile(&file{rel: d.URL, url: d.URL, raw: d.Raw})
+		if err != nil {
+			errs.add(d.URL, err)
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+// compileFiles indexes files by $id, checks and compiles them; errs holds
+// what reading them found.
+func compileFiles(files []*file, errs problems) (*Set, error) {
 
 	// Index by $id. WalkDir visits files in lexical order, so the file
 	// reported as the duplicate is always the later one.
@@ -255,9 +307,14 @@ func readFile(path, rel string) (*file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rel, err)
 	}
-	f := &file{rel: rel, url: fileURL(path), raw: raw}
+	return parseFile(&file{rel: rel, url: fileURL(path), raw: raw})
+}
+
+// parseFile parses f.raw, read from f.url, and finds its $id.
+func parseFile(f *file) (*file, error) {
+	rel := f.rel
 	f.id = f.url
-	doc, err := decodeSchema(raw)
+	doc, err := decodeSchema(f.raw)
 	if err != nil {
 		return f, fmt.Errorf("%s: %w: not valid JSON: %s", rel, ErrInvalidSchema, err)
 	}

@@ -175,6 +175,15 @@ type RouteConfig struct {
 	// Schema is the $id of the request body's JSON Schema; empty accepts
 	// any JSON.
 	Schema string `yaml:"schema"`
+	// SchemaSubject names a Schema Registry subject (schemas.registry)
+	// instead of schema: the body is validated with the subject's latest
+	// JSON Schema, and the record's value is written in the Confluent
+	// wire format (a zero byte and the schema id, then the JSON).
+	SchemaSubject string `yaml:"schema_subject"`
+	// RegistryID is the Schema Registry id of SchemaSubject's schema,
+	// filled in by whoever fetched it (cmd/ferry), with Schema set to its
+	// $id; not from YAML.
+	RegistryID int `yaml:"-"`
 	// Scopes the caller must hold, all of them.
 	Scopes []string `yaml:"scopes"`
 	// Auth is "required" (the default) or "none".
@@ -452,6 +461,15 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 		r.Batch = &bc
 	}
 	r.ContentTypes = compileContentTypes(at, rc, errs)
+	if rc.SchemaSubject != "" {
+		if rc.RegistryID == 0 && rc.Schema != "" {
+			errs.addf(at+".schema_subject", "set one of schema and schema_subject")
+		}
+		if len(r.ContentTypes) != 1 || r.ContentTypes[0] != MediaJSON {
+			errs.addf(at+".schema_subject", "records in the Confluent wire format hold JSON: content_types must be application/json only")
+		}
+		r.RegistryID = int32(rc.RegistryID)
+	}
 	r.Tombstone = strings.EqualFold(rc.Method, "DELETE")
 	if rc.Tombstone != nil {
 		r.Tombstone = *rc.Tombstone
@@ -810,6 +828,7 @@ func compileView(at string, rc RouteConfig, r *Route, errs *fieldErrors) {
 		"reply": rc.Reply != nil, "batch": rc.Batch != nil, "body": rc.Body != nil, "schema": rc.Schema != "",
 		"split": len(rc.Split) > 0, "headers": len(rc.Headers) > 0, "tombstone": rc.Tombstone != nil,
 		"event_type": rc.EventType != "", "source": rc.Source != "", "content_types": len(rc.ContentTypes) > 0,
+		"schema_subject": rc.SchemaSubject != "",
 	} {
 		if set {
 			errs.addf(at+"."+field, "a GET route reads its topic and produces nothing: no %s", field)

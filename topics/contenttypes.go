@@ -1,6 +1,7 @@
 package topics
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,4 +59,15 @@ func compileContentTypes(at string, rc RouteConfig, errs *fieldErrors) []string 
 		out = append(out, ct)
 	}
 	return out
+}
+
+// ConfluentValue returns value in the Confluent wire format for the
+// Schema Registry schema id: a zero magic byte, the id as a big-endian
+// 32-bit integer, then the value (for JSON Schema there is no message
+// index). Confluent's JSON Schema deserializers read it as is.
+func ConfluentValue(id int32, value []byte) []byte {
+	out := make([]byte, 0, 5+len(value))
+	out = append(out, 0)
+	out = binary.BigEndian.AppendUint32(out, uint32(id))
+	return append(out, value...)
 }

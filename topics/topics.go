@@ -39,6 +39,10 @@ type Route struct {
 	Source string
 	// Schema is the $id of the request body's JSON Schema, or "".
 	Schema string
+	// RegistryID, when not 0, is the Schema Registry id of Schema (a
+	// route's schema_subject): the record's value is written in the
+	// Confluent wire format, prefixed with a zero byte and this id.
+	RegistryID int32
 	// Scopes are the scopes a caller needs, all of them.
 	Scopes []string
 	// Auth is AuthRequired or AuthNone.

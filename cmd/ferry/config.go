@@ -207,6 +207,10 @@ func (cfg Config) compile() (*loaded, error) {
 	}
 	cfg.Schemas.Dir = cfg.resolve(cfg.Schemas.Dir)
 
+	// Subjects of the Schema Registry first: they fill in the routes'
+	// schema and registry id.
+	docs, regErrs := fetchSubjects(cfg.Routes, cfg.Schemas.Registry)
+	errs = append(errs, regErrs...)
 	table, err := topics.NewTable(cfg.Routes)
 	errs = append(errs, prefixed("", err)...)
 
@@ -218,7 +222,11 @@ func (cfg Config) compile() (*loaded, error) {
 			(r.Body != nil && r.Body.RecordSchema != "")
 	}
 	if _, statErr := os.Stat(cfg.Schemas.Dir); statErr == nil || needSchemas {
-		if set, err = schemas.Load(cfg.Schemas.Dir); err != nil {
+		dir := cfg.Schemas.Dir
+		if statErr != nil && len(docs) > 0 && !folderNeeded(cfg.Routes) {
+			dir = "" // the registry's schemas alone
+		}
+		if set, err = schemas.LoadWith(dir, docs...); err != nil {
 			errs = append(errs, schemaErrors(cfg.Schemas.Dir, err)...)
 			set = &schemas.Set{}
 		}
@@ -561,4 +569,16 @@ func schemaErrors(dir string, err error) []error {
 		}
 	}
 	return parts
+}
+
+// folderNeeded reports whether a route names a schema of the folder: a
+// schema that no registry subject filled in, a reply schema or a record
+// schema.
+func folderNeeded(routes []topics.RouteConfig) bool {
+	for _, r := range routes {
+		if (r.Schema != "" && r.RegistryID == 0) || (r.Reply != nil && r.Reply.Schema != "") || (r.Body != nil && r.Body.RecordSchema != "") {
+			return true
+		}
+	}
+	return false
 }

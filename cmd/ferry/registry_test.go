@@ -1,0 +1,110 @@
+package main
+
+import (
+	be "encoding/binary"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/ferry-gw/ferry/topics/topicstest"
+)
+
+// fakeRegistry serves the Schema Registry endpoint ferry calls, GET
+// /subjects/{subject}/versions/latest, from the fixtures in
+// testdata/registry (responses in the format Confluent documents; a JSON
+// Schema subject and an Avro one), and Confluent's 40401 for any other
+// subject.
+func fakeRegistry(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		subject, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/subjects/"), "/versions/latest")
+		if r.Method != http.MethodGet || !ok {
+			http.Error(w, `{"error_code":404,"message":"HTTP 404 Not Found"}`, http.StatusNotFound)
+			return
+		}
+		body, err := os.ReadFile(filepath.Join("testdata", "registry", subject+"-latest.json"))
+		w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		if err != nil {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"error_code":40401,"message":"Subject '%s' not found."}`, subject)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSchemaRegistrySubject: a route that names a registry subject
+// validates bodies with the subject's latest JSON Schema and writes its
+// records in the Confluent wire format (0, the schema id 42, the JSON),
+// which Confluent's JSON Schema deserializers read.
+func TestSchemaRegistrySubject(t *testing.T) {
+	t.Parallel()
+	url := fakeRegistry(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr, stop := serveFor(t, c, fmt.Sprintf(`schemas: { registry: { url: %q } }
+routes:
+  - { name: orders, path: /v1/orders, topic: orders, auth: none, schema_subject: orders-value }
+`, url))
+	t.Cleanup(stop)
+	body := `{"order_id":"o-1","amount":12.5}`
+	if r := do(t, "POST", "http://"+addr+"/v1/orders", body, "Content-Type", "application/json"); r.status != 202 {
+		t.Fatalf("POST a valid order = %s, want 202", r)
+	}
+	if r := do(t, "POST", "http://"+addr+"/v1/orders", `{"order_id":"o-2","amount":-1}`, "Content-Type", "application/json"); r.status != 422 || problemType(t, r) != "urn:ferry:problem:validation-failed" {
+		t.Errorf("POST an order off the subject's schema = %s, want 422 validation-failed", r)
+	}
+	recs := topicstest.Read(t, c, "orders", 1, 10*time.Second)
+	v := recs[0].Value
+	if len(v) < 5 || v[0] != 0 || be.BigEndian.Uint32(v[1:5]) != 42 || string(v[5:]) != body {
+		t.Errorf("record value = %q, want 0x00, the id 42 big-endian, then %s", v, body)
+	}
+	// franz-go's reading of the Confluent header agrees.
+	var ch sr.ConfluentHeader
+	if id, rest, err := ch.DecodeID(v); err != nil || id != 42 || string(rest) != body {
+		t.Errorf("sr.ConfluentHeader.DecodeID = %d, %q, %v; want 42 and the body", id, rest, err)
+	}
+}
+
+// TestSchemaRegistryConfigErrors: what ferry check says of subjects it
+// cannot use.
+func TestSchemaRegistryConfigErrors(t *testing.T) {
+	t.Parallel()
+	url := fakeRegistry(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ferry.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(`schemas: { registry: { url: %q } }
+routes:
+  - { name: a, path: /v1/a, topic: a, auth: none, schema_subject: payments-value }
+  - { name: b, path: /v1/b, topic: b, auth: none, schema_subject: nope-value }
+  - { name: c, path: /v1/c, topic: c, auth: none, schema_subject: orders-value, content_types: [text/plain] }
+`, url)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(path)
+	if err == nil {
+		t.Fatal("loadConfig = nil error, want the subjects' problems")
+	}
+	for _, want := range []string{
+		`routes[0].schema_subject: subject "payments-value" holds a schema of type AVRO; ferry validates and writes JSON Schema subjects only`,
+		`routes[1].schema_subject: subject "nope-value" not found in ` + url,
+		`routes[2].schema_subject: records in the Confluent wire format hold JSON: content_types must be application/json only`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("loadConfig errors lack %q:\n%v", want, err)
+		}
+	}
+}
