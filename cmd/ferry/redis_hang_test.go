@@ -52,15 +52,32 @@ func startRedisServer(t *testing.T) (addr string, proc *exec.Cmd) {
 // a Redis of the test's own, which it may SIGSTOP, until the test ends.
 func serveOnRedisServer(t *testing.T, routes string) (addr string, redisProc *exec.Cmd) {
 	t.Helper()
+	o := serveWithOwnRedis(t, "routes:"+routes+"\n", "orders.events")
+	return o.addr, o.redis
+}
+
+// ownRedis is a ferry served in-process on a kfake cluster of its own and
+// a redis-server of its own.
+type ownRedis struct {
+	addr, redisAddr string
+	cluster         *kfake.Cluster
+	redis           *exec.Cmd
+}
+
+// serveWithOwnRedis serves config (the YAML after the redis section) on a
+// kfake cluster seeded with topics (one partition each) and a
+// redis-server of the test's own, until the test ends.
+func serveWithOwnRedis(t *testing.T, config string, topics ...string) ownRedis {
+	t.Helper()
 	raddr, redisProc := startRedisServer(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	addr, stop := serveFor(t, c, fmt.Sprintf("redis: { url: \"redis://%s\" }\nroutes:%s\n", raddr, routes))
+	addr, stop := serveFor(t, c, fmt.Sprintf("redis: { url: \"redis://%s\" }\n%s", raddr, config))
 	t.Cleanup(stop)
-	return addr, redisProc
+	return ownRedis{addr: addr, redisAddr: raddr, cluster: c, redis: redisProc}
 }
 
 // TestRedisHangIsBounded SIGSTOPs a real Redis under a running ferry:
@@ -144,17 +161,10 @@ func TestRedisStallNoSelfConflict(t *testing.T) {
 // and the reply was lost: GET /v1/results said pending until it expired.
 func TestRepliesKeptWhenRedisReturns(t *testing.T) {
 	t.Parallel()
-	raddr, redisProc := startRedisServer(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events", "orders.replies"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addr, stop := serveFor(t, c, fmt.Sprintf(`redis: { url: "redis://%s" }
-routes:
+	o := serveWithOwnRedis(t, `routes:
   - { name: slow, path: /v1/slow, topic: orders.events, auth: none, reply: { topic: orders.replies, timeout: 200ms, on_timeout: accept } }
-`, raddr))
-	t.Cleanup(stop)
+`, "orders.events", "orders.replies")
+	addr, c, redisProc := o.addr, o.cluster, o.redis
 	r := do(t, "POST", "http://"+addr+"/v1/slow", `{"a":1}`, "Content-Type", "application/json")
 	loc := r.header.Get("Location")
 	if r.status != 202 || loc == "" {
@@ -203,18 +213,11 @@ routes:
 // expires (lock_ttl, 30 s here): the Settler releases the orphan lock.
 func TestIdempotencyKeyNotLockedAfterRedisStall(t *testing.T) {
 	t.Parallel()
-	raddr, redisProc := startRedisServer(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addr, stop := serveFor(t, c, fmt.Sprintf(`redis: { url: "redis://%s" }
-auth: { idempotency: { lock_ttl: 30s } }
+	o := serveWithOwnRedis(t, `auth: { idempotency: { lock_ttl: 30s } }
 routes:
   - { name: plain, path: /v1/plain, topic: orders.events, auth: none }
-`, raddr))
-	t.Cleanup(stop)
+`, "orders.events")
+	addr, raddr, redisProc := o.addr, o.redisAddr, o.redis
 	rdb := redis.NewClient(&redis.Options{Addr: raddr})
 	defer rdb.Close()
 	// A request before the stall leaves ferry a pooled connection, on
