@@ -91,7 +91,14 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 		}
 		m.Value = v // a new slice: nothing of Fiber's
 	}
-	if r.RegistryID != 0 {
+	switch {
+	case r.Avro != nil:
+		v, err := r.Avro.Encode(m.Value)
+		if err != nil {
+			return nil, problem.New(problem.Validation, "the body does not fit the subject's Avro schema: "+err.Error())
+		}
+		m.Value = v
+	case r.RegistryID != 0:
 		m.Value = topics.ConfluentValue(r.RegistryID, m.Value) // a new slice
 	}
 	if len(r.Split) > 0 {

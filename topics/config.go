@@ -184,6 +184,10 @@ type RouteConfig struct {
 	// filled in by whoever fetched it (cmd/ferry), with Schema set to its
 	// $id; not from YAML.
 	RegistryID int `yaml:"-"`
+	// AvroSchema is the text of SchemaSubject's schema when it is Avro,
+	// filled in with RegistryID; the body, in Avro's JSON encoding, is
+	// then written as Avro (AvroCodec). Not from YAML.
+	AvroSchema string `yaml:"-"`
 	// Scopes the caller must hold, all of them.
 	Scopes []string `yaml:"scopes"`
 	// Auth is "required" (the default) or "none".
@@ -469,6 +473,13 @@ func (rc RouteConfig) compile(at string, errs *fieldErrors) (Route, bool) {
 			errs.addf(at+".schema_subject", "records in the Confluent wire format hold JSON: content_types must be application/json only")
 		}
 		r.RegistryID = int32(rc.RegistryID)
+		if rc.AvroSchema != "" {
+			c, err := NewAvroCodec(rc.AvroSchema, int32(rc.RegistryID))
+			if err != nil {
+				errs.addf(at+".schema_subject", "%v", err)
+			}
+			r.Avro, r.RegistryID = c, 0 // the codec writes the wire format
+		}
 	}
 	r.Tombstone = strings.EqualFold(rc.Method, "DELETE")
 	if rc.Tombstone != nil {

@@ -43,6 +43,9 @@ type Route struct {
 	// route's schema_subject): the record's value is written in the
 	// Confluent wire format, prefixed with a zero byte and this id.
 	RegistryID int32
+	// Avro, when set, writes the JSON body as an Avro record of a Schema
+	// Registry subject's schema, in the Confluent wire format.
+	Avro *AvroCodec
 	// Scopes are the scopes a caller needs, all of them.
 	Scopes []string
 	// Auth is AuthRequired or AuthNone.

@@ -21,8 +21,9 @@ const registryTimeout = 10 * time.Second
 // Registry client, and points each route at it: its schema is the
 // fetched document's $id and RegistryID the schema's id, so that ingress
 // validates against it and writes the Confluent wire format. It returns
-// the documents for schemas.LoadWith. Only JSON Schema subjects are
-// supported; references to other subjects are not.
+// the documents for schemas.LoadWith. An Avro subject's schema goes to
+// the route as is (topics.AvroCodec). JSON Schema and Avro subjects are
+// supported; Protobuf and references to other subjects are not.
 func fetchSubjects(routes []topics.RouteConfig, reg schemas.RegistryConfig) ([]schemas.Doc, []error) {
 	var named []int
 	for i, r := range routes {
@@ -51,7 +52,7 @@ func fetchSubjects(routes []topics.RouteConfig, reg schemas.RegistryConfig) ([]s
 		if !ok {
 			f = fetchSubject(ctx, cl, reg.URL, subject)
 			bySubject[subject] = f
-			if f.err == nil {
+			if f.err == nil && f.avro == "" {
 				docs = append(docs, f.doc)
 			}
 		}
@@ -63,6 +64,10 @@ func fetchSubjects(routes []topics.RouteConfig, reg schemas.RegistryConfig) ([]s
 			errs = append(errs, fmt.Errorf("routes[%d].schema_subject: set one of schema and schema_subject", i))
 			continue
 		}
+		if f.avro != "" {
+			routes[i].AvroSchema, routes[i].RegistryID = f.avro, f.id
+			continue
+		}
 		routes[i].Schema, routes[i].RegistryID = schemas.DocID(f.doc), f.id
 	}
 	return docs, errs
@@ -70,9 +75,10 @@ func fetchSubjects(routes []topics.RouteConfig, reg schemas.RegistryConfig) ([]s
 
 // subjectSchema is a subject's latest schema, or why it cannot be used.
 type subjectSchema struct {
-	doc schemas.Doc
-	id  int
-	err error
+	doc  schemas.Doc
+	avro string // the schema, when it is Avro
+	id   int
+	err  error
 }
 
 // fetchSubject reads the latest version of subject.
@@ -86,10 +92,12 @@ func fetchSubject(ctx context.Context, cl *sr.Client, base, subject string) (f s
 		} else {
 			f.err = fmt.Errorf("fetching subject %q from %s: %w", subject, base, err)
 		}
-	case ss.Type != sr.TypeJSON:
-		f.err = fmt.Errorf("subject %q holds a schema of type %s; ferry validates and writes JSON Schema subjects only", subject, ss.Type)
+	case ss.Type != sr.TypeJSON && ss.Type != sr.TypeAvro:
+		f.err = fmt.Errorf("subject %q holds a schema of type %s; ferry writes JSON Schema and Avro subjects only", subject, ss.Type)
 	case len(ss.References) > 0:
 		f.err = fmt.Errorf("subject %q references other subjects, which ferry does not fetch", subject)
+	case ss.Type == sr.TypeAvro:
+		f.avro, f.id = ss.Schema.Schema, ss.ID
 	default:
 		url := strings.TrimRight(base, "/") + "/subjects/" + subject + "/versions/" + fmt.Sprint(ss.Version)
 		f.doc, f.id = schemas.Doc{URL: url, Raw: []byte(ss.Schema.Schema)}, ss.ID

@@ -2,6 +2,7 @@ package main
 
 import (
 	be "encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -19,9 +22,9 @@ import (
 
 // fakeRegistry serves the Schema Registry endpoint ferry calls, GET
 // /subjects/{subject}/versions/latest, from the fixtures in
-// testdata/registry (responses in the format Confluent documents; a JSON
-// Schema subject and an Avro one), and Confluent's 40401 for any other
-// subject.
+// testdata/registry (responses in the format Confluent documents: a JSON
+// Schema subject, an Avro one and a Protobuf one), and Confluent's 40401
+// for any other subject.
 func fakeRegistry(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +91,7 @@ func TestSchemaRegistryConfigErrors(t *testing.T) {
 	path := filepath.Join(dir, "ferry.yaml")
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(`schemas: { registry: { url: %q } }
 routes:
-  - { name: a, path: /v1/a, topic: a, auth: none, schema_subject: payments-value }
+  - { name: a, path: /v1/a, topic: a, auth: none, schema_subject: events-value }
   - { name: b, path: /v1/b, topic: b, auth: none, schema_subject: nope-value }
   - { name: c, path: /v1/c, topic: c, auth: none, schema_subject: orders-value, content_types: [text/plain] }
 `, url)), 0o644); err != nil {
@@ -99,12 +102,65 @@ routes:
 		t.Fatal("loadConfig = nil error, want the subjects' problems")
 	}
 	for _, want := range []string{
-		`routes[0].schema_subject: subject "payments-value" holds a schema of type AVRO; ferry validates and writes JSON Schema subjects only`,
+		`routes[0].schema_subject: subject "events-value" holds a schema of type PROTOBUF; ferry writes JSON Schema and Avro subjects only`,
 		`routes[1].schema_subject: subject "nope-value" not found in ` + url,
 		`routes[2].schema_subject: records in the Confluent wire format hold JSON: content_types must be application/json only`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("loadConfig errors lack %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestSchemaRegistryAvro: a route on an Avro subject takes the record in
+// Avro's JSON encoding (as REST Proxy v2's Avro endpoints do) and writes
+// it as Avro in the Confluent wire format, defaults filled in; a body
+// that does not fit is a 422 naming where.
+func TestSchemaRegistryAvro(t *testing.T) {
+	t.Parallel()
+	url := fakeRegistry(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "payments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr, stop := serveFor(t, c, fmt.Sprintf(`schemas: { registry: { url: %q } }
+routes:
+  - { name: payments, path: /v1/payments, topic: payments, auth: none, schema_subject: payments-value }
+`, url))
+	t.Cleanup(stop)
+	body := `{"id":"p-1","amount":12.5,"currency":"EUR","note":{"string":"first"}}`
+	if r := do(t, "POST", "http://"+addr+"/v1/payments", body, "Content-Type", "application/json"); r.status != 202 {
+		t.Fatalf("POST a payment = %s, want 202", r)
+	}
+	for _, bad := range []struct{ body, where string }{
+		{`{"id":"p-2","amount":"12","currency":"EUR"}`, "/amount: want a number"},
+		{`{"id":"p-2","amount":1,"currency":"GBP"}`, "/currency: want one of [EUR USD]"},
+		{`{"id":"p-2","amount":1}`, "/currency: required"},
+		{`{"id":"p-2","amount":1,"currency":"EUR","note":"x"}`, "/note: want {"},
+	} {
+		r := do(t, "POST", "http://"+addr+"/v1/payments", bad.body, "Content-Type", "application/json")
+		if r.status != 422 || !strings.Contains(r.body, bad.where) {
+			t.Errorf("POST %s = %s, want 422 naming %s", bad.body, r, bad.where)
+		}
+	}
+	recs := topicstest.Read(t, c, "payments", 1, 10*time.Second)
+	var ch sr.ConfluentHeader
+	id, rest, err := ch.DecodeID(recs[0].Value)
+	if err != nil || id != 7 {
+		t.Fatalf("Confluent header = %d, %v; want the schema id 7", id, err)
+	}
+	raw, _ := os.ReadFile(filepath.Join("testdata", "registry", "payments-value-latest.json"))
+	var fixture struct{ Schema string }
+	if err := json.Unmarshal(raw, &fixture); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := avro.Unmarshal(avro.MustParse(fixture.Schema), rest, &got); err != nil {
+		t.Fatalf("the value is not Avro of the subject's schema: %v", err)
+	}
+	want := map[string]any{"id": "p-1", "amount": 12.5, "currency": "EUR", "note": "first", "tags": []any{}, "count": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("decoded record (-want +got):\n%s", diff)
 	}
 }
