@@ -48,6 +48,7 @@ var internal = map[string]struct {
 	"ingress/stream":   {[]string{"ingress/problem", "consumers", "topics"}, "the read side's response bodies over what consumers delivers"},
 	"ingress/socket":   {[]string{"ingress/problem", "ingress/stream", "consumers"}, "open WebSockets: frames and acks, without the handshake or the routes"},
 	"ingress/metrics":  {[]string{"topics", "correlator"}, "the Recorder implements topics' and correlator's Observer interfaces"},
+	"ingress/console":  {[]string{"ingress/problem"}, "the web console is files for the browser, which calls ferry's public APIs; its handler is plain net/http"},
 
 	"topics":            {nil, "the shared leaf of the Kafka-facing packages (DESIGN.md)"},
 	"topics/topicstest": {[]string{"topics"}, "test helpers for the packages on topics"},

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,8 @@ type Server struct {
 	// replayHeartbeat is how often an SSE replay sends a comment while it
 	// waits, so that a client that left is noticed; default 15s.
 	replayHeartbeat time.Duration
+	// console serves /console and below (WithConsole); nil: not served.
+	console http.Handler
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -139,6 +142,10 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // idempotency failure modes and TTLs), overriding the defaults of an empty
 // AuthConfig. The credentials themselves are checked by Deps.Authenticator.
 func WithAuth(cfg AuthConfig) Option { return func(s *Server) { s.auth = cfg } }
+
+// WithConsole serves h (console.Handler) at /console and every path below
+// it, for every method; by default nothing is served there (404).
+func WithConsole(h http.Handler) Option { return func(s *Server) { s.console = h } }
 
 // New builds the Fiber app serving the routes of table. The server reports
 // not ready until SetReady(true).
