@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ferry-gw/ferry/ingress/console/consoletest"
+)
+
+// pageWatch counts what the console's pages did that they never should:
+// script errors and JavaScript dialogs (each dialog is dismissed).
+type pageWatch struct {
+	mu      sync.Mutex
+	errors  []string
+	dialogs int
+}
+
+func (w *pageWatch) add(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f()
+}
+
+// Dialogs is how many JavaScript dialogs opened so far.
+func (w *pageWatch) Dialogs() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dialogs
+}
+
+// consoleBrowser is a headless Chromium on the console of p, started for
+// one test: its tab context, and the watch of its pages. A script error
+// on a page fails the test; on failure the page is saved as
+// testdata/console/NAME.png.
+func consoleBrowser(t *testing.T, p *process) (context.Context, *pageWatch) {
+	t.Helper()
+	ctx := consoletest.Browser(t)
+	// The first call starts the browser, which lives as long as its
+	// context: no timeout on it (the test's own deadline bounds it).
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	w := &pageWatch{}
+	go func() {
+		for ev, err := range chromedp.Events(ctx, runtime.ExceptionThrown) {
+			if err != nil {
+				return
+			}
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			w.add(func() { w.errors = append(w.errors, fmt.Sprintf("%s (%s:%d)", msg, d.URL, d.LineNumber+1)) })
+		}
+	}()
+	go func() {
+		for _, err := range chromedp.Events(ctx, page.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			w.add(func() { w.dialogs++ })
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
+	// Cleanups run last first: the errors are reported, then the
+	// screenshot taken, then the browser stopped.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		defer scancel()
+		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Logf("screenshot: %v", err)
+			return
+		}
+		dir := filepath.Join("..", "..", "testdata", "console")
+		name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".png")
+		if err := os.MkdirAll(dir, 0o755); err == nil && os.WriteFile(name, png, 0o644) == nil {
+			t.Logf("screenshot of the page: %s", name)
+		}
+	})
+	t.Cleanup(func() {
+		w.add(func() {
+			for _, e := range w.errors {
+				t.Errorf("script error on the page: %s", e)
+			}
+		})
+	})
+	inBrowser(t, ctx, "open the console", chromedp.Navigate("http://"+p.http+"/console"))
+	return ctx, w
+}
+
+// inBrowser runs steps in the browser, bounded by 10 seconds.
+func inBrowser(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Do(rctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// evaluate returns the value of a JavaScript expression on the page.
+func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(rctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// scopedToken mints a dev token with the given scopes, as the README's
+// Console section does.
+func scopedToken(t *testing.T, scope string) string {
+	t.Helper()
+	out, err := exec.Command(ferryBinary(t), "token", "--key", "../../testdata/keys/dev-jwt.key", "--scope", scope).Output()
+	if err != nil {
+		t.Fatalf("ferry token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// loginAs logs in on the console's login page with a bearer token.
+func loginAs(t *testing.T, ctx context.Context, token string) {
+	t.Helper()
+	inBrowser(t, ctx, "log in",
+		chromedp.WaitVisible(chromedp.CSS(`#login input[name="secret"]`)),
+		chromedp.SetValue(chromedp.CSS(`#login input[name="secret"]`), token),
+		chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)),
+	)
+}
+
+// xss is a record value that runs script if it is ever parsed as HTML.
+const xss = `<img src=x onerror=alert(1)>`
+
+// TestConsoleBrowseShowsValuesAsText runs bin/ferry with the quickstart
+// config, produces a record whose value is HTML that would run script,
+// logs in on the console in headless Chromium, finds the topic on the
+// topics page, and browses it: the value is shown literally (in the
+// table and opened), no <img> element exists, and no dialog opened.
+func TestConsoleBrowseShowsValuesAsText(t *testing.T) {
+	p := startFerry(t, t.TempDir())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Topic: "customers.events", Key: []byte("c-1"), Value: []byte(`{"kind":"signed-up"}`),
+			Headers: []kgo.RecordHeader{{Key: "ce_type", Value: []byte("com.example.customer.event")}}},
+		&kgo.Record{Topic: "customers.events", Key: []byte("c-xss"), Value: []byte(xss)},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	bctx, dialogs := consoleBrowser(t, p)
+	loginAs(t, bctx, scopedToken(t, "admin"))
+	inBrowser(t, bctx, "the topics page lists customers.events",
+		chromedp.WaitVisible(chromedp.CSS(`#topics tr[data-topic="customers.events"]`)))
+
+	inBrowser(t, bctx, "browse customers.events",
+		chromedp.Navigate("http://"+p.http+"/console#/browse?topic=customers.events&from=earliest"),
+		chromedp.WaitVisible(chromedp.CSS(`tr.record`)),
+	)
+	previews := evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-preview')].map(td => td.textContent)`)
+	if len(previews) != 2 {
+		t.Fatalf("browse shows %d records (%q), want 2", len(previews), previews)
+	}
+	shown := false
+	for _, s := range previews {
+		shown = shown || s == xss
+	}
+	if !shown {
+		t.Errorf("the record values are shown as %q; want one to be %q, as text", previews, xss)
+	}
+	evaluate[any](t, bctx, `document.querySelectorAll('tr.record button').forEach(b => b.click())`)
+	inBrowser(t, bctx, "open every record", chromedp.WaitVisible(chromedp.CSS(`pre.record-value`)))
+	value := evaluate[string](t, bctx, `[...document.querySelectorAll('pre.record-value')].map(p => p.textContent).join('\n')`)
+	imgs := evaluate[int](t, bctx, `document.querySelectorAll('#main img, #main [onerror]').length`)
+	if !strings.Contains(value, xss) || !strings.Contains(value, `"kind": "signed-up"`) {
+		t.Errorf("the opened records show %q; want the HTML as text and the JSON pretty", value)
+	}
+	if imgs != 0 {
+		t.Errorf("the page holds %d <img> or onerror elements: a record value was parsed as HTML", imgs)
+	}
+	if n := dialogs.Dialogs(); n != 0 {
+		t.Errorf("%d JavaScript dialogs opened: a record value ran as script", n)
+	}
+}
+
+// TestConsoleScopesShown: a token without the replay scopes gets the
+// topics page's 403, said as such.
+func TestConsoleScopesShown(t *testing.T) {
+	p := startFerry(t, t.TempDir())
+	bctx, _ := consoleBrowser(t, p)
+	loginAs(t, bctx, scopedToken(t, "orders:write"))
+	inBrowser(t, bctx, "the topics page refuses", chromedp.WaitVisible(chromedp.CSS(`.problem`)))
+	msg := evaluate[string](t, bctx, `document.querySelector('.problem').textContent`)
+	if !strings.Contains(msg, "Your scopes do not allow this page (403)") {
+		t.Errorf("the topics page says %q, want the 403 explained", msg)
+	}
+}
