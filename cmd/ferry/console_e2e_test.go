@@ -148,6 +148,27 @@ func loginAs(t *testing.T, ctx context.Context, token string) {
 	)
 }
 
+// adminConsole runs bin/ferry with the quickstart config and logs in on
+// its console, in a new headless Chromium, with a token holding admin.
+func adminConsole(t *testing.T) (*process, context.Context, *pageWatch) {
+	t.Helper()
+	p := startFerry(t, t.TempDir())
+	ctx, w := consoleBrowser(t, p)
+	loginAs(t, ctx, scopedToken(t, "admin"))
+	return p, ctx, w
+}
+
+// visit opens the console page at fragment (#/browse?...), then clicks
+// the selectors in click, in order.
+func visit(t *testing.T, ctx context.Context, p *process, fragment string, click ...string) {
+	t.Helper()
+	steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate("http://" + p.http + "/console" + fragment)}
+	for _, sel := range click {
+		steps = append(steps, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	}
+	inBrowser(t, ctx, "open "+fragment, steps...)
+}
+
 // xss is a record value that runs script if it is ever parsed as HTML.
 const xss = `<img src=x onerror=alert(1)>`
 
@@ -157,35 +178,19 @@ const xss = `<img src=x onerror=alert(1)>`
 // topics page, and browses it: the value is shown literally (in the
 // table and opened), no <img> element exists, and no dialog opened.
 func TestConsoleBrowseShowsValuesAsText(t *testing.T) {
-	p := startFerry(t, t.TempDir())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx,
+	p, bctx, dialogs := adminConsole(t)
+	produce(t, p,
 		&kgo.Record{Topic: "customers.events", Key: []byte("c-1"), Value: []byte(`{"kind":"signed-up"}`),
 			Headers: []kgo.RecordHeader{{Key: "ce_type", Value: []byte("com.example.customer.event")}}},
 		&kgo.Record{Topic: "customers.events", Key: []byte("c-xss"), Value: []byte(xss)},
-	).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	)
 
-	bctx, dialogs := consoleBrowser(t, p)
-	loginAs(t, bctx, scopedToken(t, "admin"))
 	inBrowser(t, bctx, "the topics page lists customers.events",
 		chromedp.WaitVisible(chromedp.CSS(`#topics tr[data-topic="customers.events"]`)))
 
-	inBrowser(t, bctx, "browse customers.events",
-		chromedp.Navigate("http://"+p.http+"/console#/browse?topic=customers.events&from=earliest"),
-		chromedp.WaitVisible(chromedp.CSS(`tr.record`)),
-	)
+	visit(t, bctx, p, "#/browse?topic=customers.events&from=earliest")
+	waitRows(t, bctx, "the records", 2)
 	previews := evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-preview')].map(td => td.textContent)`)
-	if len(previews) != 2 {
-		t.Fatalf("browse shows %d records (%q), want 2", len(previews), previews)
-	}
 	shown := false
 	for _, s := range previews {
 		shown = shown || s == xss
@@ -218,5 +223,127 @@ func TestConsoleScopesShown(t *testing.T) {
 	msg := evaluate[string](t, bctx, `document.querySelector('.problem').textContent`)
 	if !strings.Contains(msg, "Your scopes do not allow this page (403)") {
 		t.Errorf("the topics page says %q, want the 403 explained", msg)
+	}
+}
+
+// produce writes records to p's embedded broker.
+func produce(t *testing.T, p *process, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produceTo writes records with the given keys and JSON values {"n": i}
+// to topic on p's embedded broker.
+func produceTo(t *testing.T, p *process, topic string, keys ...string) {
+	t.Helper()
+	recs := make([]*kgo.Record, len(keys))
+	for i, k := range keys {
+		recs[i] = &kgo.Record{Topic: topic, Key: []byte(k), Value: fmt.Appendf(nil, `{"n":%d}`, i)}
+	}
+	produce(t, p, recs...)
+}
+
+// waitRows waits until the page shows n records in its table.
+func waitRows(t *testing.T, ctx context.Context, what string, n int) {
+	t.Helper()
+	inBrowser(t, ctx, what, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelectorAll('tr.record').length === %d`, n)))
+}
+
+// TestConsoleTailPauseResume tails the quickstart's stream while records
+// are published: they appear live; records published while paused
+// appear after resume, each once.
+func TestConsoleTailPauseResume(t *testing.T) {
+	p, bctx, _ := adminConsole(t)
+	visit(t, bctx, p, "#/tail?stream=order-events", "#tail-start")
+	inBrowser(t, bctx, "the tail is live",
+		chromedp.Poll[chromedp.Void](`document.querySelector('#tail-status').textContent.startsWith('Live')`))
+	produceTo(t, p, "orders.commands", "c-1", "c-2", "c-3")
+	waitRows(t, bctx, "3 live records", 3)
+	inBrowser(t, bctx, "pause",
+		chromedp.Click(chromedp.CSS(`#tail-pause`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#tail-status').textContent.startsWith('Paused')`),
+	)
+	produceTo(t, p, "orders.commands", "c-4", "c-5")
+	if n := evaluate[int](t, bctx, `document.querySelectorAll('tr.record').length`); n != 3 {
+		t.Errorf("a paused tail shows %d records, want the 3 before the pause", n)
+	}
+	inBrowser(t, bctx, "resume", chromedp.Click(chromedp.CSS(`#tail-pause`)))
+	waitRows(t, bctx, "the 2 records published while paused", 5)
+	keys := evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-key')].map(td => td.textContent).sort()`)
+	if got := strings.Join(keys, ","); got != "c-1,c-2,c-3,c-4,c-5" {
+		t.Errorf("the tail shows keys %s, want c-1..c-5 once each", got)
+	}
+}
+
+// TestConsoleRedrive dry-runs a redrive of the records of one key, then
+// confirms it: the count and the first records are shown first, and the
+// copy writes exactly those records to the target topic.
+func TestConsoleRedrive(t *testing.T) {
+	p, bctx, _ := adminConsole(t)
+	keys := make([]string, 0, 25)
+	for i := range 25 {
+		keys = append(keys, map[bool]string{true: "redo", false: "other"}[i%5 != 0])
+	}
+	produceTo(t, p, "customers.events", keys...)
+	visit(t, bctx, p, "#/redrive?topic=customers.events&from=earliest&key=redo&target=orders.commands", "#redrive-dry")
+	inBrowser(t, bctx, "dry run", chromedp.WaitVisible(chromedp.CSS(`#redrive-confirm`)))
+	count := evaluate[string](t, bctx, `document.querySelector('#redrive-count').textContent`)
+	if !strings.Contains(count, "20 of 25 records") {
+		t.Errorf("the dry run says %q, want 20 of 25 records", count)
+	}
+	waitRows(t, bctx, "the first 10 records", 10)
+	inBrowser(t, bctx, "confirm",
+		chromedp.Click(chromedp.CSS(`#redrive-confirm`)),
+		chromedp.WaitVisible(chromedp.CSS(`#redrive-done`)),
+	)
+	recs := consume(t, p.kafka, "orders.commands", 20)
+	for _, r := range recs {
+		from := ""
+		for _, h := range r.Headers {
+			if h.Key == "ferry-redriven-from" {
+				from = string(h.Value)
+			}
+		}
+		if string(r.Key) != "redo" || !strings.HasPrefix(from, "customers.events/") {
+			t.Errorf("copied record key %q, ferry-redriven-from %q; want redo from customers.events", r.Key, from)
+		}
+	}
+}
+
+// TestConsoleTryAndFollow sends a request/response route's request from
+// the Try page with Prefer: respond-async, and follows it to its reply
+// (the SDK echo responder answers).
+func TestConsoleTryAndFollow(t *testing.T) {
+	p, bctx, _ := adminConsole(t)
+	(&env{addrs: []string{p.kafka}, prefix: "console:"}).echo(t, nil)
+	visit(t, bctx, p, "#/try?route=quote")
+	inBrowser(t, bctx, "send a quote",
+		chromedp.Poll[chromedp.Void](`document.querySelector('#try-route').value === 'quote'`),
+		chromedp.SetValue(chromedp.CSS(`#try textarea[name="body"]`), `{"symbol":"ACME"}`),
+		chromedp.SetValue(chromedp.CSS(`#try input[name="prefer"]`), "respond-async"),
+		chromedp.Click(chromedp.CSS(`#try-send`)),
+		chromedp.WaitVisible(chromedp.CSS(`#try-follow`)),
+	)
+	if s := evaluate[string](t, bctx, `document.querySelector('#try-status').textContent`); !strings.HasPrefix(s, "202") {
+		t.Errorf("Try says %q, want a 202", s)
+	}
+	inBrowser(t, bctx, "follow it",
+		chromedp.Click(chromedp.CSS(`#try-follow`)),
+		chromedp.WaitVisible(chromedp.CSS(`#follow`)),
+		chromedp.SetValue(chromedp.CSS(`#follow input[name="wait"]`), "10"),
+		chromedp.Click(chromedp.CSS(`#follow button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`(document.querySelector('#follow-status') || {}).textContent?.startsWith('Reply 200')`),
+	)
+	if body := evaluate[string](t, bctx, `document.querySelector('#follow-body').textContent`); !strings.Contains(body, `"symbol": "ACME"`) {
+		t.Errorf("Follow shows the body %q, want the echoed request", body)
 	}
 }

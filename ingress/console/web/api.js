@@ -66,12 +66,13 @@ export async function errorOf(resp) {
 }
 
 // readEvents parses a text/event-stream body, calling onEvent({event,
-// id, data}) for each event; it resolves when the body ends and rejects
-// when it fails (or its request was aborted).
+// id, data}) for each event, and for each id without data (ferry moves
+// a stream's position on that way), with data null; it resolves when the
+// body ends and rejects when it fails (or its request was aborted).
 export async function readEvents(resp, onEvent) {
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
-  let ev = { event: 'message', id: '', data: [] };
+  let ev = { event: 'message', id: '', data: [], idSet: false };
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
@@ -83,7 +84,8 @@ export async function readEvents(resp, onEvent) {
       if (line.endsWith('\r')) line = line.slice(0, -1);
       if (line === '') {
         if (ev.data.length) onEvent({ event: ev.event, id: ev.id, data: ev.data.join('\n') });
-        ev = { event: 'message', id: ev.id, data: [] };
+        else if (ev.idSet) onEvent({ event: ev.event, id: ev.id, data: null });
+        ev = { event: 'message', id: ev.id, data: [], idSet: false };
         continue;
       }
       if (line.startsWith(':')) continue;
@@ -93,7 +95,10 @@ export async function readEvents(resp, onEvent) {
       if (val.startsWith(' ')) val = val.slice(1);
       if (field === 'event') ev.event = val;
       else if (field === 'data') ev.data.push(val);
-      else if (field === 'id') ev.id = val;
+      else if (field === 'id') {
+        ev.id = val;
+        ev.idSet = true;
+      }
     }
   }
 }
