@@ -46,10 +46,17 @@ export async function routes() {
   return out;
 }
 
-// streams lists the configured streams' names.
+// streams lists the configured streams as {name, topic}: the names
+// from the path parameter's enum, their topics from the operation's
+// description ("- `order-events`: topic `orders.commands`, ...").
 export async function streams() {
   const d = await load();
   const op = d.paths && d.paths['/v1/streams/{name}'] && d.paths['/v1/streams/{name}'].get;
   const p = op && (op.parameters || []).find((x) => x.name === 'name' && x.in === 'path');
-  return (p && p.schema && p.schema.enum) || [];
+  const names = (p && p.schema && p.schema.enum) || [];
+  const topics = new Map();
+  for (const m of (op && op.description ? op.description : '').matchAll(/^- `([^`]+)`: topic `([^`]+)`/gm)) {
+    topics.set(m[1], m[2]);
+  }
+  return names.map((name) => ({ name, topic: topics.get(name) || '' }));
 }

@@ -18,7 +18,7 @@ export function render(main, params) {
   kindSel.append(h('option', { value: 'stream' }, 'stream'), h('option', { value: 'topic' }, 'topic'));
   kindSel.value = byTopic ? 'topic' : 'stream';
   const streamList = h('datalist', { id: 'stream-names' });
-  streams().then((names) => streamList.replaceChildren(...names.map((n) => h('option', { value: n }))), () => {});
+  streams().then((ss) => streamList.replaceChildren(...ss.map((st) => h('option', { value: st.name }))), () => {});
   const streamName = field('Stream', { name: 'stream', value: params.get('stream') || '', list: 'stream-names', autocomplete: 'off' });
   const [topicName, topicList] = topicField(params.get('topic') || '');
   const form = h('form', { class: 'controls', id: 'tail' },

@@ -3,6 +3,7 @@
 
 import { getJSON } from './api.js';
 import { h, problemBox, sparkline } from './dom.js';
+import { routes, streams } from './spec.js';
 
 const every = 3000;
 const points = 30;
@@ -27,7 +28,7 @@ export function render(main) {
     status,
     h('div', { class: 'table-wrap' },
       h('table', { id: 'topics' },
-        h('thead', null, h('tr', null, ['topic', 'records', 'partitions: start–end', 'rate', ''].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', null, h('tr', null, ['topic', 'records', 'partitions: start–end', 'rate', 'routes and streams', ''].map((c) => h('th', { scope: 'col' }, c)))),
         tbody)));
 
   function row(name) {
@@ -38,17 +39,36 @@ export function render(main) {
       records: h('td', { class: 'num' }),
       parts: h('td'),
       spark: h('td'),
+      uses: h('td', { class: 'uses' }),
     };
     r.tr = h('tr', { 'data-topic': name },
       h('th', { scope: 'row' }, name),
-      r.records, r.parts, r.spark,
+      r.records, r.parts, r.spark, r.uses,
       h('td', null,
         h('a', { href: `#/browse?topic=${q}` }, 'Browse'), ' · ',
         h('a', { href: `#/tail?topic=${q}` }, 'Tail'), ' · ',
         h('a', { href: `#/redrive?topic=${q}` }, 'Redrive')));
     rows.set(name, r);
     tbody.append(r.tr);
+    links(name, r.uses);
     return r;
+  }
+
+  // links fills a topic's cell of routes (to Try) and streams (to Tail).
+  async function links(name, cell) {
+    try {
+      const [rs, ss] = await Promise.all([routes(), streams()]);
+      const out = [];
+      for (const rt of rs.filter((x) => x.topic === name || x.replyTopic === name)) {
+        out.push(h('div', null, h('a', { href: `#/try?route=${encodeURIComponent(rt.name)}` }, `${rt.method} ${rt.path}`), rt.topic === name ? '' : ' (replies)'));
+      }
+      for (const st of ss.filter((x) => x.topic === name)) {
+        out.push(h('div', null, 'stream ', h('a', { href: `#/tail?stream=${encodeURIComponent(st.name)}` }, st.name)));
+      }
+      cell.replaceChildren(...out);
+    } catch {
+      // the API description is optional here
+    }
   }
 
   async function refresh() {
@@ -65,7 +85,7 @@ export function render(main) {
         r.parts.replaceChildren(...t.partitions.map((p) =>
           h('div', null, `${p.partition}: ${p.start_offset}–${p.end_offset}`)));
         const rs = rates(samples);
-        r.spark.replaceChildren(sparkline(rs.length ? rs : [0]), h('span', { class: 'note' }, `${(rs.at(-1) || 0).toFixed(1)}/s`));
+        r.spark.replaceChildren(sparkline(rs.length > 1 ? rs : [0, rs[0] || 0]), h('span', { class: 'note' }, `${(rs.at(-1) || 0).toFixed(1)}/s`));
       }
       status.replaceChildren(`${topics.length} topics · updated ${new Date(now).toLocaleTimeString()} · every ${every / 1000}s`);
     } catch (err) {
