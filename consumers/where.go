@@ -77,6 +77,19 @@ func ParseWhere(s string) (Where, error) {
 	return w, nil
 }
 
+// ParseWheres parses each condition of ss (ParseWhere); nil for none.
+func ParseWheres(ss []string) ([]Where, error) {
+	var out []Where
+	for _, s := range ss {
+		w, err := ParseWhere(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
 // parsePointer splits an RFC 6901 pointer into its unescaped tokens.
 func parsePointer(p string) ([]string, error) {
 	if p == "" {

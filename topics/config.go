@@ -684,8 +684,9 @@ type StreamConfig struct {
 	Scopes []string `yaml:"scopes"`
 	// Auth is "required" (the default) or "none".
 	Auth string `yaml:"auth"`
-	// Filters lists the filters subscribers may use: "key" and
-	// "header.NAME". Empty allows none.
+	// Filters lists the filters subscribers may use: "key",
+	// "header.NAME" and "where" (conditions on the JSON value, each
+	// decoded per record: some CPU per subscriber). Empty allows none.
 	Filters []string `yaml:"filters"`
 	// Match limits each subscriber to records whose header equals one of
 	// its token's claims (tenant isolation).
@@ -725,8 +726,8 @@ func ValidateStreams(streams []StreamConfig) error {
 			errs.addf(at+".auth", "must be %q or %q, not %q", AuthRequired, AuthNone, s.Auth)
 		}
 		for j, f := range s.Filters {
-			if f != "key" && !(strings.HasPrefix(f, "header.") && hdrRe.MatchString(strings.TrimPrefix(f, "header."))) {
-				errs.addf(fmt.Sprintf("%s.filters[%d]", at, j), "must be key or header.NAME, not %q", f)
+			if f != "key" && f != "where" && !(strings.HasPrefix(f, "header.") && hdrRe.MatchString(strings.TrimPrefix(f, "header."))) {
+				errs.addf(fmt.Sprintf("%s.filters[%d]", at, j), "must be key, where or header.NAME, not %q", f)
 			}
 		}
 		if s.Match != nil && (s.Match.Header == "" || s.Match.Claim == "") {
