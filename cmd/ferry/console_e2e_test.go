@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ferry-gw/ferry/ingress/console/consoletest"
@@ -345,5 +349,66 @@ func TestConsoleTryAndFollow(t *testing.T) {
 	)
 	if body := evaluate[string](t, bctx, `document.querySelector('#follow-body').textContent`); !strings.Contains(body, `"symbol": "ACME"`) {
 		t.Errorf("Follow shows the body %q, want the echoed request", body)
+	}
+}
+
+// TestConsoleBrowseValueFilterPages browses a topic with two value
+// filters, five records a page, and follows Next to the end: the pages
+// hold, once each, exactly the records kcat reads from the topic that
+// meet both conditions.
+func TestConsoleBrowseValueFilterPages(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat is not installed (.ci/run installs it)")
+	}
+	p, bctx, _ := adminConsole(t)
+	var recs []*kgo.Record
+	for i := range 40 {
+		status := map[bool]string{true: "failed", false: "ok"}[i%3 == 0]
+		recs = append(recs, &kgo.Record{Topic: "customers.events", Key: fmt.Appendf(nil, "c-%d", i),
+			Value: fmt.Appendf(nil, `{"status":%q,"amount":%d}`, status, i*10)})
+	}
+	recs = append(recs, &kgo.Record{Topic: "customers.events", Key: []byte("not-json"), Value: []byte(`status=failed`)})
+	produce(t, p, recs...)
+
+	// What kcat reads, filtered here by the same conditions.
+	out, err := exec.Command(kcat, "-b", p.kafka, "-C", "-t", "customers.events", "-o", "beginning", "-e", "-q", "-f", "%k %s\n").Output()
+	if err != nil {
+		t.Fatalf("kcat: %v", err)
+	}
+	var want []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		key, value, _ := strings.Cut(line, " ")
+		var v struct {
+			Status string
+			Amount float64
+		}
+		if json.Unmarshal([]byte(value), &v) == nil && v.Status == "failed" && v.Amount > 100 {
+			want = append(want, key)
+		}
+	}
+	if len(want) < 6 {
+		t.Fatalf("kcat finds %d matching records, want more than a page (kcat output:\n%s)", len(want), out)
+	}
+
+	where := url.QueryEscape("/status = \"failed\"\n/amount > 100")
+	visit(t, bctx, p, "#/browse?topic=customers.events&from=earliest&limit=5&where="+where)
+	var got []string
+	for page := 1; ; page++ {
+		inBrowser(t, bctx, fmt.Sprintf("page %d", page), chromedp.Poll[chromedp.Void](
+			fmt.Sprintf(`document.querySelector('#main .note[aria-live]').textContent.includes('(page %d)')`, page)))
+		got = append(got, evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-key')].map(td => td.textContent)`)...)
+		if evaluate[bool](t, bctx, `[...document.querySelectorAll('.pager button')].find(b => b.textContent.startsWith('Next')).disabled`) {
+			break
+		}
+		if page > 20 {
+			t.Fatal("more than 20 pages")
+		}
+		evaluate[any](t, bctx, `[...document.querySelectorAll('.pager button')].find(b => b.textContent.startsWith('Next')).click()`)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the pages hold other records than kcat's that match (-kcat +console):\n%s", diff)
 	}
 }

@@ -104,15 +104,22 @@ export async function readEvents(resp, onEvent) {
 }
 
 // replayQuery builds the query of /v1/replay and its filters from a
-// form's fields: from, to, key, headers ("NAME=VALUE" per line), limit.
+// form's fields: from, to, key, headers ("NAME=VALUE" per line), where
+// (a value filter per line: /status = "failed"), limit.
 export function replayQuery(f, extra = {}) {
   const q = new URLSearchParams();
   for (const k of ['from', 'to', 'key', 'partition', 'limit']) {
     if (f[k]) q.set(k, f[k]);
   }
   for (const [name, value] of parseHeaders(f.headers)) q.append('header.' + name, value);
+  for (const w of lines(f.where)) q.append('where', w);
   for (const [k, v] of Object.entries(extra)) q.set(k, v);
   return q;
+}
+
+// lines returns the non-empty lines of a text, trimmed.
+export function lines(text) {
+  return (text || '').split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 // parseHeaders reads "NAME=VALUE" lines.

@@ -22,6 +22,7 @@ export function filterFields(p, from = 'earliest') {
     field('To (empty: the end)', { name: 'to', value: p.get('to') || '' }),
     field('Key', { name: 'key', value: p.get('key') || '' }),
     field('Headers (NAME=VALUE per line)', { name: 'headers', rows: 1, value: p.get('headers') || '' }, 'textarea'),
+    field('Value filters (per line: /status = "failed")', { name: 'where', rows: 1, value: p.get('where') || '' }, 'textarea'),
   ];
 }
 
@@ -75,8 +76,9 @@ export function render(main, params) {
       last = page.last;
       const n = table.count();
       const more = page.end && page.end.reason === 'limit';
+      const none = starts.length > 1 ? 'No more records' : 'No records in this range';
       status.replaceChildren(
-        n ? `${n} records (page ${starts.length})` : 'No records in this range.',
+        `${n ? `${n} records` : none} (page ${starts.length})`,
         page.inRange ? ` · the range spans ${page.inRange} offsets` : '',
         page.end ? ` · scanned ${page.end.scanned}` : '');
       next.disabled = !more || !last;

@@ -3,7 +3,7 @@
 // can the copy be confirmed. Redrive needs the replay scopes (admin by
 // default), and ferry logs each one with its principal.
 
-import { call, parseHeaders, replayQuery } from './api.js';
+import { call, lines, parseHeaders, replayQuery } from './api.js';
 import { h, field, formValues, problemBox } from './dom.js';
 import { recordTable } from './records.js';
 import { filterFields, readPage, topicField } from './browse.js';
@@ -16,6 +16,8 @@ function body(v, dryRun) {
   if (v.key) filters.key = v.key;
   const hs = parseHeaders(v.headers);
   if (hs.length) filters.headers = Object.fromEntries(hs);
+  const where = lines(v.where);
+  if (where.length) filters.where = where;
   const b = { target_topic: v.target, dry_run: dryRun, new_ids: v.new_ids, filters };
   if (v.from) b.from = v.from;
   if (v.to) b.to = v.to;

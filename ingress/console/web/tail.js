@@ -26,6 +26,7 @@ export function render(main, params) {
     field('From (latest, earliest, -5m, time)', { name: 'from', value: params.get('from') || 'latest' }),
     field('Key', { name: 'key', value: params.get('key') || '' }),
     field('Headers (NAME=VALUE per line)', { name: 'headers', rows: 1 }, 'textarea'),
+    field('Value filters (per line: /status = "failed")', { name: 'where', rows: 1 }, 'textarea'),
     h('button', { type: 'submit', id: 'tail-start' }, 'Start'));
   const pause = h('button', { type: 'button', id: 'tail-pause', disabled: true }, 'Pause');
   const status = h('p', { class: 'note', id: 'tail-status', 'aria-live': 'polite' }, 'Not running.');
@@ -63,7 +64,7 @@ export function render(main, params) {
       const q = replayQuery({ ...v, from: resume && position ? position : v.from }, { follow: 'true', format: 'sse' });
       url = `/v1/replay/${encodeURIComponent(v.topic)}?${q}`;
     } else {
-      const q = replayQuery({ key: v.key, headers: v.headers }, { envelope: 'true' });
+      const q = replayQuery({ key: v.key, headers: v.headers, where: v.where }, { envelope: 'true' });
       if (resume && position) headers['Last-Event-ID'] = position;
       else if (v.from) q.set('from', v.from);
       url = `/v1/streams/${encodeURIComponent(v.stream)}?${q}`;
