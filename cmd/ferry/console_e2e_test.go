@@ -269,12 +269,12 @@ func TestConsoleTailPauseResume(t *testing.T) {
 	p, bctx, _ := adminConsole(t)
 	visit(t, bctx, p, "#/tail?stream=order-events", "#tail-start")
 	inBrowser(t, bctx, "the tail is live",
-		chromedp.Poll[chromedp.Void](`document.querySelector('#tail-status').textContent.startsWith('Live')`))
+		chromedp.Poll[chromedp.Void](`document.querySelector('#tail-status')?.textContent.startsWith('Live')`))
 	produceTo(t, p, "orders.commands", "c-1", "c-2", "c-3")
 	waitRows(t, bctx, "3 live records", 3)
 	inBrowser(t, bctx, "pause",
 		chromedp.Click(chromedp.CSS(`#tail-pause`)),
-		chromedp.Poll[chromedp.Void](`document.querySelector('#tail-status').textContent.startsWith('Paused')`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#tail-status')?.textContent.startsWith('Paused')`),
 	)
 	produceTo(t, p, "orders.commands", "c-4", "c-5")
 	if n := evaluate[int](t, bctx, `document.querySelectorAll('tr.record').length`); n != 3 {
@@ -331,7 +331,7 @@ func TestConsoleTryAndFollow(t *testing.T) {
 	(&env{addrs: []string{p.kafka}, prefix: "console:"}).echo(t, nil)
 	visit(t, bctx, p, "#/try?route=quote")
 	inBrowser(t, bctx, "send a quote",
-		chromedp.Poll[chromedp.Void](`document.querySelector('#try-route').value === 'quote'`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#try-route')?.value === 'quote'`),
 		chromedp.SetValue(chromedp.CSS(`#try textarea[name="body"]`), `{"symbol":"ACME"}`),
 		chromedp.SetValue(chromedp.CSS(`#try input[name="prefer"]`), "respond-async"),
 		chromedp.Click(chromedp.CSS(`#try-send`)),
@@ -345,7 +345,7 @@ func TestConsoleTryAndFollow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#follow`)),
 		chromedp.SetValue(chromedp.CSS(`#follow input[name="wait"]`), "10"),
 		chromedp.Click(chromedp.CSS(`#follow button[type="submit"]`)),
-		chromedp.Poll[chromedp.Void](`(document.querySelector('#follow-status') || {}).textContent?.startsWith('Reply 200')`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#follow-status')?.textContent.startsWith('Reply 200')`),
 	)
 	if body := evaluate[string](t, bctx, `document.querySelector('#follow-body').textContent`); !strings.Contains(body, `"symbol": "ACME"`) {
 		t.Errorf("Follow shows the body %q, want the echoed request", body)
@@ -396,7 +396,7 @@ func TestConsoleBrowseValueFilterPages(t *testing.T) {
 	var got []string
 	for page := 1; ; page++ {
 		inBrowser(t, bctx, fmt.Sprintf("page %d", page), chromedp.Poll[chromedp.Void](
-			fmt.Sprintf(`document.querySelector('#main .note[aria-live]').textContent.includes('(page %d)')`, page)))
+			fmt.Sprintf(`document.querySelector('#main .note[aria-live]')?.textContent.includes('(page %d)')`, page)))
 		got = append(got, evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-key')].map(td => td.textContent)`)...)
 		if evaluate[bool](t, bctx, `[...document.querySelectorAll('.pager button')].find(b => b.textContent.startsWith('Next')).disabled`) {
 			break
