@@ -189,8 +189,11 @@ func TestConsoleBrowseShowsValuesAsText(t *testing.T) {
 		&kgo.Record{Topic: "customers.events", Key: []byte("c-xss"), Value: []byte(xss)},
 	)
 
-	inBrowser(t, bctx, "the topics page lists customers.events",
-		chromedp.WaitVisible(chromedp.CSS(`#topics tr[data-topic="customers.events"]`)))
+	inBrowser(t, bctx, "the topics page lists customers.events, links orders.commands to its route and stream",
+		chromedp.WaitVisible(chromedp.CSS(`#topics tr[data-topic="customers.events"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#topics tr[data-topic="orders.commands"] a[href="#/try?route=create-order"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#topics tr[data-topic="orders.commands"] a[href="#/tail?stream=order-events"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#topics tr[data-topic="orders.commands"] svg.spark polyline`)))
 
 	visit(t, bctx, p, "#/browse?topic=customers.events&from=earliest")
 	waitRows(t, bctx, "the records", 2)
