@@ -54,10 +54,18 @@ export function render(main, params) {
     field('Page size', { name: 'limit', type: 'number', min: 1, max: 1000, value: params.get('limit') || '50' }),
     h('button', { type: 'submit' }, 'Read'));
   const status = h('div', { class: 'note', 'aria-live': 'polite' });
-  const table = recordTable();
+  const pick = h('button', { type: 'button', id: 'browse-redrive', disabled: true }, 'Redrive selected…');
+  const table = recordTable({ selectable: true, onSelect: () => {
+    const n = table.selected().length;
+    pick.disabled = n === 0;
+    pick.textContent = n ? `Redrive ${n} selected…` : 'Redrive selected…';
+  } });
   const prev = h('button', { type: 'button', disabled: true }, '← Previous');
   const next = h('button', { type: 'button', disabled: true }, 'Next →');
-  main.append(h('h1', null, 'Browse'), form, status, h('div', { class: 'pager' }, prev, next), table.el);
+  pick.addEventListener('click', () => {
+    location.hash = '#/redrive?' + new URLSearchParams({ topic: formValues(form).topic, pick: table.selected().join(',') });
+  });
+  main.append(h('h1', null, 'Browse'), form, status, h('div', { class: 'pager' }, prev, next, pick), table.el);
 
   let starts = []; // the from of each page shown so far
   let last = '';
@@ -69,7 +77,8 @@ export function render(main, params) {
     const q = replayQuery({ ...v, from }, { format: 'sse' });
     history.replaceState(null, '', '#/browse?' + new URLSearchParams(Object.entries(v).filter(([, x]) => x)));
     table.clear();
-    prev.disabled = next.disabled = true;
+    prev.disabled = next.disabled = pick.disabled = true;
+    pick.textContent = 'Redrive selected…';
     status.replaceChildren('Reading…');
     try {
       const page = await readPage(v.topic, q, table, ctrl.signal);

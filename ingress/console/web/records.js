@@ -54,8 +54,11 @@ function pairs(caption, rows) {
       : h('p', { class: 'note' }, 'none'));
 }
 
-// recordTable returns {el, add(record, {prepend}), clear(), count()}.
-export function recordTable({ showTopic = false } = {}) {
+// recordTable returns {el, add(record, {prepend}), clear(), count(),
+// trim(max), selected()}; with selectable, each row has a checkbox, and
+// selected() lists the checked records as "PARTITION:OFFSET", calling
+// onSelect after each change.
+export function recordTable({ showTopic = false, selectable = false, onSelect = () => {} } = {}) {
   const tbody = h('tbody');
   const cols = ['', ...(showTopic ? ['topic'] : []), 'partition/offset', 'time', 'key', 'type', 'value'];
   const el = h('div', { class: 'table-wrap' },
@@ -83,7 +86,10 @@ export function recordTable({ showTopic = false } = {}) {
       flip();
     });
     const row = h('tr', { class: 'record', onclick: flip },
-      h('td', null, toggle),
+      h('td', null, toggle, selectable
+        ? h('input', { type: 'checkbox', class: 'pick', 'data-at': `${r.partition}:${r.offset}`, 'aria-label': `Select ${r.partition}/${r.offset}`,
+          onclick: (e) => e.stopPropagation(), onchange: onSelect })
+        : null),
       showTopic ? h('td', null, r.topic) : null,
       h('td', { class: 'num' }, `${r.partition}/${r.offset}`),
       h('td', null, r.timestamp),
@@ -103,6 +109,7 @@ export function recordTable({ showTopic = false } = {}) {
       n = 0;
     },
     count: () => n,
+    selected: () => [...tbody.querySelectorAll('input.pick:checked')].map((c) => c.dataset.at),
     trim(max) {
       while (n > max && tbody.lastChild) {
         tbody.lastChild.remove();

@@ -25,7 +25,73 @@ function body(v, dryRun) {
   return b;
 }
 
+// one is the range of the single record at "PARTITION:OFFSET".
+function one(at) {
+  const [p, o] = at.split(':').map(Number);
+  return { from: `${p}:${o}`, to: `${p}:${o + 1}`, partition: p };
+}
+
+// renderPicked redrives records picked by hand on the Browse page, one
+// request each, with a progress bar.
+function renderPicked(main, params, picks) {
+  const topic = params.get('topic') || '';
+  const form = h('form', { class: 'controls', id: 'redrive' },
+    field('Target topic', { name: 'target', value: params.get('target') || topic, required: true, list: 'topic-names' }),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'new_ids', checked: true }), ' new ce_id for each copy'),
+    h('button', { type: 'submit', id: 'redrive-dry' }, 'Dry run'));
+  const confirm = h('button', { type: 'button', id: 'redrive-confirm', hidden: true });
+  const progress = h('progress', { hidden: true, max: picks.length, value: 0 });
+  const out = h('div', { id: 'redrive-result', 'aria-live': 'polite' });
+  const table = recordTable();
+  main.append(
+    h('h1', null, `Redrive ${picks.length} selected records of ${topic}`),
+    h('p', { class: 'note' }, 'Needs the replay scopes (admin by default); each redrive is logged with your principal. ',
+      h('a', { href: `#/redrive?${new URLSearchParams({ topic })}` }, 'Select by filter instead')),
+    form, out, confirm, progress, table.el);
+  const url = `/v1/replay/${encodeURIComponent(topic)}/redrive`;
+  let target = '';
+  let newIDs = true;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    ({ target, new_ids: newIDs } = formValues(form));
+    confirm.hidden = true;
+    table.clear();
+    out.replaceChildren('Reading the selected records…');
+    try {
+      for (const at of picks) {
+        const r = one(at);
+        await readPage(topic, new URLSearchParams({ from: r.from, to: r.to, limit: '1', format: 'sse' }), table);
+      }
+      out.replaceChildren(h('p', { id: 'redrive-count' }, `Dry run: ${table.count()} of ${picks.length} selected records would be copied to ${target}.`));
+      confirm.textContent = `Copy ${table.count()} records to ${target}`;
+      confirm.hidden = table.count() === 0;
+    } catch (err) {
+      out.replaceChildren(problemBox(err));
+    }
+  });
+  confirm.addEventListener('click', async () => {
+    confirm.hidden = true;
+    progress.hidden = false;
+    let copied = 0;
+    try {
+      for (const [i, at] of picks.entries()) {
+        const r = one(at);
+        const res = await (await call(url, { method: 'POST', body: { from: r.from, to: r.to, filters: { partitions: [r.partition] }, target_topic: target, new_ids: newIDs } })).json();
+        copied += res.produced;
+        progress.value = i + 1;
+        out.replaceChildren(`Copying… ${i + 1} of ${picks.length}`);
+      }
+      out.replaceChildren(h('p', { id: 'redrive-done', class: 'ok' }, `Copied ${copied} records to ${target}.`));
+    } catch (err) {
+      out.replaceChildren(problemBox(err), ` ${copied} records were copied before the failure.`);
+    }
+    progress.hidden = true;
+  });
+}
+
 export function render(main, params) {
+  const picks = (params.get('pick') || '').split(',').filter((x) => /^\d+:\d+$/.test(x));
+  if (picks.length) return renderPicked(main, params, picks);
   const form = h('form', { class: 'controls', id: 'redrive' },
     topicField(params.get('topic') || ''),
     filterFields(params, '-1h'),
