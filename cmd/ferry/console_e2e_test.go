@@ -450,3 +450,23 @@ func TestConsoleRedriveByHand(t *testing.T) {
 		t.Errorf("the target holds %s, want the picked k2,k5,k7", got)
 	}
 }
+
+// TestConsoleTailValueFilter tails the quickstart's stream with a value
+// filter (its filters allow where): only the records that meet it show.
+func TestConsoleTailValueFilter(t *testing.T) {
+	p, bctx, _ := adminConsole(t)
+	visit(t, bctx, p, "#/tail?stream=order-events")
+	inBrowser(t, bctx, "start with a value filter",
+		chromedp.WaitVisible(chromedp.CSS(`#tail textarea[name="where"]`)),
+		chromedp.SetValue(chromedp.CSS(`#tail textarea[name="where"]`), "/n != 1"),
+		chromedp.Click(chromedp.CSS(`#tail-start`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#tail-status')?.textContent.startsWith('Live')`))
+	produceTo(t, p, "orders.commands", "a", "b", "c") // values {"n":0}, {"n":1}, {"n":2}
+	waitRows(t, bctx, "the 2 records that meet the filter", 2)
+	produceTo(t, p, "orders.commands", "d") // {"n":0}: the sentinel, after b
+	waitRows(t, bctx, "the sentinel", 3)
+	keys := evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-key')].map(td => td.textContent).sort()`)
+	if got := strings.Join(keys, ","); got != "a,c,d" {
+		t.Errorf("the filtered tail shows keys %s, want a,c,d (b has n=1)", got)
+	}
+}
