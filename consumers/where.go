@@ -77,6 +77,22 @@ func ParseWhere(s string) (Where, error) {
 	return w, nil
 }
 
+// PointerEquals returns the condition that the value at pointer (an RFC
+// 6901 JSON Pointer) equals v, a JSON value as encoding/json decodes it
+// (a string, a float64, ...): the value-bound tenant match of streams.
+// Its error wraps ErrBadWhere.
+func PointerEquals(pointer string, v any) (Where, error) {
+	path, err := parsePointer(pointer)
+	if err != nil {
+		return Where{}, err
+	}
+	text, err := json.Marshal(v)
+	if err != nil {
+		return Where{}, fmt.Errorf("%w: %v", ErrBadWhere, err)
+	}
+	return Where{Pointer: pointer, path: path, Op: "=", Value: v, text: string(text)}, nil
+}
+
 // ParseWheres parses each condition of ss (ParseWhere); nil for none.
 func ParseWheres(ss []string) ([]Where, error) {
 	var out []Where

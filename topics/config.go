@@ -688,16 +688,26 @@ type StreamConfig struct {
 	// "header.NAME" and "where" (conditions on the JSON value, each
 	// decoded per record: some CPU per subscriber). Empty allows none.
 	Filters []string `yaml:"filters"`
-	// Match limits each subscriber to records whose header equals one of
-	// its token's claims (tenant isolation).
+	// Match limits each subscriber to records whose header, or value at
+	// a JSON Pointer, equals one of its token's claims (tenant isolation).
 	Match *MatchConfig `yaml:"match"`
 }
 
-// MatchConfig ties a record header to a principal's claim.
+// MatchConfig ties a record header, or the string at a JSON Pointer into
+// the record's JSON value, to a principal's claim. Exactly one of Header
+// and Pointer is set.
 type MatchConfig struct {
 	Header string `yaml:"header"`
-	Claim  string `yaml:"claim"`
+	// Pointer is an RFC 6901 JSON Pointer (/tenant, /meta/tenant_id): the
+	// record's value there must be a string equal to the claim; a record
+	// that is not JSON, or has no string there, is never sent.
+	Pointer string `yaml:"pointer"`
+	Claim   string `yaml:"claim"`
 }
+
+// jsonPointer matches an RFC 6901 JSON Pointer other than "" (the whole
+// value, which a tenant match never means).
+var jsonPointer = regexp.MustCompile(`^(/([^~/]|~[01])*)+$`)
 
 // ValidateStreams reports every problem of the `streams` section, each as
 // "streams[i].field: problem".
@@ -730,8 +740,13 @@ func ValidateStreams(streams []StreamConfig) error {
 				errs.addf(fmt.Sprintf("%s.filters[%d]", at, j), "must be key, where or header.NAME, not %q", f)
 			}
 		}
-		if s.Match != nil && (s.Match.Header == "" || s.Match.Claim == "") {
-			errs.addf(at+".match", "needs both header and claim")
+		if m := s.Match; m != nil {
+			switch {
+			case m.Claim == "" || (m.Header == "") == (m.Pointer == ""):
+				errs.addf(at+".match", "needs a claim and one of header or pointer")
+			case m.Pointer != "" && !jsonPointer.MatchString(m.Pointer):
+				errs.addf(at+".match.pointer", "must be a JSON Pointer (/tenant, /meta/tenant_id), not %q", m.Pointer)
+			}
 		}
 	}
 	return errs.err()

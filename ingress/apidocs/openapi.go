@@ -531,8 +531,10 @@ func streamsDescription(streams []topics.StreamConfig) string {
 		if len(sc.Filters) > 0 {
 			b.WriteString(", filters " + strings.Join(sc.Filters, ", "))
 		}
-		if sc.Match != nil {
-			b.WriteString(", each subscriber sees only records whose " + sc.Match.Header + " header equals its " + sc.Match.Claim + " claim")
+		if m := sc.Match; m != nil && m.Pointer != "" {
+			b.WriteString(", each subscriber sees only records whose JSON value holds its " + m.Claim + " claim at " + m.Pointer)
+		} else if m != nil {
+			b.WriteString(", each subscriber sees only records whose " + m.Header + " header equals its " + m.Claim + " claim")
 		}
 		b.WriteString(".")
 	}

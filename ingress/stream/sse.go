@@ -311,6 +311,23 @@ func ParseParams(args []QueryArg, lastEventID string, sc topics.StreamConfig, no
 	return p, nil
 }
 
+// Bind narrows f to the records of the subscriber whose claim (m.Claim)
+// is claim: the records whose m.Header header, or whose string at the
+// JSON Pointer m.Pointer, equals it. It never widens f: a subscriber's own
+// filters still apply. Its error (a pointer ferry check lets through
+// cannot fail) wraps consumers.ErrBadWhere.
+func Bind(f consumers.Filter, m topics.MatchConfig, claim string) (consumers.Filter, error) {
+	if m.Pointer == "" {
+		return f.WithHeader(m.Header, claim), nil
+	}
+	w, err := consumers.PointerEquals(m.Pointer, claim)
+	if err != nil {
+		return f, err
+	}
+	f.Where = append(f.Where[:len(f.Where):len(f.Where)], w)
+	return f, nil
+}
+
 // QuoteParam quotes client input for a problem detail, cut to a sane size.
 func QuoteParam(s string) string {
 	if len(s) > 64 {
