@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -118,5 +121,34 @@ func TestHandlerProblems(t *testing.T) {
 	}
 	if got := serve(t, "POST", "/console").Header.Get("Allow"); got != "GET, HEAD" {
 		t.Errorf("POST /console: Allow = %q, want GET, HEAD", got)
+	}
+}
+
+// TestNoHTMLSinks keeps the console's rule that untrusted text never
+// becomes HTML or code: no script parses HTML (innerHTML, outerHTML,
+// insertAdjacentHTML, document.write) or evaluates strings (eval, new
+// Function, string timers), and the page has no inline script, style or
+// event handler (the CSP would block them anyway).
+func TestNoHTMLSinks(t *testing.T) {
+	t.Parallel()
+	entries, err := os.ReadDir("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinks := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|set(Timeout|Interval)\(\s*['"` + "`" + `]|javascript:`)
+	inline := regexp.MustCompile(`(?i)<script(?:[^>]*)>[^<\s]|\son[a-z]+\s*=|\sstyle\s*=|<style`)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("web", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.HasSuffix(e.Name(), ".js") && sinks.MatchString(line) {
+				t.Errorf("web/%s:%d: %s", e.Name(), i+1, strings.TrimSpace(line))
+			}
+			if strings.HasSuffix(e.Name(), ".html") && inline.MatchString(line) {
+				t.Errorf("web/%s:%d has inline script, style or an event handler: %s", e.Name(), i+1, strings.TrimSpace(line))
+			}
+		}
 	}
 }
