@@ -396,22 +396,39 @@ func TestConsoleBrowseValueFilterPages(t *testing.T) {
 
 	where := url.QueryEscape("/status = \"failed\"\n/amount > 100")
 	visit(t, bctx, p, "#/browse?topic=customers.events&from=earliest&limit=5&where="+where)
-	var got []string
-	for page := 1; ; page++ {
+	const keysShown = `[...document.querySelectorAll('td.record-key')].map(td => td.textContent)`
+	pager := func(label, js string) string {
+		return "[...document.querySelectorAll('.pager button')].find(b => b.textContent.includes('" + label + "'))" + js
+	}
+	onPage := func(page int) {
+		t.Helper()
 		inBrowser(t, bctx, fmt.Sprintf("page %d", page), chromedp.Poll[chromedp.Void](
 			fmt.Sprintf(`document.querySelector('#main .note[aria-live]')?.textContent.includes('(page %d)')`, page)))
-		got = append(got, evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-key')].map(td => td.textContent)`)...)
-		if evaluate[bool](t, bctx, `[...document.querySelectorAll('.pager button')].find(b => b.textContent.startsWith('Next')).disabled`) {
+	}
+	var pages [][]string
+	for page := 1; ; page++ {
+		onPage(page)
+		pages = append(pages, evaluate[[]string](t, bctx, keysShown))
+		if evaluate[bool](t, bctx, pager("Next", ".disabled")) {
 			break
 		}
 		if page > 20 {
 			t.Fatal("more than 20 pages")
 		}
-		evaluate[any](t, bctx, `[...document.querySelectorAll('.pager button')].find(b => b.textContent.startsWith('Next')).click()`)
+		evaluate[any](t, bctx, pager("Next", ".click()"))
 	}
+	// Previous goes back a page, to the same records.
+	if n := len(pages); n > 1 {
+		evaluate[any](t, bctx, pager("Previous", ".click()"))
+		onPage(n - 1)
+		if back := evaluate[[]string](t, bctx, keysShown); !slices.Equal(back, pages[n-2]) {
+			t.Errorf("Previous shows %q, want page %d's %q", back, n-1, pages[n-2])
+		}
+	}
+	all := slices.Concat(pages...)
 	slices.Sort(want)
-	slices.Sort(got)
-	if diff := cmp.Diff(want, got); diff != "" {
+	slices.Sort(all)
+	if diff := cmp.Diff(want, all); diff != "" {
 		t.Errorf("the pages hold other records than kcat's that match (-kcat +console):\n%s", diff)
 	}
 }

@@ -67,6 +67,9 @@ function route() {
   showWho();
   const main = document.getElementById('main');
   main.replaceChildren();
+  // Keyboard and screen reader users land on the new page, not on the
+  // link they left; a page may focus its first field after this.
+  main.focus({ preventScroll: true });
   stop = page.render(main, params) || (() => {});
 }
 
