@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -485,5 +486,30 @@ func TestConsoleTailValueFilter(t *testing.T) {
 	keys := evaluate[[]string](t, bctx, `[...document.querySelectorAll('td.record-key')].map(td => td.textContent).sort()`)
 	if got := strings.Join(keys, ","); got != "a,c,d" {
 		t.Errorf("the filtered tail shows keys %s, want a,c,d (b has n=1)", got)
+	}
+}
+
+// TestConsolePhoneAndDark opens the topics and browse pages on a 390 px
+// wide phone screen in dark mode: nothing is wider than the screen (wide
+// tables scroll in their own box) and the page is dark.
+func TestConsolePhoneAndDark(t *testing.T) {
+	p, bctx, _ := adminConsole(t)
+	produceTo(t, p, "customers.events", "c-1", "c-2")
+	if _, err := chromedp.Call(bctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(bctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []string{"#/topics", "#/browse?topic=customers.events&from=earliest"} {
+		visit(t, bctx, p, page)
+		inBrowser(t, bctx, page, chromedp.WaitVisible(chromedp.CSS(`#main table`)))
+		if w := evaluate[[]int](t, bctx, `[innerWidth, document.documentElement.scrollWidth]`); w[0] != 390 || w[1] > w[0] {
+			t.Errorf("%s: the window is %d px wide and the page %d px; want 390 and no wider", page, w[0], w[1])
+		}
+		if bg := evaluate[string](t, bctx, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(22, 24, 27)" {
+			t.Errorf("%s: the background is %s in dark mode, want the dark rgb(22, 24, 27)", page, bg)
+		}
 	}
 }
