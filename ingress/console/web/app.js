@@ -3,15 +3,18 @@
 // (timers, open streams) when the user leaves it.
 
 import { credential, login, logout } from './api.js';
-import { h, field, formValues } from './dom.js';
-import * as topics from './topics.js';
-import * as browse from './browse.js';
-import * as tail from './tail.js';
-import * as follow from './follow.js';
-import * as redrive from './redrive.js';
-import * as tryRoute from './try.js';
+import { h, field, formValues, problemBox } from './dom.js';
 
-const pages = { topics, browse, tail, follow, redrive, try: tryRoute, login: { render: renderLogin } };
+// pages load their module when first shown, so the first load is small.
+const pages = {
+  topics: () => import('./topics.js'),
+  browse: () => import('./browse.js'),
+  tail: () => import('./tail.js'),
+  follow: () => import('./follow.js'),
+  redrive: () => import('./redrive.js'),
+  try: () => import('./try.js'),
+  login: async () => ({ render: renderLogin }),
+};
 
 let stop = () => {};
 
@@ -54,11 +57,15 @@ function showWho() {
   who.replaceChildren(c.kind === 'apikey' ? 'API key' : 'Bearer token', out);
 }
 
-function route() {
+let shown = 0; // the number of the last route() call: a slower import must not draw over a newer page
+
+async function route() {
   stop();
   stop = () => {};
+  const n = ++shown;
   const [name, query] = location.hash.replace(/^#\/?/, '').split('?');
-  const page = pages[name] || (credential() ? topics : pages.login);
+  const page = await (pages[name] || (credential() ? pages.topics : pages.login))();
+  if (n !== shown) return;
   const params = new URLSearchParams(query || '');
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.getAttribute('href') === '#/' + name) a.setAttribute('aria-current', 'page');
@@ -73,5 +80,9 @@ function route() {
   stop = page.render(main, params) || (() => {});
 }
 
-window.addEventListener('hashchange', route);
-route();
+function show() {
+  route().catch((err) => document.getElementById('main').replaceChildren(problemBox(err)));
+}
+
+window.addEventListener('hashchange', show);
+show();
