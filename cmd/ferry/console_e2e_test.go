@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -353,6 +354,12 @@ func TestConsoleTryAndFollow(t *testing.T) {
 	)
 	if body := evaluate[string](t, bctx, `document.querySelector('#follow-body').textContent`); !strings.Contains(body, `"symbol": "ACME"`) {
 		t.Errorf("Follow shows the body %q, want the echoed request", body)
+	}
+	inBrowser(t, bctx, "the request and reply records", chromedp.WaitVisible(chromedp.CSS(`#follow-reply`)))
+	req := evaluate[string](t, bctx, `document.querySelector('#follow-request').textContent`)
+	rep := evaluate[string](t, bctx, `document.querySelector('#follow-reply').textContent`)
+	if !strings.HasPrefix(req, "Request: quotes.requests partition ") || !regexp.MustCompile(`^Reply: quotes\.replies partition \d+ offset \d+ at \S+ · \d+ ms after the request`).MatchString(rep) {
+		t.Errorf("Follow shows\n%s\n%s\nwant the request in quotes.requests and its reply in quotes.replies with the latency", req, rep)
 	}
 }
 
