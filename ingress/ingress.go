@@ -8,8 +8,9 @@
 // return plain data: ingress/identity (credentials -> Principal),
 // ingress/policy (rate limits, idempotency), ingress/stream (the read
 // side's long response bodies), ingress/apidocs (OpenAPI and AsyncAPI),
-// ingress/metrics (Prometheus) and ingress/problem (the problem catalog);
-// none of them imports ingress.
+// ingress/metrics (Prometheus), ingress/console (the web console's files,
+// mounted by WithConsole) and ingress/problem (the problem catalog); none
+// of them imports ingress.
 //
 // It may import those, topics, schemas, correlator, consumers, Fiber,
 // fasthttp (and fasthttp/websocket), golang-jwt (only for its error values) and the OpenTelemetry
