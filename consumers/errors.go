@@ -30,6 +30,10 @@ var (
 	// ErrTooManyReplays means the instance already runs its cap of
 	// concurrent replays (replay.max_concurrent); retry shortly.
 	ErrTooManyReplays = errors.New("too many concurrent replays")
+	// ErrBadWhere means a value filter (Where) is malformed: no JSON
+	// Pointer, no operator, a value that is not JSON, or an order (<, >)
+	// of something other than a number or a string.
+	ErrBadWhere = errors.New("bad value filter")
 	// ErrLimit means a replay asked for more records than one replay may
 	// deliver (replay.max_records).
 	ErrLimit = errors.New("replay limit above the cap")

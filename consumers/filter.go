@@ -13,6 +13,8 @@ type Filter struct {
 	// Headers keeps records that carry every named header with the given
 	// value.
 	Headers []HeaderMatch
+	// Where keeps records whose JSON value meets every condition.
+	Where []Where
 }
 
 // HeaderMatch is one header condition of a Filter. A record matches when
@@ -50,7 +52,7 @@ func (f *Filter) Match(e *Event) bool {
 			return false
 		}
 	}
-	return true
+	return MatchWhere(f.Where, e.Value)
 }
 
 // header returns the value of the first header named name, if any.

@@ -463,3 +463,34 @@ func TestCursorExplicitAnswers(t *testing.T) {
 		t.Errorf("Note() = %q, want it to say the position names 1 of 3 partitions", note)
 	}
 }
+
+// TestFilterByValue: a subscriber's value conditions keep only records
+// whose JSON value meets them all; a value that is not JSON never does.
+func TestFilterByValue(t *testing.T) {
+	t.Parallel()
+	log := newMemLog(1)
+	h, f := testHub(t, log, HubConfig{})
+	failed, err := ParseWhere(`/status = "failed"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := ParseWhere(`/amount > 100`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.Subscribe(context.Background(), "s", StartLatest(), Filter{Where: []Where{failed, big}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var evs []*Event
+	for _, v := range []string{`{"status":"failed","amount":150}`, `{"status":"failed","amount":50}`, `{"status":"ok","amount":150}`, `failed`, `{"status":"failed","amount":101}`} {
+		e := log.add(0, "k")
+		e.Value = []byte(v)
+		evs = append(evs, e)
+	}
+	f.publish(evs)
+	if diff := cmp.Diff([]string{`{"status":"failed","amount":150}`, `{"status":"failed","amount":101}`}, values(fetchAll(t, s))); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+}

@@ -16,6 +16,8 @@ type Match struct {
 	// Headers must each be present on the record with exactly this value;
 	// all of them (AND).
 	Headers []topics.Header
+	// Where are conditions on the record's JSON value; all of them (AND).
+	Where []Where
 }
 
 // Matches reports whether r is selected.
@@ -28,7 +30,7 @@ func (m *Match) Matches(r *Record) bool {
 			return false
 		}
 	}
-	return true
+	return MatchWhere(m.Where, r.Value)
 }
 
 func hasHeader(hs []topics.Header, want topics.Header) bool {

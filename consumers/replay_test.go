@@ -29,6 +29,15 @@ func mustRange(tb testing.TB, from, to string) Range {
 	return r
 }
 
+func mustWhere(tb testing.TB, s string) Where {
+	tb.Helper()
+	w, err := ParseWhere(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return w
+}
+
 func TestReplayRanges(t *testing.T) {
 	now := t0.Add(time.Hour)
 	e := newEnv(t, ReplayConfig{}, "orders.events")
@@ -65,6 +74,10 @@ func TestReplayRanges(t *testing.T) {
 		{name: "limit with filter", limit: 2, partitions: []int32{0}, match: Match{Headers: []topics.Header{{Key: "parity", Value: []byte("odd")}}},
 			want: []string{"0/1", "0/3"}, inRange: 10},
 		{name: "latest to latest", from: "latest", want: nil, inRange: 0},
+		{name: "value", match: Match{Where: []Where{mustWhere(t, `/n >= 8`)}}, want: []string{"0/8", "0/9"}, inRange: 14},
+		{name: "value and header", partitions: []int32{0}, match: Match{Where: []Where{mustWhere(t, `/n < 4`)},
+			Headers: []topics.Header{{Key: "parity", Value: []byte("odd")}}}, want: []string{"0/1", "0/3"}, inRange: 10},
+		{name: "limit with value filter", limit: 1, match: Match{Where: []Where{mustWhere(t, `/n = 2`)}}, want: []string{"0/2"}, inRange: 14},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

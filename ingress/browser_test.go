@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -15,24 +13,10 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/console/consoletest"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
-
-// chromium finds a Chromium or Chrome binary: $FERRY_CHROMIUM, else the
-// usual names on PATH (Debian's package is "chromium", installed by
-// .ci/run).
-func chromium() string {
-	if p := os.Getenv("FERRY_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // streamPage is the page the browser opens: an EventSource on the stream,
 // recording what it receives.
@@ -52,10 +36,6 @@ es.addEventListener("com.example.test", (e) => { window.got.push(e.lastEventId +
 // Last-Event-ID, and receives what was produced while it was away, every
 // event exactly once.
 func TestBrowserEventSource(t *testing.T) {
-	bin := chromium()
-	if bin == "" {
-		t.Skip("no chromium binary found (install Debian's chromium package, as .ci/run does, or set FERRY_CHROMIUM)")
-	}
 	t.Parallel()
 
 	var g *streamGateway
@@ -73,22 +53,7 @@ func TestBrowserEventSource(t *testing.T) {
 		},
 	})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := consoletest.Browser(t)
 	// The first call starts the browser, which lives as long as its
 	// context: no timeout on it (the test's own deadline bounds it).
 	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL)); err != nil {

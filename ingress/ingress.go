@@ -8,8 +8,9 @@
 // return plain data: ingress/identity (credentials -> Principal),
 // ingress/policy (rate limits, idempotency), ingress/stream (the read
 // side's long response bodies), ingress/apidocs (OpenAPI and AsyncAPI),
-// ingress/metrics (Prometheus) and ingress/problem (the problem catalog);
-// none of them imports ingress.
+// ingress/metrics (Prometheus), ingress/console (the web console's files,
+// mounted by WithConsole) and ingress/problem (the problem catalog); none
+// of them imports ingress.
 //
 // It may import those, topics, schemas, correlator, consumers, Fiber,
 // fasthttp (and fasthttp/websocket), golang-jwt (only for its error values) and the OpenTelemetry
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +104,8 @@ type Server struct {
 	// replayHeartbeat is how often an SSE replay sends a comment while it
 	// waits, so that a client that left is noticed; default 15s.
 	replayHeartbeat time.Duration
+	// console serves /console and below (WithConsole); nil: not served.
+	console http.Handler
 }
 
 // Deps are the components the handlers call. Producer is required; a nil
@@ -151,6 +155,10 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // idempotency failure modes and TTLs), overriding the defaults of an empty
 // AuthConfig. The credentials themselves are checked by Deps.Authenticator.
 func WithAuth(cfg AuthConfig) Option { return func(s *Server) { s.auth = cfg } }
+
+// WithConsole serves h (console.Handler) at /console and every path below
+// it, for every method; by default nothing is served there (404).
+func WithConsole(h http.Handler) Option { return func(s *Server) { s.console = h } }
 
 // New builds the Fiber app serving the routes of table. The server reports
 // not ready until SetReady(true).

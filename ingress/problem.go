@@ -41,6 +41,8 @@ func toProblem(err error) *problem.Error {
 		return &problem.Error{Type: problem.InvalidRange, Detail: err.Error()}
 	case errors.Is(err, consumers.ErrBadPosition):
 		return &problem.Error{Type: problem.BadPosition, Detail: err.Error()}
+	case errors.Is(err, consumers.ErrBadWhere):
+		return &problem.Error{Type: problem.BadFilter, Detail: err.Error()}
 	case errors.Is(err, consumers.ErrLimit):
 		return &problem.Error{Type: problem.LimitTooLarge, Detail: err.Error()}
 	case errors.Is(err, consumers.ErrClosed):

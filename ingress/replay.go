@@ -130,6 +130,13 @@ func replayRequest(c *fiber.Ctx) (consumers.ReplayRequest, stream.Format, error)
 			req.Match.Headers = append(req.Match.Headers, topics.Header{Key: name, Value: []byte(string(v))})
 		}
 	})
+	var wheres []string
+	for _, v := range args.PeekMulti("where") {
+		wheres = append(wheres, string(v))
+	}
+	if req.Match.Where, err = consumers.ParseWheres(wheres); err != nil {
+		return req, 0, err
+	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 {
@@ -168,6 +175,7 @@ type redriveFilters struct {
 	Partitions []int32           `json:"partitions"`
 	Key        *string           `json:"key"`
 	Headers    map[string]string `json:"headers"`
+	Where      []string          `json:"where"`
 }
 
 // redriveAnswer is the 200 body of a redrive.
@@ -202,7 +210,7 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 	dec := json.NewDecoder(bytes.NewReader(c.Body()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return problem.New(problem.MalformedJSON, "the body must be {from, to, filters: {partitions, key, headers}, limit, target_topic, dry_run}: "+err.Error())
+		return problem.New(problem.MalformedJSON, "the body must be {from, to, filters: {partitions, key, headers, where}, limit, target_topic, dry_run}: "+err.Error())
 	}
 	if body.TargetTopic == "" {
 		return problem.New(problem.BadRequest, "target_topic is required")
@@ -230,6 +238,9 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 	}
 	for name, v := range body.Filters.Headers {
 		req.Match.Headers = append(req.Match.Headers, topics.Header{Key: name, Value: []byte(v)})
+	}
+	if req.Match.Where, err = consumers.ParseWheres(body.Filters.Where); err != nil {
+		return err
 	}
 	res, err := s.deps.Replayer.Redrive(c.UserContext(), req)
 	if err != nil {

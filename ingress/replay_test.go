@@ -247,6 +247,9 @@ func TestReplayQueries(t *testing.T) {
 		{"header", "partition=0&header.parity=odd", []string{"0/1", "0/3", "0/5", "0/7", "0/9"}, "10"},
 		{"key and header", "key=k3&header.parity=odd", []string{"0/3", "1/3"}, "14"},
 		{"limit", "partition=0&limit=2", []string{"0/0", "0/1"}, "10"},
+		{"value", "where=" + url.QueryEscape("/n>=8"), []string{"0/8", "0/9"}, "14"},
+		{"values and header", "header.parity=odd&where=" + url.QueryEscape("/n>1") + "&where=" + url.QueryEscape("/n != 3"),
+			[]string{"0/5", "0/7", "0/9"}, "14"},
 		{"empty", "from=latest", nil, "0"},
 	}
 	for _, tt := range tests {
@@ -313,6 +316,8 @@ func TestReplayBadRequests(t *testing.T) {
 		{"follow=true", "", 400, problem.BadRequest.URI},
 		{"follow=true&to=latest", "text/event-stream", 400, problem.BadRequest.URI},
 		{"follow=maybe", "text/event-stream", 400, problem.BadRequest.URI},
+		{"where=" + url.QueryEscape("/status=failed"), "", 400, problem.BadFilter.URI},
+		{"where=status", "", 400, problem.BadFilter.URI},
 	}
 	for _, tt := range tests {
 		resp, body := g.get(t, "admin", "/v1/replay/orders.events?"+tt.query, "Accept", tt.accept)
@@ -711,6 +716,10 @@ func TestRedriveHTTP(t *testing.T) {
 	if n := topicstest.Count(t, g.cluster, "orders.events"); n != 0 {
 		t.Fatalf("dry run copied %d records", n)
 	}
+	resp, body = post(`{"filters":{"headers":{"parity":"odd"},"where":["/n > 1", "/n != 5"]},"target_topic":"orders.events","dry_run":true}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"scanned":6,"matched":1,`) {
+		t.Fatalf("dry run with value filters = %d %s, want 1 of 6 matched (n=3)", resp.StatusCode, body)
+	}
 	resp, body = post(`{"from":"0:2","to":"0:6","filters":{"key":"k3"},"target_topic":"orders.events"}`)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"matched":1,"produced":1`) {
 		t.Fatalf("redrive = %d %s, want 1 matched and produced", resp.StatusCode, body)
@@ -740,6 +749,7 @@ func TestRedriveHTTP(t *testing.T) {
 		{`{"target_topic":"orders.events","bogus":1}`, "application/json", 400, problem.MalformedJSON.URI},
 		{`{}`, "application/json", 400, problem.BadRequest.URI},
 		{`{"target_topic":"orders.events","from":"soon"}`, "application/json", 400, problem.BadPosition.URI},
+		{`{"target_topic":"orders.events","filters":{"where":["/n = one"]}}`, "application/json", 400, problem.BadFilter.URI},
 		{`{"target_topic":"orders.nope"}`, "application/json", 404, problem.TopicNotFound.URI},
 		{`{"target_topic":"orders.events"}`, "text/plain", 415, problem.UnsupportedMedia.URI},
 	} {

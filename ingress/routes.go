@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/ingress/socket"
@@ -27,6 +28,9 @@ func (s *Server) routes() {
 	}
 	if s.deps.Results != nil {
 		s.app.Get(resultsPath+":id", s.admitted(resultsAccess()), s.result)
+	}
+	if s.console != nil { // the web console's files (ingress/console)
+		s.app.Use("/console", adaptor.HTTPHandler(s.console))
 	}
 	s.app.Get("/v1/streams/:name", s.stream)
 	s.app.Get(socket.PublishPath, s.wsPublish)

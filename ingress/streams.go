@@ -50,7 +50,9 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		if !ok {
 			return problem.New(problem.Forbidden, "this stream needs a "+stream.QuoteParam(sc.Match.Claim)+" claim in the credentials")
 		}
-		params.Filter = params.Filter.WithHeader(sc.Match.Header, v)
+		if params.Filter, err = stream.Bind(params.Filter, *sc.Match, v); err != nil {
+			return err
+		}
 	}
 	var expires time.Time
 	if p != nil {

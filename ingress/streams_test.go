@@ -348,17 +348,48 @@ func TestStreamClaimMatchIsolatesTenants(t *testing.T) {
 	}
 	specs = append(specs, "sneaky|k|tenant=a|tenant=b", "untagged|k")
 	g.produce(t, "tenant.events", specs...)
-	for _, c := range []struct {
-		s      *sseConn
-		tenant string
-	}{{a, "a"}, {b, "b"}} {
-		for _, ev := range nextN(t, c.s, 10) {
-			if !strings.HasPrefix(ev.Data, c.tenant+"-") {
-				t.Errorf("tenant %s received %q", c.tenant, ev.Data)
+	expectOwnTenant(t, func(tenant string) string { return tenant + "-" }, map[string]*sseConn{"a": a, "b": b})
+	expectQuiet(t, aAsksForB, 100*time.Millisecond)
+}
+
+// expectOwnTenant checks that each tenant's stream receives 10 events,
+// each starting with prefix(tenant), and then nothing.
+func expectOwnTenant(t *testing.T, prefix func(tenant string) string, byTenant map[string]*sseConn) {
+	t.Helper()
+	for tenant, s := range byTenant {
+		for _, ev := range nextN(t, s, 10) {
+			if !strings.HasPrefix(ev.Data, prefix(tenant)) {
+				t.Errorf("tenant %s received %q", tenant, ev.Data)
 			}
 		}
-		expectQuiet(t, c.s, 100*time.Millisecond)
+		expectQuiet(t, s, 100*time.Millisecond)
 	}
+}
+
+// TestStreamValueMatchIsolatesTenants: with match.pointer, each
+// subscriber gets only the records whose JSON value holds its tenant
+// claim there; its own where filter narrows that further and cannot widen
+// it, and values that are not JSON reach nobody.
+func TestStreamValueMatchIsolatesTenants(t *testing.T) {
+	t.Parallel()
+	tenants := topics.StreamConfig{Name: "tenant-events", Topic: "tenant.events", Scopes: []string{"events:read"},
+		Filters: []string{"where"}, Match: &topics.MatchConfig{Pointer: "/meta/tenant", Claim: "tenant"}}
+	pr := func(tenant string) *identity.Principal {
+		return &identity.Principal{ID: "u-" + tenant, Kind: identity.PrincipalJWT, Scopes: []string{"events:read"}, Claims: map[string]string{"tenant": tenant}}
+	}
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{tenants},
+		principals: map[string]*identity.Principal{"a": pr("a"), "b": pr("b")}})
+	a := mustOpenSSE(t, g.addr, "/v1/streams/tenant-events?from=earliest", "Authorization", "Test a")
+	b := mustOpenSSE(t, g.addr, "/v1/streams/tenant-events?from=earliest", "Authorization", "Test b")
+	aAsksForB := mustOpenSSE(t, g.addr, "/v1/streams/tenant-events?from=earliest&where="+url.QueryEscape(`/meta/tenant="b"`), "Authorization", "Test a")
+	var specs []string
+	for i := range 30 {
+		tenant := []string{"a", "b", "c"}[i%3]
+		specs = append(specs, fmt.Sprintf(`{"meta":{"tenant":%q},"i":%d}|k`, tenant, i))
+	}
+	specs = append(specs, `{"meta":{"tenant":["a"]}}|k`, `{"tenant":"a"}|k`, `a|k`)
+	g.produce(t, "tenant.events", specs...)
+	expectOwnTenant(t, func(tenant string) string { return `{"meta":{"tenant":"` + tenant + `"}` }, map[string]*sseConn{"a": a, "b": b})
 	expectQuiet(t, aAsksForB, 100*time.Millisecond)
 }
 

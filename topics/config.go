@@ -719,19 +719,30 @@ type StreamConfig struct {
 	Scopes []string `yaml:"scopes"`
 	// Auth is "required" (the default) or "none".
 	Auth string `yaml:"auth"`
-	// Filters lists the filters subscribers may use: "key" and
-	// "header.NAME". Empty allows none.
+	// Filters lists the filters subscribers may use: "key",
+	// "header.NAME" and "where" (conditions on the JSON value, each
+	// decoded per record: some CPU per subscriber). Empty allows none.
 	Filters []string `yaml:"filters"`
-	// Match limits each subscriber to records whose header equals one of
-	// its token's claims (tenant isolation).
+	// Match limits each subscriber to records whose header, or value at
+	// a JSON Pointer, equals one of its token's claims (tenant isolation).
 	Match *MatchConfig `yaml:"match"`
 }
 
-// MatchConfig ties a record header to a principal's claim.
+// MatchConfig ties a record header, or the string at a JSON Pointer into
+// the record's JSON value, to a principal's claim. Exactly one of Header
+// and Pointer is set.
 type MatchConfig struct {
 	Header string `yaml:"header"`
-	Claim  string `yaml:"claim"`
+	// Pointer is an RFC 6901 JSON Pointer (/tenant, /meta/tenant_id): the
+	// record's value there must be a string equal to the claim; a record
+	// that is not JSON, or has no string there, is never sent.
+	Pointer string `yaml:"pointer"`
+	Claim   string `yaml:"claim"`
 }
+
+// jsonPointer matches an RFC 6901 JSON Pointer other than "" (the whole
+// value, which a tenant match never means).
+var jsonPointer = regexp.MustCompile(`^(/([^~/]|~[01])*)+$`)
 
 // ValidateStreams reports every problem of the `streams` section, each as
 // "streams[i].field: problem".
@@ -760,12 +771,17 @@ func ValidateStreams(streams []StreamConfig) error {
 			errs.addf(at+".auth", "must be %q or %q, not %q", AuthRequired, AuthNone, s.Auth)
 		}
 		for j, f := range s.Filters {
-			if f != "key" && !(strings.HasPrefix(f, "header.") && hdrRe.MatchString(strings.TrimPrefix(f, "header."))) {
-				errs.addf(fmt.Sprintf("%s.filters[%d]", at, j), "must be key or header.NAME, not %q", f)
+			if f != "key" && f != "where" && !(strings.HasPrefix(f, "header.") && hdrRe.MatchString(strings.TrimPrefix(f, "header."))) {
+				errs.addf(fmt.Sprintf("%s.filters[%d]", at, j), "must be key, where or header.NAME, not %q", f)
 			}
 		}
-		if s.Match != nil && (s.Match.Header == "" || s.Match.Claim == "") {
-			errs.addf(at+".match", "needs both header and claim")
+		if m := s.Match; m != nil {
+			switch {
+			case m.Claim == "" || (m.Header == "") == (m.Pointer == ""):
+				errs.addf(at+".match", "needs a claim and one of header or pointer")
+			case m.Pointer != "" && !jsonPointer.MatchString(m.Pointer):
+				errs.addf(at+".match.pointer", "must be a JSON Pointer (/tenant, /meta/tenant_id), not %q", m.Pointer)
+			}
 		}
 	}
 	return errs.err()

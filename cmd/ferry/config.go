@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers/webhook"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/console"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
@@ -63,6 +64,8 @@ type Config struct {
 	Correlator correlator.Config `yaml:"correlator"`
 	// Webhooks push the records of topics to HTTP endpoints.
 	Webhooks []webhook.Config `yaml:"webhooks"`
+	// Console serves the web console at /console; off by default.
+	Console console.Config `yaml:"console"`
 
 	// dir is the folder of the config file; relative paths resolve there.
 	dir string

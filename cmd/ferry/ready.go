@@ -40,6 +40,9 @@ func readyAttrs(cfg *loaded, in startInfo) []slog.Attr {
 	if cfg.Telemetry.metricsOn() {
 		attrs = append(attrs, slog.String("metrics", base+"/metrics"))
 	}
+	if cfg.Console.Enabled {
+		attrs = append(attrs, slog.String("console", base+"/console"))
+	}
 	kafka := []any{"addr", strings.Join(in.seeds, ","), "embedded", in.kafkaEmbedded}
 	if in.kafkaEmbedded {
 		kafka = append(kafka, "data_dir", cmpOr(cfg.Kafka.Embedded.DataDir, "none (in memory, lost at exit)"))

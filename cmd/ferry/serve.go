@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
+	"github.com/ferry-gw/ferry/ingress/console"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
@@ -280,10 +281,18 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 				d.Checks = append(d.Checks, ingress.Check{Name: "jwks", Check: auth.Ready})
 			}
 		}
-		srv, err = ingress.New(cfg.Server, c.table, d,
-			append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(c.Auth), apiDocs(c, seeds),
-				ingress.WithKafkaBreaker(cfg.Kafka.CircuitBreaker), ingress.WithConfigInfo(ingress.ConfigInfo{Hash: c.hash, LoadedAt: c.loadedAt})},
-				tel.serverOptions()...)...)
+		srvOpts := append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(c.Auth), apiDocs(c, seeds),
+			ingress.WithKafkaBreaker(cfg.Kafka.CircuitBreaker), ingress.WithConfigInfo(ingress.ConfigInfo{Hash: c.hash, LoadedAt: c.loadedAt})},
+			tel.serverOptions()...)
+		if c.Console.Enabled {
+			h, err := console.Handler()
+			if err != nil {
+				stop()
+				return nil, nil, fmt.Errorf("console: %w", err)
+			}
+			srvOpts = append(srvOpts, ingress.WithConsole(h))
+		}
+		srv, err = ingress.New(cfg.Server, c.table, d, srvOpts...)
 		if err != nil {
 			stop()
 			return nil, nil, err

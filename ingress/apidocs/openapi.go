@@ -187,7 +187,7 @@ func (sv Served) endpoints(schemes []string) []apiEndpoint {
 	if sv.Replay {
 		scopes := sv.ReplayScopes
 		replayProblems := problems(problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.BadPosition, problem.InvalidRange,
-			problem.LimitTooLarge, problem.Unauthenticated)
+			problem.LimitTooLarge, problem.BadFilter, problem.Unauthenticated)
 		eps = append(eps,
 			apiEndpoint{"/v1/replay/{topic}", "GET", &operation{
 				OperationID: "ferry:replay", Tags: []string{tagFerry},
@@ -195,6 +195,7 @@ func (sv Served) endpoints(schemes []string) []apiEndpoint {
 				Parameters: []obj{pathParam("topic", "A topic on replay.topics."),
 					queryParam("from", "earliest (default), latest, PARTITION:OFFSET,..., an RFC 3339 time or -DURATION."),
 					queryParam("to", "As from; default the high watermarks at the start."),
+					queryParam("where", whereDoc+"."),
 					queryParam("limit", "Most records to return."), queryParam("format", "ndjson, json or sse.")},
 				Security: securityFor(schemes, scopes, false),
 				Responses: with(map[string]obj{"200": {"description": "The records.", "content": obj{
@@ -226,6 +227,9 @@ func (sv Served) endpoints(schemes []string) []apiEndpoint {
 	}
 	return eps
 }
+
+// whereDoc describes the where parameter of replays and streams.
+const whereDoc = `Only records whose JSON value meets this condition: a JSON Pointer, an operator (=, !=, <, <=, >, >=) and a JSON value, e.g. /status="failed" or /amount>100; repeat it for several (all must hold)`
 
 // pathShape replaces the names of a path's parameters by {}.
 func pathShape(p string) string {
@@ -525,8 +529,10 @@ func streamsDescription(streams []topics.StreamConfig) string {
 		if len(sc.Filters) > 0 {
 			b.WriteString(", filters " + strings.Join(sc.Filters, ", "))
 		}
-		if sc.Match != nil {
-			b.WriteString(", each subscriber sees only records whose " + sc.Match.Header + " header equals its " + sc.Match.Claim + " claim")
+		if m := sc.Match; m != nil && m.Pointer != "" {
+			b.WriteString(", each subscriber sees only records whose JSON value holds its " + m.Claim + " claim at " + m.Pointer)
+		} else if m != nil {
+			b.WriteString(", each subscriber sees only records whose " + m.Header + " header equals its " + m.Claim + " claim")
 		}
 		b.WriteString(".")
 	}
@@ -556,6 +562,7 @@ func streamParameters(streams []topics.StreamConfig) []obj {
 			"schema": obj{"type": "string"}},
 		query("last_event_id", "As the Last-Event-ID header, for clients that cannot set headers; the header wins."),
 		query("key", "Only records with this key (streams whose filters include key)."),
+		query("where", whereDoc+" (streams whose filters include where)."),
 	}
 	// header.NAME, once per header name, with the streams that allow it.
 	var headers []string

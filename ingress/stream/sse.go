@@ -250,7 +250,7 @@ func ParseParams(args []QueryArg, lastEventID string, sc topics.StreamConfig, no
 	var from, qid string
 	seen := make(map[string]bool, len(args))
 	for _, a := range args {
-		if seen[a.Key] {
+		if seen[a.Key] && a.Key != "where" {
 			return p, problem.New(problem.BadRequest, "parameter "+QuoteParam(a.Key)+" is given twice")
 		}
 		seen[a.Key] = true
@@ -272,6 +272,15 @@ func ParseParams(args []QueryArg, lastEventID string, sc topics.StreamConfig, no
 				return p, problem.New(problem.BadFilter, "stream "+sc.Name+" does not allow filtering by key")
 			}
 			p.Filter.Key, p.Filter.ByKey = a.Value, true
+		case a.Key == "where":
+			if !slices.Contains(sc.Filters, "where") {
+				return p, problem.New(problem.BadFilter, "stream "+sc.Name+" does not allow filtering by value (where)")
+			}
+			w, err := consumers.ParseWhere(a.Value)
+			if err != nil {
+				return p, problem.New(problem.BadFilter, err.Error())
+			}
+			p.Filter.Where = append(p.Filter.Where, w)
 		case strings.HasPrefix(a.Key, "header."):
 			name := a.Key[len("header."):]
 			if !slices.ContainsFunc(sc.Filters, func(f string) bool { return strings.EqualFold(f, "header."+name) }) || name == "" {
@@ -279,7 +288,7 @@ func ParseParams(args []QueryArg, lastEventID string, sc topics.StreamConfig, no
 			}
 			p.Filter = p.Filter.WithHeader(name, a.Value)
 		default:
-			return p, problem.New(problem.BadRequest, "unknown parameter "+QuoteParam(a.Key)+"; streams take from, last_event_id, envelope, key and header.NAME")
+			return p, problem.New(problem.BadRequest, "unknown parameter "+QuoteParam(a.Key)+"; streams take from, last_event_id, envelope, key, header.NAME and where")
 		}
 	}
 	if lastEventID == "" {
@@ -300,6 +309,23 @@ func ParseParams(args []QueryArg, lastEventID string, sc topics.StreamConfig, no
 		p.Start = st
 	}
 	return p, nil
+}
+
+// Bind narrows f to the records of the subscriber whose claim (m.Claim)
+// is claim: the records whose m.Header header, or whose string at the
+// JSON Pointer m.Pointer, equals it. It never widens f: a subscriber's own
+// filters still apply. Its error (a pointer ferry check lets through
+// cannot fail) wraps consumers.ErrBadWhere.
+func Bind(f consumers.Filter, m topics.MatchConfig, claim string) (consumers.Filter, error) {
+	if m.Pointer == "" {
+		return f.WithHeader(m.Header, claim), nil
+	}
+	w, err := consumers.PointerEquals(m.Pointer, claim)
+	if err != nil {
+		return f, err
+	}
+	f.Where = append(f.Where[:len(f.Where):len(f.Where)], w)
+	return f, nil
 }
 
 // QuoteParam quotes client input for a problem detail, cut to a sane size.

@@ -241,7 +241,10 @@ func FuzzLastEventID(f *testing.F) {
 
 func TestParseStreamParams(t *testing.T) {
 	t.Parallel()
-	sc := topics.StreamConfig{Name: "s", Filters: []string{"key", "header.tenant"}}
+	sc := topics.StreamConfig{Name: "s", Filters: []string{"key", "header.tenant", "where"}}
+	noWhere := topics.StreamConfig{Name: "s", Filters: []string{"key"}}
+	failed, _ := consumers.ParseWhere(`/status="failed"`)
+	big, _ := consumers.ParseWhere(`/amount>100`)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		name   string
@@ -251,6 +254,7 @@ func TestParseStreamParams(t *testing.T) {
 		filter consumers.Filter
 		env    bool
 		err    problem.Type
+		sc     *topics.StreamConfig // default sc
 	}{
 		{name: "default", start: "latest"},
 		{name: "earliest", query: "from=earliest", start: "earliest"},
@@ -263,6 +267,9 @@ func TestParseStreamParams(t *testing.T) {
 		{name: "filters", query: "key=k&header.Tenant=a&envelope=true", start: "latest",
 			filter: consumers.Filter{Key: "k", ByKey: true, Headers: []consumers.HeaderMatch{{Name: "Tenant", Value: "a"}}}, env: true},
 		{name: "empty key", query: "key=", start: "latest", filter: consumers.Filter{ByKey: true}},
+		{name: "values", query: `where=/status="failed"&where=/amount>100`, start: "latest", filter: consumers.Filter{Where: []consumers.Where{failed, big}}},
+		{name: "bad value filter", query: "where=/status=failed", err: problem.BadFilter},
+		{name: "value filter not allowed", query: "where=/a=1", sc: &noWhere, err: problem.BadFilter},
 		{name: "bad from", query: "from=soon", err: problem.BadPosition},
 		{name: "negative ago", query: "from=--5m", err: problem.BadPosition},
 		{name: "bad id", lastID: "x y", err: problem.BadPosition},
@@ -283,7 +290,11 @@ func TestParseStreamParams(t *testing.T) {
 				k, v, _ := strings.Cut(kv, "=")
 				args = append(args, QueryArg{k, v})
 			}
-			p, err := ParseParams(args, tt.lastID, sc, now)
+			cfg := sc
+			if tt.sc != nil {
+				cfg = *tt.sc
+			}
+			p, err := ParseParams(args, tt.lastID, cfg, now)
 			if tt.err.URI != "" {
 				if pe := problemOf(err); err == nil || pe.Type != tt.err {
 					t.Fatalf("ParseParams(%q) = %v, want %s", tt.query, err, tt.err.URI)
@@ -296,7 +307,8 @@ func TestParseStreamParams(t *testing.T) {
 			if got := p.Start.String(); got != tt.start {
 				t.Errorf("start = %s, want %s", got, tt.start)
 			}
-			if diff := cmp.Diff(tt.filter, p.Filter); diff != "" {
+			sameWhere := cmp.Comparer(func(a, b consumers.Where) bool { return a.String() == b.String() })
+			if diff := cmp.Diff(tt.filter, p.Filter, sameWhere); diff != "" {
 				t.Errorf("filter (-want +got):\n%s", diff)
 			}
 			if p.Envelope != tt.env {
