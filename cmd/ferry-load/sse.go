@@ -52,7 +52,11 @@ func eventTime(data []byte) (int64, bool) {
 // dialSSE opens one SSE stream over its own connection and returns the
 // connection and the (de-chunked) body, after the response headers.
 func dialSSE(ctx context.Context, addr, path string) (net.Conn, io.Reader, error) {
-	var d net.Dialer
+	return dialSSEWith(ctx, &net.Dialer{}, addr, path)
+}
+
+// dialSSEWith is dialSSE through d (its source address).
+func dialSSEWith(ctx context.Context, d *net.Dialer, addr, path string) (net.Conn, io.Reader, error) {
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, err
