@@ -2,12 +2,9 @@ package ingress
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -16,15 +13,7 @@ import (
 // invalid ones answered with their problem, in order, under 207.
 func TestBatchProduce(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "o.json"), []byte(`{"$id": "https://example.com/o.json",
-		"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	set, err := schemas.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := orderIDSchema(t)
 	prod := &fakeProducer{}
 	_, h := newTestServer(t, []topics.RouteConfig{{Name: "orders", Path: "/v1/orders/batch", Topic: "orders", Auth: topics.AuthNone,
 		Key: "{body./id}", Schema: "https://example.com/o.json", Batch: &topics.BatchConfig{MaxRecords: 3}}},

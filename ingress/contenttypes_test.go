@@ -19,15 +19,7 @@ import (
 // content_types takes JSON only, as before.
 func TestContentTypes(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "o.json"), []byte(`{"$id": "https://example.com/o.json",
-		"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	set, err := schemas.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := orderIDSchema(t)
 	prod := &fakeProducer{}
 	_, h := newTestServer(t, []topics.RouteConfig{
 		{Name: "any", Path: "/v1/any", Topic: "t", Auth: topics.AuthNone, Schema: "https://example.com/o.json",
@@ -79,4 +71,20 @@ func TestContentTypes(t *testing.T) {
 			t.Errorf("%s: produced %+v, want one record %q with content-type %s", tt.name, msgs, tt.value, tt.recordCT)
 		}
 	}
+}
+
+// orderIDSchema is a schema set holding https://example.com/o.json: an
+// object with a string "id".
+func orderIDSchema(t *testing.T) *schemas.Set {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "o.json"), []byte(`{"$id": "https://example.com/o.json",
+		"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := schemas.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }

@@ -46,23 +46,31 @@ func fakeRegistry(t *testing.T) string {
 	return srv.URL
 }
 
-// TestSchemaRegistrySubject: a route that names a registry subject
-// validates bodies with the subject's latest JSON Schema and writes its
-// records in the Confluent wire format (0, the schema id 42, the JSON),
-// which Confluent's JSON Schema deserializers read.
-func TestSchemaRegistrySubject(t *testing.T) {
-	t.Parallel()
+// serveSubject serves one route, POST /v1/TOPIC, producing to topic with
+// schema_subject, against fakeRegistry, until the test ends.
+func serveSubject(t *testing.T, topic, subject string) (string, *kfake.Cluster) {
+	t.Helper()
 	url := fakeRegistry(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	addr, stop := serveFor(t, c, fmt.Sprintf(`schemas: { registry: { url: %q } }
 routes:
-  - { name: orders, path: /v1/orders, topic: orders, auth: none, schema_subject: orders-value }
-`, url))
+  - { name: %s, path: /v1/%s, topic: %s, auth: none, schema_subject: %s }
+`, url, topic, topic, topic, subject))
 	t.Cleanup(stop)
+	return addr, c
+}
+
+// TestSchemaRegistrySubject: a route that names a registry subject
+// validates bodies with the subject's latest JSON Schema and writes its
+// records in the Confluent wire format (0, the schema id 42, the JSON),
+// which Confluent's JSON Schema deserializers read.
+func TestSchemaRegistrySubject(t *testing.T) {
+	t.Parallel()
+	addr, c := serveSubject(t, "orders", "orders-value")
 	body := `{"order_id":"o-1","amount":12.5}`
 	if r := do(t, "POST", "http://"+addr+"/v1/orders", body, "Content-Type", "application/json"); r.status != 202 {
 		t.Fatalf("POST a valid order = %s, want 202", r)
@@ -118,17 +126,7 @@ routes:
 // that does not fit is a 422 naming where.
 func TestSchemaRegistryAvro(t *testing.T) {
 	t.Parallel()
-	url := fakeRegistry(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "payments"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addr, stop := serveFor(t, c, fmt.Sprintf(`schemas: { registry: { url: %q } }
-routes:
-  - { name: payments, path: /v1/payments, topic: payments, auth: none, schema_subject: payments-value }
-`, url))
-	t.Cleanup(stop)
+	addr, c := serveSubject(t, "payments", "payments-value")
 	body := `{"id":"p-1","amount":12.5,"currency":"EUR","note":{"string":"first"}}`
 	if r := do(t, "POST", "http://"+addr+"/v1/payments", body, "Content-Type", "application/json"); r.status != 202 {
 		t.Fatalf("POST a payment = %s, want 202", r)
