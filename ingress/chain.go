@@ -404,7 +404,11 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 			return err
 		}
 	}
-	pos, err := s.produce(ctx, m)
+	produce := s.produce
+	if !async {
+		produce = s.produceAside // this goroutine waits next: keep its stack small
+	}
+	pos, err := produce(ctx, m)
 	if err != nil {
 		return err
 	}
