@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ferry-gw/ferry/ingress"
@@ -71,6 +72,10 @@ func TestConsoleServed(t *testing.T) {
 		}
 		if resp.Header.Get("X-Request-ID") == "" {
 			t.Errorf("%s %s has no X-Request-ID", tt.method, tt.path)
+		}
+		// A problem from the console names its request, as ferry's do.
+		if tt.ctype == "application/problem+json" && !strings.Contains(string(body), `"request_id":"`+resp.Header.Get("X-Request-ID")+`"`) {
+			t.Errorf("%s %s: problem %s lacks the request_id %s", tt.method, tt.path, body, resp.Header.Get("X-Request-ID"))
 		}
 		if tt.path == "/consoles" {
 			continue

@@ -30,7 +30,12 @@ func (s *Server) routes() {
 		s.app.Get(resultsPath+":id", s.admitted(resultsAccess()), s.result)
 	}
 	if s.console != nil { // the web console's files (ingress/console)
-		s.app.Use("/console", adaptor.HTTPHandler(s.console))
+		h := adaptor.HTTPHandler(s.console)
+		s.app.Use("/console", func(c *fiber.Ctx) error {
+			// The console's problems name the request, as ferry's do.
+			c.Request().Header.Set(fiber.HeaderXRequestID, info(c).id)
+			return h(c)
+		})
 	}
 	s.app.Get("/v1/streams/:name", s.stream)
 	s.app.Get(socket.PublishPath, s.wsPublish)

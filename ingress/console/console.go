@@ -141,9 +141,11 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
 }
 
-// writeProblem writes pe as problem+json.
+// writeProblem writes pe as problem+json, naming the request by the
+// X-Request-ID ingress put on it.
 func writeProblem(w http.ResponseWriter, r *http.Request, pe *problem.Error) {
-	body, _ := pe.Body(r.URL.Path, "") // Details always marshals
+	// ingress sets X-Request-ID on the request to the id it answers with.
+	body, _ := pe.Body(r.URL.Path, r.Header.Get("X-Request-ID")) // Details always marshals
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(pe.Type.Status)
 	if r.Method != http.MethodHead {
