@@ -54,9 +54,9 @@ type Hooks struct {
 // held by a pending request: a list links the watches, not a map.
 type Watch struct {
 	w          *Watcher
-	conn       net.Conn // the socket: peeked at through its SyscallConn
-	gone       func()   // nil once stopped or called; guarded by w.mu
-	prev, next *Watch   // guarded by w.mu
+	rc         syscall.RawConn // the socket, peeked at
+	gone       func()          // nil once stopped or called; guarded by w.mu
+	prev, next *Watch          // guarded by w.mu
 	label      string
 }
 
@@ -92,10 +92,16 @@ func (w *Watcher) Watch(conn net.Conn, label string, gone func()) *Watch {
 		}
 		conn = u.NetConn()
 	}
-	if _, ok := conn.(syscall.Conn); !ok {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
 		return nil
 	}
-	wt := &Watch{w: w, conn: conn, label: label, gone: gone}
+	// Taken once here, not at each peek: SyscallConn allocates.
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	wt := &Watch{w: w, rc: rc, label: label, gone: gone}
 	w.mu.Lock()
 	wt.next = w.head
 	if w.head != nil {
@@ -160,6 +166,7 @@ func (w *Watcher) Len() int {
 func (w *Watcher) sweep() {
 	t := time.NewTicker(w.every)
 	defer t.Stop()
+	p := newPeeker()
 	for {
 		select {
 		case <-w.ctx.Done():
@@ -181,7 +188,7 @@ func (w *Watcher) sweep() {
 		}
 		w.mu.Unlock()
 		for i, wt := range batch {
-			if peerGone(wt.conn) {
+			if p.peerGone(wt.rc) {
 				w.fire(wt)
 			}
 			batch[i] = nil

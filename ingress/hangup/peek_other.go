@@ -2,8 +2,12 @@
 
 package hangup
 
-import "net"
+import "syscall"
 
-// peerGone never reports a hang-up where MSG_PEEK is not available: a
+// peeker never reports a hang-up where MSG_PEEK is not available: a
 // departed client is then noticed when a write to it fails.
-func peerGone(net.Conn) bool { return false }
+type peeker struct{}
+
+func newPeeker() *peeker { return &peeker{} }
+
+func (*peeker) peerGone(syscall.RawConn) bool { return false }
