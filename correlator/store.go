@@ -41,8 +41,13 @@ type Result struct {
 // the last one gathered once the gathering is over (Gathered).
 func (r *Result) Final() (Reply, bool) {
 	if r.Gather > 0 {
-		if reps, done := r.Gathered(); done && len(reps) > 0 {
-			return reps[len(reps)-1], true
+		if !r.Done() {
+			return Reply{}, false
+		}
+		for i := len(r.Replies) - 1; i >= 0; i-- {
+			if r.Replies[i].Final {
+				return r.Replies[i], true
+			}
 		}
 		return Reply{}, false
 	}
@@ -53,15 +58,20 @@ func (r *Result) Final() (Reply, bool) {
 }
 
 // Done reports whether the result will not change any more: its final
-// reply arrived or, for a gathering result, it holds Gather replies or
-// its window has passed.
+// reply arrived or, for a gathering result, it holds Gather final
+// replies or its window has passed.
 func (r *Result) Done() bool {
-	if r.Gather > 0 {
-		_, done := r.Gathered()
+	if r.Gather == 0 {
+		_, done := r.Final()
 		return done
 	}
-	_, done := r.Final()
-	return done
+	finals := 0
+	for _, rep := range r.Replies {
+		if rep.Final {
+			finals++
+		}
+	}
+	return finals >= r.Gather || !time.Now().Before(r.Until)
 }
 
 // Gathered returns the final replies of a gathering result, and whether
@@ -73,7 +83,7 @@ func (r *Result) Gathered() ([]Reply, bool) {
 			reps = append(reps, rep)
 		}
 	}
-	return reps, len(reps) >= r.Gather || !time.Now().Before(r.Until)
+	return reps, r.Done()
 }
 
 // Store keeps asynchronous results in Redis, readable from any instance, and

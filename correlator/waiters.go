@@ -131,9 +131,9 @@ func (w *Waiter) Gather(max int) {
 // the gathered set (at most max final replies, until the window ends) as
 // the request's result.
 func (w *Waiter) GatherFor(max int, window time.Duration) {
-	w.Gather(max)
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
+	w.gather = uint16(min(max, math.MaxUint16))
 	w.until = time.Now().Add(window).UnixMilli()
 }
 

@@ -2,6 +2,7 @@ package topics
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -56,7 +57,7 @@ func (c *AvroCodec) Encode(body []byte) ([]byte, error) {
 // to the Go values hamba/avro marshals; at is the JSON pointer of v.
 func fromAvroJSON(s avro.Schema, v any, at string) (any, error) {
 	bad := func(want string) error {
-		return fmt.Errorf("%s: want %s, not a %s", cmpOrRoot(at), want, avroJSONKind(v))
+		return fmt.Errorf("%s: want %s, not a %s", cmp.Or(at, "/"), want, avroJSONKind(v))
 	}
 	switch s := s.(type) {
 	case *avro.RefSchema:
@@ -143,12 +144,12 @@ func fromAvroJSON(s avro.Schema, v any, at string) (any, error) {
 					return map[string]any{name: nv}, nil
 				}
 			}
-			return nil, fmt.Errorf("%s: %q is not a type of the union", cmpOrRoot(at), name)
+			return nil, fmt.Errorf("%s: %q is not a type of the union", cmp.Or(at, "/"), name)
 		}
 	case *avro.PrimitiveSchema:
 		return fromPrimitive(s.Type(), v, bad)
 	}
-	return nil, fmt.Errorf("%s: the schema type %s is not supported", cmpOrRoot(at), s.Type())
+	return nil, fmt.Errorf("%s: the schema type %s is not supported", cmp.Or(at, "/"), s.Type())
 }
 
 // fromPrimitive converts a JSON value to the Go value of a primitive type.
@@ -219,13 +220,6 @@ func unionName(s avro.Schema) string {
 		return n.FullName()
 	}
 	return string(s.Type())
-}
-
-func cmpOrRoot(at string) string {
-	if at == "" {
-		return "/"
-	}
-	return at
 }
 
 // avroJSONKind names the JSON type of a decoded value.

@@ -61,8 +61,7 @@ func fetchSubjects(routes []topics.RouteConfig, reg schemas.RegistryConfig) ([]s
 			continue
 		}
 		if routes[i].Schema != "" {
-			errs = append(errs, fmt.Errorf("routes[%d].schema_subject: set one of schema and schema_subject", i))
-			continue
+			continue // both set: topics.NewTable says so
 		}
 		if f.avro != "" {
 			routes[i].AvroSchema, routes[i].RegistryID = f.avro, f.id

@@ -102,6 +102,7 @@ routes:
   - { name: a, path: /v1/a, topic: a, auth: none, schema_subject: events-value }
   - { name: b, path: /v1/b, topic: b, auth: none, schema_subject: nope-value }
   - { name: c, path: /v1/c, topic: c, auth: none, schema_subject: orders-value, content_types: [text/plain] }
+  - { name: d, path: /v1/d, topic: d, auth: none, schema_subject: orders-value, schema: "https://example.com/x.json" }
 `, url)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +118,9 @@ routes:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("loadConfig errors lack %q:\n%v", want, err)
 		}
+	}
+	if n := strings.Count(err.Error(), "set one of schema and schema_subject"); n != 1 {
+		t.Errorf("schema and schema_subject both set: said %d times, want once:\n%v", n, err)
 	}
 }
 
