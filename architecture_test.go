@@ -40,7 +40,7 @@ var internal = map[string]struct {
 	"cmd/ferry":      {[]string{"*"}, "main wires everything (DESIGN.md)"},
 	"cmd/ferry-load": {[]string{"*"}, "the load generator drives ferry from outside"},
 
-	"ingress":                     {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/hangup", "ingress/clientaddr", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view"}, "the Fiber app sits on top of the packages below it"},
+	"ingress":                     {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/hangup", "ingress/clientaddr", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view", "consumers/group"}, "the Fiber app sits on top of the packages below it"},
 	"ingress/problem":             {nil, "the problem catalog is imported by all and imports none of them"},
 	"ingress/identity":            {nil, "credentials -> Principal is plain Go, testable without a server"},
 	"ingress/policy":              {[]string{"ingress/identity", "topics"}, "decisions over a principal and a route's limits"},
@@ -61,6 +61,7 @@ var internal = map[string]struct {
 	"consumers/respond": {[]string{"topics"}, "the responder SDK stands apart from the hub and the replay reader"},
 	"consumers/view":    {nil, "a compacted topic in memory, for the GET routes; plain franz-go"},
 	"consumers/webhook": {[]string{"consumers", "topics"}, "webhook delivery uses the consumers' filter vocabulary"},
+	"consumers/group":   {[]string{"consumers", "topics"}, "HTTP consumer groups read with the replay reader; their membership store (Redis) is cmd's, behind group.Leases"},
 }
 
 // Third-party and standard packages whose use is bounded.

@@ -81,11 +81,15 @@ func (c ReplayConfig) Validate() error {
 
 // Allowed reports whether replay may read (or redrive write) topic: it
 // matches one of the Topics patterns and is not Kafka-internal.
-func (c ReplayConfig) Allowed(topic string) bool {
+func (c ReplayConfig) Allowed(topic string) bool { return MatchTopic(c.Topics, topic) }
+
+// MatchTopic reports whether topic matches one of patterns (path.Match
+// syntax, e.g. "orders.*"). Kafka-internal topics (__*) never match.
+func MatchTopic(patterns []string, topic string) bool {
 	if topic == "" || strings.HasPrefix(topic, "__") {
 		return false
 	}
-	for _, p := range c.Topics {
+	for _, p := range patterns {
 		if ok, _ := path.Match(p, topic); ok {
 			return true
 		}

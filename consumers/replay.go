@@ -721,6 +721,18 @@ func (rp *Replay) AppendCursor(dst []byte) []byte {
 	return dst
 }
 
+// Positions returns where the replay stands: the next offset of each
+// partition read, sorted by partition (what AppendCursor writes). An
+// offset moves past a record once Next has returned it (or skipped it:
+// not selected, a transaction marker).
+func (rp *Replay) Positions() []PartitionOffset {
+	out := make([]PartitionOffset, len(rp.ranges))
+	for i, pr := range rp.ranges {
+		out[i] = PartitionOffset{Partition: pr.Partition, Offset: rp.next[i]}
+	}
+	return out
+}
+
 // Close stops fetching, closes the replay's client and frees its slot. It
 // is idempotent.
 func (rp *Replay) Close() error {

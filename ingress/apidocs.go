@@ -36,6 +36,7 @@ func (s *Server) buildAPIDocs() error {
 			StreamList:   streamList(s.deps.Streams),
 			Replay:       s.deps.Replayer != nil,
 			ReplayScopes: s.deps.ReplayScopes,
+			Groups:       s.deps.Groups != nil,
 		},
 	}
 	if b, ok := s.deps.Validator.(apidocs.Bundler); ok {

@@ -7,4 +7,5 @@ const (
 	hangupResult       = "result"        // GET /v1/results with Prefer: wait
 	hangupResultStream = "result_stream" // GET /v1/results as SSE
 	hangupStream       = "stream"        // an SSE stream
+	hangupPoll         = "group_poll"    // a consumer group member's poll
 )

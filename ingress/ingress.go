@@ -138,6 +138,9 @@ type Deps struct {
 	// Atomic writes the records of an atomic batch (batch.atomic) in one
 	// transaction; required when a route has one.
 	Atomic Transactor
+	// Groups serves the HTTP consumer groups (/v1/groups) and adds each
+	// group's lag to GET /v1/topics/{topic}; nil leaves them unserved.
+	Groups Groups
 	// ReplayScopes are the scopes callers of /v1/replay and /v1/topics
 	// must hold, all of them; empty means ["admin"]
 	// (consumers.DefaultReplayScope).

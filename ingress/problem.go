@@ -24,6 +24,9 @@ func toProblem(err error) *problem.Error {
 	if errors.As(err, &pe) {
 		return pe
 	}
+	if pe, ok := groupProblem(err); ok {
+		return pe
+	}
 	var ve *schemas.ValidationError
 	var fe *fiber.Error
 	switch {

@@ -54,6 +54,16 @@ func (s *Server) routes() {
 		s.app.All("/v1/topics/:topic", methodNotAllowed("GET, HEAD"))
 	}
 
+	// HTTP consumer groups (groups rules and their scopes; deny by default).
+	if s.deps.Groups != nil {
+		s.app.Post("/v1/groups/:group/topics/:topic/poll", s.groupPoll)
+		s.app.Post("/v1/groups/:group/commit", s.groupCommit)
+		s.app.Delete("/v1/groups/:group/topics/:topic/members/:member", s.groupLeave)
+		s.app.All("/v1/groups/:group/topics/:topic/poll", methodNotAllowed("POST"))
+		s.app.All("/v1/groups/:group/commit", methodNotAllowed("POST"))
+		s.app.All("/v1/groups/:group/topics/:topic/members/:member", methodNotAllowed("DELETE"))
+	}
+
 	// Configured routes, then a 405 with Allow for the other methods of
 	// each of their paths.
 	allow := make(map[string][]string)

@@ -15,6 +15,10 @@ type topicAnswer struct {
 	// Records is the sum of the partitions' end-start.
 	Records    int64             `json:"records"`
 	Partitions []partitionAnswer `json:"partitions"`
+	// Groups are the consumer groups the groups section lets read the
+	// topic, with their lag per partition (one topic only, with groups
+	// configured).
+	Groups []groupLagJSON `json:"groups,omitempty"`
 }
 
 type partitionAnswer struct {
@@ -80,6 +84,14 @@ func (s *Server) topicDetail(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	out := topicJSON(ti, true)
+	if s.deps.Groups != nil {
+		lags, err := s.deps.Groups.Lags(c.UserContext(), ti)
+		if err != nil {
+			return err
+		}
+		out.Groups = groupLagsJSON(lags)
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(topicJSON(ti, true))
+	return c.JSON(out)
 }

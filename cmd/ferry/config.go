@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/group"
 	"github.com/ferry-gw/ferry/consumers/webhook"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
@@ -64,6 +65,9 @@ type Config struct {
 	Correlator correlator.Config `yaml:"correlator"`
 	// Webhooks push the records of topics to HTTP endpoints.
 	Webhooks []webhook.Config `yaml:"webhooks"`
+	// Groups let HTTP clients consume topics in Kafka consumer groups
+	// (/v1/groups), through any instance.
+	Groups group.Config `yaml:"groups"`
 	// Console serves the web console at /console; off by default.
 	Console console.Config `yaml:"console"`
 
@@ -195,6 +199,8 @@ func (cfg Config) compile() (*loaded, error) {
 		cfg.Webhooks[i].SecretFile = cfg.resolve(cfg.Webhooks[i].SecretFile)
 	}
 	errs = append(errs, prefixed("", webhook.Validate(cfg.Webhooks))...)
+	errs = append(errs, prefixed("", group.Validate(cfg.Groups))...)
+	cfg.Groups = cfg.Groups.WithDefaults()
 	if cfg.Kafka.Embedded.DataDir != "" {
 		cfg.Kafka.Embedded.DataDir = cfg.resolve(cfg.Kafka.Embedded.DataDir)
 	}

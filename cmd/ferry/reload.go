@@ -141,6 +141,7 @@ func restartOnly(run, next *loaded) []string {
 		{"telemetry", run.Telemetry, next.Telemetry},
 		{"correlator", run.Correlator, next.Correlator},
 		{"webhooks", run.Webhooks, next.Webhooks},
+		{"groups", run.Groups, next.Groups},
 	} {
 		if !reflect.DeepEqual(f.old, f.next) {
 			out = append(out, f.name)

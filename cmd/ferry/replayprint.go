@@ -308,9 +308,9 @@ func (p *progress) add(n int) {
 }
 
 func (p *progress) draw(elapsed time.Duration) {
-	s := "\r\x1b[K" + group(p.n)
+	s := "\r\x1b[K" + thousands(p.n)
 	if p.total >= 0 {
-		s += " of <=" + group(p.total)
+		s += " of <=" + thousands(p.total)
 	}
 	s += fmt.Sprintf(" records, %.1f MB, %.1fs", float64(p.bytes)/1e6, elapsed.Seconds())
 	_, _ = io.WriteString(p.w, s)
@@ -328,8 +328,8 @@ func (p *progress) clear() {
 
 func (p *progress) done() { p.clear() }
 
-// group formats n with thousands separators: 12,345.
-func group(n int64) string {
+// thousands formats n with thousands separators: 12,345.
+func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	var out []byte
 	for i := range s {

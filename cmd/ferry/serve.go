@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-gw/ferry/consumers"
+	"github.com/ferry-gw/ferry/consumers/group"
 	"github.com/ferry-gw/ferry/consumers/respond"
 	"github.com/ferry-gw/ferry/correlator"
 	"github.com/ferry-gw/ferry/ingress"
@@ -227,6 +228,16 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	}
 	replayer := consumers.NewReplayer(cfg.Replay, admin, replayOpts, consumers.WithLogger(log))
 	deps.Replayer, deps.Topics, deps.ReplayScopes = replayer, replayer, cfg.Replay.Scopes
+	var groups *group.Groups
+	if len(cfg.Groups) > 0 {
+		// Polls read as replays do, with a reader of their own: the
+		// groups' topics, and slots apart from the replay API's.
+		reader := consumers.NewReplayer(consumers.ReplayConfig{Topics: cfg.Groups.Topics(), MaxRecords: cfg.Groups.MaxRecords(),
+			MaxConcurrent: maxConcurrentPolls}.WithDefaults(), admin, replayOpts, consumers.WithLogger(log))
+		closers = append(closers, func() { _ = reader.Close() })
+		groups = group.New(cfg.Groups, redisLeases{rdb: rdb, prefix: cfg.Correlator.KeyPrefix}, admin, reader, group.WithLogger(log))
+		deps.Groups = groups
+	}
 	hub, hubClosers, err := newHub(cfg, seeds, log, klog, tel)
 	if err != nil {
 		return err
@@ -392,6 +403,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			hub.Close() // ends the SSE streams, which the server would wait for
 		}
 		_ = replayer.Close() // followed replays end now; bounded ones finish within the grace period
+		if groups != nil {
+			_ = groups.Close() // polls that wait answer what they have now
+		}
 		if corr != nil {
 			corr.Drain() // sync requests still waiting answer now, not at the end of the grace period
 		}

@@ -71,6 +71,11 @@ type Served struct {
 	// GET /v1/topics[/{topic}], for callers holding every ReplayScopes.
 	Replay       bool
 	ReplayScopes []string
+	// Groups is POST /v1/groups/{group}/topics/{topic}/poll,
+	// POST /v1/groups/{group}/commit and DELETE
+	// /v1/groups/{group}/topics/{topic}/members/{member}, for callers
+	// holding the scopes of the groups rule covering the group and topic.
+	Groups bool
 }
 
 // Bundler is what the documents need from a schema set to embed the route
@@ -311,6 +316,7 @@ var endpointProblems = []problem.Type{
 	problem.ResultNotFound, problem.ForbiddenResult,
 	problem.StreamNotFound, problem.NotAcceptable, problem.BadPosition, problem.InvalidRange, problem.BadFilter, problem.StreamUnavailable,
 	problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.LimitTooLarge,
+	problem.GroupNotAllowed, problem.PartitionNotHeld, problem.GroupOffsetsRefused,
 }
 
 // securitySchemes returns the configured schemes by name, and their names

@@ -132,30 +132,6 @@ func securityFor(schemes, scopes []string, optional bool) *[]securityReqs {
 // endpoints describes the results, streams, replay and topics endpoints
 // served.
 func (sv Served) endpoints(schemes []string) []apiEndpoint {
-	pathParam := func(name, desc string) obj {
-		return obj{"name": name, "in": "path", "required": true, "description": desc, "schema": obj{"type": "string"}}
-	}
-	queryParam := func(name, desc string) obj {
-		return obj{"name": name, "in": "query", "description": desc, "schema": obj{"type": "string"}}
-	}
-	problems := func(pts ...problem.Type) map[string]obj {
-		out := make(map[string]obj)
-		byStatus := make(map[int][]problem.Type)
-		for _, pt := range pts {
-			byStatus[pt.Status] = append(byStatus[pt.Status], pt)
-		}
-		for st, group := range byStatus {
-			out[strconv.Itoa(st)] = problemResponse(group)
-		}
-		return out
-	}
-	with := func(rs map[string]obj, more map[string]obj) map[string]obj {
-		for k, v := range more {
-			rs[k] = v
-		}
-		return rs
-	}
-	anyJSON := obj{"schema": obj{}}
 	sse := obj{"text/event-stream": obj{"schema": obj{"type": "string"}}}
 	var eps []apiEndpoint
 	if sv.Results {
@@ -225,8 +201,82 @@ func (sv Served) endpoints(schemes []string) []apiEndpoint {
 			}},
 		)
 	}
+	if sv.Groups {
+		eps = append(eps, groupEndpoints(schemes)...)
+	}
 	return eps
 }
+
+// groupEndpoints describes the HTTP consumer groups.
+func groupEndpoints(schemes []string) []apiEndpoint {
+	groupProblems := []problem.Type{problem.BadRequest, problem.Unauthenticated, problem.Forbidden, problem.GroupNotAllowed,
+		problem.RedisUnavailable, problem.KafkaUnavailable, problem.ShuttingDown}
+	group := pathParam("group", "The consumer group: Kafka's group id, covered by a rule of the groups section.")
+	topic := pathParam("topic", "A topic the group's rule lets it read.")
+	member := obj{"name": "Ferry-Member-Id", "in": "header", "schema": obj{"type": "string"},
+		"description": "The member's id, as a poll answered it; a poll without one joins as a new member."}
+	return []apiEndpoint{
+		{"/v1/groups/{group}/topics/{topic}/poll", "POST", &operation{
+			OperationID: "ferry:group-poll", Tags: []string{tagFerry},
+			Summary:     "The member's next records, from the partitions it holds; renews its lease (body: max_records, max_wait, auto_commit; all optional)",
+			Parameters:  []obj{group, topic, member},
+			RequestBody: obj{"required": false, "content": obj{"application/json": anyJSON}},
+			Security:    securityFor(schemes, nil, false),
+			Responses: with(map[string]obj{"200": {"description": "member_id, members, partitions, records, and commit: the body that commits them.", "content": obj{"application/json": anyJSON}}},
+				problems(append(groupProblems, problem.TopicNotFound, problem.TooManyReplays)...)),
+		}},
+		{"/v1/groups/{group}/commit", "POST", &operation{
+			OperationID: "ferry:group-commit", Tags: []string{tagFerry},
+			Summary:     "Commit Kafka group offsets (the next offset to read) of partitions the member holds",
+			Parameters:  []obj{group, member},
+			RequestBody: obj{"required": true, "content": obj{"application/json": anyJSON}},
+			Security:    securityFor(schemes, nil, false),
+			Responses: with(map[string]obj{"200": {"description": "The offsets committed.", "content": obj{"application/json": anyJSON}}},
+				problems(append(groupProblems, problem.PartitionNotHeld, problem.GroupOffsetsRefused)...)),
+		}},
+		{"/v1/groups/{group}/topics/{topic}/members/{member}", "DELETE", &operation{
+			OperationID: "ferry:group-leave", Tags: []string{tagFerry},
+			Summary:    "The member leaves the group at once; its partitions go to the others at their next poll",
+			Parameters: []obj{group, topic, pathParam("member", "The member's id.")},
+			Security:   securityFor(schemes, nil, false),
+			Responses:  with(map[string]obj{"204": {"description": "The member left."}}, problems(groupProblems...)),
+		}},
+	}
+}
+
+// pathParam describes a path parameter.
+func pathParam(name, desc string) obj {
+	return obj{"name": name, "in": "path", "required": true, "description": desc, "schema": obj{"type": "string"}}
+}
+
+// queryParam describes a query parameter.
+func queryParam(name, desc string) obj {
+	return obj{"name": name, "in": "query", "description": desc, "schema": obj{"type": "string"}}
+}
+
+// problems describes the problem responses of pts, by status.
+func problems(pts ...problem.Type) map[string]obj {
+	out := make(map[string]obj)
+	byStatus := make(map[int][]problem.Type)
+	for _, pt := range pts {
+		byStatus[pt.Status] = append(byStatus[pt.Status], pt)
+	}
+	for st, group := range byStatus {
+		out[strconv.Itoa(st)] = problemResponse(group)
+	}
+	return out
+}
+
+// with adds more to the responses rs and returns rs.
+func with(rs map[string]obj, more map[string]obj) map[string]obj {
+	for k, v := range more {
+		rs[k] = v
+	}
+	return rs
+}
+
+// anyJSON is a media type object of any JSON document.
+var anyJSON = obj{"schema": obj{}}
 
 // whereDoc describes the where parameter of replays and streams.
 const whereDoc = `Only records whose JSON value meets this condition: a JSON Pointer, an operator (=, !=, <, <=, >, >=) and a JSON value, e.g. /status="failed" or /amount>100; repeat it for several (all must hold)`

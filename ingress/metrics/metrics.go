@@ -131,7 +131,7 @@ func NewRecorder(reg *prometheus.Registry) (*Recorder, error) {
 	m.sseSlowClosed = counterVec("sse_slow_consumers_closed_total", "SSE subscriptions closed because the client did not keep up, by stream.", "stream")
 	m.replayActive = gauge("replay_active", "Replays being streamed.")
 	m.waitingClients = gauge("waiting_clients", "Clients watched for a hang-up while their request waits: sync requests waiting for a reply, result long polls and streams, SSE streams.")
-	m.clientHangups = counterVec("client_hangups_total", "Clients that closed their connection while their request waited, by handler (reply, result, result_stream, stream): their waiter, subscription or slot was freed at once.", "handler")
+	m.clientHangups = counterVec("client_hangups_total", "Clients that closed their connection while their request waited, by handler (reply, result, result_stream, stream, group_poll): their waiter, subscription or slot was freed at once.", "handler")
 	m.replayRecords = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ferry", Name: "replay_records_streamed_total", Help: "Records streamed by replays."})
 	m.circuitState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ferry", Name: "circuit_state",
 		Help: "State of each circuit breaker: 0 closed, 1 half-open, 2 open; target is kafka or route:NAME."}, []string{"target"})

@@ -91,6 +91,16 @@ var (
 	// KeyNotFound answers a GET route for a key the topic does not hold
 	// (never written, or tombstoned).
 	KeyNotFound = Type{base + "key-not-found", "Key Not Found", http.StatusNotFound}
+	// GroupNotAllowed answers a consumer group request that no rule of
+	// the groups section covers (group name and topic), or a reserved
+	// group name.
+	GroupNotAllowed = Type{base + "group-not-allowed", "Group Not Allowed", http.StatusForbidden}
+	// PartitionNotHeld answers a commit naming a partition the member does
+	// not hold (any more): its lease passed and the partition moved.
+	PartitionNotHeld = Type{base + "partition-not-held", "Partition Not Held By The Member", http.StatusConflict}
+	// GroupOffsetsRefused answers a commit Kafka's group coordinator
+	// refused (a group with live Kafka consumers of its own).
+	GroupOffsetsRefused = Type{base + "group-offsets-refused", "Group Offsets Refused", http.StatusConflict}
 )
 
 // Types lists every problem type in table order, for docs and tests.
@@ -108,6 +118,7 @@ var Types = []Type{
 	StreamUnavailable,
 	TopicNotAllowed, TopicNotFound, TooManyReplays, LimitTooLarge,
 	ViewUnavailable, KeyNotFound,
+	GroupNotAllowed, PartitionNotHeld, GroupOffsetsRefused,
 }
 
 // Details is an RFC 9457 problem details body, with ferry's extensions
