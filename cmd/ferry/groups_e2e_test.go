@@ -374,3 +374,43 @@ func TestGroupPollHangupAndShutdown(t *testing.T) {
 		t.Fatal("ferry did not exit after SIGTERM")
 	}
 }
+
+// TestGroupPollRedisStopped: with Redis stopped (SIGSTOP of a
+// redis-server of the test's own) a poll and a commit answer 503
+// redis-unavailable with Retry-After, without delivering anything, within
+// the Redis client's timeouts; once Redis resumes the member reads on
+// from where it stood.
+func TestGroupPollRedisStopped(t *testing.T) {
+	t.Parallel()
+	o := serveWithOwnRedis(t, groupAuth+`groups: [{ name_prefix: billing, topics: ["orders.*"], scopes: [orders:consume] }]
+`, "orders.events")
+	cl := topicstest.Client(t, o.cluster, kgo.ProducerLinger(0))
+	for i := range 3 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders.events", Value: fmt.Appendf(nil, `{"seq":%d}`, i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := "http://" + o.addr
+	poll := func(max int) response {
+		return do(t, "POST", base+"/v1/groups/billing/topics/orders.events/poll", fmt.Sprintf(`{"max_records":%d,"max_wait":"1s"}`, max),
+			"X-API-Key", "test", "Ferry-Member-Id", "w1")
+	}
+	if r := poll(1); r.status != 200 || !strings.Contains(r.body, `"offset":0`) {
+		t.Fatalf("first poll: %s", r)
+	}
+	if err := o.redis.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []response{poll(1), do(t, "POST", base+"/v1/groups/billing/commit", `{"offsets":[{"topic":"orders.events","partition":0,"offset":1}]}`,
+		"X-API-Key", "test", "Ferry-Member-Id", "w1")} {
+		if r.status != 503 || !strings.Contains(r.body, "redis-unavailable") || r.header.Get("Retry-After") == "" {
+			t.Errorf("with Redis stopped: %s (Retry-After %q), want 503 redis-unavailable with Retry-After", r, r.header.Get("Retry-After"))
+		}
+	}
+	if err := o.redis.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if r := poll(5); r.status != 200 || !strings.Contains(r.body, `"offset":1`) || !strings.Contains(r.body, `"offset":2`) || strings.Contains(r.body, `"offset":0,`) {
+		t.Errorf("after Redis resumed: %s, want records 1 and 2", r)
+	}
+}
