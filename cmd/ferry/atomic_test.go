@@ -45,12 +45,17 @@ routes:
 	}
 	reader := topicstest.Client(t, c, kgo.ConsumeTopics("orders.bulk"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// Read until the committed batch is seen (a loaded machine may take
+	// seconds), then once more: a record of the refused batch would show.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	keys := map[string]bool{}
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !(keys["a"] && keys["b"] && keys["c"]) {
 		reader.PollFetches(ctx).EachRecord(func(r *kgo.Record) { keys[string(r.Key)] = true })
 	}
+	more, stop := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer stop()
+	reader.PollFetches(more).EachRecord(func(r *kgo.Record) { keys[string(r.Key)] = true })
 	if len(keys) != 3 || !keys["a"] || !keys["b"] || !keys["c"] {
 		t.Errorf("read_committed sees keys %v, want a, b and c", keys)
 	}
