@@ -279,6 +279,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		d := deps
 		d.Validator = c.schemas
 		d.Checks = append(readyChecks(admin, rdb, neededTopics(c)), fixedChecks...)
+		if lease := c.Auth.Policy.RateLimits.LocalLease; lease > 0 {
+			d.Limiter = policy.NewRedisLimiter(rdb, policy.WithLocalLease(lease))
+		}
 		stop = func() {}
 		if c.Auth.Configured() {
 			authCtx, cancelAuth := context.WithCancel(context.Background())

@@ -49,6 +49,23 @@ func BenchmarkRedis(b *testing.B) {
 				}
 			}
 		})
+		// A busy key, under a limit it does not reach (so that the bench
+		// measures the limiter, not the limit), from concurrent requests,
+		// with and without a local lease of 50ms.
+		for _, lease := range []time.Duration{0, 50 * time.Millisecond} {
+			b.Run(fmt.Sprintf("limiter-busy-key/lease=%s/redis=%s", lease, be.name), func(b *testing.B) {
+				l := NewRedisLimiter(rdb, WithLimiterPrefix(pre), WithLocalLease(lease))
+				rl := topics.RateLimitConfig{Rate: 1 << 30, Per: time.Second, Burst: 1 << 30}
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := l.Allow(ctx, "orders:sub:busy-"+lease.String(), rl); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
+		}
 		b.Run("idempotency/redis="+be.name, func(b *testing.B) {
 			s := NewRedisIdempotency(rdb, WithIdempotencyPrefix(pre))
 			resp := StoredResponse{Status: 202, ContentType: "application/json", Body: []byte(`{"id":"01a1fdb7-5238-798c-0000-000000000000"}`)}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferry-gw/ferry/ingress/identity"
@@ -25,15 +26,26 @@ type LimitResult struct {
 	RetryAfter time.Duration
 	// ResetAfter is how long until the budget is full again.
 	ResetAfter time.Duration
+	// Granted is how many requests Redis granted (more than one for a
+	// local lease); internal to the limiter.
+	Granted int
 }
 
 // RedisLimiter is a GCRA limiter kept in Redis by go-redis/redis_rate's
 // Lua script, so every ferry instance using the same Redis spends the same
 // budget. The embedded miniredis runs the same script. It is safe for
 // concurrent use; the caller owns and closes the Redis client.
+//
+// With a local lease (WithLocalLease) an instance takes a slice of a busy
+// key's budget from Redis in one call and spends it in process for up to
+// the lease, and answers a key Redis refused with 429 locally until its
+// retry time: see leaseSize for the slice and the error it allows.
 type RedisLimiter struct {
 	l      *redis_rate.Limiter
 	prefix string
+	lease  time.Duration
+	leases *lru.Cache[string, *leased] // by key; nil without a lease
+	now    func() time.Time            // time.Now; tests freeze it
 }
 
 // LimiterOption configures NewRedisLimiter.
@@ -44,11 +56,24 @@ type LimiterOption func(*RedisLimiter)
 // it.
 func WithLimiterPrefix(p string) LimiterOption { return func(l *RedisLimiter) { l.prefix = p } }
 
+// WithLocalLease lets the limiter spend budgets leased from Redis in
+// process for up to d (auth.rate_limits.local_lease); 0 (the default) asks
+// Redis for every request.
+func WithLocalLease(d time.Duration) LimiterOption { return func(l *RedisLimiter) { l.lease = d } }
+
+// maxLeasedKeys bounds the keys whose leases an instance keeps; the least
+// recently used go first (their leased requests are lost, which only
+// makes the limit stricter).
+const maxLeasedKeys = 1 << 16
+
 // NewRedisLimiter returns a limiter over rdb.
 func NewRedisLimiter(rdb redis.UniversalClient, opts ...LimiterOption) *RedisLimiter {
-	l := &RedisLimiter{l: redis_rate.NewLimiter(rdb), prefix: "ferry:"}
+	l := &RedisLimiter{l: redis_rate.NewLimiter(rdb), prefix: "ferry:", now: time.Now}
 	for _, o := range opts {
 		o(l)
+	}
+	if l.lease > 0 {
+		l.leases, _ = lru.New[string, *leased](maxLeasedKeys) // only a size <= 0 fails
 	}
 	return l
 }
@@ -56,12 +81,39 @@ func NewRedisLimiter(rdb redis.UniversalClient, opts ...LimiterOption) *RedisLim
 // Allow spends one request of the budget key under limit rl. Its error
 // wraps ErrRedisUnavailable.
 func (l *RedisLimiter) Allow(ctx context.Context, key string, rl topics.RateLimitConfig) (LimitResult, error) {
-	res, err := l.l.Allow(ctx, l.prefix+key, redis_rate.Limit{Rate: rl.Rate, Burst: rl.Burst, Period: rl.Per})
+	n := leaseSize(rl, l.lease)
+	if n <= 1 {
+		return l.allow(ctx, key, rl, 1)
+	}
+	lk, ok := l.leases.Get(key)
+	if !ok {
+		lk = &leased{}
+		if prev, ok, _ := l.leases.PeekOrAdd(key, lk); ok {
+			lk = prev // another request added it meanwhile
+		}
+	}
+	return lk.spend(l.now(), rl, l.lease, func() (LimitResult, error) { return l.allow(ctx, key, rl, n) })
+}
+
+// allow asks Redis for up to n requests of the budget (n = 1: exactly
+// one, with redis_rate's Allow).
+func (l *RedisLimiter) allow(ctx context.Context, key string, rl topics.RateLimitConfig, n int) (LimitResult, error) {
+	lim := redis_rate.Limit{Rate: rl.Rate, Burst: rl.Burst, Period: rl.Per}
+	var (
+		res *redis_rate.Result
+		err error
+	)
+	if n == 1 {
+		res, err = l.l.Allow(ctx, l.prefix+key, lim)
+	} else {
+		res, err = l.l.AllowAtMost(ctx, l.prefix+key, lim, n)
+	}
 	if err != nil {
 		return LimitResult{}, fmt.Errorf("rate limit: %w: %w", ErrRedisUnavailable, err)
 	}
 	return LimitResult{
 		Allowed:    res.Allowed > 0,
+		Granted:    res.Allowed,
 		Limit:      rl.Burst,
 		Remaining:  remaining(res, rl),
 		RetryAfter: res.RetryAfter,

@@ -33,7 +33,17 @@ type RateLimitsConfig struct {
 	// answer: "open" (the default) lets the request through, logs a
 	// warning and counts it; "closed" answers 503.
 	OnRedisError string `yaml:"on_redis_error"`
+	// LocalLease lets each instance take a slice of a busy key's budget
+	// from Redis in one call and spend it in process for up to this long
+	// (and answer a refused key locally until its retry time); 0, the
+	// default, asks Redis for every request. See leaseSize for the slice
+	// and the error it allows.
+	LocalLease time.Duration `yaml:"local_lease"`
 }
+
+// MaxLocalLease bounds auth.rate_limits.local_lease: a lease delays when
+// a request is counted by at most this long.
+const MaxLocalLease = time.Second
 
 // IdempotencyConfig is the `auth.idempotency` section.
 type IdempotencyConfig struct {
@@ -91,6 +101,9 @@ func (c Config) Validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("%s: must be open or closed, not %q", m.at, m.v))
 		}
+	}
+	if c.RateLimits.LocalLease < 0 || c.RateLimits.LocalLease > MaxLocalLease {
+		errs = append(errs, fmt.Errorf("rate_limits.local_lease: must be 0s (off) to %s, not %s", MaxLocalLease, c.RateLimits.LocalLease))
 	}
 	if c.Idempotency.TTL < 0 {
 		errs = append(errs, errors.New("idempotency.ttl: must be > 0"))
