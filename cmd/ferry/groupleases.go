@@ -45,7 +45,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
 // renewGroupScript: ARGV member, lease ms, partitions. Returns {held,
-// leaving, {partition, position, ...}, members}.
+// leaving, {partition, position, ...}, members, ms until the earliest
+// lease of another member ends (-1: none)}.
 var renewGroupScript = redis.NewScript(nowMS + `
 local me, lease, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -80,7 +81,10 @@ for p = 0, n - 1 do
   end
 end
 for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, lease * 4) end
-return {held, leaving, pos, #live}
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local next = -1
+if first[1] ~= me then next = math.max(tonumber(first[2]) - now, 0) end
+return {held, leaving, pos, #live, next}
 `)
 
 // releaseGroupScript: ARGV member, partitions... Gives up those it holds.
@@ -141,7 +145,7 @@ func (l redisLeases) Renew(ctx context.Context, k group.Key, member string, part
 	if err != nil {
 		return group.Assignment{}, leaseErr("renew lease", k, err)
 	}
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return group.Assignment{}, leaseErr("renew lease", k, fmt.Errorf("unexpected answer %v", res))
 	}
 	a := group.Assignment{Held: int32s(res[0]), Leaving: int32s(res[1]), Positions: make(map[int32]int64)}
@@ -157,6 +161,9 @@ func (l redisLeases) Renew(ctx context.Context, k group.Key, member string, part
 	}
 	n, _ := res[3].(int64)
 	a.Members = int(n)
+	if ms, _ := res[4].(int64); ms >= 0 {
+		a.OthersExpire = time.Duration(ms) * time.Millisecond
+	}
 	return a, nil
 }
 

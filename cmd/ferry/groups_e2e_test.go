@@ -139,8 +139,7 @@ func TestHTTPConsumerGroups(t *testing.T) {
 
 	var (
 		mu      sync.Mutex
-		seen    = make(map[string]int)     // key -> times read
-		byWhom  = make(map[int32][]string) // partition -> the pollers that read it, in order
+		seen    = make(map[string]int) // key -> times read
 		pollers []*groupPoller
 	)
 	for i := range 3 {
@@ -151,9 +150,6 @@ func TestHTTPConsumerGroups(t *testing.T) {
 		defer mu.Unlock()
 		for _, r := range out.Records {
 			seen[r.Key]++
-			if w := byWhom[r.Partition]; len(w) == 0 || w[len(w)-1] != p.name {
-				byWhom[r.Partition] = append(w, p.name)
-			}
 		}
 	}
 	total := func() (distinct, reads int) {
@@ -193,36 +189,54 @@ func TestHTTPConsumerGroups(t *testing.T) {
 	}
 
 	// poller-2 stops (no leave): its partitions move to the two others
-	// once its lease has passed.
+	// once its lease has passed, and not before. The others wait up to 1.4s
+	// per poll for records; their polls end when poller-2's lease does, so
+	// that the move does not wait for the end of a poll.
 	gone := pollers[2]
-	_ = gone.poll(t, group, topic, `{"max_records": 1, "max_wait": "100ms"}`) // its last poll: it holds partitions now
-	mu.Lock()
-	for p := range byWhom {
-		byWhom[p] = nil
+	renewed := time.Now() // its last poll renews its lease when it starts
+	last := gone.poll(t, group, topic, `{"max_records": 1, "max_wait": "100ms"}`)
+	if len(last.Partitions) == 0 {
+		t.Fatalf("%s holds no partition at its last poll", gone.name)
 	}
-	mu.Unlock()
-	stoppedAt := gone.lastPoll
-	produce(n, n+600)
+	var movedAt time.Time // when another member first read one of them
+	read = func(p *groupPoller, out polled) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range out.Records {
+			seen[r.Key]++
+			if slices.Contains(last.Partitions, r.Partition) && movedAt.IsZero() {
+				movedAt = time.Now()
+			}
+		}
+	}
+	// The new records go to poller-2's partitions only: the two others
+	// have nothing to read, and their polls wait.
+	manual := topicstest.Client(t, c, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for i := n; i < n+600; i++ {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: last.Partitions[i%len(last.Partitions)], Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, `{"seq":%d}`, i)})
+	}
+	if err := manual.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 	wg = sync.WaitGroup{}
 	for _, p := range pollers[:2] {
 		wg.Go(func() {
-			run(p, func() bool { d, _ := total(); return d >= n+600 || time.Since(stoppedAt) > 4*lease+10*time.Second })
+			for d, _ := total(); d < n+600 && time.Since(renewed) < 4*lease+10*time.Second && !t.Failed(); d, _ = total() {
+				read(p, p.poll(t, group, topic, `{"max_records": 250, "max_wait": "1.4s"}`))
+			}
 		})
 	}
 	wg.Wait()
-	moved := time.Since(stoppedAt)
 	distinct, reads = total()
 	if distinct != n+600 || reads != n+600 {
 		t.Fatalf("after poller-2 stopped: %d distinct records in %d reads, want %d exactly once", distinct, reads, n+600)
 	}
-	mu.Lock()
-	for p, w := range byWhom {
-		if slices.Contains(w, gone.name) {
-			t.Errorf("partition %d was read by %v after %s stopped", p, w, gone.name)
-		}
+	moved := movedAt.Sub(renewed)
+	t.Logf("poller-2 stopped: its partitions %v were first read by another member %s after its last poll renewed its lease of %s", last.Partitions, moved.Round(time.Millisecond), lease)
+	if moved < lease-200*time.Millisecond || moved > lease+700*time.Millisecond {
+		t.Errorf("poller-2's partitions moved %s after its last renewal; want once its lease of %s passed, within 700ms", moved.Round(time.Millisecond), lease)
 	}
-	mu.Unlock()
-	t.Logf("poller-2 stopped: its partitions moved and the 600 new records were read %s after its last poll (lease %s)", moved.Round(time.Millisecond), lease)
 
 	// The lag on the topics API, then kcat in the group: it starts at the
 	// committed offsets and reads only the 5 records produced after.

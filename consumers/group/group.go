@@ -53,6 +53,10 @@ type Assignment struct {
 	// Members is how many members the group has on the topic, this one
 	// included.
 	Members int
+	// OthersExpire is how long until the earliest lease of another member
+	// ends (when it stops polling, its partitions are free then); 0 when
+	// no other member has one ending before this member's.
+	OthersExpire time.Duration
 }
 
 // Leases keeps group membership: who is a live member (a member is, for
@@ -208,6 +212,12 @@ func (g *Groups) Poll(ctx context.Context, req PollRequest, each func(*consumers
 		return Polled{}, err
 	}
 	out.Partitions, out.Members = a.Held, a.Members
+	if a.OthersExpire > 0 {
+		// A member whose lease ends within the wait has stopped polling
+		// (a live one renews at least every max_wait): answer then, so that
+		// the next poll takes its partitions within its lease.
+		wait = min(wait, a.OthersExpire+expirySlack)
+	}
 	auto := rule.AutoCommit
 	if req.AutoCommit != nil {
 		auto = *req.AutoCommit
@@ -259,6 +269,10 @@ func (g *Groups) Poll(ctx context.Context, req PollRequest, each func(*consumers
 	}
 	return out, nil
 }
+
+// expirySlack is how long after another member's lease ends a poll
+// waiting for records answers, so that the next poll finds it ended.
+const expirySlack = 20 * time.Millisecond
 
 // bounds returns the poll's record limit and wait, checked against rule.
 func bounds(rule Rule, req PollRequest) (int, time.Duration, error) {
