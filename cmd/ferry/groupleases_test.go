@@ -82,6 +82,8 @@ func TestGroupLeasesMoveAfterLease(t *testing.T) {
 	}
 	if b := renew(t, l, k, "b", long); len(b.Held) != 0 {
 		t.Fatalf("b took %v from a live member", b.Held)
+	} else if b.OthersExpire <= 0 || b.OthersExpire > short {
+		t.Errorf("b is told a's lease ends in %s, want within %s", b.OthersExpire, short)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	var b group.Assignment
