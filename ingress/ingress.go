@@ -89,8 +89,12 @@ type Server struct {
 	handler  fasthttp.RequestHandler
 	// closing makes every answer close its connection (CloseConnections).
 	closing atomic.Bool
-	// ln is the listener Serve serves (StopAccepting closes it).
-	ln *stopListener
+	// ln is the listener Serve serves (StopAccepting closes it), and shut
+	// is set by Shutdown; both under lnMu, so that a Shutdown that comes
+	// before Serve has started (a signal at start-up) still stops it.
+	lnMu sync.Mutex
+	ln   *stopListener
+	shut bool
 	// active is the Server that answers the requests of the listening one
 	// (Serve): itself, or the one a reload swapped in (reload.go).
 	active atomic.Pointer[Server]
@@ -274,8 +278,18 @@ func (s *Server) Serve(ln net.Listener) error {
 	// fasthttp then closes its connection: without it the client's next
 	// request on the connection would fail.
 	s.app.Server().CloseOnShutdown = true
-	s.ln = &stopListener{Listener: ln}
-	if err := s.app.Listener(s.ln); err != nil {
+	s.lnMu.Lock()
+	if s.shut {
+		s.lnMu.Unlock()
+		return nil
+	}
+	sl := &stopListener{Listener: ln}
+	s.ln = sl
+	s.lnMu.Unlock()
+	// A Shutdown from here on closes sl: fasthttp's Serve, even one that
+	// registers sl after fasthttp's Shutdown ran, returns at its next
+	// Accept.
+	if err := s.app.Listener(sl); err != nil {
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
@@ -294,8 +308,11 @@ func (s *Server) SetReady(ready bool) {
 // clients know nothing was sent), while the open ones are still served
 // until Shutdown. It does nothing before Serve.
 func (s *Server) StopAccepting() {
-	if s.ln != nil {
-		_ = s.ln.Close()
+	s.lnMu.Lock()
+	ln := s.ln
+	s.lnMu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
 	}
 }
 
@@ -328,6 +345,10 @@ func (s *Server) CloseConnections() { s.closing.Store(true) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.SetReady(false)
 	s.stopStreams() // shared by every generation (Swap)
+	s.lnMu.Lock()
+	s.shut = true
+	s.lnMu.Unlock()
+	s.StopAccepting()
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("shutdown http: %w", err)
 	}

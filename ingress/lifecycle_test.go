@@ -214,3 +214,37 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/readyz while not ready = %d %+v, want 503", code, r)
 	}
 }
+
+// TestShutdownBeforeServe: a Shutdown that comes before Serve has started
+// (a SIGTERM right at start-up; a test that ends at once) still stops it:
+// Serve returns nil at once instead of serving for good. Before, fasthttp
+// had no listener to close yet, and Serve never returned.
+func TestShutdownBeforeServe(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: &gatedProducer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve after Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve after Shutdown still serves")
+	}
+}
