@@ -47,7 +47,7 @@ func ferryBinary(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

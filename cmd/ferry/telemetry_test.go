@@ -80,20 +80,20 @@ func TestTracingEnabled(t *testing.T) {
 // serveFor runs serve in-process with the config text (listen and broker
 // filled in) and returns the HTTP address once ready, and a function that
 // stops serve and waits for it (called at the end of the test otherwise).
-func serveFor(t *testing.T, c *kfake.Cluster, cfgText string, opts ...serveOptions) (string, func()) {
+func serveFor(t testing.TB, c *kfake.Cluster, cfgText string, opts ...serveOptions) (string, func()) {
 	t.Helper()
 	return serveForProbe(t, c, cfgText, "/readyz", opts...)
 }
 
 // serveForProbe is serveFor waiting for probe to answer 200: /healthz for
 // a test that makes ferry unready on purpose.
-func serveForProbe(t *testing.T, c *kfake.Cluster, cfgText, probe string, opts ...serveOptions) (string, func()) {
+func serveForProbe(t testing.TB, c *kfake.Cluster, cfgText, probe string, opts ...serveOptions) (string, func()) {
 	t.Helper()
 	return serveForGet(t, c, cfgText, func(addr string) (*http.Response, error) { return http.Get("http://" + addr + probe) }, opts...)
 }
 
 // serveForGet is serveFor waiting until get(addr) answers 200.
-func serveForGet(t *testing.T, c *kfake.Cluster, cfgText string, get func(addr string) (*http.Response, error), opts ...serveOptions) (string, func()) {
+func serveForGet(t testing.TB, c *kfake.Cluster, cfgText string, get func(addr string) (*http.Response, error), opts ...serveOptions) (string, func()) {
 	t.Helper()
 	addr := freePort(t)
 	path := filepath.Join(t.TempDir(), "ferry.yaml")
