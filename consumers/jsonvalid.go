@@ -13,7 +13,12 @@ import (
 // is a loop over an explicit stack of open containers, without a call per
 // token. Like json.Valid it does not check that strings are UTF-8; callers
 // check that with utf8.Valid.
-func validJSON(b []byte) bool {
+func validJSON(b []byte) bool { return ValidJSON(b) }
+
+// ValidJSON reports whether b is exactly one JSON value, as
+// encoding/json's Valid does, at about three times its speed (see
+// validJSON). It does not check that strings are UTF-8.
+func ValidJSON(b []byte) bool {
 	var small [64]byte
 	stack := small[:0] // '{' or '[' per open container
 	i := skipSpace(b, 0)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -200,6 +201,12 @@ func splitBatch(contentType string, body []byte) ([][]byte, error) {
 	if _, err := jsonMediaType(contentType); err != nil {
 		return nil, problem.New(problem.UnsupportedMedia, "a batch is a JSON array (application/json) or NDJSON (application/x-ndjson)")
 	}
+	if consumers.ValidJSON(body) {
+		if elems, ok := splitArray(body); ok {
+			return elems, nil
+		}
+	}
+	// Not a JSON array: encoding/json says where and why.
 	var elems []json.RawMessage
 	if err := json.Unmarshal(body, &elems); err != nil {
 		var te *json.UnmarshalTypeError
@@ -214,3 +221,65 @@ func splitBatch(contentType string, body []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// splitArray returns copies of the elements of b, a valid JSON text (the
+// caller checked), or false when it is not an array. One pass that only
+// tracks strings and nesting: validity was checked already, at about a
+// third of the cost of decoding into []json.RawMessage, which took 70% of
+// a batch request's CPU (BenchmarkBatchThroughput).
+func splitArray(b []byte) ([][]byte, bool) {
+	i := 0
+	for i < len(b) && isJSONSpace(b[i]) {
+		i++
+	}
+	if i == len(b) || b[i] != '[' {
+		return nil, false
+	}
+	var out [][]byte
+	depth, start := 0, -1
+	elem := func(end int) {
+		for end > start && isJSONSpace(b[end-1]) {
+			end--
+		}
+		out = append(out, bytes.Clone(b[start:end]))
+		start = -1
+	}
+	for i++; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			if start < 0 {
+				start = i
+			}
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			if start < 0 {
+				start = i
+			}
+			depth++
+		case '}', ']':
+			if depth == 0 { // the array's end
+				if start >= 0 {
+					elem(i)
+				}
+				return out, true
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				elem(i)
+			}
+		case ' ', '\t', '\n', '\r':
+		default:
+			if start < 0 {
+				start = i
+			}
+		}
+	}
+	return nil, false
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
