@@ -428,3 +428,66 @@ func TestGroupPollRedisStopped(t *testing.T) {
 		t.Errorf("after Redis resumed: %s, want records 1 and 2", r)
 	}
 }
+
+// TestGroupAutoCommit: with auto_commit, a poll commits what the member's
+// previous poll delivered (the quickstart's rule, bin/ferry): the lag on
+// GET /v1/topics/{topic} stays at what was polled until the next poll,
+// which says what it committed; without auto_commit nothing is.
+func TestGroupAutoCommit(t *testing.T) {
+	p := startFerry(t, t.TempDir())
+	for i := range 3 {
+		if status, body := p.post(t, "/v1/orders", fmt.Appendf(nil, `{"customer_id":"c-%d","items":[{"sku":"BOOK-1","qty":1,"price":12.5}]}`, i)); status != 202 {
+			t.Fatalf("POST /v1/orders = %d %v", status, body)
+		}
+	}
+	out, err := exec.Command(ferryBinary(t), "token", "--key", "../../testdata/keys/dev-jwt.key", "--scope", "orders:read admin").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := "Bearer " + strings.TrimSpace(string(out))
+	base := "http://" + p.http
+	lag := func() float64 {
+		r := do(t, "GET", base+"/v1/topics/orders.commands", "", "Authorization", auth)
+		var ti struct {
+			Groups []struct {
+				Group string
+				Lag   float64
+			}
+		}
+		if err := json.Unmarshal([]byte(r.body), &ti); err != nil || r.status != 200 {
+			t.Fatalf("GET /v1/topics/orders.commands = %s", r)
+		}
+		for _, g := range ti.Groups {
+			if g.Group == "billing-auto" {
+				return g.Lag
+			}
+		}
+		return -1 // no commit yet
+	}
+	poll := func(body string, committed bool) polled {
+		r := do(t, "POST", base+"/v1/groups/billing-auto/topics/orders.commands/poll", body, "Authorization", auth, "Ferry-Member-Id", "w")
+		var out polled
+		if r.status != 200 || json.Unmarshal([]byte(r.body), &out) != nil {
+			t.Fatalf("poll = %s", r)
+		}
+		if c := strings.Contains(r.body, `"committed":`); c != committed {
+			t.Errorf("poll %s answered %s: committed shown %v, want %v", body, r.body, c, committed)
+		}
+		return out
+	}
+	if got := poll(`{"max_records":10,"max_wait":"1s","auto_commit":true}`, false); len(got.Records) != 3 {
+		t.Fatalf("first poll read %d records, want 3", len(got.Records))
+	}
+	if l := lag(); l != -1 {
+		t.Errorf("lag after the first poll: %v, want no commit yet", l)
+	}
+	poll(`{"max_wait":"100ms"}`, false) // the rule's auto_commit is off
+	if l := lag(); l != -1 {
+		t.Errorf("lag after a poll without auto_commit: %v, want no commit yet", l)
+	}
+	poll(`{"max_wait":"100ms","auto_commit":true}`, true)
+	if l := lag(); l != 0 {
+		t.Errorf("lag after a poll with auto_commit: %v, want 0 (the records polled before committed)", l)
+	}
+	p.stop(t)
+}
