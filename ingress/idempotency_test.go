@@ -8,11 +8,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
@@ -231,5 +233,66 @@ func TestIdempotencyRedisDown(t *testing.T) {
 				t.Errorf("produced %d, want 1 (the request without a key)", n)
 			}
 		})
+	}
+}
+
+// stallingIdempotency is an idempotency store whose Redis stalls: Begin
+// fails, and the first failReleases releases fail too; it counts the
+// releases that went through.
+type stallingIdempotency struct {
+	mu           sync.Mutex
+	failReleases int
+	released     int
+}
+
+func (s *stallingIdempotency) Begin(context.Context, string, policy.IdempotencyClaim) (*policy.IdempotencyRecord, error) {
+	return nil, fmt.Errorf("begin: %w", policy.ErrRedisUnavailable)
+}
+
+func (s *stallingIdempotency) Complete(context.Context, string, policy.IdempotencyClaim, policy.StoredResponse, time.Duration) error {
+	return nil
+}
+
+func (s *stallingIdempotency) Release(context.Context, string, policy.IdempotencyClaim) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failReleases > 0 {
+		s.failReleases--
+		return fmt.Errorf("release: %w", policy.ErrRedisUnavailable)
+	}
+	s.released++
+	return nil
+}
+
+// TestShutdownSettlesIdempotencyKeys: a request whose Idempotency-Key
+// could not be claimed (503) leaves a Begin that may still lock the key
+// once Redis answers; a shutdown right after it, before Redis does, still
+// releases the key (twice, a second apart) within the grace period.
+// Before, the releases still pending were dropped at shutdown, and the
+// client's retry on another instance was answered 409 for the lock_ttl.
+func TestShutdownSettlesIdempotencyKeys(t *testing.T) {
+	t.Parallel()
+	store := &stallingIdempotency{failReleases: 3}
+	g := startGateway(t, func(_ *ingress.Config, d *ingress.Deps) { d.Idempotency = store })
+	req, _ := http.NewRequest("POST", g.url+"/v1/anything", strings.NewReader(`{"a":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", `"k-1"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("POST with the key unclaimable = %d, want 503", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.released != 2 {
+		t.Errorf("%d releases went through by the end of Shutdown, want 2", store.released)
 	}
 }

@@ -361,8 +361,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("shutdown websockets: %w", ctx.Err())
 	}
+	// No request can claim an Idempotency-Key any more: what Redis could
+	// not be told yet is told now, within the grace period, rather than
+	// left locked until its lock_ttl for the clients retrying elsewhere.
+	if s.settler != nil {
+		s.settler.Drain(ctx)
+	}
+	return nil
 }

@@ -46,6 +46,8 @@ type settle struct {
 	// again releases once more a second after the first success: a
 	// Begin that timed out may still be queued in Redis behind it.
 	again bool
+	// second is set once the first of those two releases succeeded.
+	second bool
 }
 
 // maxSettling bounds the claims a Settler keeps: past it a claim is left
@@ -136,7 +138,7 @@ func (s *Settler) run(ctx context.Context) {
 			case err != nil:
 				st.next, st.backoff = time.Now().Add(st.backoff), min(2*st.backoff, time.Second)
 			case st.again:
-				st.next, st.again = time.Now().Add(time.Second), false
+				st.next, st.again, st.second = time.Now().Add(time.Second), false, true
 			default:
 				continue // settled
 			}
@@ -157,6 +159,56 @@ func (s *Settler) run(ctx context.Context) {
 		} else {
 			t.Reset(max(time.Until(next), time.Millisecond))
 		}
+	}
+}
+
+// Drain settles what is pending, at once and then with a backoff, until
+// nothing is left or ctx ends; it returns how many claims it left (to
+// their lock_ttl). Shutdown calls it within the grace period, once no
+// request can add more: the goroutine of run ends with the server's
+// lifetime, and a claim it had not settled would stay locked until its
+// lock_ttl for the clients retrying on another instance. An abandoned
+// Begin is released twice here too, a second apart, while ctx allows.
+func (s *Settler) Drain(ctx context.Context) int {
+	backoff := 50 * time.Millisecond
+	for {
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		var left []*settle
+		wait := backoff
+		now := time.Now()
+		for _, st := range batch {
+			switch {
+			case !now.Before(st.until): // expired by itself
+			case st.second && st.next.After(now): // the second release is due later
+				left = append(left, st)
+				wait = min(wait, st.next.Sub(now))
+			case s.try(ctx, st) != nil:
+				left = append(left, st)
+			case st.again:
+				st.next, st.again, st.second = now.Add(time.Second), false, true
+				left = append(left, st)
+				wait = min(wait, time.Second)
+			}
+		}
+		if len(left) == 0 {
+			return 0
+		}
+		s.mu.Lock()
+		s.pending = append(s.pending, left...)
+		s.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			n := s.Len()
+			s.log.Warn("shutdown: idempotency keys left to their lock_ttl (redis did not answer)", "keys", n)
+			return n
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 

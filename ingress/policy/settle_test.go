@@ -71,3 +71,46 @@ func TestSettler(t *testing.T) {
 		}
 	})
 }
+
+// TestSettlerDrain: at shutdown the Settler's goroutine has ended with the
+// server's lifetime; Drain tells the store what is pending, retrying
+// while it fails, releases an abandoned Begin a second time a second
+// later, and gives up when its context ends, saying how many are left.
+func TestSettlerDrain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		w := &flakyWriter{fails: 1 << 30} // Redis stalls
+		s := NewSettler(ctx, w, slog.New(slog.DiscardHandler))
+		claim := IdempotencyClaim{Owner: "o", LockTTL: time.Minute}
+		s.Release("released", claim)
+		s.Abandon("begun", claim)
+		s.Complete("done", claim, StoredResponse{Status: 202}, time.Hour)
+		synctest.Wait()
+		cancel() // shutdown: the goroutine ends; 3 claims wait
+		synctest.Wait()
+		if n := s.Len(); n != 3 {
+			t.Fatalf("Len() = %d before Drain, want 3", n)
+		}
+		w.mu.Lock()
+		w.fails = 2 // Redis comes back during the grace period
+		w.mu.Unlock()
+		grace, stop := context.WithTimeout(t.Context(), 10*time.Second)
+		defer stop()
+		if left := s.Drain(grace); left != 0 {
+			t.Errorf("Drain left %d claims, want 0", left)
+		}
+		w.mu.Lock()
+		if len(w.completes) != 1 || len(w.releases) != 3 {
+			t.Errorf("completes %v, releases %v; want done once, released once and begun twice", w.completes, w.releases)
+		}
+		w.fails = 1 << 30
+		w.mu.Unlock()
+
+		s.Release("never", claim)
+		short, stop2 := context.WithTimeout(t.Context(), 2*time.Second)
+		defer stop2()
+		if left := s.Drain(short); left != 1 {
+			t.Errorf("Drain with Redis down left %d claims, want 1", left)
+		}
+	})
+}
