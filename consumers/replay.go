@@ -338,7 +338,8 @@ func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int, targe
 	// telemetry subscription at start, an lz4-compressed push with 4 MiB
 	// of buffers at close, per replay) would tell a broker's operator
 	// nothing but cost every replay.
-	opts := append(r.base, kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords(),
+	// Clipped: concurrent replays must not append into one backing array.
+	opts := append(slices.Clip(r.base), kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords(),
 		kgo.WithPools(&r.pool), kgo.DisableClientMetrics())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
