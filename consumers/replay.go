@@ -54,6 +54,10 @@ type Replayer struct {
 // memory a replay holds (kgo keeps at most one fetch per broker buffered).
 const replayFetchMaxBytes = 1 << 20
 
+// replayFetchMaxWait bounds how long the broker holds a replay's fetch
+// when none of its partitions has data.
+const replayFetchMaxWait = 500 * time.Millisecond
+
 // fetchPool lends the replay clients the memory their fetches are decoded
 // into: the decompressed batches and the []kgo.Record slices. Without it a
 // replay allocates about as many bytes as it reads, twice (a 200,000-record
@@ -337,10 +341,15 @@ func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int, targe
 	// A replay's client lives for one request: its KIP-714 metrics (a
 	// telemetry subscription at start, an lz4-compressed push with 4 MiB
 	// of buffers at close, per replay) would tell a broker's operator
-	// nothing but cost every replay.
+	// nothing but cost every replay. Its fetches wait at most 500 ms for
+	// data (Kafka's Java consumer's default; franz-go's is 5s): a new
+	// client's first fetch sometimes goes out before every partition is
+	// ready, with only partitions at their end, and the broker held it,
+	// and the records of the others, for the whole wait
+	// (TestFollowedReplayFirstRecordSoon).
 	// Clipped: concurrent replays must not append into one backing array.
 	opts := append(slices.Clip(r.base), kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords(),
-		kgo.WithPools(&r.pool), kgo.DisableClientMetrics())
+		kgo.WithPools(&r.pool), kgo.DisableClientMetrics(), kgo.FetchMaxWait(replayFetchMaxWait))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: kafka client: %w", req.Topic, err)
