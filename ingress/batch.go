@@ -93,6 +93,19 @@ func (s *Server) handleBatch(c *fiber.Ctx, r topics.Route, ri *reqInfo) error {
 	}
 	// franz-go batches what is produced together; each record is still
 	// acknowledged (or not) on its own.
+	if ep, ok := s.deps.Producer.(EachProducer); ok {
+		pos, errs := s.produceEach(ctx, ep, msgs)
+		for i, m := range msgs {
+			switch {
+			case m == nil:
+			case errs[i] != nil:
+				fail(i, errs[i])
+			default:
+				items[i] = batchItem{Index: i, Status: fiber.StatusAccepted, ID: m.ID, Topic: pos[i].Topic, Partition: &pos[i].Partition, Offset: &pos[i].Offset}
+			}
+		}
+		return s.answerBatch(c, ri, items)
+	}
 	var wg sync.WaitGroup
 	for i, m := range msgs {
 		if m == nil {
@@ -108,6 +121,12 @@ func (s *Server) handleBatch(c *fiber.Ctx, r topics.Route, ri *reqInfo) error {
 		})
 	}
 	wg.Wait()
+	return s.answerBatch(c, ri, items)
+}
+
+// answerBatch answers a batch whose records were all produced or refused:
+// 200 when all were stored, else 207.
+func (s *Server) answerBatch(c *fiber.Ctx, ri *reqInfo, items []batchItem) error {
 	ans := batchAnswer{Records: items}
 	for _, it := range items {
 		if it.Problem == nil {

@@ -96,6 +96,57 @@ func (s *Server) produce(ctx context.Context, m *topics.Message) (topics.Positio
 	return pos, err
 }
 
+// EachProducer writes many records at once, each acknowledged on its
+// own. *topics.Producer implements it; a Producer without it has a batch's
+// records produced one by one, concurrently.
+type EachProducer interface {
+	ProduceEach(ctx context.Context, msgs []*topics.Message) ([]topics.Position, []error)
+}
+
+// produceEach is produce for the records of a batch (nil entries are
+// skipped): one circuit-breaker check and one call for all of them, with
+// the outcome of each. The breaker learns a failure when Kafka failed any
+// record, as produce would have for that record.
+func (s *Server) produceEach(ctx context.Context, ep EachProducer, msgs []*topics.Message) ([]topics.Position, []error) {
+	b := s.breakers.kafka
+	done, err := b.Allow()
+	if err != nil {
+		s.metrics.CircuitRejected(b.Target())
+		secs := int(b.RetryAfter() / time.Second)
+		pe := &problem.Error{Type: problem.KafkaUnavailable, RetryAfter: secs, Cause: err,
+			Detail: "Kafka is failing (circuit breaker open): nothing was produced; retry in " + strconv.Itoa(secs) + "s"}
+		errs := make([]error, len(msgs))
+		for i := range errs {
+			errs[i] = pe
+		}
+		return make([]topics.Position, len(msgs)), errs
+	}
+	pos, errs := ep.ProduceEach(ctx, msgs)
+	failed, gone := false, false
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, topics.ErrTopicMissing):
+			errs[i] = &problem.Error{Type: problem.TopicMissing, Cause: err,
+				Detail: "the route's topic " + msgs[i].Topic + " does not exist on the cluster (kafka.create_topics is off): the route is misconfigured; nothing was stored"}
+		case errors.Is(err, topics.ErrRejected):
+		case ctx.Err() != nil:
+			gone = true // the client went away: nothing learnt
+		default:
+			failed = true
+		}
+	}
+	switch {
+	case failed:
+		done(policy.Failure)
+	case gone:
+		done(policy.NoVerdict)
+	default:
+		done(policy.Success)
+	}
+	return pos, errs
+}
+
 // produceAside is produce on a goroutine of its own, for a request that
 // then waits for its reply: franz-go's produce path runs deep enough to
 // double the stack of the goroutine that calls it (8 KiB -> 16 KiB), and

@@ -206,3 +206,91 @@ func errorCode(err error) string {
 // ErrUnavailable or ErrRejected (keeping the cause in the chain), for the
 // packages that produce with a client of their own (replay's redrive).
 func Classify(err error) error { return classify(err) }
+
+// ProduceEach writes msgs together (franz-go batches them) and waits until
+// each one is acknowledged or has failed, or ctx ends, at most the
+// producer's timeout; nil messages are skipped. It returns, per message,
+// where it was stored or why not: the errors Produce returns, each record
+// acknowledged (or not) on its own. A batch of requests costs one call
+// instead of a goroutine, a timeout and a wait per record.
+func (p *Producer) ProduceEach(ctx context.Context, msgs []*Message) ([]Position, []error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	var (
+		pos  = make([]Position, len(msgs))
+		errs = make([]error, len(msgs))
+		gens = make([]uint64, len(msgs))
+		mu   sync.Mutex // guards pos, errs and over: callbacks may come after a timeout
+		over bool
+	)
+	start := time.Now()
+	round := func(idx []int) {
+		var wg sync.WaitGroup
+		wg.Add(len(idx))
+		for _, i := range idx {
+			gens[i] = p.rec.Gen(msgs[i].Topic)
+			p.cl.Produce(ctx, msgs[i].Record(), func(r *kgo.Record, err error) {
+				defer wg.Done()
+				mu.Lock()
+				defer mu.Unlock()
+				if over {
+					return
+				}
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				pos[i], errs[i] = Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp}, nil
+			})
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			// The records still in flight may be written later; the
+			// caller will not have promised that they were.
+			mu.Lock()
+			over = true
+			for _, i := range idx {
+				if pos[i] == (Position{}) && errs[i] == nil {
+					errs[i] = context.Cause(ctx)
+				}
+			}
+			mu.Unlock()
+		}
+	}
+	var first []int
+	for i, m := range msgs {
+		if m != nil {
+			first = append(first, i)
+		}
+	}
+	round(first)
+	mu.Lock()
+	var again []int
+	if !over {
+		for _, i := range first {
+			if errs[i] != nil && p.rec.Retry(p.cl, msgs[i].Topic, gens[i], errs[i]) {
+				errs[i] = nil
+				again = append(again, i)
+			}
+		}
+	}
+	mu.Unlock()
+	if len(again) > 0 {
+		round(again)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	over = true
+	for _, i := range first {
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("produce to %s: %w", msgs[i].Topic, classify(errs[i]))
+		}
+		if p.obs != nil {
+			p.obs.ObserveProduce(ProduceResult{Topic: msgs[i].Topic, Duration: time.Since(start), Outcome: outcome(errs[i]), Code: errorCode(errs[i])})
+		}
+	}
+	return pos, errs
+}

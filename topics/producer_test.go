@@ -133,3 +133,35 @@ func TestProduceToRecreatedTopic(t *testing.T) {
 		t.Errorf("recreated topic holds %d records, want %d (each once)", got, n)
 	}
 }
+
+// TestProduceEach: the messages of a batch are written together, each
+// with its own position in order (nil ones skipped); a broker that refuses
+// until the deadline fails each of them, classified as Produce does.
+func TestProduceEach(t *testing.T) {
+	t.Parallel()
+	c := topicstest.Cluster(t, 1, "orders")
+	p := topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), time.Second)
+	msgs := []*topics.Message{testMessage("orders"), nil, testMessage("orders"), testMessage("orders")}
+	pos, errs := p.ProduceEach(context.Background(), msgs)
+	for i, want := range []int64{0, -1, 1, 2} {
+		switch {
+		case want < 0 && (errs[i] != nil || pos[i] != (topics.Position{})):
+			t.Errorf("nil message %d: %+v, %v", i, pos[i], errs[i])
+		case want >= 0 && (errs[i] != nil || pos[i].Topic != "orders" || pos[i].Offset != want || pos[i].Timestamp.IsZero()):
+			t.Errorf("message %d: %+v, %v; want orders/0 at offset %d", i, pos[i], errs[i], want)
+		}
+	}
+	if n := topicstest.Count(t, c, "orders"); n != 3 {
+		t.Errorf("topic holds %d records, want 3", n)
+	}
+
+	failing := topicstest.Cluster(t, 1, "orders")
+	topicstest.FailProduce(failing, kerr.NotEnoughReplicas)
+	p = topics.NewProducer(topicstest.Client(t, failing, kgo.ProducerLinger(0)), 300*time.Millisecond)
+	_, errs = p.ProduceEach(context.Background(), []*topics.Message{testMessage("orders"), testMessage("orders")})
+	for i, err := range errs {
+		if !errors.Is(err, topics.ErrTimeout) && !errors.Is(err, topics.ErrUnavailable) {
+			t.Errorf("message %d against a refusing broker: %v, want ErrTimeout or ErrUnavailable", i, err)
+		}
+	}
+}

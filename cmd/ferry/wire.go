@@ -13,10 +13,11 @@ import (
 
 // Compile-time guards: the concrete components satisfy what ingress needs.
 var (
-	_ ingress.Producer    = (*topics.Producer)(nil)
-	_ ingress.Validator   = (*schemas.Set)(nil)
-	_ topics.Observer     = (*metrics.Recorder)(nil)
-	_ correlator.Observer = (*metrics.Recorder)(nil)
+	_ ingress.Producer     = (*topics.Producer)(nil)
+	_ ingress.EachProducer = (*topics.Producer)(nil)
+	_ ingress.Validator    = (*schemas.Set)(nil)
+	_ topics.Observer      = (*metrics.Recorder)(nil)
+	_ correlator.Observer  = (*metrics.Recorder)(nil)
 
 	_ ingress.Authenticator    = (*identity.Authenticator)(nil)
 	_ ingress.Limiter          = (*policy.RedisLimiter)(nil)
