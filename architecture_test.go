@@ -40,7 +40,7 @@ var internal = map[string]struct {
 	"cmd/ferry":      {[]string{"*"}, "main wires everything (DESIGN.md)"},
 	"cmd/ferry-load": {[]string{"*"}, "the load generator drives ferry from outside"},
 
-	"ingress":                     {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/hangup", "ingress/clientaddr", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view", "consumers/group"}, "the Fiber app sits on top of the packages below it"},
+	"ingress":                     {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/hangup", "ingress/clientaddr", "ingress/groupwire", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view", "consumers/group"}, "the Fiber app sits on top of the packages below it"},
 	"ingress/problem":             {nil, "the problem catalog is imported by all and imports none of them"},
 	"ingress/identity":            {nil, "credentials -> Principal is plain Go, testable without a server"},
 	"ingress/policy":              {[]string{"ingress/identity", "topics"}, "decisions over a principal and a route's limits"},
@@ -48,6 +48,7 @@ var internal = map[string]struct {
 	"ingress/stream":              {[]string{"ingress/problem", "consumers", "topics"}, "the read side's response bodies over what consumers delivers"},
 	"ingress/socket":              {[]string{"ingress/problem", "ingress/stream", "consumers"}, "open WebSockets: frames and acks, without the handshake or the routes"},
 	"ingress/clientaddr":          {nil, "a request's client address from its peer and the proxy header is plain net/netip"},
+	"ingress/groupwire":           {[]string{"ingress/problem", "consumers", "consumers/group", "topics"}, "the consumer group endpoints' wire format: plain data in, plain data out"},
 	"ingress/hangup":              {nil, "noticing a client that left needs only its socket: the standard library"},
 	"ingress/metrics":             {[]string{"topics", "correlator"}, "the Recorder implements topics' and correlator's Observer interfaces"},
 	"ingress/console/consoletest": {nil, "the headless Chromium of the browser tests, shared by ingress and cmd/ferry"},

@@ -1,12 +1,7 @@
 package ingress
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +9,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/consumers/group"
+	"github.com/ferry-gw/ferry/ingress/groupwire"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -52,64 +48,6 @@ func (s *Server) groupAdmit(c *fiber.Ctx, grp, topic string) (group.Rule, error)
 	return rule, ruleErr
 }
 
-// pollBody is the body of a poll; every field is optional.
-type pollBody struct {
-	MaxRecords int          `json:"max_records"`
-	MaxWait    jsonDuration `json:"max_wait"`
-	AutoCommit *bool        `json:"auto_commit"`
-}
-
-// jsonDuration is a Go duration string ("5s", "250ms") or a number of
-// milliseconds.
-type jsonDuration time.Duration
-
-func (d *jsonDuration) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration (e.g. \"5s\", \"250ms\")", s)
-		}
-		*d = jsonDuration(v)
-		return nil
-	}
-	ms, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%s is neither a duration string nor whole milliseconds", b)
-	}
-	*d = jsonDuration(time.Duration(ms) * time.Millisecond)
-	return nil
-}
-
-// decodeGroupBody reads an optional JSON body into v.
-func decodeGroupBody(c *fiber.Ctx, v any, required bool) error {
-	body := bytes.TrimSpace(c.Body())
-	if len(body) == 0 {
-		if required {
-			return problem.New(problem.BadRequest, "the body is required: "+`{"offsets":[{"topic":"…","partition":0,"offset":42}]}`)
-		}
-		return nil
-	}
-	if ct := c.Get(fiber.HeaderContentType); ct != "" && !isJSONMediaType(ct) {
-		return problem.New(problem.UnsupportedMedia, "the body must be application/json")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &problem.Error{Type: problem.BadRequest, Detail: "the body is not a valid request: " + err.Error(), Cause: err}
-	}
-	return nil
-}
-
-func isJSONMediaType(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	return mt == fiber.MIMEApplicationJSON || strings.HasSuffix(mt, "+json")
-}
-
 // groupPoll serves POST /v1/groups/{group}/topics/{topic}/poll: the
 // member's next records, from any instance.
 func (s *Server) groupPoll(c *fiber.Ctx) error {
@@ -117,8 +55,8 @@ func (s *Server) groupPoll(c *fiber.Ctx) error {
 	if _, err := s.groupAdmit(c, grp, topic); err != nil {
 		return err
 	}
-	var body pollBody
-	if err := decodeGroupBody(c, &body, false); err != nil {
+	var body groupwire.PollBody
+	if err := groupwire.Decode(c.Body(), c.Get(fiber.HeaderContentType), &body, false); err != nil {
 		return err
 	}
 	req := group.PollRequest{Group: grp, Topic: topic, Member: strings.Clone(c.Get(HeaderMemberID)),
@@ -135,76 +73,26 @@ func (s *Server) groupPoll(c *fiber.Ctx) error {
 		return nil
 	})
 	if err != nil {
-		return readProblem(err)
+		return groupwire.ReadProblem(err)
 	}
-	out := make([]byte, 0, len(recs)+256)
-	out = append(out, `{"member_id":`...)
-	out = strconv.AppendQuote(out, polled.Member)
-	out = append(out, `,"members":`...)
-	out = strconv.AppendInt(out, int64(polled.Members), 10)
-	out = append(out, `,"partitions":`...)
-	out = appendInt32s(out, polled.Partitions)
-	out = append(out, `,"records":[`...)
-	out = append(out, recs...)
-	out = append(out, `],"commit":`...)
-	out = appendCommit(out, topic, polled.Next)
-	if polled.Committed != nil {
-		out = append(out, `,"committed":`...)
-		out = appendCommit(out, topic, polled.Committed)
-	}
-	out = append(out, '}')
+	out := groupwire.AppendPoll(make([]byte, 0, len(recs)+256), topic, polled, recs)
 	c.Set(HeaderMemberID, polled.Member)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(out)
 }
 
-func appendInt32s(dst []byte, ns []int32) []byte {
-	dst = append(dst, '[')
-	for i, n := range ns {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = strconv.AppendInt(dst, int64(n), 10)
-	}
-	return append(dst, ']')
-}
-
-// appendCommit appends {"offsets":[{"topic":…,"partition":…,"offset":…}]}:
-// the body of a commit of offs.
-func appendCommit(dst []byte, topic string, offs []consumers.PartitionOffset) []byte {
-	dst = append(dst, `{"offsets":[`...)
-	for i, o := range offs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"topic":`...)
-		dst = strconv.AppendQuote(dst, topic)
-		dst = append(dst, `,"partition":`...)
-		dst = strconv.AppendInt(dst, int64(o.Partition), 10)
-		dst = append(dst, `,"offset":`...)
-		dst = strconv.AppendInt(dst, o.Offset, 10)
-		dst = append(dst, '}')
-	}
-	return append(dst, "]}"...)
-}
-
-// commitBody is the body of POST /v1/groups/{group}/commit.
-type commitBody struct {
-	Offsets []group.Offset `json:"offsets"`
-}
-
 // groupCommit serves POST /v1/groups/{group}/commit: Kafka group offsets,
 // for partitions the member holds.
 func (s *Server) groupCommit(c *fiber.Ctx) error {
 	grp := strings.Clone(c.Params("group"))
-	var body commitBody
+	var body groupwire.CommitBody
 	// The body names the topics, and with them the scopes: read it after
 	// the credentials are checked, and before the scopes are.
 	if err := s.admit(c, groupAccess(nil)); err != nil {
 		return err
 	}
-	if err := decodeGroupBody(c, &body, true); err != nil {
+	if err := groupwire.Decode(c.Body(), c.Get(fiber.HeaderContentType), &body, true); err != nil {
 		return err
 	}
 	if err := s.authorize(c, info(c), groupAccess(s.deps.Groups.Scopes(grp, body.Offsets)), info(c).principal); err != nil {
@@ -215,7 +103,7 @@ func (s *Server) groupCommit(c *fiber.Ctx) error {
 		return problem.New(problem.BadRequest, "the "+HeaderMemberID+" header is required: the id a poll answered with")
 	}
 	if err := s.deps.Groups.Commit(c.UserContext(), grp, member, body.Offsets); err != nil {
-		return readProblem(err)
+		return groupwire.ReadProblem(err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"committed": body.Offsets})
@@ -232,61 +120,4 @@ func (s *Server) groupLeave(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
-}
-
-// readProblem says what failed when Kafka could not be asked on the read
-// side (the general answer speaks of records not stored).
-func readProblem(err error) error {
-	if errors.Is(err, topics.ErrUnavailable) {
-		return &problem.Error{Type: problem.KafkaUnavailable, Detail: "kafka cannot be read or its group offsets written right now; retry later", RetryAfter: 1, Cause: err}
-	}
-	return err
-}
-
-// groupProblem maps the group package's errors.
-func groupProblem(err error) (*problem.Error, bool) {
-	switch {
-	case errors.Is(err, group.ErrNotAllowed):
-		return &problem.Error{Type: problem.GroupNotAllowed, Detail: err.Error(), Cause: err}, true
-	case errors.Is(err, group.ErrBadRequest):
-		return &problem.Error{Type: problem.BadRequest, Detail: err.Error(), Cause: err}, true
-	case errors.Is(err, group.ErrNotHeld):
-		return &problem.Error{Type: problem.PartitionNotHeld, Detail: err.Error() + "; poll again, and process what it answers", Cause: err}, true
-	case errors.Is(err, group.ErrUnavailable):
-		return &problem.Error{Type: problem.RedisUnavailable, Detail: "group membership cannot be kept right now (redis is unavailable); retry later", RetryAfter: 1, Cause: err}, true
-	case errors.Is(err, topics.ErrGroupOffsets):
-		return &problem.Error{Type: problem.GroupOffsetsRefused, Detail: err.Error(), Cause: err}, true
-	}
-	return nil, false
-}
-
-// groupLagJSON is one group's lag on a topic, in GET /v1/topics/{topic}.
-type groupLagJSON struct {
-	Group      string             `json:"group"`
-	Lag        int64              `json:"lag"`
-	Partitions []partitionLagJSON `json:"partitions"`
-}
-
-type partitionLagJSON struct {
-	Partition int32 `json:"partition"`
-	// Committed is null where the group committed nothing.
-	Committed *int64 `json:"committed"`
-	End       int64  `json:"end_offset"`
-	Lag       int64  `json:"lag"`
-}
-
-func groupLagsJSON(lags []topics.GroupLag) []groupLagJSON {
-	out := make([]groupLagJSON, 0, len(lags))
-	for _, gl := range lags {
-		g := groupLagJSON{Group: gl.Group, Lag: gl.Lag, Partitions: make([]partitionLagJSON, 0, len(gl.Partitions))}
-		for _, pl := range gl.Partitions {
-			pj := partitionLagJSON{Partition: pl.Partition, End: pl.End, Lag: pl.Lag}
-			if pl.Committed >= 0 {
-				pj.Committed = &pl.Committed
-			}
-			g.Partitions = append(g.Partitions, pj)
-		}
-		out = append(out, g)
-	}
-	return out
 }

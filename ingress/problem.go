@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/correlator"
+	"github.com/ferry-gw/ferry/ingress/groupwire"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/ingress/problem"
@@ -24,7 +25,7 @@ func toProblem(err error) *problem.Error {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	if pe, ok := groupProblem(err); ok {
+	if pe, ok := groupwire.Problem(err); ok {
 		return pe
 	}
 	var ve *schemas.ValidationError

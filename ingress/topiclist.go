@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ferry-gw/ferry/ingress/groupwire"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -18,7 +19,7 @@ type topicAnswer struct {
 	// Groups are the consumer groups the groups section lets read the
 	// topic, with their lag per partition (one topic only, with groups
 	// configured).
-	Groups []groupLagJSON `json:"groups,omitempty"`
+	Groups []groupwire.Lag `json:"groups,omitempty"`
 }
 
 type partitionAnswer struct {
@@ -90,7 +91,7 @@ func (s *Server) topicDetail(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		out.Groups = groupLagsJSON(lags)
+		out.Groups = groupwire.Lags(lags)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(out)
