@@ -64,24 +64,8 @@ func runOpenLoop(ctx context.Context, p Plan, op Op) Result {
 	runCtx, cancel := context.WithTimeout(ctx, p.Duration+p.Grace)
 	defer cancel()
 
-	var (
-		mu     sync.Mutex
-		hist   = hdrhistogram.New(1, maxLatencyUS, 3)
-		failed = make(map[string]int64)
-		ok     atomic.Int64
-		wg     sync.WaitGroup
-	)
-	// One histogram for all workers: an HdrHistogram of this range and
-	// precision is about 250 KB, and one per worker made each run allocate
-	// and merge over 100 MB, whose GC disturbed the server next door.
-	record := func(lat int64, out string) {
-		mu.Lock()
-		_ = hist.RecordValue(max(1, min(lat, maxLatencyUS)))
-		if out != "" {
-			failed[out]++
-		}
-		mu.Unlock()
-	}
+	rec := newRecorder()
+	var wg sync.WaitGroup
 	for range p.Workers {
 		wg.Go(func() {
 			for t := range due {
@@ -89,10 +73,7 @@ func runOpenLoop(ctx context.Context, p Plan, op Op) Result {
 					break
 				}
 				out := op(runCtx)
-				record(time.Since(t).Microseconds(), out)
-				if out == "" {
-					ok.Add(1)
-				}
+				rec.record(time.Since(t).Microseconds(), out)
 			}
 		})
 	}
@@ -115,11 +96,39 @@ func runOpenLoop(ctx context.Context, p Plan, op Op) Result {
 	unsent := int64(len(due))
 	for range due {
 	}
-	done := ok.Load()
+	done := rec.ok.Load()
 	return Result{
-		Plan: p, Elapsed: elapsed, OK: done, Failed: failed, Unsent: unsent, Hist: hist,
+		Plan: p, Elapsed: elapsed, OK: done, Failed: rec.failed, Unsent: unsent, Hist: rec.hist,
 		Achieved: float64(done) / max(p.Duration.Seconds(), elapsed.Seconds()-p.Grace.Seconds()),
 	}
+}
+
+// recorder collects the outcomes of a run's workers. One histogram for
+// all of them: an HdrHistogram of this range and precision is about
+// 250 KB, and one per worker made each run allocate and merge over
+// 100 MB, whose GC disturbed the server next door.
+type recorder struct {
+	mu     sync.Mutex
+	hist   *hdrhistogram.Histogram
+	failed map[string]int64
+	ok     atomic.Int64
+}
+
+func newRecorder() *recorder {
+	return &recorder{hist: hdrhistogram.New(1, maxLatencyUS, 3), failed: make(map[string]int64)}
+}
+
+// record takes one operation's latency in µs and its outcome.
+func (r *recorder) record(lat int64, out string) {
+	if out == "" {
+		r.ok.Add(1)
+	}
+	r.mu.Lock()
+	_ = r.hist.RecordValue(max(1, min(lat, maxLatencyUS)))
+	if out != "" {
+		r.failed[out]++
+	}
+	r.mu.Unlock()
 }
 
 // Errors is the number of failed or unsent operations.
@@ -324,13 +333,8 @@ func runClosedLoop(ctx context.Context, conns int, d time.Duration, op Op) Resul
 	if conns <= 0 {
 		conns = 64
 	}
-	var (
-		mu     sync.Mutex
-		hist   = hdrhistogram.New(1, maxLatencyUS, 3)
-		failed = make(map[string]int64)
-		ok     atomic.Int64
-		wg     sync.WaitGroup
-	)
+	rec := newRecorder()
+	var wg sync.WaitGroup
 	runCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	// An operation may finish after the window: its answer still counts,
@@ -343,24 +347,15 @@ func runClosedLoop(ctx context.Context, conns int, d time.Duration, op Op) Resul
 			for runCtx.Err() == nil {
 				t := time.Now()
 				out := op(opCtx)
-				lat := time.Since(t).Microseconds()
-				mu.Lock()
-				_ = hist.RecordValue(max(1, min(lat, maxLatencyUS)))
-				if out != "" {
-					failed[out]++
-				}
-				mu.Unlock()
-				if out == "" {
-					ok.Add(1)
-				}
+				rec.record(time.Since(t).Microseconds(), out)
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	done := ok.Load()
+	done := rec.ok.Load()
 	return Result{
-		Plan: Plan{Duration: d, Workers: conns}, Elapsed: elapsed, OK: done, Failed: failed, Hist: hist,
+		Plan: Plan{Duration: d, Workers: conns}, Elapsed: elapsed, OK: done, Failed: rec.failed, Hist: rec.hist,
 		Achieved: float64(done) / elapsed.Seconds(),
 	}
 }
