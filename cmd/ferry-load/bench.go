@@ -144,6 +144,7 @@ var scenarios = []struct {
 	name string
 	run  func(*benchEnv, context.Context) ([]row, []string, error)
 }{
+	{"closed", (*benchEnv).closedScenario},
 	{"publish", (*benchEnv).publishScenarios},
 	{"cost", (*benchEnv).costScenario},
 	{"reply", (*benchEnv).replyScenarios},
