@@ -359,3 +359,22 @@ func runClosedLoop(ctx context.Context, conns int, d time.Duration, op Op) Resul
 		Achieved: float64(done) / elapsed.Seconds(),
 	}
 }
+
+// add counts closed-loop run o into r, as one run over both windows:
+// operations, failures and latencies add up, and the rate is over the
+// time both took. r's histogram and failure map take o's in.
+func (r *Result) add(o Result) {
+	if r.Hist == nil {
+		*r = o
+		return
+	}
+	r.Hist.Merge(o.Hist)
+	for k, v := range o.Failed {
+		r.Failed[k] += v
+	}
+	r.OK += o.OK
+	r.Unsent += o.Unsent
+	r.Elapsed += o.Elapsed
+	r.Plan.Duration += o.Plan.Duration
+	r.Achieved = float64(r.OK) / r.Elapsed.Seconds()
+}

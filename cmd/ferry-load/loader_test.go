@@ -155,3 +155,32 @@ func TestClosedLoop(t *testing.T) {
 		t.Errorf("p50 %.1f ms, want >= 10 (the service time)", r.P(50))
 	}
 }
+
+// TestResultAdd checks that closed-loop slices add up to one run: counts,
+// failures, latencies, and the rate over the time they took together.
+func TestResultAdd(t *testing.T) {
+	t.Parallel()
+	slice := func(ok int64, failed map[string]int64, lat int64, d time.Duration) Result {
+		h := hdrhistogram.New(1, maxLatencyUS, 3)
+		for range ok {
+			_ = h.RecordValue(lat)
+		}
+		return Result{Plan: Plan{Duration: d, Workers: 4}, Elapsed: d, OK: ok, Failed: failed, Hist: h, Achieved: float64(ok) / d.Seconds()}
+	}
+	var r Result
+	r.add(slice(100, map[string]int64{}, 1000, time.Second))
+	r.add(slice(300, map[string]int64{"timeout": 2}, 3000, time.Second))
+	if r.OK != 400 || r.Errors() != 2 || r.Failed["timeout"] != 2 {
+		t.Errorf("ok %d errors %d, want 400 and 2", r.OK, r.Errors())
+	}
+	if r.Elapsed != 2*time.Second || r.Achieved != 200 {
+		t.Errorf("elapsed %s achieved %.0f/s, want 2s and 200/s", r.Elapsed, r.Achieved)
+	}
+	// 300 of 400 at 3 ms, 100 at 1 ms (within the histogram's precision).
+	if p50, p10 := r.P(50), r.P(10); p50 < 2.99 || p50 > 3.01 || p10 < 0.99 || p10 > 1.01 {
+		t.Errorf("p50 %.3f p10 %.3f ms, want 3 and 1", p50, p10)
+	}
+	if r.Hist.TotalCount() != 400 {
+		t.Errorf("histogram holds %d, want 400", r.Hist.TotalCount())
+	}
+}
