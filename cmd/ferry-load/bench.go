@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -98,7 +99,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *runs > 1 {
 			fmt.Fprintf(stderr, "=== run %d of %d\n", run+1, *runs)
 		}
-		env = &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 11, step: 1500 * time.Millisecond, rounds: 5}
+		env = &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 11, step: 1250 * time.Millisecond, rounds: 5}
 		if env.quick {
 			env.steps, env.step, env.rounds = 7, time.Second, 3
 		}
@@ -372,14 +373,10 @@ func (e *benchEnv) report(runs []outcome, took time.Duration) string {
 	if e.quick {
 		mode = "quick (BENCH_QUICK=1)"
 	}
-	cmd := "make bench"
-	if len(runs) > 1 {
-		cmd = fmt.Sprintf("ferry-load bench --runs %d", len(runs))
-	}
-	fmt.Fprintf(&b, "# ferry benchmarks\n\n`%s`, %s run, %s, took %s.\n\n", cmd, mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
+	fmt.Fprintf(&b, "# ferry benchmarks\n\n`make bench` (`ferry-load bench --runs %d`), %s run, %s, took %s.\n\n", len(runs), mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s/%s. Every goal is a ratio against a baseline measured in the same run, on the same broker (ferry's embedded kfake), with the same load generator (cmd/ferry-load); open-loop latencies are from each request's intended send time. ferry's rate limits and idempotency use: %s.\n\n",
 		cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, e.redis)
-	fmt.Fprintf(&b, "How to read it: each figure is the median of %d interleaved rounds, with the lowest and highest round in parentheses. A goal is met (yes) when every round meets it, not met (no) when none does, and within noise when its threshold lies inside the rounds' range, so that the median alone would decide by chance. ", e.rounds)
+	fmt.Fprintf(&b, "How to read it: each figure is the median of %d interleaved rounds, with the lowest and highest round in parentheses. A goal is met (yes) when every round meets it, not met (no) when none does, and within noise when its threshold lies inside the rounds' range, so that the median alone would decide by chance. The memory scenarios (idle subscribers, pending requests) measure once per run, on a fresh ferry. ", e.rounds)
 	if len(runs) > 1 {
 		fmt.Fprintf(&b, "The whole bench ran %d times, each on fresh processes; stable says whether the verdicts agree (yes), differ only through a run within noise (within noise), or contradict each other (NO).", len(runs))
 	}
@@ -468,7 +465,7 @@ func memTotal() string {
 // settle is the pause after a run that missed its bound: what an
 // overloaded server still had queued (produces, fan-out) drains before
 // the next run, which would otherwise measure it.
-const settle = time.Second
+const settle = 500 * time.Millisecond
 
 // jointRounds runs e.rounds joint sweeps of sides: the first cold, each
 // later one starting from the median max of the rounds before it.
@@ -482,6 +479,13 @@ func (e *benchEnv) jointRounds(ctx context.Context, what string, start float64, 
 			}
 			return r
 		}
+	}
+	// Warm-up, not counted: the first run of a cold process (its
+	// connections, caches and heap growing) would decide round 1.
+	fmt.Fprintf(e.stderr, "%s, warm-up\n", what)
+	for i, sd := range sides {
+		r := sd.run(cmp.Or(sd.start, start) / 2)
+		fmt.Fprintf(e.stderr, "  %-16s %s\n", names[i], r)
 	}
 	var rounds []jointRound
 	for round := range e.rounds {

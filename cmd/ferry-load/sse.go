@@ -89,6 +89,7 @@ type fanoutRun struct {
 // stamped event into the current run.
 type subscribers struct {
 	cur        atomic.Pointer[fanoutRun]
+	events     atomic.Int64  // every event received, in a run or not
 	seen       []atomic.Bool // has had an event (warm-up)
 	reconnects atomic.Int64
 	wg         sync.WaitGroup
@@ -139,6 +140,7 @@ func (s *subscribers) read(i int, body io.Reader) {
 		}
 		lat := time.Now().UnixNano() - sent
 		s.seen[i].Store(true)
+		s.events.Add(1)
 		if r := s.cur.Load(); r != nil && sent >= r.start {
 			r.mu.Lock()
 			_ = r.hist.RecordValue(max(1, min(lat/1000, maxLatencyUS)))
@@ -170,6 +172,7 @@ func (s *subscribers) warm(ctx context.Context, emit func(rate float64, n int) e
 // run emits rate events/s for d and measures every delivery to the n
 // subscribers: the Result's rate and achieved rate are deliveries/s.
 func (s *subscribers) run(ctx context.Context, rate float64, d time.Duration, emit func(rate float64, n int) error) Result {
+	s.quiet(ctx)
 	n := len(s.seen)
 	count := int(rate * d.Seconds())
 	r := &fanoutRun{start: time.Now().UnixNano(), hist: hdrhistogram.New(1, maxLatencyUS, 3)}
@@ -199,6 +202,21 @@ func (s *subscribers) run(ctx context.Context, rate float64, d time.Duration, em
 		res.Failed["reconnect"] = rc
 	}
 	return res
+}
+
+// quiet waits until no event has arrived for a quarter of a second (at
+// most 15 s): after an overloaded run the server still delivers its
+// backlog, which would load the next run's machine.
+func (s *subscribers) quiet(ctx context.Context) {
+	deadline := time.Now().Add(15 * time.Second)
+	for last := int64(-1); time.Now().Before(deadline) && ctx.Err() == nil; {
+		n := s.events.Load()
+		if n == last {
+			return
+		}
+		last = n
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func (s *subscribers) close() {
