@@ -49,9 +49,33 @@ type benchEnv struct {
 
 // server is a process under test.
 type server struct {
-	name string
-	url  string
-	cmd  *exec.Cmd
+	name    string
+	url     string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has ended
+	exitErr error         // how it ended, once exited is closed
+}
+
+// newServer watches the started process of cmd.
+func newServer(name, url string, cmd *exec.Cmd) *server {
+	s := &server{name: name, url: url, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		s.exitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	return s
+}
+
+// gone says how the process ended if it has, so that a run whose server
+// died says so instead of measuring refused connections: "signal:
+// killed" is someone else's doing, "exit status 2" a Go panic.
+func (s *server) gone() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("%s (pid %d) exited during the run: %v", s.name, s.pid(), cmp.Or(s.exitErr, errors.New("exit status 0")))
+	default:
+		return nil
+	}
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
@@ -131,6 +155,11 @@ func (e *benchEnv) run(ctx context.Context, only string) (outcome, error) {
 		}
 		fmt.Fprintf(e.stderr, "== %s\n", sc.name)
 		r, d, err := sc.run(e, ctx)
+		for _, s := range []*server{e.ferry, e.bare, e.kafka, e.responder} {
+			if gone := s.gone(); gone != nil {
+				err = errors.Join(gone, err)
+			}
+		}
 		if err != nil {
 			return outcome{}, fmt.Errorf("%s: %w", sc.name, err)
 		}
@@ -208,7 +237,7 @@ func (e *benchEnv) startResponder(ctx context.Context) error {
 	if err := rcmd.Start(); err != nil {
 		return fmt.Errorf("start responder: %w", err)
 	}
-	e.responder = &server{name: "echo responder", cmd: rcmd}
+	e.responder = newServer("echo responder", "", rcmd)
 	return nil
 }
 
@@ -225,7 +254,7 @@ func (e *benchEnv) startFerry(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start ferry: %w", err)
 	}
-	e.ferry = &server{name: "ferry", url: "http://" + e.ferryEnv[0][len("FERRY_LISTEN="):], cmd: cmd}
+	e.ferry = newServer("ferry", "http://"+e.ferryEnv[0][len("FERRY_LISTEN="):], cmd)
 	if err := waitReady(ctx, e.ferry.url+"/readyz", 30*time.Second); err != nil {
 		return fmt.Errorf("ferry: %w", err)
 	}
@@ -274,9 +303,9 @@ func (e *benchEnv) stop() {
 
 // stopProcess interrupts the server's process and waits for it.
 func (s *server) stopProcess() {
-	if s != nil && s.cmd.Process != nil {
+	if s != nil {
 		_ = s.cmd.Process.Signal(os.Interrupt)
-		_ = s.cmd.Wait()
+		<-s.exited
 	}
 }
 
@@ -300,7 +329,7 @@ func startBaseline(ctx context.Context, kind string, args ...string) (*server, e
 	if err != nil {
 		return nil, fmt.Errorf("baseline %s: %w", kind, err)
 	}
-	return &server{name: "baseline " + kind, url: strings.TrimSpace(line), cmd: cmd}, nil
+	return newServer("baseline "+kind, strings.TrimSpace(line), cmd), nil
 }
 
 func freeAddr() string {
