@@ -34,9 +34,9 @@ chaos: build ## chaos soak: two instances, one broker, one Redis, random faults;
 	CHAOS_S=$${CHAOS_S:-300} $(GO) test -race -count=1 -run '^TestChaos$$' -timeout 0 -v ./cmd/ferry
 
 .PHONY: bench
-bench: build ## every load scenario next to its baseline (BENCH_QUICK=1: ~1.5 min); writes BENCHMARKS.md
+bench: build ## every load scenario next to its baseline, the whole bench twice (BENCH_RUNS=1: once; BENCH_QUICK=1: smaller); writes BENCHMARKS.md
 	$(GO) build -o bin/ferry-load ./cmd/ferry-load
-	./bin/ferry-load bench --ferry $(BIN)
+	./bin/ferry-load bench --runs $${BENCH_RUNS:-2} --ferry $(BIN)
 
 .PHONY: bench-go
 bench-go: ## run the Go micro-benchmarks

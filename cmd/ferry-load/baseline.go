@@ -102,12 +102,11 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
-	if err != nil {
+	// kadm returns the topic's own error as well: an existing topic is
+	// no error.
+	_, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", topic, resp.Err)
 	}
 	return nil
 }

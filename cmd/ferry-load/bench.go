@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -48,9 +49,33 @@ type benchEnv struct {
 
 // server is a process under test.
 type server struct {
-	name string
-	url  string
-	cmd  *exec.Cmd
+	name    string
+	url     string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has ended
+	exitErr error         // how it ended, once exited is closed
+}
+
+// newServer watches the started process of cmd.
+func newServer(name, url string, cmd *exec.Cmd) *server {
+	s := &server{name: name, url: url, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		s.exitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	return s
+}
+
+// gone says how the process ended if it has, so that a run whose server
+// died says so instead of measuring refused connections: "signal:
+// killed" is someone else's doing, "exit status 2" a Go panic.
+func (s *server) gone() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("%s (pid %d) exited during the run: %v", s.name, s.pid(), cmp.Or(s.exitErr, errors.New("exit status 0")))
+	default:
+		return nil
+	}
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
@@ -64,13 +89,23 @@ func (s *server) usage() procUsage {
 // row is one line of the results table.
 type row struct {
 	scenario, baseline, goal, measured string
-	pass                               bool
+	verdict                            verdict
+}
+
+// outcome is one run of the whole bench.
+type outcome struct {
+	rows     []row
+	details  []string
+	sections []string // from the run's scenarios, after the table
+	bounds   []string
+	took     time.Duration
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "a smaller run of about a minute and a half (also BENCH_QUICK=1)")
+	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "a smaller run of a few minutes (also BENCH_QUICK=1)")
+	runs := fs.Int("runs", 1, "run the whole bench this many times, each on fresh processes, and say whether every goal's verdict held")
 	ferryBin := fs.String("ferry", "bin/ferry", "ferry `binary`")
 	config := fs.String("config", "testdata/bench/ferry.yaml", "ferry config for the benchmark")
 	out := fs.String("out", "BENCHMARKS.md", "write the report here too (empty: stdout only)")
@@ -78,30 +113,28 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	env := &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 11, step: 3 * time.Second, rounds: 2}
-	if env.quick {
-		env.steps, env.step, env.rounds = 7, time.Second, 1
-	}
-	defer env.stop()
-	if err := env.start(ctx); err != nil {
-		return err
+	if *runs < 1 {
+		return errors.New("--runs must be at least 1")
 	}
 	started := time.Now()
-	var rows []row
-	var details []string
-	for _, sc := range scenarios {
-		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.name) {
-			continue
+	var outcomes []outcome
+	var env *benchEnv
+	for run := range *runs {
+		if *runs > 1 {
+			fmt.Fprintf(stderr, "=== run %d of %d\n", run+1, *runs)
 		}
-		fmt.Fprintf(stderr, "== %s\n", sc.name)
-		r, d, err := sc.run(env, ctx)
+		env = &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 11, step: 1250 * time.Millisecond, rounds: 5}
+		if env.quick {
+			env.steps, env.step, env.rounds = 7, time.Second, 3
+		}
+		o, err := env.run(ctx, *only)
+		env.stop()
 		if err != nil {
-			return fmt.Errorf("%s: %w", sc.name, err)
+			return err
 		}
-		rows, details = append(rows, r...), append(details, d...)
+		outcomes = append(outcomes, o)
 	}
-
-	report := env.report(rows, details, time.Since(started))
+	report := env.report(outcomes, time.Since(started))
 	fmt.Fprint(stdout, report)
 	if *out != "" {
 		return os.WriteFile(*out, []byte(report), 0o644)
@@ -109,11 +142,39 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// run starts the processes and runs the chosen scenarios once.
+func (e *benchEnv) run(ctx context.Context, only string) (outcome, error) {
+	if err := e.start(ctx); err != nil {
+		return outcome{}, err
+	}
+	started := time.Now()
+	var o outcome
+	for _, sc := range scenarios {
+		if only != "" && !slices.Contains(strings.Split(only, ","), sc.name) {
+			continue
+		}
+		fmt.Fprintf(e.stderr, "== %s\n", sc.name)
+		r, d, err := sc.run(e, ctx)
+		for _, s := range []*server{e.ferry, e.bare, e.kafka, e.responder} {
+			if gone := s.gone(); gone != nil {
+				err = errors.Join(gone, err)
+			}
+		}
+		if err != nil {
+			return outcome{}, fmt.Errorf("%s: %w", sc.name, err)
+		}
+		o.rows, o.details = append(o.rows, r...), append(o.details, d...)
+	}
+	o.sections, o.bounds, o.took = e.sections, e.bounds, time.Since(started)
+	return o, nil
+}
+
 // scenarios are the bench's parts, in the order they run.
 var scenarios = []struct {
 	name string
 	run  func(*benchEnv, context.Context) ([]row, []string, error)
 }{
+	{"closed", (*benchEnv).closedScenario},
 	{"publish", (*benchEnv).publishScenarios},
 	{"cost", (*benchEnv).costScenario},
 	{"reply", (*benchEnv).replyScenarios},
@@ -176,7 +237,7 @@ func (e *benchEnv) startResponder(ctx context.Context) error {
 	if err := rcmd.Start(); err != nil {
 		return fmt.Errorf("start responder: %w", err)
 	}
-	e.responder = &server{name: "echo responder", cmd: rcmd}
+	e.responder = newServer("echo responder", "", rcmd)
 	return nil
 }
 
@@ -193,7 +254,7 @@ func (e *benchEnv) startFerry(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start ferry: %w", err)
 	}
-	e.ferry = &server{name: "ferry", url: "http://" + e.ferryEnv[0][len("FERRY_LISTEN="):], cmd: cmd}
+	e.ferry = newServer("ferry", "http://"+e.ferryEnv[0][len("FERRY_LISTEN="):], cmd)
 	if err := waitReady(ctx, e.ferry.url+"/readyz", 30*time.Second); err != nil {
 		return fmt.Errorf("ferry: %w", err)
 	}
@@ -242,9 +303,9 @@ func (e *benchEnv) stop() {
 
 // stopProcess interrupts the server's process and waits for it.
 func (s *server) stopProcess() {
-	if s != nil && s.cmd.Process != nil {
+	if s != nil {
 		_ = s.cmd.Process.Signal(os.Interrupt)
-		_ = s.cmd.Wait()
+		<-s.exited
 	}
 }
 
@@ -268,7 +329,7 @@ func startBaseline(ctx context.Context, kind string, args ...string) (*server, e
 	if err != nil {
 		return nil, fmt.Errorf("baseline %s: %w", kind, err)
 	}
-	return &server{name: "baseline " + kind, url: strings.TrimSpace(line), cmd: cmd}, nil
+	return newServer("baseline "+kind, strings.TrimSpace(line), cmd), nil
 }
 
 func freeAddr() string {
@@ -292,36 +353,6 @@ func waitReady(ctx context.Context, url string, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("not ready in time")
-}
-
-// measured is a sweep's outcome on one server, with its CPU cost.
-type measured struct {
-	best          Result
-	cpuPer1000    float64
-	rssMB         float64
-	serverName    string
-	p99Bound      time.Duration
-	runsAttempted int
-}
-
-// sweepServer sweeps one server's rate and samples its CPU over the sweep.
-func (e *benchEnv) sweepServer(ctx context.Context, s *server, path string, body []byte, want int, p99 time.Duration, headers ...[2]string) (measured, error) {
-	ht, err := newHTTPTarget("POST", s.url+path, body, want, 512, 10*time.Second, headers...)
-	if err != nil {
-		return measured{}, err
-	}
-	before := s.usage()
-	best, runs := sweep(ctx, 1000, e.step, p99, 512, e.steps, ht.op, func(r Result) { fmt.Fprintf(e.stderr, "  %-16s %s\n", s.name, r) })
-	after := s.usage()
-	var ops int64
-	for _, r := range runs {
-		ops += r.OK + r.Errors()
-	}
-	m := measured{best: best, serverName: s.name, p99Bound: p99, runsAttempted: len(runs), rssMB: float64(after.RSSBytes) / (1 << 20)}
-	if ops > 0 {
-		m.cpuPer1000 = (after.CPUSeconds - before.CPUSeconds) * 1000 / float64(ops)
-	}
-	return m, nil
 }
 
 // fixedRate runs one server at one rate.
@@ -361,43 +392,79 @@ func (e *benchEnv) rawProduce(ctx context.Context, rate float64, value []byte) (
 // before/after figures, appended to every report.
 const historyFile = "testdata/bench/history.md"
 
-// report renders the markdown report.
-func (e *benchEnv) report(rows []row, details []string, took time.Duration) string {
+// report renders the markdown report of one or more runs: each run's
+// measured figures and verdicts side by side, and whether the verdicts
+// held from run to run. What bounds the goals and the cost table come
+// from the last run.
+func (e *benchEnv) report(runs []outcome, took time.Duration) string {
 	var b strings.Builder
 	mode := "full"
 	if e.quick {
 		mode = "quick (BENCH_QUICK=1)"
 	}
-	fmt.Fprintf(&b, "# ferry benchmarks\n\n`make bench`, %s run, %s, took %s.\n\n", mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
-	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s/%s. Every goal is a ratio against a baseline measured in the same run, on the same broker (ferry's embedded kfake), with the same open-loop load generator (cmd/ferry-load); latencies are from each request's intended send time. ferry's rate limits and idempotency use: %s.\n\n",
+	fmt.Fprintf(&b, "# ferry benchmarks\n\n`make bench` (`ferry-load bench --runs %d`), %s run, %s, took %s.\n\n", len(runs), mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
+	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s/%s. Every goal is a ratio against a baseline measured in the same run, on the same broker (ferry's embedded kfake), with the same load generator (cmd/ferry-load); open-loop latencies are from each request's intended send time. ferry's rate limits and idempotency use: %s.\n\n",
 		cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, e.redis)
-	b.WriteString("| scenario | baseline in the same run | goal | measured | met |\n|---|---|---|---|---|\n")
-	for _, r := range rows {
-		met := "no"
-		if r.pass {
-			met = "yes"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.scenario, r.baseline, r.goal, r.measured, met)
+	fmt.Fprintf(&b, "How to read it: each figure is the median of %d interleaved rounds, with the lowest and highest round in parentheses. A goal is met (yes) when every round meets it, not met (no) when none does, and within noise when its threshold lies inside the rounds' range, so that the median alone would decide by chance. The memory scenarios (idle subscribers, pending requests) measure once per run, on a fresh ferry. ", e.rounds)
+	if len(runs) > 1 {
+		fmt.Fprintf(&b, "The whole bench ran %d times, each on fresh processes; stable says whether the verdicts agree (yes), differ only through a run within noise (within noise), or contradict each other (NO).", len(runs))
 	}
-	if len(e.bounds) > 0 {
-		b.WriteString("\n## What bounds the goals on this machine\n\nFrom this run's figures:\n\n")
-		for _, l := range e.bounds {
+	b.WriteString("\n\n")
+	if len(runs) == 1 {
+		b.WriteString("| scenario | baseline in the same run | goal | measured | met |\n|---|---|---|---|---|\n")
+		for _, r := range runs[0].rows {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.scenario, r.baseline, r.goal, r.measured, r.verdict)
+		}
+	} else {
+		b.WriteString("| scenario | baseline in the same run | goal |")
+		for k := range runs {
+			fmt.Fprintf(&b, " run %d: measured | met |", k+1)
+		}
+		b.WriteString(" stable |\n|---|---|---|")
+		b.WriteString(strings.Repeat("---|---|", len(runs)))
+		b.WriteString("---|\n")
+		for i, r := range runs[0].rows {
+			fmt.Fprintf(&b, "| %s | %s | %s |", r.scenario, r.baseline, r.goal)
+			var vs []verdict
+			for _, o := range runs {
+				if i < len(o.rows) {
+					fmt.Fprintf(&b, " %s | %s |", o.rows[i].measured, o.rows[i].verdict)
+					vs = append(vs, o.rows[i].verdict)
+				}
+			}
+			fmt.Fprintf(&b, " %s |\n", stability(vs))
+		}
+	}
+	last := runs[len(runs)-1]
+	if len(last.bounds) > 0 {
+		from := "this run's figures"
+		if len(runs) > 1 {
+			from = "the last run's figures"
+		}
+		fmt.Fprintf(&b, "\n## What bounds the goals on this machine\n\nFrom %s:\n\n", from)
+		for _, l := range last.bounds {
 			b.WriteString("- " + l + "\n")
 		}
 	}
-	for _, sec := range e.sections {
+	for _, sec := range last.sections {
 		b.WriteString("\n" + sec + "\n")
 	}
 	if history, err := os.ReadFile(historyFile); err == nil {
 		b.WriteString("\n")
 		b.Write(history)
 	}
-	b.WriteString("\n## Runs\n\n```\n")
-	for _, d := range details {
-		b.WriteString(d)
-		b.WriteByte('\n')
+	b.WriteString("\n## Runs\n")
+	for k, o := range runs {
+		if len(runs) > 1 {
+			fmt.Fprintf(&b, "\nRun %d of %d, took %s:\n", k+1, len(runs), o.took.Round(time.Second))
+		}
+		b.WriteString("\n```\n")
+		for _, d := range o.details {
+			b.WriteString(d)
+			b.WriteByte('\n')
+		}
+		b.WriteString("```\n")
 	}
-	b.WriteString("```\n")
 	return b.String()
 }
 
@@ -422,4 +489,114 @@ func memTotal() string {
 	var kb int64
 	fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
 	return fmt.Sprintf("%.0f GiB RAM", float64(kb)/(1<<20))
+}
+
+// settle is the pause after a run that missed its bound: what an
+// overloaded server still had queued (produces, fan-out) drains before
+// the next run, which would otherwise measure it.
+const settle = 500 * time.Millisecond
+
+// jointRounds runs e.rounds joint sweeps of sides: the first cold, each
+// later one starting from the median max of the rounds before it.
+func (e *benchEnv) jointRounds(ctx context.Context, what string, start float64, bound time.Duration, names []string, sides []sweepSide) []jointRound {
+	for i := range sides {
+		run := sides[i].run
+		sides[i].run = func(rate float64) Result {
+			r := run(rate)
+			if !r.meets(bound) {
+				time.Sleep(settle)
+			}
+			return r
+		}
+	}
+	// Warm-up, not counted: the first run of a cold process (its
+	// connections, caches and heap growing) would decide round 1.
+	fmt.Fprintf(e.stderr, "%s, warm-up\n", what)
+	for i, sd := range sides {
+		r := sd.run(cmp.Or(sd.start, start) / 2)
+		fmt.Fprintf(e.stderr, "  %-16s %s\n", names[i], r)
+	}
+	var rounds []jointRound
+	for round := range e.rounds {
+		fmt.Fprintf(e.stderr, "%s, round %d\n", what, round+1)
+		if round > 0 {
+			for i := range sides {
+				sides[i].hint = maxes(rounds, i).median()
+			}
+		}
+		rounds = append(rounds, jointSweep(ctx, start, e.steps, bound, sides, func(i int, r Result) {
+			fmt.Fprintf(e.stderr, "  %-16s %s\n", names[i], r)
+		}))
+	}
+	return rounds
+}
+
+// maxes is side i's max rate in each round.
+func maxes(rounds []jointRound, i int) spread {
+	var s spread
+	for _, r := range rounds {
+		s = append(s, r.max[i])
+	}
+	return s
+}
+
+// ratios is side a's max rate over side b's in each round.
+func ratios(rounds []jointRound, a, b int) spread {
+	var s spread
+	for _, r := range rounds {
+		if r.max[b] > 0 {
+			s = append(s, r.max[a]/r.max[b])
+		} else {
+			s = append(s, 0)
+		}
+	}
+	return s
+}
+
+// jointSummary says at which rate every side met the bound in the rounds
+// and their p99s there, side by side (medians over the rounds, ranges in
+// parentheses).
+func jointSummary(rounds []jointRound, names []string, bound time.Duration) string {
+	var at spread
+	p99 := make([]spread, len(names))
+	missed := make([]int, len(names))
+	for _, r := range rounds {
+		at = append(at, r.at)
+		if r.at <= 0 {
+			continue
+		}
+		for i := range names {
+			p99[i] = append(p99[i], r.p99[i])
+			if !r.ok[i] {
+				missed[i]++
+			}
+		}
+	}
+	var parts []string
+	for i, n := range names {
+		p := fmt.Sprintf("%s %s", n, p99[i].brief("%.2f", " ms"))
+		if missed[i] > 0 {
+			p += fmt.Sprintf(", over the bound in %d of them when run again", missed[i])
+		}
+		parts = append(parts, p)
+	}
+	return fmt.Sprintf("all meet p99 < %s up to %s; p99 at that rate: %s", fmtDur(bound), at.brief("%.0f", "/s"), strings.Join(parts, "; "))
+}
+
+// fmtDur prints a bound as "5 ms".
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%g ms", float64(d.Microseconds())/1000)
+}
+
+// roundLines are the details of each round of a joint sweep.
+func roundLines(rounds []jointRound, names []string) []string {
+	var lines []string
+	for k, r := range rounds {
+		var parts []string
+		for i, n := range names {
+			parts = append(parts, fmt.Sprintf("%s max %.0f/s, p99 %.2f ms at %.0f/s", n, r.max[i], r.p99[i], r.at))
+		}
+		lines = append(lines, fmt.Sprintf("  round %d: %s", k+1, strings.Join(parts, "; ")))
+	}
+	return lines
 }

@@ -1,12 +1,15 @@
 // Command ferry-load is ferry's open-loop load generator and benchmark
 // driver. Operations start at fixed intervals whatever the server does, and
 // latency is measured from each operation's intended start (so a stalled
-// server cannot hide its queue), into HdrHistograms.
+// server cannot hide its queue), into HdrHistograms. With --closed it is a
+// closed-loop generator instead, as wrk is: each connection sends its next
+// request as soon as the previous one answered.
 //
 //	ferry-load publish --url http://127.0.0.1:8080/v1/orders --body order.json --rate 2000
 //	ferry-load publish --url ... --sweep --p99 5ms      find the highest rate with p99 < 5ms
+//	ferry-load publish --url ... --closed --conns 64    closed loop (wrk's model): the most it serves
 //	ferry-load baseline bare                            serve the bare-Fiber baseline
-//	ferry-load bench [--quick]                          every scenario next to its baseline
+//	ferry-load bench [--quick] [--runs 2]               every scenario next to its baseline
 package main
 
 import (
@@ -35,10 +38,10 @@ func main() {
 }
 
 const usage = `usage:
-  ferry-load publish  --url URL [--body FILE] [-H 'Name: value'] (--rate R | --sweep [--p99 5ms]) [--duration 10s] [--pid PID]
+  ferry-load publish  --url URL [--body FILE] [-H 'Name: value'] (--rate R | --sweep [--p99 5ms] | --closed [--conns 64]) [--duration 10s] [--pid PID]
   ferry-load request-reply --url URL ...   (same flags; a 200 is success)
   ferry-load baseline bare|kafka|sse [--brokers host:port --topic T]
-  ferry-load bench [--quick] [--ferry bin/ferry] [--out BENCHMARKS.md]
+  ferry-load bench [--quick] [--runs 2] [--only publish,closed,...] [--ferry bin/ferry] [--out BENCHMARKS.md]
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -82,6 +85,8 @@ func loadCmd(ctx context.Context, args []string, want int, stdout, stderr io.Wri
 	dur := fs.Duration("duration", 10*time.Second, "how long to run at each rate")
 	workers := fs.Int("workers", 512, "most operations in flight")
 	doSweep := fs.Bool("sweep", false, "find the highest rate with p99 under --p99")
+	closed := fs.Bool("closed", false, "closed loop instead: --conns connections, each sending its next request as soon as the previous one answered, for --duration")
+	conns := fs.Int("conns", 64, "connections of --closed")
 	p99 := fs.Duration("p99", 5*time.Millisecond, "p99 bound for --sweep")
 	pid := fs.Int("pid", 0, "server `PID` whose CPU and RSS to report")
 	var headers headerFlags
@@ -100,15 +105,24 @@ func loadCmd(ctx context.Context, args []string, want int, stdout, stderr io.Wri
 		}
 		body = b
 	}
+	if *closed && *doSweep {
+		return errors.New("--closed and --sweep exclude each other")
+	}
+	if *closed {
+		*workers = *conns
+	}
 	ht, err := newHTTPTarget("POST", *target, body, want, *workers, 30*time.Second, headers...)
 	if err != nil {
 		return err
 	}
 	before, _ := procIf(*pid)
 	var res Result
-	if *doSweep {
+	switch {
+	case *closed:
+		res = runClosedLoop(ctx, *conns, *dur, ht.op)
+	case *doSweep:
 		res, _ = sweep(ctx, *rate, *dur, *p99, *workers, 12, ht.op, func(r Result) { fmt.Fprintln(stderr, "  ", r) })
-	} else {
+	default:
 		res = runOpenLoop(ctx, Plan{Rate: *rate, Duration: *dur, Workers: *workers}, ht.op)
 	}
 	fmt.Fprintln(stdout, res)

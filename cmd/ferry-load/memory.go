@@ -207,9 +207,12 @@ func (e *benchEnv) pendingScenario(ctx context.Context) ([]row, []string, error)
 	if !held {
 		pendingNote += fmt.Sprintf("; INVALID: first answer %s after sending, before the RSS sample", first.Round(time.Millisecond))
 	}
-	ok := held && perKB <= 2 && aerr == nil && after == 0 && perr == nil && peakPending >= float64(n)
+	v := judge(spread{perKB}, 2, true)
+	if !held || aerr != nil || after != 0 || perr != nil || peakPending < float64(n) {
+		v = notMet
+	}
 	rows := []row{{fmt.Sprintf("%d pending sync requests (nobody replies)", n), "—", "≤ 2 KB per pending request beyond the connection; pending returns to 0",
-		fmt.Sprintf("%.2f KB per request (connection alone %.1f KB); %s", perKB, connKB, pendingNote), ok}}
+		fmt.Sprintf("%.2f KB per request (connection alone %.1f KB); %s", perKB, connKB, pendingNote), v}}
 	details := []string{
 		fmt.Sprintf("%d pending requests (fresh ferry): RSS %.1f MB before, %.1f MB with %d idle connections, %.1f MB with a pending request on each (sampled %s after sending); answers %v, the first %s after sending",
 			n, mb(base), mb(idle), n, mb(pending), sampled.Round(time.Millisecond), statuses, first.Round(time.Millisecond)),
@@ -267,7 +270,10 @@ func (e *benchEnv) idleScenario(ctx context.Context) ([]row, []string, error) {
 		note += fmt.Sprintf("; only %d: the open-file hard limit is %d and this machine does not let a process raise it", n, limit)
 	}
 	rows := []row{{fmt.Sprintf("SSE idle subscribers (%d)", n), "—", goal,
-		fmt.Sprintf("%d held, %.1f KB each, connection included (%s)", len(conns), per, note), per <= 30 && len(conns) == want}}
+		fmt.Sprintf("%d held, %.1f KB each, connection included (%s)", len(conns), per, note), judge(spread{per}, 30, true)}}
+	if len(conns) < want {
+		rows[0].verdict = notMet
+	}
 	details := []string{fmt.Sprintf("%d idle SSE subscribers (fresh ferry): RSS %.1f MB before, %.1f MB with them; connected in %s; open-file limit %d",
 		n, mb(base), mb(held), time.Since(started).Round(time.Millisecond), limit)}
 	return rows, details, nil
