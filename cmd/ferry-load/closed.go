@@ -45,7 +45,7 @@ func (e *benchEnv) closedScenario(ctx context.Context) ([]row, []string, error) 
 		baseline: {name: "Fiber+franz-go", srv: e.kafka, path: "/v1/orders"},
 		{name: "ferry plain", srv: e.ferry, path: "/v1/plain/orders", what: "plain route (no auth, no schema, no key)", goalX: 0.90},
 		{name: "ferry full", srv: e.ferry, path: "/v1/full/orders", auth: true, what: "full route: JWT + scope + key template + JSON Schema", goalX: 0.80},
-		{name: "ferry full + RL", srv: e.ferry, path: "/v1/orders", auth: true, what: "full route + Redis rate limit", goalX: 0.70},
+		{name: "ferry full + RL", srv: e.ferry, path: "/v1/orders", auth: true, what: "full route + Redis rate limit (auth.rate_limits.local_lease 50ms)", goalX: 0.70},
 	}
 	ops := make([]Op, len(targets))
 	for i, t := range targets {
