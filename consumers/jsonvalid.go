@@ -6,18 +6,13 @@ import (
 	"math/bits"
 )
 
-// validJSON reports whether b is exactly one JSON value (RFC 8259) with
+// ValidJSON reports whether b is exactly one JSON value (RFC 8259) with
 // optional surrounding whitespace. It accepts what encoding/json's Valid
 // accepts, nesting limit included (FuzzValidJSON checks that), at about
-// three times its speed: the replay API checks every value it embeds. It
-// is a loop over an explicit stack of open containers, without a call per
-// token. Like json.Valid it does not check that strings are UTF-8; callers
-// check that with utf8.Valid.
-func validJSON(b []byte) bool { return ValidJSON(b) }
-
-// ValidJSON reports whether b is exactly one JSON value, as
-// encoding/json's Valid does, at about three times its speed (see
-// validJSON). It does not check that strings are UTF-8.
+// three times its speed: the replay API checks every value it embeds, and
+// a batch body is checked with it. It is a loop over an explicit stack of
+// open containers, without a call per token. Like json.Valid it does not
+// check that strings are UTF-8; callers check that with utf8.Valid.
 func ValidJSON(b []byte) bool {
 	var small [64]byte
 	stack := small[:0] // '{' or '[' per open container

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestValidJSONStrings checks validJSON against encoding/json on strings
+// TestValidJSONStrings checks ValidJSON against encoding/json on strings
 // of every length up to past where plainRun turns to longRun, with each
 // kind of special byte (or an escape) at each position, alone or after
 // another one: the cases where the word-at-a-time and the IndexByte scans
@@ -20,8 +20,8 @@ func TestValidJSONStrings(t *testing.T) {
 				for _, more := range []string{"", `"`, `\`, "\x01", `\"`} {
 					s := strings.Repeat("x", p) + sp + strings.Repeat("y", n-p) + more
 					for _, doc := range []string{`"` + s + `"`, `["` + s + `",1]`, `{"` + s + `":"` + s + `"}`} {
-						if got, want := validJSON([]byte(doc)), json.Valid([]byte(doc)); got != want {
-							t.Fatalf("validJSON(%q) = %v, json.Valid = %v", doc, got, want)
+						if got, want := ValidJSON([]byte(doc)), json.Valid([]byte(doc)); got != want {
+							t.Fatalf("ValidJSON(%q) = %v, json.Valid = %v", doc, got, want)
 						}
 					}
 				}

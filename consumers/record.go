@@ -98,7 +98,7 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 	switch {
 	case r.Value == nil:
 		dst = append(dst, "null}"...)
-	case len(r.Value) > 0 && utf8.Valid(r.Value) && validJSON(r.Value):
+	case len(r.Value) > 0 && utf8.Valid(r.Value) && ValidJSON(r.Value):
 		dst = appendCompact(dst, r.Value)
 		dst = append(dst, '}')
 	default:

@@ -130,7 +130,7 @@ func eventValue(size int) []byte {
 	return append(v, "]}"...)
 }
 
-// BenchmarkValidJSON compares validJSON with encoding/json.Valid on
+// BenchmarkValidJSON compares ValidJSON with encoding/json.Valid on
 // order-like events.
 //
 //	go test ./consumers -run '^$' -bench BenchmarkValidJSON
@@ -140,7 +140,7 @@ func BenchmarkValidJSON(b *testing.B) {
 		b.Run(fmt.Sprintf("ferry/value=%dB", size), func(b *testing.B) {
 			b.SetBytes(int64(len(v)))
 			for b.Loop() {
-				if !validJSON(v) {
+				if !ValidJSON(v) {
 					b.Fatal("invalid")
 				}
 			}

@@ -125,9 +125,9 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// FuzzValidJSON differentially tests validJSON against encoding/json.
+// FuzzValidJSON differentially tests ValidJSON against encoding/json.
 //
-// Invariant: validJSON(b) == json.Valid(b) for every input.
+// Invariant: ValidJSON(b) == json.Valid(b) for every input.
 func FuzzValidJSON(f *testing.F) {
 	for _, s := range []string{`{"a":[1,2.5e-3,-0,true,false,null,"x\u00e9\n"]}`, ` [] `, `{}`, `"`, `01`, `1.`, `-`, `1e`, `[1,]`,
 		`{"a" 1}`, `{"a":1,}`, "\"\x01\"", `"\x"`, `"\u12g4"`, `nul`, `[[[[]]]]`, "\xef\xbb\xbf{}", `1 2`, `{"a":{"b":[{}]}}`,
@@ -135,8 +135,8 @@ func FuzzValidJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), json.Valid(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
+		if got, want := ValidJSON(b), json.Valid(b); got != want {
+			t.Fatalf("ValidJSON(%q) = %v, json.Valid = %v", b, got, want)
 		}
 	})
 }
