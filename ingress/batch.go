@@ -210,7 +210,7 @@ func splitBatch(contentType string, body []byte) ([][]byte, error) {
 			if len(line) == 0 {
 				continue
 			}
-			if !json.Valid(line) {
+			if !consumers.ValidJSON(line) {
 				return nil, problem.New(problem.MalformedJSON, fmt.Sprintf("line %d of the NDJSON batch is not one JSON value", n+1))
 			}
 			out = append(out, bytes.Clone(line))
