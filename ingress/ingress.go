@@ -37,6 +37,7 @@ import (
 	"github.com/ferry-gw/ferry/ingress/hangup"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
+	"github.com/ferry-gw/ferry/ingress/netconn"
 	"github.com/ferry-gw/ferry/ingress/policy"
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -283,7 +284,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.lnMu.Unlock()
 		return nil
 	}
-	sl := &stopListener{Listener: ln}
+	sl := &stopListener{Listener: netconn.Listener{Listener: ln}}
 	s.ln = sl
 	s.lnMu.Unlock()
 	// A Shutdown from here on closes sl: fasthttp's Serve, even one that
