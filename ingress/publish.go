@@ -145,6 +145,9 @@ func parseMediaType(header string) (string, error) {
 	if header == "" {
 		return "", problem.New(problem.UnsupportedMedia, "Content-Type is missing; send application/json")
 	}
+	if header == fiber.MIMEApplicationJSON || header == fiber.MIMEApplicationJSONCharsetUTF8 {
+		return fiber.MIMEApplicationJSON, nil // the usual header: what mime.ParseMediaType returns, without its map
+	}
 	mt, _, err := mime.ParseMediaType(header)
 	if err != nil {
 		return "", problem.New(problem.UnsupportedMedia, "Content-Type is malformed; send application/json")

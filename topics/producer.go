@@ -180,10 +180,17 @@ func outcome(err error) string {
 // one when a record times out while retrying), else what the client saw.
 // The set of values is small and fixed, so it is safe as a label.
 func errorCode(err error) string {
+	if err == nil {
+		return "" // inlined: the success path skips failureCode's allocation
+	}
+	return failureCode(err)
+}
+
+// failureCode is errorCode for a non-nil err; its errors.As target
+// escapes to the heap.
+func failureCode(err error) string {
 	var ke *kerr.Error
 	switch {
-	case err == nil:
-		return ""
 	case errors.As(err, &ke):
 		return ke.Message
 	case errors.Is(err, kgo.ErrRecordTimeout):
