@@ -71,6 +71,7 @@ type fastNode struct {
 	// Strings.
 	minLen, maxLen int // -1: no bound
 	pattern        *regexp.Regexp
+	run            *asciiRun // pattern's verdict without the regexp engine, when it is that simple
 	format         func(any) bool
 	enum           []string // allowed strings, when hasEnum
 	hasEnum        bool
@@ -150,6 +151,9 @@ func (c *fastCompiler) node(s *jsonschema.Schema) *fastNode {
 		return nil
 	}
 	n := &fastNode{minLen: s.MinLength, maxLen: s.MaxLength, minItems: s.MinItems, maxItems: s.MaxItems, pattern: s.Pattern}
+	if s.Pattern != nil {
+		n.run = compileASCIIRun(s.Pattern.String())
+	}
 	c.done[s] = n // before the children: schemas may recurse through properties and items
 	if s.Always != nil {
 		if *s.Always {
@@ -482,7 +486,11 @@ func (n *fastNode) checkString(s []byte) fastVerdict {
 			return fastInvalid
 		}
 	}
-	if n.pattern != nil && !n.pattern.Match(s) {
+	if n.run != nil {
+		if !n.run.match(s) {
+			return fastInvalid
+		}
+	} else if n.pattern != nil && !n.pattern.Match(s) {
 		return fastInvalid
 	}
 	if n.hasEnum {
