@@ -40,7 +40,7 @@ var internal = map[string]struct {
 	"cmd/ferry":      {[]string{"*"}, "main wires everything (DESIGN.md)"},
 	"cmd/ferry-load": {[]string{"*"}, "the load generator drives ferry from outside"},
 
-	"ingress":                     {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/hangup", "ingress/netconn", "ingress/clientaddr", "ingress/groupwire", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view", "consumers/group"}, "the Fiber app sits on top of the packages below it"},
+	"ingress":                     {[]string{"ingress/problem", "ingress/identity", "ingress/policy", "ingress/apidocs", "ingress/stream", "ingress/socket", "ingress/hangup", "ingress/netconn", "ingress/accesslog", "ingress/clientaddr", "ingress/groupwire", "ingress/metrics", "topics", "schemas", "correlator", "consumers", "consumers/view", "consumers/group"}, "the Fiber app sits on top of the packages below it"},
 	"ingress/problem":             {nil, "the problem catalog is imported by all and imports none of them"},
 	"ingress/identity":            {nil, "credentials -> Principal is plain Go, testable without a server"},
 	"ingress/policy":              {[]string{"ingress/identity", "topics"}, "decisions over a principal and a route's limits"},
@@ -50,6 +50,7 @@ var internal = map[string]struct {
 	"ingress/clientaddr":          {nil, "a request's client address from its peer and the proxy header is plain net/netip"},
 	"ingress/groupwire":           {[]string{"ingress/problem", "consumers", "consumers/group", "topics"}, "the consumer group endpoints' wire format: plain data in, plain data out"},
 	"ingress/hangup":              {nil, "noticing a client that left needs only its socket: the standard library"},
+	"ingress/accesslog":           {nil, "an access line is bytes in slog's JSON layout: the standard library"},
 	"ingress/netconn":             {nil, "reading a request in one system call needs only the socket: the standard library"},
 	"ingress/metrics":             {[]string{"topics", "correlator"}, "the Recorder implements topics' and correlator's Observer interfaces"},
 	"ingress/console/consoletest": {nil, "the headless Chromium of the browser tests, shared by ingress and cmd/ferry"},

@@ -21,6 +21,7 @@ package ingress
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,7 +55,9 @@ type Server struct {
 	deps   Deps
 	log    *slog.Logger
 	access *slog.Logger
-	ready  atomic.Bool
+	// accessOut, when set, takes the access lines directly (WithAccessLines).
+	accessOut io.Writer
+	ready     atomic.Bool
 
 	accessLevel slog.Level
 	metrics     *metrics.Recorder // nil: off
@@ -157,6 +160,13 @@ type Option func(*Server)
 
 // WithLogger sets the logger, overriding the default of slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithAccessLines writes the access lines to w, the writer of the
+// logger's slog.JSONHandler (with no attributes added by With), in the
+// handler's layout but without slog's per-attribute work
+// (ingress/accesslog); the logger still decides whether they are enabled.
+// Without it they go through the logger.
+func WithAccessLines(w io.Writer) Option { return func(s *Server) { s.accessOut = w } }
 
 // WithAuth sets what the auth middleware takes from the `auth` section
 // (the API key header, which challenges to send, the rate-limit and

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ferry-gw/ferry/ingress/accesslog"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/policy"
@@ -134,32 +135,60 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 }
 
 func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
-		slog.String("request_id", ri.id),
-		slog.String("method", c.Method()),
-		slog.String("path", c.Path()),
-		slog.String("route", ri.route),
-		slog.Int("status", c.Response().StatusCode()),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-		slog.String("trace_id", traceID(ri.traceParent)),
-	)
-	attrs = append(attrs, slog.String("client_address", s.clientAddr(c)))
+	if s.accessOut != nil {
+		l := accesslog.Begin(time.Now(), s.accessLevel, "request", "log", "access")
+		s.accessFields(c, ri, d, l)
+		_ = l.End(s.accessOut)
+		return
+	}
+	a := attrSink{attrs: make([]slog.Attr, 0, 16)}
+	s.accessFields(c, ri, d, &a)
+	s.access.LogAttrs(c.UserContext(), s.accessLevel, "request", a.attrs...)
+}
+
+// accessSink takes an access line's attributes: an *accesslog.Line (JSON
+// logs, WithAccessLines) or an attrSink (through slog).
+type accessSink interface {
+	Str(key, value string)
+	Int(key string, v int64)
+	Float(key string, v float64)
+}
+
+// accessFields hands out the attributes of the request's access line,
+// in their order.
+func (s *Server) accessFields(c *fiber.Ctx, ri *reqInfo, d time.Duration, out accessSink) {
+	out.Str("request_id", ri.id)
+	out.Str("method", c.Method())
+	out.Str("path", c.Path())
+	out.Str("route", ri.route)
+	out.Int("status", int64(c.Response().StatusCode()))
+	out.Float("duration_ms", float64(d.Microseconds())/1000)
+	out.Str("trace_id", traceID(ri.traceParent))
+	out.Str("client_address", s.clientAddr(c))
 	if ri.principal != nil && ri.principal.ID != "" {
-		attrs = append(attrs, slog.String("principal", ri.principal.ID))
+		out.Str("principal", ri.principal.ID)
 	}
 	if ri.produced {
-		attrs = append(attrs, slog.String("topic", ri.topic), slog.Int("partition", int(ri.partition)), slog.Int64("offset", ri.offset))
+		out.Str("topic", ri.topic)
+		out.Int("partition", int64(ri.partition))
+		out.Int("offset", ri.offset)
 	}
 	if ri.cause != nil {
-		attrs = append(attrs, slog.String("err", ri.cause.Error()))
+		out.Str("err", ri.cause.Error())
 	}
 	if n := s.cfg.AccessLogBodyBytes; n > 0 {
 		body := c.Request().Body() // as received: never decompressed here
-		attrs = append(attrs, slog.Int("body_bytes", len(body)), slog.String("body", truncate(body, n)))
+		out.Int("body_bytes", int64(len(body)))
+		out.Str("body", truncate(body, n))
 	}
-	s.access.LogAttrs(c.UserContext(), s.accessLevel, "request", attrs...)
 }
+
+// attrSink gathers an access line's attributes for slog.
+type attrSink struct{ attrs []slog.Attr }
+
+func (a *attrSink) Str(key, value string)       { a.attrs = append(a.attrs, slog.String(key, value)) }
+func (a *attrSink) Int(key string, v int64)     { a.attrs = append(a.attrs, slog.Int64(key, v)) }
+func (a *attrSink) Float(key string, v float64) { a.attrs = append(a.attrs, slog.Float64(key, v)) }
 
 // truncate returns b, cut to at most n bytes at a UTF-8 boundary and marked
 // with "…" when cut, as a new string.

@@ -64,6 +64,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		defer func() { stop(); <-done }() // the last lines, after serve returned
 		out = buf
 	}
+	if cfg.Log.Format != "text" {
+		opts.accessOut = out
+	}
 	return serve(ctx, cfg, newLogger(cfg.Log, out), opts)
 }
 
@@ -75,6 +78,9 @@ type serveOptions struct {
 	// echo runs the demo echo responder in-process, so that the
 	// quickstart's request/response routes answer (make run).
 	echo bool
+	// accessOut, when set, is the JSON log's writer: access lines are
+	// written to it directly (ingress.WithAccessLines).
+	accessOut io.Writer
 }
 
 // closeNotice is the shortest time between SIGTERM and closing the
@@ -298,6 +304,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		srvOpts := append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(c.Auth), apiDocs(c, seeds),
 			ingress.WithKafkaBreaker(cfg.Kafka.CircuitBreaker), ingress.WithConfigInfo(ingress.ConfigInfo{Hash: c.hash, LoadedAt: c.loadedAt})},
 			tel.serverOptions()...)
+		if opts.accessOut != nil {
+			srvOpts = append(srvOpts, ingress.WithAccessLines(opts.accessOut))
+		}
 		if c.Console.Enabled {
 			h, err := console.Handler()
 			if err != nil {
