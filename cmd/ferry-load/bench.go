@@ -43,8 +43,6 @@ type benchEnv struct {
 	redis     string   // which Redis ferry uses, for the report
 	sections  []string // markdown sections scenarios add after the table
 	bounds    []string // what bounds a goal on this machine, from this run's figures
-	bareMax   float64  // the bare Fiber baseline's max publish rate, once measured
-	kafkaMax  float64  // the Fiber + franz-go baseline's, once measured
 }
 
 // server is a process under test.

@@ -150,9 +150,11 @@ func (rt *rawRoundTrip) close() {
 	rt.prod.Close()
 }
 
-// replyScenarios measures ferry's sync route against the raw round trip:
-// at 1,000 req/s (latency deltas) and at the highest rate each holds with
-// p99 under 10 ms.
+// replyScenarios measures ferry's sync route: at 1,000 req/s against the
+// raw round trip (latency deltas), and its highest rate with p99 under
+// 10 ms against the minimal Fiber + franz-go publish handler's at the
+// same bound, swept in lockstep; the raw round trip's max is swept once
+// for information.
 func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) {
 	rt, err := newRawRoundTrip(ctx, e.brokers, "bench.raw.requests", "bench.raw.replies")
 	if err != nil {
@@ -196,9 +198,17 @@ func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) 
 		details = append(details, fmt.Sprintf("  round %d: ferry          %s", round+1, f), fmt.Sprintf("           raw round trip %s", r))
 	}
 
+	// The max rate at p99 < 10 ms is swept in lockstep against the issue's
+	// baseline, the minimal Fiber + franz-go publish handler, given the
+	// same body at the same bound: what an HTTP front end producing the
+	// request costs before any reply comes back.
 	const p99 = 10 * time.Millisecond
-	const ferry, raw = 0, 1
-	names := []string{ferry: "ferry", raw: "raw round trip"}
+	const ferry, kafka = 0, 1
+	names := []string{ferry: "ferry", kafka: "Fiber+franz-go"}
+	kt, err := newHTTPTarget("POST", e.kafka.url+"/v1/orders", rawRequestBody, 202, 512, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
 	run := func(op Op) func(float64) Result {
 		return func(rate float64) Result {
 			return runOpenLoop(ctx, Plan{Rate: rate, Duration: e.step, Workers: 512, Grace: 2 * time.Second}, op)
@@ -206,13 +216,20 @@ func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) 
 	}
 	rounds := e.jointRounds(ctx, "request-reply sweep", 1000, p99, names, []sweepSide{
 		ferry: {run: run(ht.op), start: 2000},
-		raw:   {run: run(rt.op), start: 16000},
+		kafka: {run: run(kt.op), start: 2000},
 	})
-	ratio, ferryMax, rawMax := ratios(rounds, ferry, raw), maxes(rounds, ferry), maxes(rounds, raw)
+	ratio, ferryMax, kafkaMax := ratios(rounds, ferry, kafka), maxes(rounds, ferry), maxes(rounds, kafka)
 
-	if e.bareMax > 0 && rawMax.median() > 0 && e.bareMax/rawMax.median() < 0.70 {
-		e.bounds = append(e.bounds, fmt.Sprintf("request-reply max rate: the raw round trip runs inside the load tool, with no HTTP; bare Fiber answering 202 and doing nothing else reaches %.2fx of it (%.0f/s vs %.0f/s, medians), so no HTTP front end meets 0.70x here. ferry's request-reply max (%.0f/s, p99 < 10 ms) is %.2fx of the Fiber + franz-go publish max (%.0f/s, p99 < 5 ms), the HTTP + produce ceiling.",
-			e.bareMax/rawMax.median(), e.bareMax, rawMax.median(), ferryMax.median(), ferryMax.median()/max(e.kafkaMax, 1), e.kafkaMax))
+	// For information only, one cold sweep: the raw round trip's max at
+	// the same bound, the Kafka part of a request-reply without HTTP.
+	fmt.Fprintf(e.stderr, "raw round trip sweep (information)\n")
+	rawBest, _ := sweepRates(ctx, 16000, e.steps, p99, run(rt.op), func(r Result) { fmt.Fprintf(e.stderr, "  %-16s %s\n", "raw round trip", r) })
+	rawMax := 0.0
+	if rawBest.Hist != nil {
+		rawMax = rawBest.Plan.Rate
+	}
+	if ratio.median() < 0.70 {
+		e.bounds = append(e.bounds, replyBound(ferryMax.median(), kafkaMax.median(), rawMax))
 	}
 	fixedVerdict := all(judge(d50, 0.3, true), judge(d99, 1, true))
 	note := ""
@@ -224,10 +241,28 @@ func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) 
 			fmt.Sprintf("Δp50 %s, Δp99 %s (p50 %s vs %s, p99 %s vs %s)%s",
 				d50.format("%+.2f", " ms"), d99.format("%+.2f", " ms"), ferry50.brief("%.2f", ""), raw50.brief("%.2f", " ms"), ferry99.brief("%.2f", ""), raw99.brief("%.2f", " ms"), note),
 			fixedVerdict},
-		{"request-reply max rate at p99 < 10 ms", "raw round trip max rate", "≥ 0.70x",
-			fmt.Sprintf("%s; max %s vs %s", ratio.format("%.2f", "x"), ferryMax.brief("%.0f", "/s"), rawMax.brief("%.0f", "/s")), judge(ratio, 0.70, false)},
+		{"request-reply max rate at p99 < 10 ms", "minimal Fiber handler calling franz-go on the same broker (publish, same body, same bound)", "≥ 0.70x its max rate",
+			fmt.Sprintf("%s; max %s vs %s", ratio.format("%.2f", "x"), ferryMax.brief("%.0f", "/s"), kafkaMax.brief("%.0f", "/s")), judge(ratio, 0.70, false)},
 	}
 	details = append([]string{fmt.Sprintf("request-reply at %d/s, interleaved rounds:", rate)}, details...)
-	details = append(details, "request-reply max rate at p99 < 10 ms, swept in lockstep:", "  "+jointSummary(rounds, names, p99))
-	return rows, append(details, roundLines(rounds, names)...), nil
+	details = append(details, "request-reply max rate at p99 < 10 ms, ferry's sync route and the Fiber + franz-go publish handler swept in lockstep:", "  "+jointSummary(rounds, names, p99))
+	details = append(details, roundLines(rounds, names)...)
+	details = append(details, fmt.Sprintf("raw franz-go round trip (no HTTP, in the load tool), one cold sweep, for information: max %.0f/s at p99 < 10 ms", rawMax))
+	return rows, details, nil
+}
+
+// replyBound says what bounds the request-reply goal, from the sweep's
+// medians and the raw round trip's max (0 if it met the bound nowhere).
+func replyBound(ferryMax, kafkaMax, rawMax float64) string {
+	s := fmt.Sprintf("request-reply max rate: ferry's sync route (%.0f/s at p99 < 10 ms, median) does what the Fiber + franz-go publish handler does (%.0f/s at the same bound): HTTP and one acked produce; then the reply comes back: the echo responder (`ferry respond --echo`, a process of its own on the same cores) consumes the request and produces the reply, and ferry consumes it and wakes the waiting request, which the publish handler never pays for.",
+		ferryMax, kafkaMax)
+	switch {
+	case rawMax <= 0:
+		return s + " The raw franz-go round trip (no HTTP) met the bound at no rate in its sweep."
+	case kafkaMax > 0 && rawMax < 0.70*kafkaMax:
+		return s + fmt.Sprintf(" The Kafka round trip alone, with no HTTP (raw franz-go round trip in the load tool), reaches %.0f/s, %.2fx of the publish handler: no HTTP gateway in front of it reaches 0.70x on this machine.", rawMax, rawMax/kafkaMax)
+	case kafkaMax > 0:
+		return s + fmt.Sprintf(" The Kafka round trip alone, with no HTTP (raw franz-go round trip in the load tool), reaches %.0f/s, %.2fx of the publish handler, so the round trip itself leaves room for the goal; what ferry adds on top (HTTP, the correlator, the responder's SDK) is the gap.", rawMax, rawMax/kafkaMax)
+	}
+	return s
 }
