@@ -259,6 +259,34 @@ func (e *benchEnv) startFerry(ctx context.Context) error {
 	return nil
 }
 
+// peerConfig is the config of further ferry instances on the first
+// one's broker (scenario idle).
+const peerConfig = "testdata/bench/ferry-peer.yaml"
+
+// startPeer starts a further ferry process on a port of its own, with
+// the first one's embedded broker as its Kafka (kafka.brokers) and the
+// same Redis, and waits until it is ready. The caller stops it.
+func (e *benchEnv) startPeer(ctx context.Context, name string) (*server, error) {
+	listen := freeAddr()
+	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", peerConfig)
+	cmd.Env = append(os.Environ(), "FERRY_LISTEN="+listen, "FERRY_BROKERS="+e.brokers)
+	for _, kv := range e.ferryEnv {
+		if strings.HasPrefix(kv, "FERRY_REDIS_URL=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Stderr = os.Stderr // log level warn: only problems
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := newServer(name, "http://"+listen, cmd)
+	if err := waitReady(ctx, p.url+"/readyz", 30*time.Second); err != nil {
+		p.stopProcess()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
 // restartFerry gives a memory scenario a fresh ferry process, whose RSS
 // no earlier scenario has grown. The embedded broker restarts with it on
 // the same address but an empty data directory: reloading the records of

@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return baselineCmd(ctx, args[1:], stdout)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "hold-sse": // the idle scenario's child processes (hold.go)
+		return holdCmd(ctx, args[1:], os.Stdin, stdout)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
