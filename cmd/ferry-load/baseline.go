@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -45,6 +46,31 @@ func kafkaApp(cl *kgo.Client, topic string) *fiber.App {
 	return app
 }
 
+// pendingApp is the floor under a pending synchronous request: fasthttp
+// and Fiber with ferry's server settings (ingress.Config's defaults:
+// 16 KB read buffer, read timeout 30 s, idle timeout 120 s, read buffers
+// released while waiting), one POST route whose handler waits for one
+// timer, as ferry's waiter does, and then answers 202, and GET /healthz.
+// What a pending request holds here is fasthttp's RequestCtx, Fiber's Ctx,
+// the handler's goroutine and the timer; ferry's own share is what it
+// holds beyond that. GET /pending says how many requests wait, as
+// ferry_correlator_pending does for ferry.
+func pendingApp(hold time.Duration) *fiber.App {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, ReadBufferSize: 16 << 10, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 120 * time.Second, ReduceMemoryUsage: true, DisablePreParseMultipartForm: true})
+	var waiting atomic.Int64
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
+	app.Get("/pending", func(c *fiber.Ctx) error { return c.SendString(strconv.FormatInt(waiting.Load(), 10)) })
+	app.Post("/*", func(c *fiber.Ctx) error {
+		waiting.Add(1)
+		defer waiting.Add(-1)
+		t := time.NewTimer(hold)
+		<-t.C
+		return c.SendStatus(fiber.StatusAccepted)
+	})
+	return app
+}
+
 // serveApp serves app on a free loopback port until ctx ends and returns
 // its base URL.
 func serveApp(ctx context.Context, app *fiber.App) (string, error) {
@@ -62,8 +88,9 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma-separated (kafka)")
 	topic := fs.String("topic", "bench.baseline", "topic to produce to (kafka)")
+	hold := fs.Duration("hold", 15*time.Second, "how long each POST waits before its 202 (pending)")
 	if len(args) == 0 {
-		return errors.New("baseline: want bare, kafka or sse")
+		return errors.New("baseline: want bare, kafka, sse or pending")
 	}
 	kind := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -75,6 +102,8 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		app = bareApp()
 	case "sse":
 		app = broadcasterApp()
+	case "pending":
+		app = pendingApp(*hold)
 	case "kafka":
 		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ProducerLinger(0),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.AllowAutoTopicCreation())

@@ -43,8 +43,6 @@ type benchEnv struct {
 	redis     string   // which Redis ferry uses, for the report
 	sections  []string // markdown sections scenarios add after the table
 	bounds    []string // what bounds a goal on this machine, from this run's figures
-	bareMax   float64  // the bare Fiber baseline's max publish rate, once measured
-	kafkaMax  float64  // the Fiber + franz-go baseline's, once measured
 }
 
 // server is a process under test.
@@ -261,6 +259,34 @@ func (e *benchEnv) startFerry(ctx context.Context) error {
 	return nil
 }
 
+// peerConfig is the config of further ferry instances on the first
+// one's broker (scenario idle).
+const peerConfig = "testdata/bench/ferry-peer.yaml"
+
+// startPeer starts a further ferry process on a port of its own, with
+// the first one's embedded broker as its Kafka (kafka.brokers) and the
+// same Redis, and waits until it is ready. The caller stops it.
+func (e *benchEnv) startPeer(ctx context.Context, name string) (*server, error) {
+	listen := freeAddr()
+	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", peerConfig)
+	cmd.Env = append(os.Environ(), "FERRY_LISTEN="+listen, "FERRY_BROKERS="+e.brokers)
+	for _, kv := range e.ferryEnv {
+		if strings.HasPrefix(kv, "FERRY_REDIS_URL=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Stderr = os.Stderr // log level warn: only problems
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := newServer(name, "http://"+listen, cmd)
+	if err := waitReady(ctx, p.url+"/readyz", 30*time.Second); err != nil {
+		p.stopProcess()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
 // restartFerry gives a memory scenario a fresh ferry process, whose RSS
 // no earlier scenario has grown. The embedded broker restarts with it on
 // the same address but an empty data directory: reloading the records of
@@ -405,7 +431,7 @@ func (e *benchEnv) report(runs []outcome, took time.Duration) string {
 	fmt.Fprintf(&b, "# ferry benchmarks\n\n`make bench` (`ferry-load bench --runs %d`), %s run, %s, took %s.\n\n", len(runs), mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s/%s. Every goal is a ratio against a baseline measured in the same run, on the same broker (ferry's embedded kfake), with the same load generator (cmd/ferry-load); open-loop latencies are from each request's intended send time. ferry's rate limits and idempotency use: %s.\n\n",
 		cpuModel(), runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, e.redis)
-	fmt.Fprintf(&b, "How to read it: each figure is the median of %d interleaved rounds, with the lowest and highest round in parentheses. A goal is met (yes) when every round meets it, not met (no) when none does, and within noise when its threshold lies inside the rounds' range, so that the median alone would decide by chance. The memory scenarios (idle subscribers, pending requests) measure once per run, on a fresh ferry. ", e.rounds)
+	fmt.Fprintf(&b, "How to read it: each figure is the median of %d interleaved rounds, with the lowest and highest round in parentheses. A goal is met (yes) when every round meets it, not met (no) when none does, and within noise when its threshold lies inside the rounds' range, so that the median alone would decide by chance. The idle-subscriber scenario measures once per run, on fresh ferry processes; the pending-request scenario takes %d interleaved rounds, a fresh ferry and a fresh floor in each. ", e.rounds, e.pendingRounds())
 	if len(runs) > 1 {
 		fmt.Fprintf(&b, "The whole bench ran %d times, each on fresh processes; stable says whether the verdicts agree (yes), differ only through a run within noise (within noise), or contradict each other (NO).", len(runs))
 	}

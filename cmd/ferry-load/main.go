@@ -40,7 +40,7 @@ func main() {
 const usage = `usage:
   ferry-load publish  --url URL [--body FILE] [-H 'Name: value'] (--rate R | --sweep [--p99 5ms] | --closed [--conns 64]) [--duration 10s] [--pid PID]
   ferry-load request-reply --url URL ...   (same flags; a 200 is success)
-  ferry-load baseline bare|kafka|sse [--brokers host:port --topic T]
+  ferry-load baseline bare|kafka|sse|pending [--brokers host:port --topic T] [--hold 15s]
   ferry-load bench [--quick] [--runs 2] [--only publish,closed,...] [--ferry bin/ferry] [--out BENCHMARKS.md]
 `
 
@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return baselineCmd(ctx, args[1:], stdout)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "hold-sse": // the idle scenario's child processes (hold.go)
+		return holdCmd(ctx, args[1:], os.Stdin, stdout)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])

@@ -42,7 +42,6 @@ func (e *benchEnv) publishScenarios(ctx context.Context) ([]row, []string, error
 	rounds := e.jointRounds(ctx, "publish sweep", 1000, p99, names, sides)
 	vsBare, vsKafka := ratios(rounds, ferry, bare), ratios(rounds, ferry, kafka)
 	ferryMax, bareMax, kafkaMax := maxes(rounds, ferry), maxes(rounds, bare), maxes(rounds, kafka)
-	e.bareMax, e.kafkaMax = bareMax.median(), kafkaMax.median()
 
 	// Latency at half of ferry's (median) max rate, interleaved rounds.
 	half := ferryMax.median() / 2

@@ -150,9 +150,11 @@ func (rt *rawRoundTrip) close() {
 	rt.prod.Close()
 }
 
-// replyScenarios measures ferry's sync route against the raw round trip:
-// at 1,000 req/s (latency deltas) and at the highest rate each holds with
-// p99 under 10 ms.
+// replyScenarios measures ferry's sync route: at 1,000 req/s against the
+// raw round trip (latency deltas), and its highest rate with p99 under
+// 10 ms against the minimal Fiber + franz-go publish handler's at the
+// same bound, swept in lockstep; the raw round trip's max is swept once
+// for information.
 func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) {
 	rt, err := newRawRoundTrip(ctx, e.brokers, "bench.raw.requests", "bench.raw.replies")
 	if err != nil {
@@ -196,9 +198,17 @@ func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) 
 		details = append(details, fmt.Sprintf("  round %d: ferry          %s", round+1, f), fmt.Sprintf("           raw round trip %s", r))
 	}
 
+	// The max rate at p99 < 10 ms is swept in lockstep against the issue's
+	// baseline, the minimal Fiber + franz-go publish handler, given the
+	// same body at the same bound: what an HTTP front end producing the
+	// request costs before any reply comes back.
 	const p99 = 10 * time.Millisecond
-	const ferry, raw = 0, 1
-	names := []string{ferry: "ferry", raw: "raw round trip"}
+	const ferry, kafka = 0, 1
+	names := []string{ferry: "ferry", kafka: "Fiber+franz-go"}
+	kt, err := newHTTPTarget("POST", e.kafka.url+"/v1/orders", rawRequestBody, 202, 512, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
 	run := func(op Op) func(float64) Result {
 		return func(rate float64) Result {
 			return runOpenLoop(ctx, Plan{Rate: rate, Duration: e.step, Workers: 512, Grace: 2 * time.Second}, op)
@@ -206,13 +216,31 @@ func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) 
 	}
 	rounds := e.jointRounds(ctx, "request-reply sweep", 1000, p99, names, []sweepSide{
 		ferry: {run: run(ht.op), start: 2000},
-		raw:   {run: run(rt.op), start: 16000},
+		kafka: {run: run(kt.op), start: 2000},
 	})
-	ratio, ferryMax, rawMax := ratios(rounds, ferry, raw), maxes(rounds, ferry), maxes(rounds, raw)
+	ratio, ferryMax, kafkaMax := ratios(rounds, ferry, kafka), maxes(rounds, ferry), maxes(rounds, kafka)
 
-	if e.bareMax > 0 && rawMax.median() > 0 && e.bareMax/rawMax.median() < 0.70 {
-		e.bounds = append(e.bounds, fmt.Sprintf("request-reply max rate: the raw round trip runs inside the load tool, with no HTTP; bare Fiber answering 202 and doing nothing else reaches %.2fx of it (%.0f/s vs %.0f/s, medians), so no HTTP front end meets 0.70x here. ferry's request-reply max (%.0f/s, p99 < 10 ms) is %.2fx of the Fiber + franz-go publish max (%.0f/s, p99 < 5 ms), the HTTP + produce ceiling.",
-			e.bareMax/rawMax.median(), e.bareMax, rawMax.median(), ferryMax.median(), ferryMax.median()/max(e.kafkaMax, 1), e.kafkaMax))
+	// For information only: the raw round trip's max at the same bound,
+	// the Kafka part of a request-reply without HTTP, swept as many
+	// rounds as the others (the first cold, the later ones from the
+	// median max before them), after them: one sweep alone is as likely
+	// to meet a stall of the shared machine as not.
+	var rawMax spread
+	for round := range e.rounds {
+		fmt.Fprintf(e.stderr, "raw round trip sweep (information), round %d\n", round+1)
+		sw := newSweeper(16000, rawMax.median(), p99)
+		for i := 0; i < e.steps && !sw.done() && ctx.Err() == nil; i++ {
+			r := run(rt.op)(sw.rate)
+			fmt.Fprintf(e.stderr, "  %-16s %s\n", "raw round trip", r)
+			sw.record(r)
+			if !r.meets(p99) {
+				time.Sleep(settle)
+			}
+		}
+		rawMax = append(rawMax, sw.max())
+	}
+	if ratio.median() < 0.70 {
+		e.bounds = append(e.bounds, replyBound(ferryMax.median(), kafkaMax.median(), rawMax))
 	}
 	fixedVerdict := all(judge(d50, 0.3, true), judge(d99, 1, true))
 	note := ""
@@ -224,10 +252,30 @@ func (e *benchEnv) replyScenarios(ctx context.Context) ([]row, []string, error) 
 			fmt.Sprintf("Δp50 %s, Δp99 %s (p50 %s vs %s, p99 %s vs %s)%s",
 				d50.format("%+.2f", " ms"), d99.format("%+.2f", " ms"), ferry50.brief("%.2f", ""), raw50.brief("%.2f", " ms"), ferry99.brief("%.2f", ""), raw99.brief("%.2f", " ms"), note),
 			fixedVerdict},
-		{"request-reply max rate at p99 < 10 ms", "raw round trip max rate", "≥ 0.70x",
-			fmt.Sprintf("%s; max %s vs %s", ratio.format("%.2f", "x"), ferryMax.brief("%.0f", "/s"), rawMax.brief("%.0f", "/s")), judge(ratio, 0.70, false)},
+		{"request-reply max rate at p99 < 10 ms", "minimal Fiber handler calling franz-go on the same broker (publish, same body, same bound)", "≥ 0.70x its max rate",
+			fmt.Sprintf("%s; max %s vs %s", ratio.format("%.2f", "x"), ferryMax.brief("%.0f", "/s"), kafkaMax.brief("%.0f", "/s")), judge(ratio, 0.70, false)},
 	}
 	details = append([]string{fmt.Sprintf("request-reply at %d/s, interleaved rounds:", rate)}, details...)
-	details = append(details, "request-reply max rate at p99 < 10 ms, swept in lockstep:", "  "+jointSummary(rounds, names, p99))
-	return rows, append(details, roundLines(rounds, names)...), nil
+	details = append(details, "request-reply max rate at p99 < 10 ms, ferry's sync route and the Fiber + franz-go publish handler swept in lockstep:", "  "+jointSummary(rounds, names, p99))
+	details = append(details, roundLines(rounds, names)...)
+	details = append(details, fmt.Sprintf("raw franz-go round trip (no HTTP, in the load tool), swept after them, for information: max %s at p99 < 10 ms", rawMax.format("%.0f", "/s")))
+	return rows, details, nil
+}
+
+// replyBound says what bounds the request-reply goal, from the sweep's
+// medians and the raw round trip's max in each of its rounds.
+func replyBound(ferryMax, kafkaMax float64, rawMax spread) string {
+	s := fmt.Sprintf("request-reply max rate: ferry's sync route (%.0f/s at p99 < 10 ms, median) does what the Fiber + franz-go publish handler does (%.0f/s at the same bound): HTTP and one acked produce; then the reply comes back: the echo responder (`ferry respond --echo`, a process of its own on the same cores) consumes the request and produces the reply, and ferry consumes it and wakes the waiting request, which the publish handler never pays for.",
+		ferryMax, kafkaMax)
+	raw := fmt.Sprintf(" The Kafka round trip alone, with no HTTP (raw franz-go round trip in the load tool), reaches %s", rawMax.brief("%.0f", "/s"))
+	switch {
+	case len(rawMax) == 0 || kafkaMax <= 0:
+		return s
+	case rawMax.max() < 0.70*kafkaMax:
+		// Even its best round: a request-reply includes that round trip.
+		return s + raw + fmt.Sprintf(", under 0.70x of the publish handler in every round (%.2fx at the median): no HTTP gateway in front of it reaches the goal on this machine.", rawMax.median()/kafkaMax)
+	case rawMax.min() >= 0.70*kafkaMax:
+		return s + raw + fmt.Sprintf(", %.2fx of the publish handler at the median and above 0.70x in every round: the round trip itself leaves room for the goal, and what ferry adds on top (HTTP, the correlator, the responder) is the gap.", rawMax.median()/kafkaMax)
+	}
+	return s + raw + fmt.Sprintf(", %.2fx of the publish handler at the median, on both sides of 0.70x over its rounds: whether the round trip itself leaves room for the goal is within noise here.", rawMax.median()/kafkaMax)
 }
