@@ -2,6 +2,7 @@ package ingress_test
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ func (ackProducer) Produce(_ context.Context, m *topics.Message) (topics.Positio
 // BenchmarkPublish drives the publish path through app.Handler() with a
 // reused fasthttp.RequestCtx: request id, trace context, media type, schema
 // validation (for the order route), key template, record encoding and the
-// 202 body, plus the access log line (to io.Discard). "broker" produces to
+// 202 body, plus the access log line (to io.Discard; as bin/ferry writes
+// it with JSON logs, or through slog as with text logs). "broker" produces to
 // an in-process kfake and waits for its acknowledgement.
 //
 // Run: go test -run '^$' -bench Publish -benchmem ./ingress
@@ -44,13 +46,19 @@ func BenchmarkPublish(b *testing.B) {
 	for _, bc := range []struct {
 		name, path string
 		producer   ingress.Producer
+		slog       bool // access lines through slog (text logs), not ingress/accesslog (JSON logs)
 	}{
-		{"route=anything/producer=ack", "/v1/anything", ackProducer{}},
-		{"route=order-schema/producer=ack", "/v1/orders", ackProducer{}},
-		{"route=order-schema/producer=broker", "/v1/orders", kafka},
+		{"route=anything/producer=ack", "/v1/anything", ackProducer{}, false},
+		{"route=anything/producer=ack/access=slog", "/v1/anything", ackProducer{}, true},
+		{"route=order-schema/producer=ack", "/v1/orders", ackProducer{}, false},
+		{"route=order-schema/producer=broker", "/v1/orders", kafka, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: bc.producer, Validator: set}, ingress.WithLogger(testLogger()))
+			opts := []ingress.Option{ingress.WithLogger(testLogger())}
+			if !bc.slog {
+				opts = append(opts, ingress.WithAccessLines(io.Discard))
+			}
+			srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: bc.producer, Validator: set}, opts...)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -281,6 +281,7 @@ func readStatus(tb testing.TB, kc keptConn) int {
 // bound is on the share, not the total, which fasthttp's part and that
 // stack noise carried over 4 KiB in 1 of 3 runs.
 const pendingShareLimit = 2048
+
 // memStats reads the memory statistics after a collection.
 func memStats() runtime.MemStats {
 	runtime.GC()

@@ -63,6 +63,18 @@ func info(c *fiber.Ctx) *reqInfo {
 }
 
 // newRequestID returns 16 random bytes in hex.
+// newRequestIDs returns a new request id and a new traceparent, both
+// random, from one random read and in one string.
+func newRequestIDs() (id, traceParent string) {
+	var rnd [16 + 24]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails (Go 1.24+)
+	var b [32 + topics.TraceParentLen]byte
+	hex.Encode(b[:32], rnd[:16])
+	topics.AppendTraceParent(b[32:32], (*[24]byte)(rnd[16:]))
+	both := string(b[:])
+	return both[:32], both[32:]
+}
+
 func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
@@ -95,20 +107,26 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 	c.Locals(infoKey, ri)
 	defer c.Locals(infoKey, nil)
 
-	if id := c.Get(fiber.HeaderXRequestID); validRequestID(id) {
-		ri.id = string([]byte(id)) // copy: fasthttp reuses the header buffer
-	} else {
-		ri.id = newRequestID()
+	id := c.Get(fiber.HeaderXRequestID)
+	var span trace.Span
+	switch tp := c.Get(topics.HeaderTraceParent); {
+	case s.tracing.tracer == nil && !validRequestID(id) && !topics.ValidTraceParent(tp):
+		ri.id, ri.traceParent = newRequestIDs() // the usual request: one random read, one string
+	default:
+		if validRequestID(id) {
+			ri.id = string([]byte(id)) // copy: fasthttp reuses the header buffer
+		} else {
+			ri.id = newRequestID()
+		}
+		if s.tracing.tracer != nil {
+			span = s.startSpan(c, ri)
+		} else if topics.ValidTraceParent(tp) {
+			ri.traceParent = string([]byte(tp))
+		} else {
+			ri.traceParent = topics.NewTraceParent()
+		}
 	}
 	c.Set(fiber.HeaderXRequestID, ri.id)
-	var span trace.Span
-	if s.tracing.tracer != nil {
-		span = s.startSpan(c, ri)
-	} else if tp := c.Get(topics.HeaderTraceParent); topics.ValidTraceParent(tp) {
-		ri.traceParent = string([]byte(tp))
-	} else {
-		ri.traceParent = topics.NewTraceParent()
-	}
 	s.metrics.InFlight(1)
 
 	if err := c.Next(); err != nil {
@@ -137,58 +155,56 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 func (s *Server) logAccess(c *fiber.Ctx, ri *reqInfo, d time.Duration) {
 	if s.accessOut != nil {
 		l := accesslog.Begin(time.Now(), s.accessLevel, "request", "log", "access")
-		s.accessFields(c, ri, d, l)
+		s.accessFields(c, ri, d, accessSink{l.Str, l.Int, l.Float})
 		_ = l.End(s.accessOut)
 		return
 	}
-	a := attrSink{attrs: make([]slog.Attr, 0, 16)}
-	s.accessFields(c, ri, d, &a)
-	s.access.LogAttrs(c.UserContext(), s.accessLevel, "request", a.attrs...)
+	attrs := make([]slog.Attr, 0, 16)
+	s.accessFields(c, ri, d, accessSink{
+		func(k, v string) { attrs = append(attrs, slog.String(k, v)) },
+		func(k string, v int64) { attrs = append(attrs, slog.Int64(k, v)) },
+		func(k string, v float64) { attrs = append(attrs, slog.Float64(k, v)) },
+	})
+	s.access.LogAttrs(c.UserContext(), s.accessLevel, "request", attrs...)
 }
 
-// accessSink takes an access line's attributes: an *accesslog.Line (JSON
-// logs, WithAccessLines) or an attrSink (through slog).
-type accessSink interface {
-	Str(key, value string)
-	Int(key string, v int64)
-	Float(key string, v float64)
+// accessSink takes an access line's attributes: into an *accesslog.Line
+// (JSON logs, WithAccessLines) or slog.Attrs. Funcs, not an interface,
+// so that neither the sink nor what it appends to escapes.
+type accessSink struct {
+	str func(key, value string)
+	num func(key string, v int64)
+	flt func(key string, v float64)
 }
 
 // accessFields hands out the attributes of the request's access line,
 // in their order.
 func (s *Server) accessFields(c *fiber.Ctx, ri *reqInfo, d time.Duration, out accessSink) {
-	out.Str("request_id", ri.id)
-	out.Str("method", c.Method())
-	out.Str("path", c.Path())
-	out.Str("route", ri.route)
-	out.Int("status", int64(c.Response().StatusCode()))
-	out.Float("duration_ms", float64(d.Microseconds())/1000)
-	out.Str("trace_id", traceID(ri.traceParent))
-	out.Str("client_address", s.clientAddr(c))
+	out.str("request_id", ri.id)
+	out.str("method", c.Method())
+	out.str("path", c.Path())
+	out.str("route", ri.route)
+	out.num("status", int64(c.Response().StatusCode()))
+	out.flt("duration_ms", float64(d.Microseconds())/1000)
+	out.str("trace_id", traceID(ri.traceParent))
+	out.str("client_address", s.clientAddr(c))
 	if ri.principal != nil && ri.principal.ID != "" {
-		out.Str("principal", ri.principal.ID)
+		out.str("principal", ri.principal.ID)
 	}
 	if ri.produced {
-		out.Str("topic", ri.topic)
-		out.Int("partition", int64(ri.partition))
-		out.Int("offset", ri.offset)
+		out.str("topic", ri.topic)
+		out.num("partition", int64(ri.partition))
+		out.num("offset", ri.offset)
 	}
 	if ri.cause != nil {
-		out.Str("err", ri.cause.Error())
+		out.str("err", ri.cause.Error())
 	}
 	if n := s.cfg.AccessLogBodyBytes; n > 0 {
 		body := c.Request().Body() // as received: never decompressed here
-		out.Int("body_bytes", int64(len(body)))
-		out.Str("body", truncate(body, n))
+		out.num("body_bytes", int64(len(body)))
+		out.str("body", truncate(body, n))
 	}
 }
-
-// attrSink gathers an access line's attributes for slog.
-type attrSink struct{ attrs []slog.Attr }
-
-func (a *attrSink) Str(key, value string)       { a.attrs = append(a.attrs, slog.String(key, value)) }
-func (a *attrSink) Int(key string, v int64)     { a.attrs = append(a.attrs, slog.Int64(key, v)) }
-func (a *attrSink) Float(key string, v float64) { a.attrs = append(a.attrs, slog.Float64(key, v)) }
 
 // truncate returns b, cut to at most n bytes at a UTF-8 boundary and marked
 // with "…" when cut, as a new string.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +87,24 @@ type nopProducer struct{}
 
 func (nopProducer) Produce(context.Context, *topics.Message) (topics.Position, error) {
 	return topics.Position{}, nil
+}
+
+// TestNewRequestIDs: the request id and traceparent made together are
+// what newRequestID and topics.NewTraceParent make apart: 32 hex digits,
+// a valid traceparent of version 00, not sampled, never repeating.
+func TestNewRequestIDs(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 1000 {
+		id, tp := newRequestIDs()
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("request id %q is not 32 lowercase hex digits", id)
+		}
+		if !topics.ValidTraceParent(tp) || !strings.HasPrefix(tp, "00-") || !strings.HasSuffix(tp, "-00") {
+			t.Fatalf("traceparent %q", tp)
+		}
+		if seen[id] || seen[tp] {
+			t.Fatalf("repeated: %s %s", id, tp)
+		}
+		seen[id], seen[tp] = true, true
+	}
 }

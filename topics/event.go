@@ -214,11 +214,19 @@ func isLowerHex(s string) bool {
 func NewTraceParent() string {
 	var id [24]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
-	var b [55]byte
-	b[0], b[1], b[2] = '0', '0', '-'
-	hex.Encode(b[3:35], id[:16])
-	b[35] = '-'
-	hex.Encode(b[36:52], id[16:])
-	b[52], b[53], b[54] = '-', '0', '0'
-	return string(b[:])
+	var b [TraceParentLen]byte
+	return string(AppendTraceParent(b[:0], &id))
+}
+
+// TraceParentLen is the length of a version 00 traceparent.
+const TraceParentLen = 55
+
+// AppendTraceParent appends a traceparent of version 00, not sampled,
+// whose trace id is id[:16] and parent id id[16:]: random bytes.
+func AppendTraceParent(dst []byte, id *[24]byte) []byte {
+	dst = append(dst, "00-"...)
+	dst = hex.AppendEncode(dst, id[:16])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, id[16:])
+	return append(dst, "-00"...)
 }
