@@ -143,31 +143,47 @@ type Message struct {
 // Record encodes m as a Kafka record in CloudEvents binary content mode.
 // Extra headers with reserved names are dropped.
 func (m *Message) Record() *kgo.Record {
+	// Every header value is a slice of one buffer: one allocation, not
+	// one per header.
+	n := len(SpecVersion) + len(m.ID) + len(m.Source) + len(m.Type) + len(time.RFC3339Nano) + len(m.ContentType) +
+		len(m.TraceParent) + len(m.AuthType) + len(m.AuthID)
+	if m.Reply != nil {
+		n += len(m.ID) + len(m.Reply.Topic) + 11 // a partition: up to 10 digits and a sign
+	}
+	buf := make([]byte, 0, n)
+	val := func(s string) []byte {
+		buf = append(buf, s...)
+		return buf[len(buf)-len(s) : len(buf) : len(buf)]
+	}
 	hs := make([]kgo.RecordHeader, 0, 12+len(m.Extra))
 	hs = append(hs,
-		kgo.RecordHeader{Key: HeaderSpecVersion, Value: []byte(SpecVersion)},
-		kgo.RecordHeader{Key: HeaderID, Value: []byte(m.ID)},
-		kgo.RecordHeader{Key: HeaderSource, Value: []byte(m.Source)},
-		kgo.RecordHeader{Key: HeaderType, Value: []byte(m.Type)},
-		kgo.RecordHeader{Key: HeaderTime, Value: m.Time.UTC().AppendFormat(nil, time.RFC3339Nano)},
+		kgo.RecordHeader{Key: HeaderSpecVersion, Value: val(SpecVersion)},
+		kgo.RecordHeader{Key: HeaderID, Value: val(m.ID)},
+		kgo.RecordHeader{Key: HeaderSource, Value: val(m.Source)},
+		kgo.RecordHeader{Key: HeaderType, Value: val(m.Type)},
 	)
+	start := len(buf)
+	buf = m.Time.UTC().AppendFormat(buf, time.RFC3339Nano)
+	hs = append(hs, kgo.RecordHeader{Key: HeaderTime, Value: buf[start:len(buf):len(buf)]})
 	if m.ContentType != "" { // a tombstone has no data, so no datacontenttype
-		hs = append(hs, kgo.RecordHeader{Key: HeaderContentType, Value: []byte(m.ContentType)})
+		hs = append(hs, kgo.RecordHeader{Key: HeaderContentType, Value: val(m.ContentType)})
 	}
-	hs = append(hs, kgo.RecordHeader{Key: HeaderTraceParent, Value: []byte(m.TraceParent)})
+	hs = append(hs, kgo.RecordHeader{Key: HeaderTraceParent, Value: val(m.TraceParent)})
 	if m.AuthType != "" {
-		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthType, Value: []byte(m.AuthType)})
+		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthType, Value: val(m.AuthType)})
 	}
 	if m.AuthID != "" {
-		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthID, Value: []byte(m.AuthID)})
+		hs = append(hs, kgo.RecordHeader{Key: HeaderAuthID, Value: val(m.AuthID)})
 	}
 	if m.Reply != nil {
 		hs = append(hs,
-			kgo.RecordHeader{Key: HeaderCorrelationID, Value: []byte(m.ID)},
-			kgo.RecordHeader{Key: HeaderReplyTopic, Value: []byte(m.Reply.Topic)},
+			kgo.RecordHeader{Key: HeaderCorrelationID, Value: val(m.ID)},
+			kgo.RecordHeader{Key: HeaderReplyTopic, Value: val(m.Reply.Topic)},
 		)
 		if m.Reply.Partition >= 0 {
-			hs = append(hs, kgo.RecordHeader{Key: HeaderReplyPartition, Value: AppendPartition(nil, m.Reply.Partition)})
+			start := len(buf)
+			buf = AppendPartition(buf, m.Reply.Partition)
+			hs = append(hs, kgo.RecordHeader{Key: HeaderReplyPartition, Value: buf[start:len(buf):len(buf)]})
 		}
 	}
 	for _, h := range m.Extra {
