@@ -51,23 +51,41 @@ func (p *Producer) Produce(ctx context.Context, m *Message) (Position, error) {
 	return pos, err
 }
 
+// promise is where franz-go hands back one record's outcome: a channel
+// and the callback that fills it, made once and pooled.
+type promise struct {
+	done chan produced
+	fn   func(*kgo.Record, error) // p.complete, bound once
+}
+
+type produced struct {
+	r   *kgo.Record
+	err error
+}
+
+func (p *promise) complete(r *kgo.Record, err error) { p.done <- produced{r, err} }
+
+var promises = sync.Pool{New: func() any {
+	p := &promise{done: make(chan produced, 1)}
+	p.fn = p.complete
+	return p
+}}
+
 func (p *Producer) produce(ctx context.Context, m *Message) (Position, error) {
-	type result struct {
-		r   *kgo.Record
-		err error
-	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	for retried := false; ; retried = true {
 		gen := p.rec.Gen(m.Topic)
-		done := make(chan result, 1)
-		p.cl.Produce(ctx, m.Record(), func(r *kgo.Record, err error) { done <- result{r, err} })
-		var res result
+		pr := promises.Get().(*promise)
+		p.cl.Produce(ctx, m.Record(), pr.fn)
+		var res produced
 		select {
-		case res = <-done:
+		case res = <-pr.done:
+			promises.Put(pr) // drained: ready for the next record
 		case <-ctx.Done():
 			// The record may still be written later; the caller will not
-			// have promised that it was, which is what matters.
+			// have promised that it was, which is what matters. The
+			// promise is not pooled: franz-go will still fill it.
 			return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, classify(context.Cause(ctx)))
 		}
 		if res.err == nil {
