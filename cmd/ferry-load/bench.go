@@ -178,8 +178,8 @@ var scenarios = []struct {
 	{"reply", (*benchEnv).replyScenarios},
 	{"sse", (*benchEnv).sseScenarios},
 	{"replay", (*benchEnv).replayScenario},
-	{"idle", (*benchEnv).idleScenario},
 	{"pending", (*benchEnv).pendingScenario},
+	{"idle", (*benchEnv).idleScenario},
 }
 
 func scenarioNames() []string {

@@ -48,7 +48,7 @@ func holdCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 			c.Close()
 		}
 	}()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Control: noPortReservation}
 	for range *n {
 		c, _, err := dialSSEWith(ctx, d, *addr, *path)
 		if err != nil {
