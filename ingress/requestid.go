@@ -62,7 +62,6 @@ func info(c *fiber.Ctx) *reqInfo {
 	return ri
 }
 
-// newRequestID returns 16 random bytes in hex.
 // newRequestIDs returns a new request id and a new traceparent, both
 // random, from one random read and in one string.
 func newRequestIDs() (id, traceParent string) {
@@ -75,6 +74,7 @@ func newRequestIDs() (id, traceParent string) {
 	return both[:32], both[32:]
 }
 
+// newRequestID returns 16 random bytes in hex.
 func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
