@@ -20,6 +20,9 @@ type Producer struct {
 	timeout time.Duration
 	obs     Observer // nil: none
 	rec     Recreated
+	// deadlines end produce's records at the timeout, shared per few
+	// milliseconds.
+	deadlines deadlines
 }
 
 // NewProducer returns a Producer writing through cl. The client should be
@@ -30,7 +33,7 @@ func NewProducer(cl *kgo.Client, timeout time.Duration, opts ...ProducerOption) 
 	if timeout <= 0 {
 		timeout = DefaultProduceTimeout
 	}
-	p := &Producer{cl: cl, timeout: timeout}
+	p := &Producer{cl: cl, timeout: timeout, deadlines: deadlines{timeout: timeout}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -72,8 +75,16 @@ var promises = sync.Pool{New: func() any {
 }}
 
 func (p *Producer) produce(ctx context.Context, m *Message) (Position, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
+	if ctx.Done() == nil {
+		// A request's context, which never ends by itself (fasthttp's):
+		// a deadline shared with the records of the same few
+		// milliseconds, not a timer of its own.
+		ctx = withDeadline{ctx, p.deadlines.get(time.Now())}
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
 	for retried := false; ; retried = true {
 		gen := p.rec.Gen(m.Topic)
 		pr := promises.Get().(*promise)
