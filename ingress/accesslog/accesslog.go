@@ -12,6 +12,7 @@ package accesslog
 import (
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -65,7 +66,7 @@ func (l *Line) Float(key string, v float64) {
 	l.buf = append(l.buf, ',')
 	l.buf = appendString(l.buf, key)
 	l.buf = append(l.buf, ':')
-	if a := abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
 		l.buf = strconv.AppendFloat(l.buf, v, 'e', -1, 64)
 		if n := len(l.buf); n >= 4 && l.buf[n-4] == 'e' && l.buf[n-3] == '-' && l.buf[n-2] == '0' {
 			l.buf[n-2] = l.buf[n-1] // e-07 → e-7, as encoding/json writes it
@@ -74,13 +75,6 @@ func (l *Line) Float(key string, v float64) {
 		return
 	}
 	l.buf = strconv.AppendFloat(l.buf, v, 'f', -1, 64)
-}
-
-func abs(v float64) float64 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }
 
 // End closes the line, writes it to w in one Write and releases it.
