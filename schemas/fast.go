@@ -18,7 +18,8 @@ import (
 // into a tree of fastNodes for the keywords real request schemas use: type,
 // required, properties, additionalProperties, enum and const of strings,
 // numeric bounds, multipleOf, minLength/maxLength, minItems/maxItems, pattern, format
-// (the formats v5 asserts, with v5's own checkers), items, and $ref. A
+// (the formats v5 asserts, with v5's own checkers behind quick answers
+// for plain values: formats.go), items, and $ref. A
 // schema that uses anything else anywhere has no fast path and goes to v5
 // as a whole.
 //
@@ -72,7 +73,7 @@ type fastNode struct {
 	minLen, maxLen int // -1: no bound
 	pattern        *regexp.Regexp
 	run            *asciiRun // pattern's verdict without the regexp engine, when it is that simple
-	format         func(any) bool
+	format         func([]byte) bool
 	enum           []string // allowed strings, when hasEnum
 	hasEnum        bool
 
@@ -167,7 +168,7 @@ func (c *fastCompiler) node(s *jsonschema.Schema) *fastNode {
 		n.types |= typeBits[t]
 	}
 	if s.Format != "" && fastFormats[s.Format] {
-		n.format = jsonschema.Formats[s.Format]
+		n.format = formatCheck(s.Format, jsonschema.Formats[s.Format])
 	}
 	for _, v := range s.Enum {
 		str, ok := v.(string)
@@ -505,7 +506,7 @@ func (n *fastNode) checkString(s []byte) fastVerdict {
 			return fastInvalid
 		}
 	}
-	if n.format != nil && !n.format(string(s)) {
+	if n.format != nil && !n.format(s) {
 		return fastInvalid
 	}
 	return fastValid
