@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/ferry-gw/ferry/ingress/netconn"
 )
 
 // peerAddr is the request's TCP peer address, unmapped; 0.0.0.0 when the
@@ -14,6 +16,14 @@ func peerAddr(c *fiber.Ctx) netip.Addr {
 		return netip.IPv4Unspecified()
 	}
 	return a.Unmap()
+}
+
+// connPeer returns the peer address a *netconn.Conn kept, and its text.
+func connPeer(c *fiber.Ctx) (netip.Addr, string, bool) {
+	if nc, ok := c.Context().Conn().(*netconn.Conn); ok {
+		return nc.Peer()
+	}
+	return netip.Addr{}, "", false
 }
 
 // clientAddr is the request's client address: its TCP peer or, when the
@@ -27,12 +37,19 @@ func (s *Server) clientAddr(c *fiber.Ctx) string {
 	if ri != nil && ri.client != "" {
 		return ri.client
 	}
-	peer := peerAddr(c)
-	a := peer
-	if s.proxies.Trusted(peer) {
-		a = s.proxies.Client(peer, c.Request().Header.PeekAll(s.proxies.Header()))
+	var addr string
+	peer, text, ok := connPeer(c)
+	if !ok {
+		peer = peerAddr(c)
 	}
-	addr := a.String()
+	switch {
+	case s.proxies.Trusted(peer):
+		addr = s.proxies.Client(peer, c.Request().Header.PeekAll(s.proxies.Header())).String()
+	case ok:
+		addr = text
+	default:
+		addr = peer.String()
+	}
 	if ri != nil {
 		ri.client = addr
 	}

@@ -52,7 +52,7 @@ func TestAccessLinesFromBinary(t *testing.T) {
 			t.Errorf("the 202's access line lacks %s: %v", k, ok)
 		}
 	}
-	if ok["status"] != 202.0 || ok["route"] != "create-order" || ok["topic"] != "orders.commands" {
+	if ok["status"] != 202.0 || ok["route"] != "create-order" || ok["topic"] != "orders.commands" || ok["client_address"] != "127.0.0.1" || bad["client_address"] != "127.0.0.1" {
 		t.Errorf("the 202's access line: %v", ok)
 	}
 	// The client's X-Request-ID has a quote (visible ASCII, so kept): the

@@ -5,6 +5,7 @@ package netconn
 import (
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 )
@@ -33,6 +34,9 @@ type Conn struct {
 
 	n   int   // the last raw read's result
 	err error // and its error
+
+	peer     netip.Addr // the remote IP address, unmapped
+	peerText string     // and as text
 }
 
 // Wrap returns c as a Conn when its socket is reachable (a *net.TCPConn),
@@ -48,7 +52,21 @@ func Wrap(c net.Conn) net.Conn {
 	}
 	w := &Conn{Conn: c, rc: rc}
 	w.readFn = w.rawRead
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if a, ok := netip.AddrFromSlice(ta.IP); ok {
+			w.peer = a.Unmap()
+			w.peerText = w.peer.String()
+		}
+	}
 	return w
+}
+
+// Peer returns the remote IP address (an IPv4-mapped IPv6 address
+// unmapped) and its text, both taken once when the connection was
+// wrapped: a request reads them without allocating. ok is false when the
+// remote address is not an IP address.
+func (c *Conn) Peer() (addr netip.Addr, text string, ok bool) {
+	return c.peer, c.peerText, c.peer.IsValid()
 }
 
 // SyscallConn returns the socket's raw connection, as a *net.TCPConn's

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -158,5 +159,15 @@ func TestSyscallConn(t *testing.T) {
 	var fd uintptr
 	if err := rc.Control(func(f uintptr) { fd = f }); err != nil || fd == 0 {
 		t.Fatalf("Control: fd %d, %v", fd, err)
+	}
+}
+
+// TestPeer: a Conn keeps its peer's address, unmapped, and its text.
+func TestPeer(t *testing.T) {
+	t.Parallel()
+	c, _ := pair(t)
+	addr, text, ok := c.Peer()
+	if !ok || addr != netip.MustParseAddr("127.0.0.1") || text != "127.0.0.1" {
+		t.Fatalf("Peer() = %v, %q, %v; want 127.0.0.1", addr, text, ok)
 	}
 }

@@ -8,7 +8,8 @@
 // calls for every request. A Conn answers such a small read by reading
 // whatever has arrived into a pooled chunk once the socket is readable
 // (holding no buffer while it waits) and keeps the rest for the next
-// Read.
+// Read. A Conn also keeps its peer's address, as text too, so that
+// requests do not format it again (Conn.Peer).
 //
 // It imports only the standard library.
 package netconn
