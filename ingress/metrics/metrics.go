@@ -68,6 +68,11 @@ type Recorder struct {
 	produceDuration *prometheus.HistogramVec // topic, outcome
 	produceErrors   *prometheus.CounterVec   // topic, code
 
+	// The children of the vectors above that every request records.
+	requestsBy children[[3]string, prometheus.Counter]
+	durationBy children[string, prometheus.Observer]
+	producedBy children[[2]string, prometheus.Observer]
+
 	authFailures      *prometheus.CounterVec // reason
 	rateLimit         *prometheus.CounterVec // route, decision
 	idempotentReplays *prometheus.CounterVec // route
@@ -188,8 +193,9 @@ func (m *Recorder) RequestDone(route, method string, status int, d time.Duration
 	if route == "" {
 		route = RouteUnmatched
 	}
-	m.httpRequests.WithLabelValues(route, MethodLabel(method), statusClass(status)).Inc()
-	h := m.httpDuration.WithLabelValues(route)
+	labels := [3]string{route, MethodLabel(method), statusClass(status)}
+	m.requestsBy.get(labels, func() prometheus.Counter { return m.httpRequests.WithLabelValues(labels[:]...) }).Inc()
+	h := m.durationBy.get(route, func() prometheus.Observer { return m.httpDuration.WithLabelValues(route) })
 	if traceID == "" {
 		h.Observe(d.Seconds())
 		return
@@ -235,7 +241,8 @@ func (m *Recorder) ObserveProduce(r topics.ProduceResult) {
 	if m == nil {
 		return
 	}
-	m.produceDuration.WithLabelValues(r.Topic, r.Outcome).Observe(r.Duration.Seconds())
+	labels := [2]string{r.Topic, r.Outcome}
+	m.producedBy.get(labels, func() prometheus.Observer { return m.produceDuration.WithLabelValues(labels[:]...) }).Observe(r.Duration.Seconds())
 	if r.Outcome != topics.OutcomeOK {
 		m.produceErrors.WithLabelValues(r.Topic, r.Code).Inc()
 	}

@@ -34,6 +34,15 @@ func BenchmarkMetricsPerRequest(b *testing.B) {
 			m.RequestDone("create-order", "POST", 202, time.Millisecond, "4bf92f3577b34da6a3ce929d0e0e4736")
 		}
 	})
+	b.Run("http/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				m.RequestDone("create-order", "POST", 202, time.Millisecond, "")
+				m.ObserveProduce(topics.ProduceResult{Topic: "orders", Duration: time.Millisecond, Outcome: topics.OutcomeOK})
+			}
+		})
+	})
 	b.Run("produce", func(b *testing.B) {
 		b.ReportAllocs()
 		r := topics.ProduceResult{Topic: "orders", Duration: time.Millisecond, Outcome: topics.OutcomeOK}
