@@ -200,11 +200,21 @@ func (s *Server) limit(a access) fiber.Handler {
 // and a repeat while the first is in flight a 409. Responses of 500 and
 // above are not stored, so that a retry runs anew. Without an
 // IdempotencyStore the header is ignored.
+//
+// A request without the header goes on from here, in a small frame: the
+// rest of the chain runs on top of this one, and a publish that fits in
+// the goroutine's first 8 KiB of stack never grows it (stack.go).
 func (s *Server) idempotency(c *fiber.Ctx) error {
 	all := c.Request().Header.PeekAll(HeaderIdempotencyKey)
 	if len(all) == 0 || s.deps.Idempotency == nil {
 		return c.Next()
 	}
+	return s.idempotent(c, all)
+}
+
+// idempotent is idempotency for a request with the header, given as all
+// its values.
+func (s *Server) idempotent(c *fiber.Ctx, all [][]byte) error {
 	if len(all) > 1 {
 		return problem.New(problem.InvalidIdempotencyKey, "Idempotency-Key is given more than once; send one")
 	}
@@ -289,15 +299,15 @@ func (s *Server) handle(r topics.Route) fiber.Handler {
 		var body []byte
 		if !r.Tombstone { // a tombstone reads no body: its value is null
 			var err error
-			if ct, body, err = s.validate(c, r); err != nil {
+			if ct, body, err = s.validate(c, &r); err != nil {
 				return err
 			}
 		}
-		m, err := s.message(c, r, ri, ct, body)
+		m, err := s.message(c, &r, ri, ct, body)
 		if err != nil {
 			return err
 		}
-		return s.publish(c, r, ri, m)
+		return s.publish(c, &r, ri, m)
 	}
 }
 
@@ -305,8 +315,8 @@ func (s *Server) handle(r topics.Route) fiber.Handler {
 // JSON media type, a body within the route's limit, and a body valid
 // against the route's schema (Deps.Validator; without one, or without a
 // schema, any JSON). It returns the media type and the body.
-func (s *Server) validate(c *fiber.Ctx, r topics.Route) (contentType string, body []byte, err error) {
-	ct, kind, err := routeMediaType(c.Get(fiber.HeaderContentType), &r)
+func (s *Server) validate(c *fiber.Ctx, r *topics.Route) (contentType string, body []byte, err error) {
+	ct, kind, err := routeMediaType(c.Get(fiber.HeaderContentType), r)
 	if err != nil {
 		return "", nil, err
 	}
@@ -323,7 +333,7 @@ func (s *Server) validate(c *fiber.Ctx, r topics.Route) (contentType string, bod
 		}
 		return ct, body, nil
 	case topics.MediaCloudEvents:
-		return ct, body, s.checkCloudEvent(r, body)
+		return ct, body, s.checkCloudEvent(*r, body)
 	}
 	if len(body) == 0 {
 		return "", nil, problem.New(problem.MalformedJSON, "the body is empty; send a JSON document")
@@ -347,34 +357,42 @@ func (s *Server) validate(c *fiber.Ctx, r topics.Route) (contentType string, bod
 // is not lost, then waits (step 7) unless the client asked for
 // Prefer: respond-async: then the 202 carries Location: /v1/results/{id},
 // where the reply will be kept.
-func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message) error {
-	ctx := c.UserContext()
-	if r.Reply == nil {
-		pos, err := s.produce(ctx, m)
-		if err != nil {
-			return err
-		}
-		ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
-		c.Status(fiber.StatusAccepted)
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		var buf [192]byte
-		c.Response().SetBody(acceptedBody(buf[:0], m.ID, pos))
-		return nil
+//
+// A route without a reply section publishes from here, in a small frame
+// (stack.go); publishReply does the rest.
+func (s *Server) publish(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.Message) error {
+	if r.Reply != nil {
+		return s.publishReply(c, r, ri, m)
 	}
+	pos, err := s.produce(c.UserContext(), m)
+	if err != nil {
+		return err
+	}
+	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
+	c.Status(fiber.StatusAccepted)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	var buf [192]byte
+	c.Response().SetBody(acceptedBody(buf[:0], m.ID, pos))
+	return nil
+}
+
+// publishReply is publish on a route with a reply section.
+func (s *Server) publishReply(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.Message) error {
+	ctx := c.UserContext()
 	pref := parsePrefer(c.Request().Header.PeekAll("Prefer"))
 	wait := r.Reply.Timeout
 	if pref.hasWait {
 		wait = min(pref.wait, r.Reply.MaxWait)
 	}
 	async := pref.async || wait <= 0
-	if !async && s.replyFromCache(c, r, ri, m, wait) {
+	if !async && s.replyFromCache(c, *r, ri, m, wait) {
 		return nil // an identical request's reply: no record
 	}
-	defer s.landFlight(r, ri) // the followers of this request go on their own
+	defer s.landFlight(*r, ri) // the followers of this request go on their own
 	if !async {
 		// The responder breaker: while the route's responders are known
 		// to be down, do not keep the client waiting.
-		settle, refused := s.replyGate(r)
+		settle, refused := s.replyGate(*r)
 		switch {
 		case refused != nil && r.Reply.OnTimeout == "fail":
 			return refused // nothing produced: the client may retry
@@ -422,12 +440,12 @@ func (s *Server) publish(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Me
 		return accepted(c, id, pos)
 	}
 	if r.Reply.Gather != nil {
-		return s.gatherReplies(c, r, w)
+		return s.gatherReplies(c, *r, w)
 	}
 	if pref.hasWait {
 		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
-	return s.wait(c, &r, w, id, pos, wait)
+	return s.wait(c, r, w, id, pos, wait)
 }
 
 // wait (step 7) waits for the reply to the request id up to wait (the

@@ -54,7 +54,7 @@ func (s *Server) writeReply(c *fiber.Ctx, r *topics.Route, rep correlator.Reply)
 
 // message builds the event for one request. It copies everything it keeps:
 // Fiber's values are only valid inside the handler.
-func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, body []byte) (*topics.Message, error) {
+func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, body []byte) (*topics.Message, error) {
 	f := fields{c, s}
 	b := topics.NewCheckedBody(body) // validate (step 5) found it JSON
 	m := &topics.Message{
@@ -85,7 +85,7 @@ func (s *Server) message(c *fiber.Ctx, r topics.Route, ri *reqInfo, ct string, b
 		m.Extra = append(m.Extra, topics.Header{Key: h.Name, Value: v})
 	}
 	if r.BodyEdit != nil {
-		v, err := s.editBody(r, body, f, b)
+		v, err := s.editBody(*r, body, f, b)
 		if err != nil {
 			return nil, err
 		}
