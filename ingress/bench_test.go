@@ -10,7 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/ingress"
-	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -32,14 +31,7 @@ func (ackProducer) Produce(_ context.Context, m *topics.Message) (topics.Positio
 //
 // Run: go test -run '^$' -bench Publish -benchmem ./ingress
 func BenchmarkPublish(b *testing.B) {
-	set, err := schemas.Load("../testdata/schemas")
-	if err != nil {
-		b.Fatal(err)
-	}
-	table, err := topics.NewTable(testRoutes)
-	if err != nil {
-		b.Fatal(err)
-	}
+	set, table := testSetAndTable(b)
 	order := readFile(b, "../testdata/payloads/order.json")
 	c := topicstest.Cluster(b, 3, "orders", "anything")
 	kafka := topics.NewProducer(topicstest.Client(b, c, kgo.ProducerLinger(0)), 5*time.Second)

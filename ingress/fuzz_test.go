@@ -12,7 +12,6 @@ import (
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
-	"github.com/ferry-gw/ferry/topics"
 )
 
 // FuzzPublish posts arbitrary bodies to the quickstart order route (schema
@@ -30,14 +29,7 @@ import (
 //
 // Run: go test -run '^$' -fuzz FuzzPublish -fuzztime 30s ./ingress
 func FuzzPublish(f *testing.F) {
-	set, err := schemas.Load("../testdata/schemas")
-	if err != nil {
-		f.Fatal(err)
-	}
-	table, err := topics.NewTable(testRoutes)
-	if err != nil {
-		f.Fatal(err)
-	}
+	set, table := testSetAndTable(f)
 	producer := &fakeProducer{}
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: producer, Validator: set}, ingress.WithLogger(testLogger()))
 	if err != nil {

@@ -38,6 +38,20 @@ var testRoutes = []topics.RouteConfig{
 	{Name: "secured", Path: "/v1/secured", Topic: "anything"},
 }
 
+// testSetAndTable loads the test schemas and the testRoutes table.
+func testSetAndTable(tb testing.TB) (*schemas.Set, *topics.Table) {
+	tb.Helper()
+	set, err := schemas.Load("../testdata/schemas")
+	if err != nil {
+		tb.Fatalf("schemas.Load: %v", err)
+	}
+	table, err := topics.NewTable(testRoutes)
+	if err != nil {
+		tb.Fatalf("NewTable: %v", err)
+	}
+	return set, table
+}
+
 type gatewayOpt func(*ingress.Config, *ingress.Deps)
 
 func startGateway(tb testing.TB, opts ...gatewayOpt) *gateway {

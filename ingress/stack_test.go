@@ -13,7 +13,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ferry-gw/ferry/ingress"
-	"github.com/ferry-gw/ferry/schemas"
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
 )
@@ -34,14 +33,7 @@ func TestPublishFitsEightKiBStack(t *testing.T) {
 	if start := stackStartingSize(); start > 8<<10 {
 		t.Fatalf("goroutines start with %d bytes of stack here, so a publish that needs more than 8 KiB cannot be seen", start)
 	}
-	set, err := schemas.Load("../testdata/schemas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := topics.NewTable(testRoutes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set, table := testSetAndTable(t)
 	c := topicstest.Cluster(t, 3, "orders", "anything")
 	producer := topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), 5*time.Second)
 	srv, err := ingress.New(ingress.Config{}, table, ingress.Deps{Producer: producer, Validator: set},
