@@ -66,6 +66,10 @@ type Waiters struct {
 	maxPer int
 	closed bool
 	obs    Observer // told of every change to len(m), under mu
+	// The time limits of WaitFor: a queue and a timer per distinct limit,
+	// timed from epoch.
+	deadlines deadlines
+	epoch     time.Time
 }
 
 // waiterState is where a Waiter is in its life; guarded by Waiters.mu.
@@ -84,8 +88,9 @@ const (
 //
 // A pending Waiter is what one blocked sync request holds in the
 // correlator, so it is kept small: the reply is kept by pointer once it
-// arrives, and wake carries no value, so that it needs no buffer of its
-// own.
+// arrives, wake carries no value, so that it needs no buffer of its own,
+// and a WaitFor's time limit is a place in a queue shared with the
+// waiters of the same limit (deadlines), not a timer of its own.
 type Waiter struct {
 	id      string
 	owner   string
@@ -97,6 +102,8 @@ type Waiter struct {
 	reply *Reply      // the final reply once state is stateTaken; guarded by ws.mu
 	stop  func() bool // stops the context.AfterFunc
 	state waiterState // guarded by ws.mu
+	// expired is set when a WaitFor's time ran out; guarded by ws.mu.
+	expired bool
 	// gather, when > 0, makes the waiter collect final replies (Gather)
 	// until it has that many (at most 65,535); next to state, in its
 	// padding, like abandoned: a Waiter stays 128 bytes.
@@ -107,6 +114,11 @@ type Waiter struct {
 	// (GatherFor); guarded by ws.mu, like gather and gathered.
 	until    int64
 	gathered []Reply
+	// While a WaitFor waits: its queue, its neighbours there, and when
+	// its time runs out (since ws.epoch); guarded by ws.mu.
+	queue      *deadlineQueue
+	prev, next *Waiter
+	at         time.Duration
 }
 
 // Abandon tells a pending Wait that its client has gone: Wait returns
@@ -163,6 +175,7 @@ func NewWaiters(max, maxPer int) *Waiters {
 		max:    max,
 		maxPer: maxPer,
 		obs:    nopObserver{},
+		epoch:  time.Now(),
 	}
 }
 
@@ -274,6 +287,7 @@ func (ws *Waiters) Close() {
 		return
 	}
 	ws.closed = true
+	ws.stopDeadlines()
 	for _, w := range ws.m {
 		w.state = stateFailed
 		w.notify()
@@ -301,32 +315,34 @@ func (w *Waiter) Wait(ctx context.Context) (Reply, error) { return w.wait(ctx, 0
 // arriving just after is still there for Detach. d <= 0 means no limit.
 //
 // It is what a request that waits for its reply should call, rather than
-// Wait with a context.WithTimeout: while it blocks, it holds one timer and
-// nothing else, where the derived context adds its own timer, done channel
-// and one more blocked channel operation per pending request.
+// Wait with a context.WithTimeout: while it blocks, it holds a place in
+// the queue of the waiters with the same limit, which share one timer,
+// where the derived context adds its own timer, done channel and one more
+// blocked channel operation per pending request.
 func (w *Waiter) WaitFor(ctx context.Context, d time.Duration) (Reply, error) {
 	return w.wait(ctx, d)
 }
 
 func (w *Waiter) wait(ctx context.Context, d time.Duration) (Reply, error) {
-	var expired atomic.Bool
 	if d > 0 {
-		t := time.AfterFunc(d, func() {
-			expired.Store(true)
-			w.notify()
-		})
-		defer t.Stop()
+		w.ws.mu.Lock()
+		w.expired = false
+		if !w.ws.closed && w.queue == nil {
+			w.ws.enqueue(w, d)
+		}
+		w.ws.mu.Unlock()
+		defer w.leaveQueue()
 	}
 	for {
 		// In the order Wait with a derived context had: the reply, then
 		// the contexts, then Close.
-		r, closed := w.outcome()
+		r, closed, expired := w.outcome()
 		switch {
 		case r != nil:
 			return *r, nil
 		case ctx.Err() != nil:
 			return Reply{}, ctx.Err()
-		case expired.Load():
+		case expired:
 			return Reply{}, context.DeadlineExceeded
 		case w.abandoned.Load():
 			return Reply{}, ErrAbandoned
@@ -342,14 +358,23 @@ func (w *Waiter) wait(ctx context.Context, d time.Duration) (Reply, error) {
 	}
 }
 
-// outcome returns the reply once it arrived, and whether the map is closed.
-func (w *Waiter) outcome() (*Reply, bool) {
+// outcome returns the reply once it arrived, whether the map is closed,
+// and whether a WaitFor's time ran out.
+func (w *Waiter) outcome() (*Reply, bool, bool) {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
 	if w.state == stateTaken {
-		return w.reply, false
+		return w.reply, false, false
 	}
-	return nil, w.ws.closed
+	return nil, w.ws.closed, w.expired
+}
+
+// leaveQueue ends a WaitFor's time limit: w leaves its deadline queue
+// if it is still there.
+func (w *Waiter) leaveQueue() {
+	w.ws.mu.Lock()
+	w.ws.dequeue(w)
+	w.ws.mu.Unlock()
 }
 
 // notify wakes Wait without blocking; wake's buffer keeps the news for a
