@@ -100,7 +100,6 @@ type Waiter struct {
 	// for Wait: a reply, Close, or the end of a WaitFor's time.
 	wake  chan struct{}
 	reply *Reply      // the final reply once state is stateTaken; guarded by ws.mu
-	stop  func() bool // stops the context.AfterFunc
 	state waiterState // guarded by ws.mu
 	// expired is set when a WaitFor's time ran out; guarded by ws.mu.
 	expired bool
@@ -110,15 +109,32 @@ type Waiter struct {
 	gather uint16
 	// abandoned is set by Abandon: the client that waits has gone.
 	abandoned atomic.Bool
-	// until is the end of the gather window in Unix milliseconds
-	// (GatherFor); guarded by ws.mu, like gather and gathered.
-	until    int64
-	gathered []Reply
+	// rare holds what few waiters need (a context that can end, a
+	// gather), so that the usual one stays 128 bytes; set before w is in
+	// the map or under ws.mu.
+	rare *waiterRare
 	// While a WaitFor waits: its queue, its neighbours there, and when
 	// its time runs out (since ws.epoch); guarded by ws.mu.
 	queue      *deadlineQueue
 	prev, next *Waiter
 	at         time.Duration
+}
+
+// waiterRare is the part of a Waiter that few need.
+type waiterRare struct {
+	stop func() bool // stops the context.AfterFunc of Register's context
+	// until is the end of the gather window in Unix milliseconds
+	// (GatherFor); guarded by ws.mu, like gathered.
+	until    int64
+	gathered []Reply
+}
+
+// rarePart returns w.rare, made if w has none; ws.mu must be held.
+func (w *Waiter) rarePart() *waiterRare {
+	if w.rare == nil {
+		w.rare = new(waiterRare)
+	}
+	return w.rare
 }
 
 // Abandon tells a pending Wait that its client has gone: Wait returns
@@ -146,24 +162,27 @@ func (w *Waiter) GatherFor(max int, window time.Duration) {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
 	w.gather = uint16(min(max, math.MaxUint16))
-	w.until = time.Now().Add(window).UnixMilli()
+	w.rarePart().until = time.Now().Add(window).UnixMilli()
 }
 
 // gatherSpec is what Detach records of a gathering waiter.
 func (w *Waiter) gatherSpec() GatherSpec {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
-	if w.gather == 0 || w.until == 0 {
+	if w.gather == 0 || w.rare == nil || w.rare.until == 0 {
 		return GatherSpec{}
 	}
-	return GatherSpec{Max: int(w.gather), Until: time.UnixMilli(w.until)}
+	return GatherSpec{Max: int(w.gather), Until: time.UnixMilli(w.rare.until)}
 }
 
 // Gathered returns the final replies a gathering waiter has collected.
 func (w *Waiter) Gathered() []Reply {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
-	return slices.Clone(w.gathered)
+	if w.rare == nil {
+		return nil
+	}
+	return slices.Clone(w.rare.gathered)
 }
 
 // NewWaiters returns an empty map that holds at most max waiters, and at
@@ -185,6 +204,9 @@ func NewWaiters(max, maxPer int) *Waiters {
 // already waiting.
 func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.ReplyTo) (*Waiter, error) {
 	w := &Waiter{id: id, owner: owner, replyTo: to, wake: make(chan struct{}, 1), ws: ws}
+	if ctx.Done() != nil { // context.Background never ends: save three allocations
+		w.rare = new(waiterRare) // before w is in the map: Cancel reads stop
+	}
 	ws.mu.Lock()
 	switch {
 	case ws.closed:
@@ -205,8 +227,11 @@ func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.Rep
 	ws.owners[owner]++
 	ws.obs.CorrelatorPending(1)
 	ws.mu.Unlock()
-	if ctx.Done() != nil { // context.Background never ends: save two allocations
-		w.stop = context.AfterFunc(ctx, w.remove)
+	if w.rare != nil {
+		stop := context.AfterFunc(ctx, w.remove)
+		ws.mu.Lock()
+		w.rare.stop = stop
+		ws.mu.Unlock()
 	}
 	return w, nil
 }
@@ -218,8 +243,9 @@ func (ws *Waiters) Deliver(id []byte, r Reply) bool {
 	ws.mu.Lock()
 	w, ok := ws.m[string(id)]
 	if ok && w.gather > 0 {
-		w.gathered = append(w.gathered, r)
-		if len(w.gathered) < int(w.gather) {
+		g := w.rarePart()
+		g.gathered = append(g.gathered, r)
+		if len(g.gathered) < int(w.gather) {
 			ws.mu.Unlock()
 			return true // gathered; the waiter waits for more
 		}
@@ -389,10 +415,18 @@ func (w *Waiter) notify() {
 // Cancel removes the waiter if it is still pending. It is idempotent and
 // safe to call after a reply, a Detach or Close.
 func (w *Waiter) Cancel() {
-	if w.stop != nil {
-		w.stop()
+	w.ws.mu.Lock()
+	if w.state == stateWaiting {
+		w.ws.drop(w, stateRemoved)
 	}
-	w.remove()
+	var stop func() bool
+	if w.rare != nil {
+		stop = w.rare.stop
+	}
+	w.ws.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func (w *Waiter) remove() {
