@@ -274,8 +274,10 @@ func readStatus(tb testing.TB, kc keptConn) int {
 // Fiber's per-request state, about 2.65 KB). The share is about 1.0 KB:
 // the waiter, its wake channel and map entry (280 B; its time limit is a
 // place in a queue shared by the waiters of the same limit, no timer of
-// its own), the pooled request info (175 B), the produce's result channel
-// (110 B), the breakers' settle (65 B), the trace parent and event id
+// its own), the pooled request info (175 B), 110 B allocated at
+// produceAside's channel receive (most likely the runtime's sudog for the
+// blocked receive, which the wait then reuses; not pinned down), the
+// breakers' settle (65 B), the trace parent and event id
 // (145 B), the hang-up watch (80 B), the request's user context (65 B)
 // (heap profile at MemProfileRate 1, 5,000 pending, 2026-12-04), and a
 // goroutine stack share that moves with the machine's load (0-65 B in
