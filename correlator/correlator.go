@@ -3,7 +3,8 @@
 // hands each reply to its waiter, and stores late or asynchronous replies
 // for /v1/results.
 //
-// Files: waiters.go is the pure pending map (nats.go's respMap); replies.go
+// Files: waiters.go is the pure pending map (nats.go's respMap), and
+// deadlines.go its shared WaitFor time limits; replies.go
 // is the kgo reply consumer; store.go and lease.go hold go-redis (results,
 // partition leases, reply positions).
 //

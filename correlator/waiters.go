@@ -66,6 +66,10 @@ type Waiters struct {
 	maxPer int
 	closed bool
 	obs    Observer // told of every change to len(m), under mu
+	// The time limits of WaitFor: a queue and a timer per distinct limit,
+	// timed from epoch.
+	deadlines deadlines
+	epoch     time.Time
 }
 
 // waiterState is where a Waiter is in its life; guarded by Waiters.mu.
@@ -84,8 +88,9 @@ const (
 //
 // A pending Waiter is what one blocked sync request holds in the
 // correlator, so it is kept small: the reply is kept by pointer once it
-// arrives, and wake carries no value, so that it needs no buffer of its
-// own.
+// arrives, wake carries no value, so that it needs no buffer of its own,
+// and a WaitFor's time limit is a place in a queue shared with the
+// waiters of the same limit (deadlines), not a timer of its own.
 type Waiter struct {
 	id      string
 	owner   string
@@ -95,18 +100,41 @@ type Waiter struct {
 	// for Wait: a reply, Close, or the end of a WaitFor's time.
 	wake  chan struct{}
 	reply *Reply      // the final reply once state is stateTaken; guarded by ws.mu
-	stop  func() bool // stops the context.AfterFunc
 	state waiterState // guarded by ws.mu
+	// expired is set when a WaitFor's time ran out; guarded by ws.mu.
+	expired bool
 	// gather, when > 0, makes the waiter collect final replies (Gather)
 	// until it has that many (at most 65,535); next to state, in its
 	// padding, like abandoned: a Waiter stays 128 bytes.
 	gather uint16
 	// abandoned is set by Abandon: the client that waits has gone.
 	abandoned atomic.Bool
+	// rare holds what few waiters need (a context that can end, a
+	// gather), so that the usual one stays 128 bytes; set before w is in
+	// the map or under ws.mu.
+	rare *waiterRare
+	// While a WaitFor waits: its queue, its neighbours there, and when
+	// its time runs out (since ws.epoch); guarded by ws.mu.
+	queue      *deadlineQueue
+	prev, next *Waiter
+	at         time.Duration
+}
+
+// waiterRare is the part of a Waiter that few need.
+type waiterRare struct {
+	stop func() bool // stops the context.AfterFunc of Register's context
 	// until is the end of the gather window in Unix milliseconds
-	// (GatherFor); guarded by ws.mu, like gather and gathered.
+	// (GatherFor); guarded by ws.mu, like gathered.
 	until    int64
 	gathered []Reply
+}
+
+// rarePart returns w.rare, made if w has none; ws.mu must be held.
+func (w *Waiter) rarePart() *waiterRare {
+	if w.rare == nil {
+		w.rare = new(waiterRare)
+	}
+	return w.rare
 }
 
 // Abandon tells a pending Wait that its client has gone: Wait returns
@@ -134,24 +162,27 @@ func (w *Waiter) GatherFor(max int, window time.Duration) {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
 	w.gather = uint16(min(max, math.MaxUint16))
-	w.until = time.Now().Add(window).UnixMilli()
+	w.rarePart().until = time.Now().Add(window).UnixMilli()
 }
 
 // gatherSpec is what Detach records of a gathering waiter.
 func (w *Waiter) gatherSpec() GatherSpec {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
-	if w.gather == 0 || w.until == 0 {
+	if w.gather == 0 || w.rare == nil || w.rare.until == 0 {
 		return GatherSpec{}
 	}
-	return GatherSpec{Max: int(w.gather), Until: time.UnixMilli(w.until)}
+	return GatherSpec{Max: int(w.gather), Until: time.UnixMilli(w.rare.until)}
 }
 
 // Gathered returns the final replies a gathering waiter has collected.
 func (w *Waiter) Gathered() []Reply {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
-	return slices.Clone(w.gathered)
+	if w.rare == nil {
+		return nil
+	}
+	return slices.Clone(w.rare.gathered)
 }
 
 // NewWaiters returns an empty map that holds at most max waiters, and at
@@ -163,6 +194,7 @@ func NewWaiters(max, maxPer int) *Waiters {
 		max:    max,
 		maxPer: maxPer,
 		obs:    nopObserver{},
+		epoch:  time.Now(),
 	}
 }
 
@@ -172,6 +204,9 @@ func NewWaiters(max, maxPer int) *Waiters {
 // already waiting.
 func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.ReplyTo) (*Waiter, error) {
 	w := &Waiter{id: id, owner: owner, replyTo: to, wake: make(chan struct{}, 1), ws: ws}
+	if ctx.Done() != nil { // context.Background never ends: save three allocations
+		w.rare = new(waiterRare) // before w is in the map: Cancel reads stop
+	}
 	ws.mu.Lock()
 	switch {
 	case ws.closed:
@@ -192,8 +227,11 @@ func (ws *Waiters) Register(ctx context.Context, id, owner string, to topics.Rep
 	ws.owners[owner]++
 	ws.obs.CorrelatorPending(1)
 	ws.mu.Unlock()
-	if ctx.Done() != nil { // context.Background never ends: save two allocations
-		w.stop = context.AfterFunc(ctx, w.remove)
+	if w.rare != nil {
+		stop := context.AfterFunc(ctx, w.remove)
+		ws.mu.Lock()
+		w.rare.stop = stop
+		ws.mu.Unlock()
 	}
 	return w, nil
 }
@@ -205,8 +243,9 @@ func (ws *Waiters) Deliver(id []byte, r Reply) bool {
 	ws.mu.Lock()
 	w, ok := ws.m[string(id)]
 	if ok && w.gather > 0 {
-		w.gathered = append(w.gathered, r)
-		if len(w.gathered) < int(w.gather) {
+		g := w.rarePart()
+		g.gathered = append(g.gathered, r)
+		if len(g.gathered) < int(w.gather) {
 			ws.mu.Unlock()
 			return true // gathered; the waiter waits for more
 		}
@@ -274,6 +313,7 @@ func (ws *Waiters) Close() {
 		return
 	}
 	ws.closed = true
+	ws.stopDeadlines()
 	for _, w := range ws.m {
 		w.state = stateFailed
 		w.notify()
@@ -301,32 +341,34 @@ func (w *Waiter) Wait(ctx context.Context) (Reply, error) { return w.wait(ctx, 0
 // arriving just after is still there for Detach. d <= 0 means no limit.
 //
 // It is what a request that waits for its reply should call, rather than
-// Wait with a context.WithTimeout: while it blocks, it holds one timer and
-// nothing else, where the derived context adds its own timer, done channel
-// and one more blocked channel operation per pending request.
+// Wait with a context.WithTimeout: while it blocks, it holds a place in
+// the queue of the waiters with the same limit, which share one timer,
+// where the derived context adds its own timer, done channel and one more
+// blocked channel operation per pending request.
 func (w *Waiter) WaitFor(ctx context.Context, d time.Duration) (Reply, error) {
 	return w.wait(ctx, d)
 }
 
 func (w *Waiter) wait(ctx context.Context, d time.Duration) (Reply, error) {
-	var expired atomic.Bool
 	if d > 0 {
-		t := time.AfterFunc(d, func() {
-			expired.Store(true)
-			w.notify()
-		})
-		defer t.Stop()
+		w.ws.mu.Lock()
+		w.expired = false
+		if !w.ws.closed && w.queue == nil {
+			w.ws.enqueue(w, d)
+		}
+		w.ws.mu.Unlock()
+		defer w.leaveQueue()
 	}
 	for {
 		// In the order Wait with a derived context had: the reply, then
 		// the contexts, then Close.
-		r, closed := w.outcome()
+		r, closed, expired := w.outcome()
 		switch {
 		case r != nil:
 			return *r, nil
 		case ctx.Err() != nil:
 			return Reply{}, ctx.Err()
-		case expired.Load():
+		case expired:
 			return Reply{}, context.DeadlineExceeded
 		case w.abandoned.Load():
 			return Reply{}, ErrAbandoned
@@ -342,14 +384,23 @@ func (w *Waiter) wait(ctx context.Context, d time.Duration) (Reply, error) {
 	}
 }
 
-// outcome returns the reply once it arrived, and whether the map is closed.
-func (w *Waiter) outcome() (*Reply, bool) {
+// outcome returns the reply once it arrived, whether the map is closed,
+// and whether a WaitFor's time ran out.
+func (w *Waiter) outcome() (*Reply, bool, bool) {
 	w.ws.mu.Lock()
 	defer w.ws.mu.Unlock()
 	if w.state == stateTaken {
-		return w.reply, false
+		return w.reply, false, false
 	}
-	return nil, w.ws.closed
+	return nil, w.ws.closed, w.expired
+}
+
+// leaveQueue ends a WaitFor's time limit: w leaves its deadline queue
+// if it is still there.
+func (w *Waiter) leaveQueue() {
+	w.ws.mu.Lock()
+	w.ws.dequeue(w)
+	w.ws.mu.Unlock()
 }
 
 // notify wakes Wait without blocking; wake's buffer keeps the news for a
@@ -364,10 +415,18 @@ func (w *Waiter) notify() {
 // Cancel removes the waiter if it is still pending. It is idempotent and
 // safe to call after a reply, a Detach or Close.
 func (w *Waiter) Cancel() {
-	if w.stop != nil {
-		w.stop()
+	w.ws.mu.Lock()
+	if w.state == stateWaiting {
+		w.ws.drop(w, stateRemoved)
 	}
-	w.remove()
+	var stop func() bool
+	if w.rare != nil {
+		stop = w.rare.stop
+	}
+	w.ws.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func (w *Waiter) remove() {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -351,4 +352,12 @@ func TestWaitForAbandoned(t *testing.T) {
 			t.Errorf("Len() after Cancel = %d, want 0", n)
 		}
 	})
+}
+
+// TestWaiterSize: a pending Waiter, what every blocked sync request holds
+// in the correlator, stays in the allocator's 128-byte class.
+func TestWaiterSize(t *testing.T) {
+	if n := unsafe.Sizeof(Waiter{}); n > 128 {
+		t.Errorf("a Waiter is %d bytes, want <= 128", n)
+	}
 }

@@ -457,7 +457,9 @@ func (s *Server) publishReply(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *top
 func (s *Server) wait(c *fiber.Ctx, r *topics.Route, w *correlator.Waiter, id string, pos topics.Position, wait time.Duration) error {
 	ctx := c.UserContext()
 	// WaitFor, not Wait with a context.WithTimeout: a pending request then
-	// holds one timer, not a derived context, its timer and done channel.
+	// holds a place in the correlator's queue of the waiters with the same
+	// limit (one timer per queue), not a derived context, its timer and
+	// done channel.
 	// A client that hangs up frees its waiter at once; its answer (the
 	// timeout answer) is what an Idempotency-Key retry gets.
 	watch := s.hangups.Watch(c.Context().Conn(), hangupReply, w.Abandon)

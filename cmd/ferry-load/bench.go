@@ -260,22 +260,27 @@ func (e *benchEnv) startFerry(ctx context.Context) error {
 }
 
 // peerConfig is the config of further ferry instances on the first
-// one's broker (scenario idle).
-const peerConfig = "testdata/bench/ferry-peer.yaml"
+// one's broker (scenario idle); pendingConfig that of the ferry the
+// pending scenario measures, whose broker is then another process.
+const (
+	peerConfig    = "testdata/bench/ferry-peer.yaml"
+	pendingConfig = "testdata/bench/ferry-pending.yaml"
+)
 
-// startPeer starts a further ferry process on a port of its own, with
-// the first one's embedded broker as its Kafka (kafka.brokers) and the
-// same Redis, and waits until it is ready. The caller stops it.
-func (e *benchEnv) startPeer(ctx context.Context, name string) (*server, error) {
+// startPeer starts a further ferry process with config on a port of its
+// own, with the first one's embedded broker as its Kafka (kafka.brokers)
+// and the same Redis, and waits until it is ready. Its log goes to
+// stderr. The caller stops it.
+func (e *benchEnv) startPeer(ctx context.Context, name, config string, stderr io.Writer) (*server, error) {
 	listen := freeAddr()
-	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", peerConfig)
+	cmd := exec.CommandContext(ctx, e.ferryBin, "serve", "-c", config)
 	cmd.Env = append(os.Environ(), "FERRY_LISTEN="+listen, "FERRY_BROKERS="+e.brokers)
 	for _, kv := range e.ferryEnv {
 		if strings.HasPrefix(kv, "FERRY_REDIS_URL=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Stderr = os.Stderr // log level warn: only problems
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
