@@ -603,9 +603,11 @@ func TestDisconnectedClientsAreFreed(t *testing.T) {
 	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{st}, server: ingress.Config{SSE: ingress.SSEConfig{Heartbeat: heartbeat}}})
 	// Warm up: the hub's consumer starts its fetch goroutines and broker
 	// connections with the first record, which are not the streams'.
+	// Under make test's parallel -race load that first fetch has taken
+	// over 5 s (CI, 2026-12-04); what this test measures starts after it.
 	warm := mustOpenSSE(t, g.addr, "/v1/streams/s")
 	g.produce(t, "t", "warm")
-	warm.MustNext(t, 5*time.Second)
+	warm.MustNext(t, 20*time.Second)
 	warm.Close()
 	topicstest.Eventually(t, heartbeat+2*time.Second, 10*time.Millisecond, func() error {
 		if n := g.hub.Subscribers(); n != 0 {
