@@ -203,7 +203,7 @@ func (s *Server) limit(a access) fiber.Handler {
 //
 // A request without the header goes on from here, in a small frame: the
 // rest of the chain runs on top of this one, and a publish that fits in
-// the goroutine's first 8 KiB of stack never grows it (stack.go).
+// the goroutine's first 8 KiB of stack never grows it (TestPublishFitsEightKiBStack).
 func (s *Server) idempotency(c *fiber.Ctx) error {
 	all := c.Request().Header.PeekAll(HeaderIdempotencyKey)
 	if len(all) == 0 || s.deps.Idempotency == nil {
@@ -359,7 +359,7 @@ func (s *Server) validate(c *fiber.Ctx, r *topics.Route) (contentType string, bo
 // where the reply will be kept.
 //
 // A route without a reply section publishes from here, in a small frame
-// (stack.go); publishReply does the rest.
+// (TestPublishFitsEightKiBStack); publishReply does the rest.
 func (s *Server) publish(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.Message) error {
 	if r.Reply != nil {
 		return s.publishReply(c, r, ri, m)
