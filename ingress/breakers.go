@@ -175,7 +175,7 @@ func (s *Server) produceAside(ctx context.Context, m *topics.Message) (topics.Po
 // answers 202 at once (on_timeout: accept) or refuses with the returned
 // problem (on_timeout: fail) without producing. Otherwise settle must be
 // called once with what the wait showed.
-func (s *Server) replyGate(r topics.Route) (settle func(policy.Outcome), refused error) {
+func (s *Server) replyGate(r *topics.Route) (settle func(policy.Outcome), refused error) {
 	b := s.breakers.reply[r.Name]
 	done, err := b.Allow()
 	if err == nil {

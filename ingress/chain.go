@@ -333,7 +333,7 @@ func (s *Server) validate(c *fiber.Ctx, r *topics.Route) (contentType string, bo
 		}
 		return ct, body, nil
 	case topics.MediaCloudEvents:
-		return ct, body, s.checkCloudEvent(*r, body)
+		return ct, body, s.checkCloudEvent(r, body)
 	}
 	if len(body) == 0 {
 		return "", nil, problem.New(problem.MalformedJSON, "the body is empty; send a JSON document")
@@ -385,14 +385,14 @@ func (s *Server) publishReply(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *top
 		wait = min(pref.wait, r.Reply.MaxWait)
 	}
 	async := pref.async || wait <= 0
-	if !async && s.replyFromCache(c, *r, ri, m, wait) {
+	if !async && s.replyFromCache(c, r, ri, m, wait) {
 		return nil // an identical request's reply: no record
 	}
-	defer s.landFlight(*r, ri) // the followers of this request go on their own
+	defer s.landFlight(r, ri) // the followers of this request go on their own
 	if !async {
 		// The responder breaker: while the route's responders are known
 		// to be down, do not keep the client waiting.
-		settle, refused := s.replyGate(*r)
+		settle, refused := s.replyGate(r)
 		switch {
 		case refused != nil && r.Reply.OnTimeout == "fail":
 			return refused // nothing produced: the client may retry
@@ -440,7 +440,7 @@ func (s *Server) publishReply(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *top
 		return accepted(c, id, pos)
 	}
 	if r.Reply.Gather != nil {
-		return s.gatherReplies(c, *r, w)
+		return s.gatherReplies(c, r, w)
 	}
 	if pref.hasWait {
 		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))

@@ -17,7 +17,7 @@ import (
 // The record's value is then the body as is: the route opted in to let
 // its clients name the event's attributes for CloudEvents consumers
 // (ferry's ce_* headers are still written, for ferry's own readers).
-func (s *Server) checkCloudEvent(r topics.Route, body []byte) error {
+func (s *Server) checkCloudEvent(r *topics.Route, body []byte) error {
 	var ev struct {
 		SpecVersion     *string         `json:"specversion"`
 		ID              *string         `json:"id"`

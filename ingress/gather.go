@@ -28,7 +28,7 @@ type gatheredReply struct {
 // gather.min arrived, else 504 reply-timeout with the count. Replies
 // arriving after the answer are left to the result store (counted as
 // late). The record is produced, so the client is never told to retry.
-func (s *Server) gatherReplies(c *fiber.Ctx, r topics.Route, w *correlator.Waiter) error {
+func (s *Server) gatherReplies(c *fiber.Ctx, r *topics.Route, w *correlator.Waiter) error {
 	g := r.Reply.Gather
 	_, err := w.WaitFor(c.UserContext(), g.Window)
 	switch {

@@ -85,7 +85,7 @@ func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, 
 		m.Extra = append(m.Extra, topics.Header{Key: h.Name, Value: v})
 	}
 	if r.BodyEdit != nil {
-		v, err := s.editBody(*r, body, f, b)
+		v, err := s.editBody(r, body, f, b)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +207,7 @@ func acceptedBody(dst []byte, id string, pos topics.Position) []byte {
 // body, edited, then checked against body.record_schema. A body of the
 // wrong shape is the client's fault (422); an edited body that violates
 // the record schema is the route's (500, with the violations logged).
-func (s *Server) editBody(r topics.Route, body []byte, f fields, b *topics.Body) ([]byte, error) {
+func (s *Server) editBody(r *topics.Route, body []byte, f fields, b *topics.Body) ([]byte, error) {
 	v, err := r.BodyEdit.Apply(body, f, b)
 	switch {
 	case errors.Is(err, topics.ErrKeyUnresolved), errors.Is(err, topics.ErrKeyInvalid):

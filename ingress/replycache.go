@@ -35,7 +35,7 @@ func (s *Server) buildReplyCaches() {
 // when it is kept; otherwise the request leads a flight of its own
 // (ri.flight: the caller must landFlight it) and notes its key, for
 // keepReply.
-func (s *Server) replyFromCache(c *fiber.Ctx, r topics.Route, ri *reqInfo, m *topics.Message, wait time.Duration) bool {
+func (s *Server) replyFromCache(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.Message, wait time.Duration) bool {
 	cache := s.replyCaches[r.Name]
 	if cache == nil {
 		return false
@@ -111,7 +111,7 @@ func (s *Server) keepReply(r *topics.Route, ri *reqInfo, rep *correlator.Reply) 
 
 // landFlight ends the flight the request leads (if any) without a reply
 // to share, unless keepReply landed it already.
-func (s *Server) landFlight(r topics.Route, ri *reqInfo) {
+func (s *Server) landFlight(r *topics.Route, ri *reqInfo) {
 	if ri.flight != nil {
 		s.replyCaches[r.Name].Land(ri.cacheKey, ri.flight, policy.CachedReply{}, false)
 	}
