@@ -147,29 +147,6 @@ func (s *Server) produceEach(ctx context.Context, ep EachProducer, msgs []*topic
 	return pos, errs
 }
 
-// produceAside is produce on a goroutine of its own, for a request that
-// then waits for its reply: franz-go's produce path runs deep enough to
-// double the stack of the goroutine that calls it (8 KiB -> 16 KiB), and
-// a sync request's goroutine would keep that stack for its whole wait.
-// With a real franz-go producer in TestPendingRequestMemory's setup, the
-// goroutine stack per pending request grew 8.2 KB; with produceAside,
-// 0.4 KB. make bench's pending scenario (RSS per pending request, bin/ferry,
-// 10,000 pending): 13.3-14.0 KB before, 11.8 KB after. The goroutine
-// lives as long as the produce, which ctx and the produce timeout bound.
-func (s *Server) produceAside(ctx context.Context, m *topics.Message) (topics.Position, error) {
-	type result struct {
-		pos topics.Position
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		pos, err := s.produce(ctx, m)
-		ch <- result{pos, err}
-	}()
-	r := <-ch
-	return r.pos, r.err
-}
-
 // replyGate asks route r's responder breaker whether a sync request may
 // wait for its reply. open is true when it may not: the caller then
 // answers 202 at once (on_timeout: accept) or refuses with the returned

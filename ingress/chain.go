@@ -423,11 +423,11 @@ func (s *Server) publishReply(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *top
 			return err
 		}
 	}
-	produce := s.produce
-	if !async {
-		produce = s.produceAside // this goroutine waits next: keep its stack small
-	}
-	pos, err := produce(ctx, m)
+	// A sync request's goroutine produces the record itself and then
+	// waits with the stack the produce left it: the produce must stay
+	// within the worker's 8 KiB (TestPublishFitsEightKiBStack), or every
+	// pending request would hold a 16 KiB stack.
+	pos, err := s.produce(ctx, m)
 	if err != nil {
 		return err
 	}

@@ -274,9 +274,11 @@ func readStatus(tb testing.TB, kc keptConn) int {
 // Fiber's per-request state, about 2.65 KB). The share is about 1.0 KB:
 // the waiter, its wake channel and map entry (280 B; its time limit is a
 // place in a queue shared by the waiters of the same limit, no timer of
-// its own), the pooled request info (175 B), 110 B allocated at
-// produceAside's channel receive (most likely the runtime's sudog for the
-// blocked receive, which the wait then reuses; not pinned down), the
+// its own), the pooled request info (175 B), 110 B that the profile put
+// at a channel receive before the wait (a goroutine that produced aside;
+// without it the share stayed at 986-1,002 B, so most likely the
+// runtime's sudog for a blocked receive, which the wait's select also
+// takes; not pinned down), the
 // breakers' settle (65 B), the trace parent and event id
 // (145 B), the hang-up watch (80 B), the request's user context (65 B)
 // (heap profile at MemProfileRate 1, 5,000 pending, 2026-12-04), and a
