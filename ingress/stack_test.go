@@ -3,7 +3,6 @@
 package ingress_test
 
 import (
-	"context"
 	"io"
 	"runtime/metrics"
 	"slices"
@@ -42,11 +41,7 @@ func TestPublishFitsEightKiBStack(t *testing.T) {
 	// A request-reply route, whose request the worker produces itself and
 	// then waits for its reply with the stack the produce left it (the
 	// reply is there at once).
-	syncTable, err := topics.NewTable([]topics.RouteConfig{{Name: "slow", Path: "/v1/slow", Topic: "slow", Auth: topics.AuthNone,
-		Reply: &topics.ReplyConfig{Topic: "slow.replies", Timeout: time.Minute, OnTimeout: "accept"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	syncTable := replyTable(t)
 	_, res := ingress.FakeReplyDeps(nil)
 	deps := ingress.Deps{Producer: producer, Validator: set, Correlator: answeringCorrelator{correlator.NewWaiters(0, 0)}, Results: res}
 	order := readFile(t, "../testdata/payloads/order.json")
@@ -98,22 +93,6 @@ func TestPublishFitsEightKiBStack(t *testing.T) {
 			t.Errorf("POST %s grew an 8 KiB goroutine stack (3 tries): some frame on the publish path got larger", tc.path)
 		}
 	}
-}
-
-// answeringCorrelator replies to every request as soon as it registers.
-type answeringCorrelator struct{ ws *correlator.Waiters }
-
-func (ac answeringCorrelator) Register(ctx context.Context, id, replyTopic, owner string) (*correlator.Waiter, error) {
-	w, err := ac.ws.Register(ctx, id, owner, topics.ReplyTo{Topic: replyTopic, Partition: topics.NoPartition})
-	if err == nil {
-		ac.ws.Deliver([]byte(id), correlator.Reply{Status: 200, ContentType: "application/json", Body: []byte(`{"ok":true}`), Final: true})
-	}
-	return w, err
-}
-
-func (ac answeringCorrelator) Detach(_ context.Context, w *correlator.Waiter, _ string) (correlator.Reply, bool, error) {
-	w.Cancel()
-	return correlator.Reply{}, false, nil
 }
 
 // handlerDepth runs h on a stack painted with a pattern and returns how
