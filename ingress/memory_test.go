@@ -271,23 +271,19 @@ func readStatus(tb testing.TB, kc keptConn) int {
 // pendingShareLimit bounds ferry's own share of a pending request's
 // memory, in process: what it holds beyond what the same request holds
 // in a bare Fiber handler that waits (barePendingBytes: fasthttp's and
-// Fiber's per-request state, about 2.65 KB). The share is about 1.0 KB:
+// Fiber's per-request state, about 2.65 KB). The share is about 0.83 KB:
 // the waiter, its wake channel and map entry (280 B; its time limit is a
 // place in a queue shared by the waiters of the same limit, no timer of
-// its own), the pooled request info (175 B), 110 B that the profile put
-// at a channel receive before the wait (a goroutine that produced aside;
-// without it the share stayed at 986-1,002 B, so most likely the
-// runtime's sudog for a blocked receive, which the wait's select also
-// takes; not pinned down), the
-// breakers' settle (65 B), the trace parent and event id
-// (145 B), the hang-up watch (80 B), the request's user context (65 B)
-// (heap profile at MemProfileRate 1, 5,000 pending, 2026-12-04), and a
-// goroutine stack share that moves with the machine's load (0-65 B in
-// 12 runs since the shared deadlines; 250-500 B with a timer per waiter,
-// for a reason not pinned down). The bound leaves the same
-// margin, about 0.55 KB, as the one before it, which held at a 1.4 KB
-// share; a bound 0.2 KB over the share failed 1 run in 3.
-const pendingShareLimit = 1536
+// its own), the pooled request info (175 B), the request id with the
+// trace parent and the event id (145 B), the hang-up watch and its
+// callback (80 B), the request's user context (65 B), the breakers'
+// settle (65 B) (heap profile at MemProfileRate 1, 5,000 pending,
+// 2026-12-04), and a goroutine stack share that moves with the machine's
+// load (0-65 B). The X-Request-ID response header, set after the chain
+// since 2026-12-04, no longer waits with the request (1,000 -> 833 B).
+// The bound leaves the same margin, about 0.55 KB, as the ones before
+// it; a bound 0.2 KB over the share failed 1 run in 3.
+const pendingShareLimit = 1408
 
 // memStats reads the memory statistics after a collection.
 func memStats() runtime.MemStats {

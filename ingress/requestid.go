@@ -126,10 +126,14 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 			ri.traceParent = topics.NewTraceParent()
 		}
 	}
-	c.Set(fiber.HeaderXRequestID, ri.id)
 	s.metrics.InFlight(1)
 
-	if err := c.Next(); err != nil {
+	err := c.Next()
+	// After the chain, not before: a request waiting for its reply then
+	// holds no response header yet (an error answer sets it again, as
+	// it resets the response; a stream's headers go out after the chain).
+	c.Set(fiber.HeaderXRequestID, ri.id)
+	if err != nil {
 		if herr := s.handleError(c, err); herr != nil {
 			return herr
 		}
