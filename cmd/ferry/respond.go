@@ -76,6 +76,16 @@ func respondCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("echo responder running", "brokers", strings.Join(seeds, ","), "topics", ts, "group", group)
+	// $FERRY_PPROF_LISTEN profiles the responder as it does ferry serve.
+	pctx, stopPprof := context.WithCancel(ctx)
+	pprofDone := make(chan struct{})
+	go func() {
+		defer close(pprofDone)
+		if err := servePprof(pctx, log); err != nil {
+			log.Warn("pprof stopped", "err", err)
+		}
+	}()
+	defer func() { stopPprof(); <-pprofDone }()
 	err = r.Run(ctx)
 	if cerr := r.Close(); err == nil {
 		err = cerr
