@@ -80,7 +80,7 @@ func (s *Server) handleBatch(c *fiber.Ctx, r topics.Route, ri *reqInfo) error {
 				continue
 			}
 		}
-		m, err := s.message(c, &r, ri, fiber.MIMEApplicationJSON, el)
+		m, err := s.message(c, &r, ri, fiber.MIMEApplicationJSON, el, nil)
 		if err != nil {
 			fail(i, err)
 			continue

@@ -296,14 +296,14 @@ func (s *Server) handle(r topics.Route) fiber.Handler {
 			return s.handleBatch(c, r, ri)
 		}
 		var ct string
-		var body []byte
+		var body, member []byte
 		if !r.Tombstone { // a tombstone reads no body: its value is null
 			var err error
-			if ct, body, err = s.validate(c, &r); err != nil {
+			if ct, body, member, err = s.validate(c, &r); err != nil {
 				return err
 			}
 		}
-		m, err := s.message(c, &r, ri, ct, body)
+		m, err := s.message(c, &r, ri, ct, body, member)
 		if err != nil {
 			return err
 		}
@@ -314,41 +314,48 @@ func (s *Server) handle(r topics.Route) fiber.Handler {
 // validate (step 5) checks the request before anything is produced: a
 // JSON media type, a body within the route's limit, and a body valid
 // against the route's schema (Deps.Validator; without one, or without a
-// schema, any JSON). It returns the media type and the body.
-func (s *Server) validate(c *fiber.Ctx, r *topics.Route) (contentType string, body []byte, err error) {
+// schema, any JSON). It returns the media type and the body, and the raw
+// value of the body's top-level member that the route's key template
+// reads when the validator met it on its way (MemberValidator), else nil.
+func (s *Server) validate(c *fiber.Ctx, r *topics.Route) (contentType string, body, member []byte, err error) {
 	ct, kind, err := routeMediaType(c.Get(fiber.HeaderContentType), r)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	body = c.Body()
 	if len(body) > r.BodyLimit {
-		return "", nil, problem.New(problem.BodyTooLarge, "the body is "+strconv.Itoa(len(body))+" bytes; this route accepts at most "+strconv.Itoa(r.BodyLimit))
+		return "", nil, nil, problem.New(problem.BodyTooLarge, "the body is "+strconv.Itoa(len(body))+" bytes; this route accepts at most "+strconv.Itoa(r.BodyLimit))
 	}
 	switch kind {
 	case topics.MediaOctetStream:
-		return ct, body, nil // produced as is
+		return ct, body, nil, nil // produced as is
 	case topics.MediaText:
 		if !utf8.Valid(body) {
-			return "", nil, problem.New(problem.BadRequest, "the text/plain body is not valid UTF-8")
+			return "", nil, nil, problem.New(problem.BadRequest, "the text/plain body is not valid UTF-8")
 		}
-		return ct, body, nil
+		return ct, body, nil, nil
 	case topics.MediaCloudEvents:
-		return ct, body, s.checkCloudEvent(r, body)
+		return ct, body, nil, s.checkCloudEvent(r, body)
 	}
 	if len(body) == 0 {
-		return "", nil, problem.New(problem.MalformedJSON, "the body is empty; send a JSON document")
+		return "", nil, nil, problem.New(problem.MalformedJSON, "the body is empty; send a JSON document")
 	}
 	if r.Schema != "" && s.deps.Validator != nil {
-		if err := s.deps.Validator.Validate(r.Schema, body); err != nil {
+		if name, ok := r.Key.BodyMember(); ok && s.members != nil {
+			member, err = s.members.ValidateMember(r.Schema, body, name)
+		} else {
+			err = s.deps.Validator.Validate(r.Schema, body)
+		}
+		if err != nil {
 			if errors.Is(err, schemas.ErrNotJSON) {
-				return "", nil, malformedJSON(body, err)
+				return "", nil, nil, malformedJSON(body, err)
 			}
-			return "", nil, err
+			return "", nil, nil, err
 		}
 	} else if !consumers.ValidJSON(body) { // encoding/json's verdict at 4x its speed
-		return "", nil, malformedJSON(body, nil)
+		return "", nil, nil, malformedJSON(body, nil)
 	}
-	return ct, body, nil
+	return ct, body, member, nil
 }
 
 // publish (step 6) produces the request's event and answers 202 once the

@@ -43,6 +43,15 @@ type Validator interface {
 	Validate(schemaID string, doc []byte) error
 }
 
+// MemberValidator is a Validator that can also hand over the raw value of
+// one top-level member of the document it validated, read on its way
+// through it (nil when it did not meet it, or cannot say): the member a
+// route's key template reads ({body./customer_id}), so that the body is
+// read once. *schemas.Set implements it.
+type MemberValidator interface {
+	ValidateMember(schemaID string, doc []byte, name string) ([]byte, error)
+}
+
 // Authenticator turns a request's credential into its principal. Errors
 // wrap identity.ErrInvalidCredentials. *identity.Authenticator implements it.
 type Authenticator interface {

@@ -49,12 +49,15 @@ type Server struct {
 	// docs are the API descriptions, built once by New (apidocs.go).
 	docs apiDocs
 
-	app    *fiber.App
-	cfg    Config
-	table  *topics.Table
-	deps   Deps
-	log    *slog.Logger
-	access *slog.Logger
+	app   *fiber.App
+	cfg   Config
+	table *topics.Table
+	deps  Deps
+	// members is deps.Validator when it hands over a member's value
+	// (MemberValidator), else nil.
+	members MemberValidator
+	log     *slog.Logger
+	access  *slog.Logger
 	// accessOut, when set, takes the access lines directly (WithAccessLines).
 	accessOut io.Writer
 	ready     atomic.Bool
@@ -196,6 +199,7 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 		deps.ReplayScopes = []string{consumers.DefaultReplayScope}
 	}
 	s := &Server{cfg: cfg.withDefaults(), table: table, deps: deps, log: slog.Default(), replayHeartbeat: replayHeartbeatDefault}
+	s.members, _ = deps.Validator.(MemberValidator)
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.sockets = new(sync.WaitGroup)
 	for _, o := range opts {

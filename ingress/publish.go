@@ -53,10 +53,17 @@ func (s *Server) writeReply(c *fiber.Ctx, r *topics.Route, rep correlator.Reply)
 }
 
 // message builds the event for one request. It copies everything it keeps:
-// Fiber's values are only valid inside the handler.
-func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, body []byte) (*topics.Message, error) {
+// Fiber's values are only valid inside the handler. member is the raw
+// value of the body member the key template reads, when validate met it
+// (nil: the template looks it up).
+func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, body, member []byte) (*topics.Message, error) {
 	f := fields{c, s}
-	b := topics.NewCheckedBody(body) // validate (step 5) found it JSON
+	var name string
+	if member != nil {
+		name, _ = r.Key.BodyMember()
+	}
+	vb := topics.NewValidatedBody(body, name, member) // validate (step 5) found it JSON
+	b := &vb
 	m := &topics.Message{
 		Topic:       r.Topic,
 		Value:       bytes.Clone(body), // nil for a tombstone

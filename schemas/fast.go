@@ -256,26 +256,39 @@ func fastSupported(s *jsonschema.Schema) bool {
 
 // check gives the fast path's verdict on doc.
 func (n *fastNode) check(doc []byte) fastVerdict {
+	v, _ := n.checkMember(doc, "")
+	return v
+}
+
+// checkMember is check that also returns the raw value of doc's
+// top-level member name (the last one, as a JSON pointer reads it) when
+// the verdict is fastValid and doc is an object with that member; nil
+// otherwise, and for name "".
+func (n *fastNode) checkMember(doc []byte, name string) (fastVerdict, []byte) {
 	if !utf8.Valid(doc) {
-		return fastUnsure
+		return fastUnsure, nil
 	}
-	sc := fastScanner{data: doc}
+	sc := fastScanner{data: doc, member: name}
 	sc.space()
 	v := sc.value(n, 0)
 	if v != fastValid {
-		return v
+		return v, nil
 	}
 	sc.space()
 	if sc.pos != len(sc.data) {
-		return fastUnsure // not one JSON value: v5's path says what is wrong
+		return fastUnsure, nil // not one JSON value: v5's path says what is wrong
 	}
-	return fastValid
+	return fastValid, sc.value0
 }
 
 // fastScanner reads one JSON document, checking it against fastNodes.
 type fastScanner struct {
 	data []byte
 	pos  int
+	// member names a top-level member whose raw value the scan keeps in
+	// value0 (the last one seen), or is "".
+	member string
+	value0 []byte
 }
 
 func (sc *fastScanner) space() {
@@ -385,8 +398,12 @@ func (sc *fastScanner) object(n *fastNode, depth int) fastVerdict {
 				child = n.additional
 			}
 		}
+		start := sc.pos
 		if v := sc.value(child, depth+1); v != fastValid {
 			return v
+		}
+		if depth == 0 && sc.member != "" && string(key) == sc.member {
+			sc.value0 = sc.data[start:sc.pos] // keys here have no escapes (str)
 		}
 		sc.space()
 		if sc.pos >= len(sc.data) {

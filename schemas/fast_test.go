@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -169,8 +170,122 @@ func FuzzFastPath(f *testing.F) {
 			case verdict == fastInvalid && err == nil && !hasDuplicateKey(doc):
 				t.Fatalf("%s: the fast path says invalid, v5 says valid\ndoc: %q", id, doc)
 			}
+			checkMembers(t, e.fast, verdict, doc)
 		}
 	})
+}
+
+// checkMembers checks what checkMember hands over against encoding/json:
+// the same verdict as check, and on a valid document the raw value of
+// each top-level member asked for, the last one when a key repeats (as
+// a JSON pointer reads it), or nil when there is none.
+func checkMembers(t *testing.T, n *fastNode, verdict fastVerdict, doc []byte) {
+	t.Helper()
+	var top map[string]json.RawMessage
+	isObject := json.Unmarshal(doc, &top) == nil
+	names := []string{"customer_id", "items", "a", "x"}
+	for name := range top {
+		if name != "" { // "" asks for no member
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		v, member := n.checkMember(doc, name)
+		if v != verdict {
+			t.Fatalf("checkMember(%q) = %d, check = %d\ndoc: %q", name, v, verdict, doc)
+		}
+		want, ok := top[name]
+		switch {
+		case v != fastValid && member != nil:
+			t.Fatalf("checkMember(%q) handed over %q with verdict %d\ndoc: %q", name, member, v, doc)
+		case v != fastValid:
+		case !isObject || !ok:
+			if member != nil {
+				t.Fatalf("checkMember(%q) = %q, but the document has no such member\ndoc: %q", name, member, doc)
+			}
+		case !bytes.Equal(member, want):
+			t.Fatalf("checkMember(%q) = %q, encoding/json reads %q\ndoc: %q", name, member, want, doc)
+		}
+	}
+}
+
+// TestCheckMember runs checkMembers on the golden documents and on
+// documents whose nested objects repeat top-level names, against every
+// schema with a fast path.
+func TestCheckMember(t *testing.T) {
+	t.Parallel()
+	set, docs := fastSet(t)
+	// And an open schema, which the nested documents below pass.
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "open.json"), `{"$id": "https://example.com/open.json", "type": "object"}`)
+	open, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{
+		`{"a": {"a": 1}, "x": [{"a": 2}], "customer_id": {"customer_id": "no"}}`,
+		`{"x": {"x": {"x": 3}}, "a": 1, "a": 2}`,
+		`{"a": 1, "x": {"a": 2}, "customer_id": "c", "y": {"customer_id": "d"}}`,
+		` { "a" : "v" , "b" : [ ] } `,
+	} {
+		docs = append(docs, []byte(d))
+	}
+	valid := 0
+	var nodes []*fastNode
+	for _, id := range set.IDs() {
+		nodes = append(nodes, set.byID[id].fast)
+	}
+	nodes = append(nodes, open.byID["https://example.com/open.json"].fast)
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
+		for _, doc := range docs {
+			v := n.check(doc)
+			if v == fastValid {
+				valid++
+			}
+			checkMembers(t, n, v, doc)
+		}
+	}
+	if valid == 0 {
+		t.Fatal("no document was valid against a schema with a fast path: nothing handed over was checked")
+	}
+}
+
+// TestValidateMember: ValidateMember gives Validate's verdict and, when
+// the fast path decided, the raw value of the member asked for; a
+// document left to v5 hands over nothing.
+func TestValidateMember(t *testing.T) {
+	t.Parallel()
+	set := loadQuickstart(t)
+	items := `[{"sku": "A", "qty": 1, "price": 1}]`
+	tests := []struct {
+		doc, name, want string
+		ok              bool
+	}{
+		{`{"customer_id": "c-1", "items": ` + items + `}`, "customer_id", `"c-1"`, true},
+		{`{"items": ` + items + `, "customer_id" :  "c-2" }`, "customer_id", `"c-2"`, true},
+		{`{"customer_id": "c-1", "items": ` + items + `}`, "items", items, true},
+		{`{"customer_id": "c-1", "items": ` + items + `}`, "note", "", true},
+		{`{"customer_id": "c-1", "items": [{"sku": "A", "qty": 1, "price": 1, "customer_id": "no"}]}`, "sku", "", true},
+		// Left to v5 (an escape), still valid: nothing handed over.
+		{`{"customer_id": "c\u002d1", "items": ` + items + `}`, "customer_id", "", true},
+		{`{"customer_id": "", "items": ` + items + `}`, "customer_id", "", false},
+		{`{"customer_id": "c-1"`, "customer_id", "", false},
+	}
+	for _, tt := range tests {
+		member, err := set.ValidateMember(benchID, []byte(tt.doc), tt.name)
+		if (err == nil) != tt.ok || (set.Validate(benchID, []byte(tt.doc)) == nil) != tt.ok {
+			t.Errorf("ValidateMember(%.60q) = %v, want valid %v", tt.doc, err, tt.ok)
+		}
+		if string(member) != tt.want || (tt.want == "") != (member == nil) {
+			t.Errorf("ValidateMember(%.60q, %q) handed over %q, want %q", tt.doc, tt.name, member, tt.want)
+		}
+	}
+	if _, err := set.ValidateMember("https://example.com/none.json", []byte(`{}`), "a"); !errors.Is(err, ErrUnknownSchema) {
+		t.Errorf("ValidateMember(unknown schema) = %v, want ErrUnknownSchema", err)
+	}
 }
 
 // TestFastPathVerdicts checks the verdicts that matter for speed: the

@@ -34,6 +34,25 @@ func (s *Set) Validate(id string, doc []byte) error {
 	return e.validate(doc)
 }
 
+// ValidateMember is Validate that also returns the raw JSON value of
+// doc's top-level member name (the last one, as the JSON pointer /name
+// reads it), when the fast path validated doc in one pass and met that
+// member on the way: a key template then need not read the body again.
+// The value is nil otherwise (the document went to v5, or has no such
+// member); the caller then reads it itself. It aliases doc.
+func (s *Set) ValidateMember(id string, doc []byte, name string) ([]byte, error) {
+	e := s.lookup(id)
+	if e == nil {
+		return nil, fmt.Errorf("validate against %s: %w", id, ErrUnknownSchema)
+	}
+	if e.fast != nil {
+		if v, member := e.fast.checkMember(doc, name); v == fastValid {
+			return member, nil
+		}
+	}
+	return nil, e.validate(doc)
+}
+
 // validate checks doc with jsonschema v5, which says why a document fails.
 func (e *entry) validate(doc []byte) (err error) {
 	v, limits, err := decode(doc)

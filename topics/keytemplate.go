@@ -18,6 +18,10 @@ type KeyTemplate struct {
 	src   string
 	parts []part
 	body  bool
+	// member is the top-level body member that every body reference of
+	// the template names ({body./NAME}), or "" when they name others or
+	// several (BodyMember).
+	member string
 }
 
 type partKind uint8
@@ -93,7 +97,25 @@ func ParseKeyTemplate(src string) (*KeyTemplate, error) {
 		}
 	}
 	flush()
+	k.member = oneMember(k.parts)
 	return k, nil
+}
+
+// oneMember returns the top-level member that every body reference of
+// parts names, or "" when there is none, or more than one, or a deeper
+// pointer.
+func oneMember(parts []part) string {
+	name := ""
+	for _, p := range parts {
+		if p.kind != partBody {
+			continue
+		}
+		if len(p.ptr) != 1 || p.ptr[0] == "" || (name != "" && p.ptr[0] != name) {
+			return ""
+		}
+		name = p.ptr[0]
+	}
+	return name
 }
 
 func parseRef(ref string) (part, error) {
@@ -138,6 +160,18 @@ func (k *KeyTemplate) String() string { return k.src }
 
 // UsesBody reports whether the template reads the request body.
 func (k *KeyTemplate) UsesBody() bool { return k.body }
+
+// BodyMember returns the top-level body member that the template's body
+// references all name ({body./customer_id} names customer_id), when
+// there is exactly one: a validator that reads the body anyway can take
+// its value on the way (NewValidatedBody), so that the template does not
+// read the body again. ok is false for a nil template.
+func (k *KeyTemplate) BodyMember() (name string, ok bool) {
+	if k == nil {
+		return "", false
+	}
+	return k.member, k.member != ""
+}
 
 // Headers returns the names of the request headers the template reads, as
 // written, each once, in order of appearance (for API descriptions: a
@@ -218,6 +252,10 @@ type Body struct {
 	raw     []byte
 	checked bool
 	valid   bool
+	// member's value is at hand (NewValidatedBody): the raw JSON of the
+	// top-level member of that name, as lookupPointer would find it.
+	member string
+	value  []byte
 }
 
 // NewBody wraps raw JSON bytes; they are not copied and must not change.
@@ -229,6 +267,15 @@ func NewBody(raw []byte) *Body { return &Body{raw: raw} }
 // must not change.
 func NewCheckedBody(raw []byte) *Body { return &Body{raw: raw, checked: true, valid: true} }
 
+// NewValidatedBody is NewCheckedBody for a body whose validator also
+// handed over value, the raw JSON of its top-level member name (the last
+// one, as a JSON pointer reads it), so that a template reading
+// {body./name} does not scan the body for it. A nil value says nothing:
+// the member is then looked up as usual.
+func NewValidatedBody(raw []byte, name string, value []byte) Body {
+	return Body{raw: raw, checked: true, valid: true, member: name, value: value}
+}
+
 func (b *Body) appendPointer(dst []byte, p part) ([]byte, error) {
 	if !b.checked {
 		b.checked = true
@@ -237,7 +284,13 @@ func (b *Body) appendPointer(dst []byte, p part) ([]byte, error) {
 	if !b.valid {
 		return nil, fmt.Errorf("%w: {body.%s}: body is not JSON", ErrKeyUnresolved, p.name)
 	}
-	v, ok := lookupPointer(b.raw, p.ptr)
+	var v []byte
+	ok := false
+	if b.value != nil && len(p.ptr) == 1 && p.ptr[0] == b.member {
+		v, ok = b.value, true
+	} else {
+		v, ok = lookupPointer(b.raw, p.ptr)
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: {body.%s} is missing", ErrKeyUnresolved, p.name)
 	}

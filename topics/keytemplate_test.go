@@ -172,3 +172,60 @@ func TestKeyTemplateHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyTemplateBodyMember(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		tmpl, want string
+		ok         bool
+	}{
+		{"{body./customer_id}", "customer_id", true},
+		{"k-{body./a}-{path.id}-{body./a}", "a", true},
+		{"{body./a~1b}", "a/b", true},
+		{"{body./a}{body./b}", "", false},
+		{"{body./a/b}", "", false},
+		{"{body./0}", "0", true},
+		{"{path.id}", "", false},
+	}
+	for _, tt := range tests {
+		k, err := ParseKeyTemplate(tt.tmpl)
+		if err != nil {
+			t.Fatalf("ParseKeyTemplate(%q): %v", tt.tmpl, err)
+		}
+		if got, ok := k.BodyMember(); got != tt.want || ok != tt.ok {
+			t.Errorf("%q.BodyMember() = %q, %v; want %q, %v", tt.tmpl, got, ok, tt.want, tt.ok)
+		}
+	}
+	var none *KeyTemplate
+	if _, ok := none.BodyMember(); ok {
+		t.Error("a nil template names a body member")
+	}
+}
+
+// TestValidatedBody: a body whose member's value was handed over gives it
+// to {body./name} as it is, without reading the body for it, and looks
+// up every other reference; a nil value hands over nothing.
+func TestValidatedBody(t *testing.T) {
+	t.Parallel()
+	raw := []byte(`{"customer_id": "from-body", "n": 7}`)
+	for _, tc := range []struct {
+		tmpl  string
+		value []byte
+		want  string
+	}{
+		{"{body./customer_id}", []byte(`"handed-over"`), "handed-over"},
+		{"{body./customer_id}", nil, "from-body"},
+		{"{body./customer_id}-{body./n}", []byte(`"c"`), "c-7"},
+		{"{body./n}", []byte(`42`), "7"}, // handed over for another member
+	} {
+		k, err := ParseKeyTemplate(tc.tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := NewValidatedBody(raw, "customer_id", tc.value)
+		got, err := k.Append(nil, mapFields{}, &b)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%q with %q handed over = %q, %v; want %q", tc.tmpl, tc.value, got, err, tc.want)
+		}
+	}
+}
