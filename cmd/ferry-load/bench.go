@@ -121,9 +121,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *runs > 1 {
 			fmt.Fprintf(stderr, "=== run %d of %d\n", run+1, *runs)
 		}
-		env = &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 11, step: 1250 * time.Millisecond, rounds: 5}
+		env = &benchEnv{quick: *quick, ferryBin: *ferryBin, config: *config, stderr: stderr, steps: 14, step: 1250 * time.Millisecond, rounds: 5}
 		if env.quick {
-			env.steps, env.step, env.rounds = 7, time.Second, 3
+			env.steps, env.step, env.rounds = 9, time.Second, 3
 		}
 		o, err := env.run(ctx, *only)
 		env.stop()

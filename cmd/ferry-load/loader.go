@@ -180,10 +180,11 @@ func (r Result) meets(p99 time.Duration) bool {
 		r.P(99) <= float64(p99.Microseconds())/1000 && r.Achieved >= 0.95*r.Plan.Rate
 }
 
-// sweep finds the highest rate whose run meets the p99 bound: it doubles the
-// rate until a run fails, then bisects between the last good and
-// the first bad rate. It returns the best passing run (zero Result when
-// even the start rate fails) and every run it made.
+// sweep finds the highest rate whose run meets the p99 bound: it doubles
+// the rate until a rate fails (two runs in a row miss the bound), then
+// bisects between the last good and the first bad rate. It returns the
+// best passing run (zero Result when even the start rate fails) and every
+// run it made.
 func sweep(ctx context.Context, start float64, step time.Duration, p99 time.Duration, workers int, steps int, op Op, log func(Result)) (Result, []Result) {
 	return sweepRates(ctx, start, steps, p99, func(rate float64) Result {
 		return runOpenLoop(ctx, Plan{Rate: rate, Duration: step, Workers: workers, Grace: 2 * time.Second}, op)
@@ -213,12 +214,16 @@ type sweeper struct {
 	bound     time.Duration
 	best      Result // the passing run at the highest rate
 	runs      []Result
+	// missed is true after a run missed the bound at rate: the rate is
+	// run once more before it counts as failing, so that one spike of
+	// the machine's (a collection, a neighbour) does not decide a round.
+	missed bool
 }
 
-// newSweeper starts at start, doubles until a run fails and then bisects
+// newSweeper starts at start, doubles until a rate fails and then bisects
 // to 5%. With a hint (an earlier round's max rate) it starts there,
 // steps by a fifth and bisects to 10%, which brackets the max in three
-// or four runs: finer would be finer than the noise between rounds.
+// or four rates: finer would be finer than the noise between rounds.
 func newSweeper(start, hint float64, bound time.Duration) *sweeper {
 	if hint > 0 {
 		return &sweeper{rate: hint, factor: 1.2, precision: 0.10, bound: bound}
@@ -230,10 +235,17 @@ func (s *sweeper) done() bool {
 	return s.good > 0 && s.bad > 0 && s.bad-s.good < s.precision*s.good
 }
 
-// record takes the run at s.rate and chooses the next rate.
+// record takes the run at s.rate and chooses the next rate. A rate
+// fails only when two runs in a row miss the bound there.
 func (s *sweeper) record(r Result) {
 	s.runs = append(s.runs, r)
-	if r.meets(s.bound) {
+	met := r.meets(s.bound)
+	if !met && !s.missed {
+		s.missed = true
+		return // run the same rate again
+	}
+	s.missed = false
+	if met {
 		s.good = max(s.good, s.rate)
 		if s.best.Hist == nil || s.rate >= s.best.Plan.Rate {
 			s.best = r
