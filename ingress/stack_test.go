@@ -55,10 +55,7 @@ func TestPublishFitsEightKiBStack(t *testing.T) {
 		}
 		h := srv.App().Handler()
 		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetRequestURI(tc.path)
-		ctx.Request.Header.SetContentType("application/json")
-		ctx.Request.SetBody(order)
+		postJSON(&ctx, tc.path, order)
 		h(&ctx) // the first produce of a client also fetches metadata
 		// A garbage collection between growing the stack and the publish
 		// may halve it; try a few times.
