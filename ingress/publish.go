@@ -58,10 +58,7 @@ func (s *Server) writeReply(c *fiber.Ctx, r *topics.Route, rep correlator.Reply)
 // (nil: the template looks it up).
 func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, body, member []byte) (*topics.Message, error) {
 	f := fields{c, s}
-	var name string
-	if member != nil {
-		name, _ = r.Key.BodyMember()
-	}
+	name, _ := r.Key.BodyMember()
 	vb := topics.NewValidatedBody(body, name, member) // validate (step 5) found it JSON
 	b := &vb
 	m := &topics.Message{

@@ -24,14 +24,8 @@ import (
 // Any other error is a fault of the schema or the validator, not of the
 // document. Validate is safe for concurrent use and does not keep doc.
 func (s *Set) Validate(id string, doc []byte) error {
-	e := s.lookup(id)
-	if e == nil {
-		return fmt.Errorf("validate against %s: %w", id, ErrUnknownSchema)
-	}
-	if e.fast != nil && e.fast.check(doc) == fastValid {
-		return nil // see fast.go: anything but valid goes through v5
-	}
-	return e.validate(doc)
+	_, err := s.ValidateMember(id, doc, "")
+	return err
 }
 
 // ValidateMember is Validate that also returns the raw JSON value of
@@ -47,7 +41,7 @@ func (s *Set) ValidateMember(id string, doc []byte, name string) ([]byte, error)
 	}
 	if e.fast != nil {
 		if v, member := e.fast.checkMember(doc, name); v == fastValid {
-			return member, nil
+			return member, nil // see fast.go: anything but valid goes through v5
 		}
 	}
 	return nil, e.validate(doc)

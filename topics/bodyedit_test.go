@@ -27,7 +27,7 @@ func TestBodyEdit(t *testing.T) {
 	})
 	f := mapFields{claims: map[string]string{"tenant": "acme"}, ip: "192.0.2.1", now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	raw := []byte(`{"debug":{"x":1},"price":12.50,"big":123456789012345678901234567890,"items":[{"sku":"A"}],"s":"<&>"}`)
-	got, err := e.Apply(raw, f, NewCheckedBody(raw))
+	got, err := e.Apply(raw, f, checkedBody(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +43,11 @@ func TestBodyEdit(t *testing.T) {
 		{`{"items":[]}`, ErrBodyEdit},
 		{`[1,2]`, ErrBodyEdit},
 	} {
-		if _, err := e.Apply([]byte(tt.raw), f, NewCheckedBody([]byte(tt.raw))); !errors.Is(err, tt.want) {
+		if _, err := e.Apply([]byte(tt.raw), f, checkedBody([]byte(tt.raw))); !errors.Is(err, tt.want) {
 			t.Errorf("Apply(%s) = %v, want %v", tt.raw, err, tt.want)
 		}
 	}
-	if _, err := e.Apply(raw, mapFields{ip: "x"}, NewCheckedBody(raw)); !errors.Is(err, ErrKeyUnresolved) {
+	if _, err := e.Apply(raw, mapFields{ip: "x"}, checkedBody(raw)); !errors.Is(err, ErrKeyUnresolved) {
 		t.Errorf("a missing claim: %v, want ErrKeyUnresolved", err)
 	}
 	_, err = NewTable([]RouteConfig{
@@ -77,7 +77,7 @@ func BenchmarkBodyEdit(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := e.Apply(raw, f, NewCheckedBody(raw)); err != nil {
+		if _, err := e.Apply(raw, f, checkedBody(raw)); err != nil {
 			b.Fatal(err)
 		}
 	}

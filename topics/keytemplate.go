@@ -261,17 +261,14 @@ type Body struct {
 // NewBody wraps raw JSON bytes; they are not copied and must not change.
 func NewBody(raw []byte) *Body { return &Body{raw: raw} }
 
-// NewCheckedBody wraps raw bytes the caller has already found to be one
-// valid JSON value (a schema validator or json.Valid did), so that the key
-// template does not check them a second time. They are not copied and
-// must not change.
-func NewCheckedBody(raw []byte) *Body { return &Body{raw: raw, checked: true, valid: true} }
-
-// NewValidatedBody is NewCheckedBody for a body whose validator also
-// handed over value, the raw JSON of its top-level member name (the last
-// one, as a JSON pointer reads it), so that a template reading
-// {body./name} does not scan the body for it. A nil value says nothing:
-// the member is then looked up as usual.
+// NewValidatedBody wraps raw bytes the caller has already found to be
+// one valid JSON value (a schema validator or a syntax check did), so
+// that templates do not check them a second time. value, when not nil,
+// is the raw JSON of raw's top-level member name (the last one, as a
+// JSON pointer reads it), which the validator handed over, so that a
+// template reading {body./name} does not scan the body for it; a nil
+// value says nothing, and the member is looked up as usual. The bytes
+// are not copied and must not change.
 func NewValidatedBody(raw []byte, name string, value []byte) Body {
 	return Body{raw: raw, checked: true, valid: true, member: name, value: value}
 }
