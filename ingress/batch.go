@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -202,8 +202,17 @@ func writeBatch(c *fiber.Ctx, status int, ans batchAnswer) error {
 // array (application/json or application/*+json), or the non-empty lines
 // of NDJSON. The records are copies: the body is Fiber's.
 func splitBatch(contentType string, body []byte) ([][]byte, error) {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err == nil && mt == mimeNDJSONBatch {
+	mt, err := parseMediaType(contentType)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := jsonMediaType(contentType); err != nil && mt != mimeNDJSONBatch {
+		return nil, problem.New(problem.UnsupportedMedia, "a batch is a JSON array (application/json) or NDJSON (application/x-ndjson)")
+	}
+	if !utf8.Valid(body) {
+		return nil, notUTF8(body)
+	}
+	if mt == mimeNDJSONBatch {
 		var out [][]byte
 		for n, line := range bytes.Split(body, []byte("\n")) {
 			line = bytes.TrimSpace(line)
@@ -216,9 +225,6 @@ func splitBatch(contentType string, body []byte) ([][]byte, error) {
 			out = append(out, bytes.Clone(line))
 		}
 		return out, nil
-	}
-	if _, err := jsonMediaType(contentType); err != nil {
-		return nil, problem.New(problem.UnsupportedMedia, "a batch is a JSON array (application/json) or NDJSON (application/x-ndjson)")
 	}
 	if consumers.ValidJSON(body) {
 		if elems, ok := splitArray(body); ok {

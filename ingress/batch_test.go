@@ -38,6 +38,9 @@ func TestBatchProduce(t *testing.T) {
 		{"application/json", `{"id":"x"}`, "malformed-json"},
 		{"application/json", `[{"id":`, "malformed-json"},
 		{"application/x-ndjson", "{\"id\":\"x\"}\n{oops\n", "malformed-json"},
+		{"application/json", "[{\"id\":\"x\xff\"}]", "malformed-json"},
+		{"application/x-ndjson", "{\"id\":\"x\"}\n{\"id\":\"\xc3\"}\n", "malformed-json"},
+		{"application/json; charset=latin1", `[{"id":"x"}]`, "unsupported-media-type"},
 		{"text/plain", `[]`, "unsupported-media-type"},
 	} {
 		if r := handle(h, "POST", "/v1/orders/batch", tt.ct, tt.body); r.status < 300 || !strings.HasSuffix(r.typ, tt.typ) {

@@ -12,6 +12,7 @@ package ingress
 // are listed in ARCHITECTURE.md, Failure semantics).
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/x509"
@@ -335,6 +336,9 @@ func (s *Server) validate(c *fiber.Ctx, r *topics.Route) (contentType string, bo
 		}
 		return ct, body, nil, nil
 	case topics.MediaCloudEvents:
+		if !utf8.Valid(body) {
+			return "", nil, nil, notUTF8(body)
+		}
 		return ct, body, nil, s.checkCloudEvent(r, body)
 	}
 	if len(body) == 0 {
@@ -352,7 +356,7 @@ func (s *Server) validate(c *fiber.Ctx, r *topics.Route) (contentType string, bo
 			}
 			return "", nil, nil, err
 		}
-	} else if !consumers.ValidJSON(body) { // encoding/json's verdict at 4x its speed
+	} else if !utf8.Valid(body) || !consumers.ValidJSON(body) { // encoding/json's verdict at 4x its speed, and UTF-8
 		return "", nil, nil, malformedJSON(body, nil)
 	}
 	return ct, body, member, nil
@@ -533,6 +537,9 @@ func replayStored(c *fiber.Ctx, r policy.StoredResponse) {
 // where the body goes wrong, as a byte offset and a line and column, so
 // that the client can find it. It runs only on that error path.
 func malformedJSON(body []byte, cause error) *problem.Error {
+	if !utf8.Valid(body) {
+		return notUTF8(body)
+	}
 	var v any
 	err := json.Unmarshal(body, &v)
 	var se *json.SyntaxError
@@ -550,6 +557,23 @@ func malformedJSON(body []byte, cause error) *problem.Error {
 	}
 	return &problem.Error{Type: problem.MalformedJSON, Cause: cmp.Or(cause, err),
 		Detail: fmt.Sprintf("the body is not valid JSON: %s at byte %d (line %d, column %d)", se.Error(), max(off-1, 0), line, col)}
+}
+
+// notUTF8 is the 400 for a JSON body that is not UTF-8, which JSON
+// exchanged between systems must be (RFC 8259, section 8.1). encoding/json
+// and the validators would take it, reading each bad byte as U+FFFD, so
+// that the record would carry bytes its consumers cannot decode as the
+// client meant them (a strict decoder fails on them). It names the first
+// bad byte; it runs only on that error path.
+func notUTF8(body []byte) *problem.Error {
+	off := len(body)
+	for i, r := range string(body) { // ranging over a conversion copies nothing
+		if r == utf8.RuneError && !bytes.HasPrefix(body[i:], []byte(string(utf8.RuneError))) {
+			off = i
+			break
+		}
+	}
+	return problem.New(problem.MalformedJSON, fmt.Sprintf("the body is not valid UTF-8 at byte %d; JSON text must be UTF-8 (RFC 8259, section 8.1)", off))
 }
 
 // certAuthenticator is what an Authenticator offers for client

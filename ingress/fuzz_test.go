@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fasthttp"
@@ -20,12 +21,13 @@ import (
 //
 // Invariants:
 //   - the handler never panics and always answers;
-//   - a body the route accepts (schemas.Set.Validate is nil; json.Valid
-//     without a schema) is published: 202, one message to the route's
-//     topic whose value is the body, byte for byte;
+//   - a body the route accepts (UTF-8, and schemas.Set.Validate is nil;
+//     json.Valid without a schema) is published: 202, one message to the
+//     route's topic whose value is the body, byte for byte;
 //   - any other body publishes nothing: 400 malformed-json when it is not
-//     JSON, else 422 validation-failed whose errors are exactly the Set's
-//     violations, complete and in the Set's order.
+//     JSON or not UTF-8 (which encoding/json and the Set would take), else
+//     422 validation-failed whose errors are exactly the Set's violations,
+//     complete and in the Set's order.
 //
 // Run: go test -run '^$' -fuzz FuzzPublish -fuzztime 30s ./ingress
 func FuzzPublish(f *testing.F) {
@@ -65,7 +67,9 @@ func FuzzPublish(f *testing.F) {
 			produced := producer.Messages()
 
 			var verr error
-			if route.schema != "" {
+			if !utf8.Valid(body) {
+				verr = schemas.ErrNotJSON
+			} else if route.schema != "" {
 				verr = set.Validate(route.schema, body)
 			} else if !json.Valid(body) {
 				verr = schemas.ErrNotJSON

@@ -144,7 +144,9 @@ func jsonMediaType(header string) (string, error) {
 }
 
 // parseMediaType returns the media type of a Content-Type header, lower
-// case, without parameters.
+// case, without parameters. JSON and text must be UTF-8 (RFC 8259,
+// section 8.1): a charset naming anything else is refused, not read as
+// UTF-8.
 func parseMediaType(header string) (string, error) {
 	if header == "" {
 		return "", problem.New(problem.UnsupportedMedia, "Content-Type is missing; send application/json")
@@ -152,9 +154,13 @@ func parseMediaType(header string) (string, error) {
 	if header == fiber.MIMEApplicationJSON || header == fiber.MIMEApplicationJSONCharsetUTF8 {
 		return fiber.MIMEApplicationJSON, nil // the usual header: what mime.ParseMediaType returns, without its map
 	}
-	mt, _, err := mime.ParseMediaType(header)
+	mt, params, err := mime.ParseMediaType(header)
 	if err != nil {
 		return "", problem.New(problem.UnsupportedMedia, "Content-Type is malformed; send application/json")
+	}
+	if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") &&
+		(isJSON(mt) || mt == topics.MediaText || mt == mimeNDJSONBatch) {
+		return "", problem.New(problem.UnsupportedMedia, mt+" must be UTF-8, not "+cs)
 	}
 	return mt, nil
 }
@@ -182,11 +188,6 @@ func routeMediaType(header string, r *topics.Route) (mt, kind string, err error)
 	}
 	if !r.Accepts(kind) {
 		return "", "", problem.New(problem.UnsupportedMedia, "Content-Type "+mt+" is not accepted; this route accepts "+strings.Join(r.ContentTypes, ", "))
-	}
-	if kind == topics.MediaText {
-		if _, params, _ := mime.ParseMediaType(header); params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8") {
-			return "", "", problem.New(problem.UnsupportedMedia, "text/plain must be UTF-8, not "+params["charset"])
-		}
 	}
 	return mt, kind, nil
 }

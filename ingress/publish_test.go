@@ -2,6 +2,7 @@ package ingress_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -142,6 +143,9 @@ func TestErrors(t *testing.T) {
 		{"malformed JSON", "POST", "/v1/anything", "application/json", []byte(`{"a":`), 400, problem.MalformedJSON, "", ""},
 		{"malformed JSON with schema", "POST", "/v1/orders", "application/json", []byte(`{"a"`), 400, problem.MalformedJSON, "", ""},
 		{"empty body", "POST", "/v1/anything", "application/json", nil, 400, problem.MalformedJSON, "", ""},
+		{"JSON not UTF-8", "POST", "/v1/anything", "application/json", []byte("{\"name\":\"caf\xe9\"}"), 400, problem.MalformedJSON, "", ""},
+		{"JSON not UTF-8 with schema", "POST", "/v1/orders", "application/json", bytes.Replace(order, []byte(`"c-42"`), []byte("\"c-\xff\""), 1), 400, problem.MalformedJSON, "", ""},
+		{"JSON in another charset", "POST", "/v1/orders", "application/json; charset=iso-8859-1", order, 415, problem.UnsupportedMedia, "", ""},
 		{"over the route limit", "PUT", "/v1/customers/1/events", "application/json", []byte(`{"pad":"` + strings.Repeat("x", 80) + `"}`), 413, problem.BodyTooLarge, "", ""},
 		{"schema violation", "POST", "/v1/orders", "application/json", invalid, 422, problem.Validation, "", ""},
 		{"key unresolved", "PUT", "/v1/customers/1/events", "application/json", []byte(`{}`), 422, problem.KeyUnresolved, "", ""},

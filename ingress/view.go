@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -169,8 +170,11 @@ func (s *Server) viewList(c *fiber.Ctx, r topics.Route, v View, f fields) error 
 	}
 	items := make([]viewItem, len(es))
 	for i, e := range es {
+		// A value that is not JSON in UTF-8 (another producer wrote it)
+		// is embedded as a string, its bad bytes as U+FFFD: the answer
+		// stays JSON that any client decodes.
 		val := json.RawMessage(e.Value)
-		if !json.Valid(e.Value) {
+		if !utf8.Valid(e.Value) || !json.Valid(e.Value) {
 			val, _ = json.Marshal(string(e.Value))
 		}
 		items[i] = viewItem{Key: e.Key, Value: val, ETag: e.ETag(), Partition: e.Partition, Offset: e.Offset, Timestamp: e.Time.UTC()}

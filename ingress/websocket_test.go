@@ -110,14 +110,16 @@ func TestWebSocketPublish(t *testing.T) {
 	}
 	refusals := []struct {
 		frame  string
+		id     string // of the ack: null for a frame that is not JSON
 		status int
 		typ    problem.Type
 	}{
-		{`{"id":"a","route":"admin","body":{}}`, 403, problem.Forbidden},
-		{`{"id":"b","route":"nope","body":{}}`, 404, problem.NotFound},
-		{`{"id":"c","route":"cancel-order","body":{}}`, 400, problem.BadRequest},
-		{`{"id":"d","route":"create-order","body":{},"headers":{"Authorization":"Test admin"}}`, 400, problem.BadRequest},
-		{`{"id":"e","route":"create-order","body":[1,`, 400, problem.MalformedJSON},
+		{`{"id":"a","route":"admin","body":{}}`, `"a"`, 403, problem.Forbidden},
+		{`{"id":"b","route":"nope","body":{}}`, `"b"`, 404, problem.NotFound},
+		{`{"id":"c","route":"cancel-order","body":{}}`, `"c"`, 400, problem.BadRequest},
+		{`{"id":"d","route":"create-order","body":{},"headers":{"Authorization":"Test admin"}}`, `"d"`, 400, problem.BadRequest},
+		{`{"id":"e","route":"create-order","body":[1,`, "null", 400, problem.MalformedJSON},
+		{"{\"id\":\"f\",\"route\":\"create-order\",\"body\":{\"name\":\"caf\xe9\"}}", `"f"`, 400, problem.MalformedJSON},
 	}
 	for _, r := range refusals {
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(r.frame)); err != nil {
@@ -152,13 +154,7 @@ func TestWebSocketPublish(t *testing.T) {
 		t.Errorf("%d distinct offsets for %d records", len(offsets), n)
 	}
 	for _, r := range refusals {
-		id := ""
-		if r.typ != problem.MalformedJSON {
-			id = `"` + strings.Split(r.frame, `"`)[3] + `"`
-		} else {
-			id = "null"
-		}
-		a, ok := acks[id]
+		a, ok := acks[r.id]
 		if !ok || a.Status != r.status || a.Problem == nil || a.Problem.Type != r.typ.URI {
 			t.Errorf("frame %s: ack %+v (problem %+v), want %d %s", r.frame, a, a.Problem, r.status, r.typ.URI)
 		}

@@ -31,14 +31,36 @@ const (
 	maxExponent  = 400
 )
 
+// firstInvalidUTF8 is the offset of the first byte of doc that does not
+// start a valid UTF-8 sequence, or len(doc).
+func firstInvalidUTF8(doc []byte) int {
+	off := 0
+	for off < len(doc) {
+		r, size := utf8.DecodeRune(doc[off:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		off += size
+	}
+	return off
+}
+
 // maxDepth is how deeply arrays and objects may nest, the same limit as
 // encoding/json's.
 const maxDepth = 10000
 
-// decode parses doc, which must hold exactly one JSON value (RFC 8259),
-// into the form the validator expects. It returns a violation for each
-// number outside the limits above; the tree is complete even then.
+// decode parses doc, which must hold exactly one JSON value (RFC 8259) in
+// UTF-8, into the form the validator expects. It returns a violation for
+// each number outside the limits above; the tree is complete even then.
+// Unlike encoding/json, it refuses bytes that are not UTF-8 instead of
+// reading them as U+FFFD: JSON exchanged between systems must be UTF-8
+// (RFC 8259, section 8.1), and a document that passed would reach its
+// consumers with bytes they cannot decode.
 func decode(doc []byte) (any, []Violation, error) {
+	if !utf8.Valid(doc) {
+		d := decoder{data: doc, pos: firstInvalidUTF8(doc)}
+		return nil, nil, d.errorf("%s is not UTF-8", quoteChar(doc[d.pos]))
+	}
 	d := decoder{data: doc, str: string(doc)}
 	d.skipSpace()
 	v, err := d.value()

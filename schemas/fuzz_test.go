@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -17,8 +18,8 @@ import (
 // Invariants:
 //   - Validate never panics;
 //   - the result is nil, an error wrapping ErrNotJSON, or a *ValidationError;
-//   - it wraps ErrNotJSON exactly when json.Valid(doc) is false, so a nil
-//     result implies json.Valid(doc);
+//   - it wraps ErrNotJSON exactly when doc is not JSON in UTF-8 (json.Valid
+//     and utf8.Valid), so a nil result implies both;
 //   - a *ValidationError names the schema and holds at least one violation,
 //     sorted and without duplicates, each InstancePath "" or starting "/";
 //   - the result is deterministic: validating again gives the same error.
@@ -43,7 +44,7 @@ func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		for _, id := range ids {
 			err := set.Validate(id, doc)
-			valid := json.Valid(doc)
+			valid := json.Valid(doc) && utf8.Valid(doc)
 			var ve *ValidationError
 			switch {
 			case err == nil:
@@ -100,7 +101,9 @@ func checkViolations(tb testing.TB, id string, ve *ValidationError) {
 //
 // Invariants:
 //   - decode never panics;
-//   - it succeeds exactly when json.Valid(doc) is true;
+//   - it succeeds exactly when json.Valid(doc) and utf8.Valid(doc) are
+//     true (encoding/json reads bytes that are not UTF-8 as U+FFFD;
+//     decode refuses them);
 //   - when it succeeds, its tree equals what json.Decoder with UseNumber
 //     produces, so the validator sees the same document either way.
 //
@@ -149,9 +152,9 @@ func TestDecode(t *testing.T) {
 func compareDecode(tb testing.TB, doc []byte) {
 	tb.Helper()
 	got, _, err := decode(doc)
-	valid := json.Valid(doc)
+	valid := json.Valid(doc) && utf8.Valid(doc)
 	if (err == nil) != valid {
-		tb.Fatalf("decode(%q) error = %v, but json.Valid = %v", doc, err, valid)
+		tb.Fatalf("decode(%q) error = %v, but json.Valid and utf8.Valid = %v", doc, err, valid)
 	}
 	if err != nil {
 		if !strings.HasPrefix(err.Error(), "line ") {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,6 +34,8 @@ func TestGetRoutesFromCompactedTopic(t *testing.T) {
 	for i := range 150 {
 		recs = append(recs, &kgo.Record{Topic: "orders.state", Key: fmt.Appendf(nil, "o-%02d", i%50), Value: fmt.Appendf(nil, `{"n":%d}`, i)})
 	}
+	// Written by another producer: JSON to encoding/json, but not UTF-8.
+	recs = append(recs, &kgo.Record{Topic: "orders.state", Key: []byte("o-50"), Value: []byte("{\"n\":\"caf\xe9\"}")})
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +106,9 @@ routes:
 		if r.status != 200 || json.Unmarshal([]byte(r.body), &items) != nil {
 			t.Fatalf("GET %s = %s", next, r)
 		}
+		if !utf8.ValidString(r.body) {
+			t.Errorf("GET %s is not UTF-8: %q", next, r.body)
+		}
 		for _, it := range items {
 			seen[it.Key]++
 		}
@@ -112,8 +118,8 @@ routes:
 			next = m[1]
 		}
 	}
-	if len(seen) != 49 || pages != 3 {
-		t.Errorf("listed %d keys in %d pages, want 49 in 3", len(seen), pages)
+	if len(seen) != 50 || pages != 3 {
+		t.Errorf("listed %d keys in %d pages, want 50 in 3", len(seen), pages)
 	}
 	for k, n := range seen {
 		if n != 1 || k == "o-08" {
