@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"mime"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -118,7 +119,21 @@ type fields struct {
 	s *Server
 }
 
-func (f fields) Param(name string) string         { return f.c.Params(name) }
+// Param is the path parameter name, percent-decoded (RFC 3986) as the
+// client meant it: the router matches the raw path, so "%2F" stays within
+// its parameter and is a slash in the value. A malformed escape is kept
+// as sent.
+func (f fields) Param(name string) string {
+	v := f.c.Params(name)
+	if strings.IndexByte(v, '%') < 0 {
+		return v
+	}
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}
+
 func (f fields) Header(name string) string        { return f.c.Get(name) }
 func (f fields) Claim(name string) (string, bool) { return principal(f.c).Claim(name) }
 func (f fields) ClientIP() string                 { return f.s.clientAddr(f.c) }

@@ -120,6 +120,27 @@ func TestPublishKeysAndHeaders(t *testing.T) {
 	}
 }
 
+// TestPublishKeyFromEscapedPath: a path parameter reaches key templates
+// percent-decoded, as the client meant it (RFC 3986: "%2F" is a slash in
+// the value, not a separator of the route's path); one that decodes to a
+// control character is a 400, with nothing produced.
+func TestPublishKeyFromEscapedPath(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	resp, b := g.do(t, "PUT", "/v1/customers/caf%C3%A9%2F7%20b/events", "application/json", []byte(`{}`), "X-Tenant", "acme")
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("PUT = %d %s, want 202", resp.StatusCode, b)
+	}
+	recs := topicstest.Read(t, g.cluster, "customers", 1, 5*time.Second)
+	if len(recs) != 1 || string(recs[0].Key) != "customer-café/7 b" {
+		t.Fatalf("records %v, want one with key %q", recs, "customer-café/7 b")
+	}
+	resp, b = g.do(t, "PUT", "/v1/customers/a%00b/events", "application/json", []byte(`{}`), "X-Tenant", "acme")
+	if p := decodeProblem(t, b); resp.StatusCode != http.StatusBadRequest || p.Type != problem.BadRequest.URI {
+		t.Errorf("PUT with %%00 in the parameter = %d %s, want 400 bad-request", resp.StatusCode, b)
+	}
+}
+
 // TestErrors checks each error answer: status, problem type, problem+json
 // body with the request id, and that nothing was produced.
 func TestErrors(t *testing.T) {

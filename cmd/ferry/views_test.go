@@ -35,7 +35,8 @@ func TestGetRoutesFromCompactedTopic(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: "orders.state", Key: fmt.Appendf(nil, "o-%02d", i%50), Value: fmt.Appendf(nil, `{"n":%d}`, i)})
 	}
 	// Written by another producer: JSON to encoding/json, but not UTF-8.
-	recs = append(recs, &kgo.Record{Topic: "orders.state", Key: []byte("o-50"), Value: []byte("{\"n\":\"caf\xe9\"}")})
+	recs = append(recs, &kgo.Record{Topic: "orders.state", Key: []byte("o-50"), Value: []byte("{\"n\":\"caf\xe9\"}")},
+		&kgo.Record{Topic: "orders.state", Key: []byte("o-é/1"), Value: []byte(`{"n":"escaped"}`)})
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +57,10 @@ routes:
 	}
 	if r := do(t, "GET", base+"/v1/orders/o-07", "", "If-None-Match", etag); r.status != 304 {
 		t.Errorf("If-None-Match current = %s, want 304", r)
+	}
+	// A key that a URL path can carry only percent-encoded.
+	if r := do(t, "GET", base+"/v1/orders/o-%C3%A9%2F1", ""); r.status != 200 || r.body != `{"n":"escaped"}` {
+		t.Errorf("GET o-%%C3%%A9%%2F1 = %s, want 200 with the value of key o-é/1", r)
 	}
 	if r := do(t, "GET", base+"/v1/orders/none", ""); r.status != 404 || !strings.Contains(r.body, "key-not-found") {
 		t.Errorf("GET of an absent key = %s, want 404 key-not-found", r)
@@ -118,8 +123,8 @@ routes:
 			next = m[1]
 		}
 	}
-	if len(seen) != 50 || pages != 3 {
-		t.Errorf("listed %d keys in %d pages, want 50 in 3", len(seen), pages)
+	if len(seen) != 51 || pages != 3 {
+		t.Errorf("listed %d keys in %d pages, want 51 in 3", len(seen), pages)
 	}
 	for k, n := range seen {
 		if n != 1 || k == "o-08" {
