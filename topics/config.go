@@ -43,7 +43,14 @@ type Config struct {
 	// while produces keep failing, instead of letting each wait out
 	// ProduceTimeout. On by default.
 	CircuitBreaker BreakerConfig `yaml:"circuit_breaker"`
+	// Compression is the codec of produced batches: none (the default, as
+	// with Kafka's own producers: every consumer reads the records, with
+	// or without a codec library), gzip, snappy, lz4 or zstd.
+	Compression string `yaml:"compression"`
 }
+
+// Compression codecs of Config.Compression.
+var compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
 // EmbeddedConfig is the `kafka.embedded` section.
 type EmbeddedConfig struct {
@@ -143,6 +150,9 @@ func (c Config) Validate() error {
 	}
 	if c.Embedded.Retention < 0 {
 		errs.addf("embedded.retention", "must be > 0")
+	}
+	if c.Compression != "" && !slices.Contains(compressions, c.Compression) {
+		errs.addf("compression", "must be one of %s, not %q", strings.Join(compressions, ", "), c.Compression)
 	}
 	c.CircuitBreaker.Check(func(field, msg string) { errs.addf("circuit_breaker."+field, "%s", msg) })
 	return errs.err()

@@ -16,8 +16,9 @@ import (
 
 // kafkaOpts is the one place where franz-go client options are assembled.
 // Producing uses acks=all with idempotent writes (franz-go's defaults, set
-// explicitly here) and no linger: a lone request is sent at once, and
-// concurrent requests still share batches while earlier ones are in flight.
+// explicitly here), no linger: a lone request is sent at once, and
+// concurrent requests still share batches while earlier ones are in
+// flight; and kafka.compression (none by default).
 // A record that is not acknowledged within the produce timeout fails, so it
 // cannot be written long after its client was told it was not.
 //
@@ -35,6 +36,7 @@ func kafkaOpts(cfg topics.Config, seeds []string, klog kafkaLog, hooks ...kgo.Ho
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(max(cfg.ProduceTimeout, time.Second)), // franz-go refuses less than 1s
+		kgo.ProducerBatchCompression(compressionCodec(cfg.Compression)),
 	}
 	if len(hooks) > 0 {
 		opts = append(opts, kgo.WithHooks(hooks...))
@@ -62,6 +64,24 @@ func kafkaOpts(cfg topics.Config, seeds []string, klog kafkaLog, hooks ...kgo.Ho
 		}
 	}
 	return opts, nil
+}
+
+// compressionCodec is the codec kafka.compression names (validated):
+// none unless one is named, as Kafka's own producers do, where franz-go
+// alone would choose snappy, which consumers without a snappy library
+// cannot read.
+func compressionCodec(name string) kgo.CompressionCodec {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
 }
 
 // newKafkaClient builds a long-lived client from kafkaOpts.
