@@ -105,8 +105,7 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	case "pending":
 		app = pendingApp(*hold)
 	case "kafka":
-		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ProducerLinger(0),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.AllowAutoTopicCreation())
+		cl, err := kgo.NewClient(append(producerOpts(strings.Split(*brokers, ",")...), kgo.AllowAutoTopicCreation())...)
 		if err != nil {
 			return err
 		}
@@ -125,6 +124,14 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintln(stdout, u)
 	<-ctx.Done()
 	return nil
+}
+
+// producerOpts are the producer settings of ferry's own clients (acks=all,
+// idempotent, no linger, no compression), for every baseline and floor
+// that produces: a ratio compares the gateway, not two producer configs.
+func producerOpts(brokers ...string) []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(kgo.NoCompression())}
 }
 
 // ensureTopic creates topic if it does not exist.

@@ -400,7 +400,7 @@ func (e *benchEnv) fixedRate(ctx context.Context, s *server, path string, body [
 // rawProduce runs acked single-record produces at rate, in this process,
 // straight to the broker: the produce-ack floor.
 func (e *benchEnv) rawProduce(ctx context.Context, rate float64, value []byte) (Result, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks()))
+	cl, err := kgo.NewClient(producerOpts(e.brokers)...)
 	if err != nil {
 		return Result{}, err
 	}

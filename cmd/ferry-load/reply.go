@@ -32,7 +32,7 @@ const corrHeader = "corr"
 
 func newRawRoundTrip(ctx context.Context, brokers, reqTopic, repTopic string) (*rawRoundTrip, error) {
 	rt := &rawRoundTrip{reqTopic: reqTopic, repTopic: repTopic, waiters: make(map[string]chan struct{})}
-	base := []kgo.Opt{kgo.SeedBrokers(brokers), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks())}
+	base := producerOpts(brokers)
 	var err error
 	if rt.prod, err = kgo.NewClient(base...); err != nil {
 		return nil, err

@@ -365,7 +365,7 @@ func (e *benchEnv) sseScenarios(ctx context.Context) ([]row, []string, error) {
 		return nil, nil, err
 	}
 	defer bcast.stopProcess()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks()))
+	cl, err := kgo.NewClient(producerOpts(e.brokers)...)
 	if err != nil {
 		return nil, nil, err
 	}
