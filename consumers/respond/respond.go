@@ -155,6 +155,9 @@ type Responder struct {
 // its group settings. A group without committed offsets starts at the
 // earliest request, so that no request produced before the group first
 // joined goes unanswered (override with kgo.ConsumeResetOffset in base).
+// Replies are produced uncompressed, as ferry's own records, so that any
+// client reads them, one without a snappy library too (override with
+// kgo.ProducerBatchCompression in base).
 func New(cfg Config, base []kgo.Opt, h Handler, opts ...Option) (*Responder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("responder: %w", err)
@@ -170,7 +173,8 @@ func New(cfg Config, base []kgo.Opt, h Handler, opts ...Option) (*Responder, err
 		h: h, log: o.log.With("component", "responder", "group", cfg.Group),
 		tails: make(map[topicPartition]chan struct{}), fatal: make(chan error, 1),
 	}
-	all := []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0)}
+	all := []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression())}
 	all = append(all, base...)
 	all = append(all,
 		kgo.ConsumerGroup(cfg.Group),

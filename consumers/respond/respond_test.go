@@ -133,9 +133,11 @@ func TestResponderReplies(t *testing.T) {
 		{name: "partition 2", to: topics.ReplyTo{Topic: repliesTopic, Partition: 2}},
 		{name: "partition 1", to: topics.ReplyTo{Topic: repliesTopic, Partition: 1}},
 	}
+	// Compressible, so that a codec would compress it.
+	body := `{"n":1,"pad":"` + strings.Repeat("compressible ", 40) + `"}`
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id := r.request(t, `{"n":1}`, &tt.to)
+			id := r.request(t, body, &tt.to)
 			rec := r.reply(t, id)
 			want := map[string]string{
 				topics.HeaderCorrelationID: id, topics.HeaderStatus: "201", topics.HeaderContentType: "application/json",
@@ -144,11 +146,17 @@ func TestResponderReplies(t *testing.T) {
 			if diff := cmp.Diff(want, headers(rec)); diff != "" {
 				t.Errorf("reply headers mismatch (-want +got):\n%s", diff)
 			}
-			if string(rec.Value) != `{"n":1}` {
+			if string(rec.Value) != body {
 				t.Errorf("reply value = %q", rec.Value)
 			}
 			if tt.to.Partition >= 0 && rec.Partition != tt.to.Partition {
 				t.Errorf("reply on partition %d, want %d", rec.Partition, tt.to.Partition)
+			}
+			// Uncompressed unless base asks otherwise, as ferry's own
+			// records: any client reads them, one without a snappy
+			// library too.
+			if c := rec.Attrs.CompressionType(); c != 0 {
+				t.Errorf("reply batch compression %d, want 0 (none)", c)
 			}
 		})
 	}
