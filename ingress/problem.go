@@ -57,6 +57,9 @@ func toProblem(err error) *problem.Error {
 		return &problem.Error{Type: problem.KafkaTimeout, Detail: "the broker did not acknowledge the record in time; it may or may not be stored", RetryAfter: 1, Cause: err}
 	case errors.Is(err, topics.ErrUnavailable):
 		return &problem.Error{Type: problem.KafkaUnavailable, Detail: "the record could not be stored; retry later", RetryAfter: 1, Cause: err}
+	case errors.Is(err, topics.ErrTooLarge):
+		return &problem.Error{Type: problem.BodyTooLarge, Cause: err,
+			Detail: "the record, the body with its headers, is larger than Kafka takes (the producer's batch limit of about 1,000,000 bytes, or the topic's max.message.bytes); nothing was stored: send a smaller body"}
 	case errors.Is(err, topics.ErrRejected):
 		return &problem.Error{Type: problem.KafkaRejected, Detail: "the broker refused the record", Cause: err}
 	case errors.Is(err, policy.ErrRedisUnavailable):

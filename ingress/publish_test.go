@@ -168,6 +168,7 @@ func TestErrors(t *testing.T) {
 		{"JSON not UTF-8 with schema", "POST", "/v1/orders", "application/json", bytes.Replace(order, []byte(`"c-42"`), []byte("\"c-\xff\""), 1), 400, problem.MalformedJSON, "", ""},
 		{"JSON in another charset", "POST", "/v1/orders", "application/json; charset=iso-8859-1", order, 415, problem.UnsupportedMedia, "", ""},
 		{"over the route limit", "PUT", "/v1/customers/1/events", "application/json", []byte(`{"pad":"` + strings.Repeat("x", 80) + `"}`), 413, problem.BodyTooLarge, "", ""},
+		{"under the route limit, over Kafka's", "POST", "/v1/anything", "application/json", []byte(`{"pad":"` + strings.Repeat("x", 1_000_100) + `"}`), 413, problem.BodyTooLarge, "", ""},
 		{"schema violation", "POST", "/v1/orders", "application/json", invalid, 422, problem.Validation, "", ""},
 		{"key unresolved", "PUT", "/v1/customers/1/events", "application/json", []byte(`{}`), 422, problem.KeyUnresolved, "", ""},
 		{"credentials required", "POST", "/v1/secured", "application/json", []byte(`{}`), 401, problem.Unauthenticated, "", ""},

@@ -25,6 +25,11 @@ var (
 	// cluster (and ferry was not told to create it): a misconfiguration,
 	// not an outage. It comes with ErrRejected.
 	ErrTopicMissing = errors.New("topic missing")
+	// ErrTooLarge means the record is larger than Kafka takes: over the
+	// producer's batch limit, or the broker's or topic's max message size.
+	// The client's body is at fault, not an outage. It comes with
+	// ErrRejected.
+	ErrTooLarge = errors.New("record too large for kafka")
 )
 
 // ErrUnknownTopic means the topic does not exist on the cluster.

@@ -179,6 +179,10 @@ func classify(err error) error {
 	case errors.Is(err, kgo.ErrMaxBuffered), errors.Is(err, kgo.ErrClientClosed),
 		errors.Is(err, kgo.ErrRecordRetries), kgo.IsRetryableBrokerErr(err):
 		return errors.Join(ErrUnavailable, err)
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		// Over franz-go's batch limit (it answers MESSAGE_TOO_LARGE
+		// itself, nothing sent) or the broker's max message size.
+		return errors.Join(ErrTooLarge, ErrRejected, err)
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
 		// The broker answered: the topic is not there. Retrying will not
 		// create it.

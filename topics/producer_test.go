@@ -1,6 +1,7 @@
 package topics_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -49,6 +50,20 @@ func TestProduceErrorsAreClassified(t *testing.T) {
 		}
 		if n := topicstest.Count(t, c, "orders"); n != 0 {
 			t.Errorf("topic holds %d records after a failed produce, want 0", n)
+		}
+	})
+	t.Run("record too large", func(t *testing.T) {
+		t.Parallel()
+		c := topicstest.Cluster(t, 1, "orders")
+		m := testMessage("orders")
+		m.Value = bytes.Repeat([]byte("a"), 1_000_100) // over franz-go's batch limit (1,000,012)
+		_, err := topics.NewProducer(topicstest.Client(t, c), time.Second).Produce(context.Background(), m)
+		if !errors.Is(err, topics.ErrTooLarge) || !errors.Is(err, topics.ErrRejected) {
+			t.Fatalf("Produce of a record over the batch limit = %v, want ErrTooLarge and ErrRejected", err)
+		}
+		topicstest.FailProduce(c, kerr.MessageTooLarge) // the broker's own limit
+		if _, err := topics.NewProducer(topicstest.Client(t, c), time.Second).Produce(context.Background(), testMessage("orders")); !errors.Is(err, topics.ErrTooLarge) {
+			t.Fatalf("Produce refused by the broker as too large = %v, want ErrTooLarge", err)
 		}
 	})
 	t.Run("client closed", func(t *testing.T) {
