@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -582,19 +583,59 @@ type certAuthenticator interface {
 	AuthenticateCertificate(cert *x509.Certificate) (*identity.Principal, error)
 }
 
+// ClientCertVerifier verifies the client certificate of a TLS connection
+// (*identity.CertVerifier does): the verified leaf, nil and no error
+// when none was presented, or an error saying why the one presented does
+// not verify.
+type ClientCertVerifier interface {
+	VerifyClient(st *tls.ConnectionState) (*x509.Certificate, error)
+}
+
+// clientCertificate is the leaf of the request's verified client
+// certificate: nil without TLS or a certificate; an error when one was
+// presented that Deps.ClientCerts does not verify.
+func (s *Server) clientCertificate(c *fiber.Ctx) (*x509.Certificate, error) {
+	st := c.Context().TLSConnectionState()
+	if st == nil {
+		return nil, nil
+	}
+	if s.deps.ClientCerts != nil {
+		return s.deps.ClientCerts.VerifyClient(st)
+	}
+	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return nil, nil
+	}
+	return st.VerifiedChains[0][0], nil
+}
+
+// checkClientCertificate is the middleware in front of every endpoint
+// when client certificates are optional (verify_if_given): a client that
+// presented a certificate that does not verify is answered 401, naming
+// why, whatever the endpoint. With require, the handshake refuses it.
+func (s *Server) checkClientCertificate(c *fiber.Ctx) error {
+	if _, err := s.clientCertificate(c); err != nil {
+		s.metrics.AuthFailure(identity.FailureReason(err))
+		pe := problem.New(problem.Unauthenticated, err.Error()+"; present a certificate that tls.client_ca_file's CAs signed for client auth, or none")
+		pe.WWWAuthenticate = s.challenge("", "", "", "")
+		pe.Cause = err
+		return pe
+	}
+	return c.Next()
+}
+
 // certificatePrincipal returns the principal of the request's verified
 // client certificate, or nil: no TLS, no certificate, or one that matches
 // no auth.mtls entry.
 func (s *Server) certificatePrincipal(c *fiber.Ctx) *identity.Principal {
-	st := c.Context().TLSConnectionState()
-	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+	leaf, err := s.clientCertificate(c)
+	if leaf == nil || err != nil {
 		return nil
 	}
 	ca, ok := s.deps.Authenticator.(certAuthenticator)
 	if !ok {
 		return nil
 	}
-	pr, err := ca.AuthenticateCertificate(st.VerifiedChains[0][0])
+	pr, err := ca.AuthenticateCertificate(leaf)
 	if err != nil {
 		return nil
 	}

@@ -132,6 +132,12 @@ type Deps struct {
 	// Authenticator verifies credentials; nil denies every endpoint that
 	// requires auth (401).
 	Authenticator Authenticator
+	// ClientCerts verifies client certificates that the TLS handshake
+	// requested without verifying them (tls.client_auth:
+	// verify_if_given): a request whose connection presented one that
+	// does not verify is answered 401. Nil takes the handshake's own
+	// verification (none, or require).
+	ClientCerts ClientCertVerifier
 	// Limiter enforces route rate limits; required when a route has one.
 	Limiter Limiter
 	// Idempotency stores first responses; nil ignores Idempotency-Key.

@@ -15,6 +15,9 @@ import (
 // routes registers every endpoint and the middleware order, in one place.
 func (s *Server) routes() {
 	s.app.Use(s.requestContext)
+	if s.deps.ClientCerts != nil {
+		s.app.Use(s.checkClientCertificate)
+	}
 	if h := s.cfg.CORS.handler(); h != nil {
 		s.app.Use(h)
 	}

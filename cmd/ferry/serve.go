@@ -200,12 +200,21 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		closers = append(closers, txcl.Close)
 		atomic = topics.NewTransactor(txcl, cfg.Kafka.ProduceTimeout)
 	}
+	var tlsf *tlsFiles
+	if cfg.TLS.enabled() {
+		if tlsf, err = newTLSFiles(*cfg.TLS); err != nil {
+			return err
+		}
+	}
 	deps := ingress.Deps{
 		Producer:    producer,
 		Validator:   cfg.schemas,
 		Checks:      readyChecks(admin, rdb, needed),
 		Limiter:     policy.NewRedisLimiter(rdb),
 		Idempotency: policy.NewRedisIdempotency(rdb),
+	}
+	if tlsf != nil && tlsf.verifiesInHTTP() {
+		deps.ClientCerts = identity.NewCertVerifier(tlsf.clientCAs)
 	}
 	if atomic != nil {
 		deps.Atomic = atomic
@@ -354,12 +363,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	var tlsf *tlsFiles
-	if cfg.TLS.enabled() {
-		if tlsf, err = newTLSFiles(*cfg.TLS); err != nil {
-			_ = ln.Close()
-			return err
-		}
+	if tlsf != nil {
 		ln = tls.NewListener(ln, tlsf.config())
 	}
 	info.addr, info.seeds = ln.Addr(), seeds

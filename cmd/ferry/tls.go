@@ -65,7 +65,10 @@ func (c TLSConfig) build() (*tls.Config, error) {
 	case "", "none":
 		cfg.ClientAuth = tls.NoClientCert
 	case "verify_if_given":
-		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		// The handshake asks for a certificate and takes any; ingress
+		// verifies it (identity.CertVerifier) and answers a bad one 401,
+		// which a client can read, rather than failing the handshake.
+		cfg.ClientAuth = tls.RequestClientCert
 	case "require":
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	default:
@@ -119,6 +122,13 @@ func (f *tlsFiles) reload() error {
 	f.cur.Store(next)
 	return nil
 }
+
+// verifiesInHTTP reports whether client certificates are verified per
+// request rather than in the handshake (verify_if_given).
+func (f *tlsFiles) verifiesInHTTP() bool { return f.base.ClientAuth == tls.RequestClientCert }
+
+// clientCAs is the pool of client CAs as last loaded.
+func (f *tlsFiles) clientCAs() *x509.CertPool { return f.cur.Load().ClientCAs }
 
 // config is the listener's tls.Config: every handshake uses the files as
 // last loaded.

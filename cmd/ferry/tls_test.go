@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -73,12 +74,25 @@ func (ca *testCA) issue(t *testing.T, cn string, server bool, notAfter time.Time
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
 
-// TestServeTLS runs serve with HTTPS and client_auth: require: a client
-// with a certificate from the configured CA is served; one without a
-// certificate, with an expired one, or with one from another CA is refused
-// in the handshake. A plain-HTTP client gets no answer from the TLS port.
+// TestServeTLS runs serve with HTTPS in both client_auth modes. A client
+// with a certificate from the configured CA is served, and with auth.mtls
+// its certificate is the principal. With require, a client without a
+// certificate, with an expired one or with one from another CA is refused
+// in the handshake. With verify_if_given, a client without one is served
+// as anonymous, and one whose certificate does not verify is answered 401
+// unauthenticated, naming why. A plain-HTTP client gets no answer from
+// the TLS port.
 func TestServeTLS(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"require", "verify_if_given"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testServeTLS(t, mode)
+		})
+	}
+}
+
+func testServeTLS(t *testing.T, mode string) {
 	dir := t.TempDir()
 	ca, other := newTestCA(t, "ferry test CA"), newTestCA(t, "another CA")
 	srvCert, srvKey := ca.issue(t, "ferry", true, time.Now().Add(time.Hour))
@@ -103,13 +117,13 @@ func TestServeTLS(t *testing.T) {
 	}
 	prober := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{probe}}}}
 	addr, stop := serveForGet(t, c, fmt.Sprintf(`
-tls: { cert_file: %q, key_file: %q, min_version: "1.2", client_ca_file: %q, client_auth: require }
+tls: { cert_file: %q, key_file: %q, min_version: "1.2", client_ca_file: %q, client_auth: %s }
 auth:
   mtls: [{ subject: "CN=billing-batch", scopes: ["orders:write"] }, { san_dns: "*.jobs.internal", scopes: ["orders:read"] }]
 routes:
   - { name: pub, path: /v1/pub, topic: orders.events, auth: none }
   - { name: write, path: /v1/write, topic: orders.events, scopes: ["orders:write"] }
-`, write("server.pem", srvCert), write("server-key.pem", srvKey), write("clients-ca.pem", ca.pem)),
+`, write("server.pem", srvCert), write("server-key.pem", srvKey), write("clients-ca.pem", ca.pem), mode),
 		func(addr string) (*http.Response, error) { return prober.Get("https://" + addr + "/readyz") })
 	defer stop()
 	client := func(certPEM, keyPEM []byte) *http.Client {
@@ -119,47 +133,65 @@ routes:
 			if err != nil {
 				t.Fatal(err)
 			}
-			tc.Certificates = []tls.Certificate{cert}
+			// Sent whatever CAs the server names, as curl and openssl do
+			// (Go's client would otherwise send none from another CA).
+			tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 		}
 		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 	}
-	post := func(cl *http.Client) (int, error) {
-		resp, err := cl.Post("https://"+addr+"/v1/pub", "application/json", strings.NewReader(`{"a":1}`))
+	// post answers the status and body of a POST to path, or the error of
+	// a client refused in the handshake.
+	post := func(cl *http.Client, path string) (int, string, error) {
+		resp, err := cl.Post("https://"+addr+path, "application/json", strings.NewReader(`{"a":1}`))
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
-		resp.Body.Close()
-		return resp.StatusCode, nil
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
 	}
 	good, goodKey := ca.issue(t, "billing-batch", false, time.Now().Add(time.Hour))
-	if st, err := post(client(good, goodKey)); err != nil || st != 202 {
+	if st, _, err := post(client(good, goodKey), "/v1/pub"); err != nil || st != 202 {
 		t.Errorf("client with a certificate of the CA: %d %v, want 202", st, err)
 	}
 	// auth.mtls: the certificate is the principal, with its entry's scopes.
-	postWrite := func(cl *http.Client) int {
-		resp, err := cl.Post("https://"+addr+"/v1/write", "application/json", strings.NewReader(`{"a":1}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if st := postWrite(client(good, goodKey)); st != 202 {
-		t.Errorf("CN=billing-batch on a route needing orders:write: %d, want 202", st)
+	if st, body, err := post(client(good, goodKey), "/v1/write"); err != nil || st != 202 {
+		t.Errorf("CN=billing-batch on a route needing orders:write: %d %v %s, want 202", st, err, body)
 	}
 	unknown, unknownKey := ca.issue(t, "somebody", false, time.Now().Add(time.Hour))
-	if st := postWrite(client(unknown, unknownKey)); st != 401 {
-		t.Errorf("a verified certificate matching no auth.mtls entry: %d, want 401", st)
+	if st, _, err := post(client(unknown, unknownKey), "/v1/write"); err != nil || st != 401 {
+		t.Errorf("a verified certificate matching no auth.mtls entry: %d %v, want 401", st, err)
 	}
 	expired, expiredKey := ca.issue(t, "old", false, time.Now().Add(-time.Hour))
 	foreign, foreignKey := other.issue(t, "stranger", false, time.Now().Add(time.Hour))
-	for name, cl := range map[string]*http.Client{
-		"no certificate":            client(nil, nil),
+	bad := map[string]*http.Client{
 		"an expired certificate":    client(expired, expiredKey),
 		"a certificate of other CA": client(foreign, foreignKey),
-	} {
-		if st, err := post(cl); err == nil {
-			t.Errorf("client with %s: %d, want refused in the handshake", name, st)
+	}
+	if mode == "require" {
+		bad["no certificate"] = client(nil, nil)
+		for name, cl := range bad {
+			if st, _, err := post(cl, "/v1/pub"); err == nil {
+				t.Errorf("client with %s: %d, want refused in the handshake", name, st)
+			}
+		}
+	} else {
+		// verify_if_given: a certificate is optional...
+		if st, _, err := post(client(nil, nil), "/v1/pub"); err != nil || st != 202 {
+			t.Errorf("no certificate on an auth: none route: %d %v, want 202", st, err)
+		}
+		if st, _, err := post(client(nil, nil), "/v1/write"); err != nil || st != 401 {
+			t.Errorf("no certificate on a route needing credentials: %d %v, want 401", st, err)
+		}
+		// ...but one that is presented must verify: 401, on every route,
+		// saying why, and nothing is produced.
+		for name, cl := range bad {
+			for _, path := range []string{"/v1/pub", "/v1/write"} {
+				st, body, err := post(cl, path)
+				if err != nil || st != 401 || !strings.Contains(body, "problem:unauthenticated") || !strings.Contains(body, "client certificate") {
+					t.Errorf("client with %s on %s: %d %v %s, want 401 unauthenticated naming the client certificate", name, path, st, err, body)
+				}
+			}
 		}
 	}
 	if resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + addr + "/healthz"); err == nil && resp.StatusCode == 200 {

@@ -73,6 +73,8 @@ func FailureReason(err error) string {
 		return "bad_signature"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return "wrong_issuer_or_audience"
+	case errors.Is(err, ErrClientCertificate):
+		return "invalid_client_certificate"
 	}
 	return "invalid_token"
 }

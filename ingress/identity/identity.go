@@ -4,12 +4,13 @@
 // claims. It verifies JWTs (golang-jwt, with an algorithm allowlist bound
 // to key types, static keys and JWKS), asks an OAuth2 introspection
 // endpoint (RFC 7662) about opaque tokens, matches client certificates to
-// auth.mtls entries, hashes and compares API keys in constant time, and
-// caches verified tokens until they expire.
+// auth.mtls entries (and verifies those the handshake took unverified),
+// hashes and compares API keys in constant time, and caches verified
+// tokens until they expire.
 //
-// It is plain Go: it may import golang-jwt, jwkset and the standard
-// library, and never Fiber, fasthttp or another ferry package, so that it
-// can be tested, and reused (by a WebSocket upgrade, by a console) without
+// It is plain Go: it may import golang-jwt, jwkset, golang-lru and the
+// standard library, and never Fiber, fasthttp or another ferry package,
+// so that it can be tested, and reused (by a WebSocket upgrade, by a console) without
 // an HTTP server. The HTTP layer copies what a request presents into a
 // Presented, and calls Authenticate with its Credential; it knows nothing
 // of the handler chain.
