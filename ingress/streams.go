@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress/identity"
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/ingress/socket"
@@ -75,6 +76,23 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	s.metrics.SSESubscribers(sc.Name, 1)
 	if ws {
 		cfg := socket.StreamConfig{Stream: sc.Name, Heartbeat: s.cfg.SSE.Heartbeat, Expires: expires, Metrics: s.metrics}
+		if !params.Positioned {
+			// No position in the URL: the client may send it as its
+			// first message (socket.StreamConfig.Resume).
+			filter := params.Filter
+			cfg.Resume = func(ctx context.Context, id string) (*consumers.Subscription, error) {
+				if id == "" {
+					return nil, problem.New(problem.BadPosition, "the first message names no position; send {\"last_event_id\": ID}")
+				}
+				p, err := stream.ParseParams(nil, id, sc, time.Now())
+				if err != nil {
+					return nil, err
+				}
+				ctx, cancel := context.WithTimeout(ctx, subscribeWait)
+				defer cancel()
+				return s.deps.Streams.Subscribe(ctx, sc.Name, p.Start, filter)
+			}
+		}
 		if err := s.upgrade(c, func(conn *websocket.Conn, _ net.Conn) { socket.ServeStream(s.streams, conn, sub, cfg) }); err != nil {
 			sub.Close()
 			s.metrics.SSESubscribers(sc.Name, -1)

@@ -116,6 +116,48 @@ func TestWebSocketStream(t *testing.T) {
 	}
 }
 
+// TestWebSocketStreamResumeMessage: a client that gives no position in
+// the URL may send it as its first message, as JSON or the id alone, and
+// gets exactly the records after it; a bad one ends the socket saying
+// why; a client that sends nothing gets the live feed from its upgrade,
+// records produced right after it included.
+func TestWebSocketStreamResumeMessage(t *testing.T) {
+	t.Parallel()
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{orderEvents}, partitions: 1})
+	g.produce(t, "orders.events", `{"n":1}|k1`, `{"n":2}|k2`, `{"n":3}|k3`)
+	got := readFrames(t, dialStream(t, g.addr, "/v1/streams/order-events?from=earliest"), 3)
+
+	for name, first := range map[string]string{
+		"json":    `{"last_event_id":"` + got[0].ID + `"}`,
+		"bare id": got[0].ID,
+	} {
+		conn := dialStream(t, g.addr, "/v1/streams/order-events")
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(first)); err != nil {
+			t.Fatal(err)
+		}
+		resumed := readFrames(t, conn, 2)
+		if string(resumed[0].Value) != `{"n":2}` || string(resumed[1].Value) != `{"n":3}` {
+			t.Errorf("%s resume message: frames %s, %s, want n 2 and 3", name, resumed[0].Value, resumed[1].Value)
+		}
+	}
+
+	bad := dialStream(t, g.addr, "/v1/streams/order-events")
+	_ = bad.WriteMessage(websocket.TextMessage, []byte(`{"last_event_id":"nonsense"}`))
+	if end := readFrames(t, bad, 1)[0]; end.Type != "end" || end.Reason != "bad_position" {
+		t.Errorf("a bad resume message: %+v, want an end frame with reason bad_position", end)
+	}
+	if _, _, err := bad.ReadMessage(); !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Errorf("after the end frame: %v, want close 1008", err)
+	}
+
+	// No message: live from the upgrade, nothing before it, nothing lost.
+	live := dialStream(t, g.addr, "/v1/streams/order-events")
+	g.produce(t, "orders.events", `{"n":4}|k4`)
+	if r := readFrames(t, live, 1)[0]; string(r.Value) != `{"n":4}` {
+		t.Errorf("live subscriber got %s, want n 4", r.Value)
+	}
+}
+
 // TestWebSocketStreamIsolatesTenants: the claim-bound filter holds over a
 // WebSocket as over SSE, whatever the client asks for, and credentials
 // are checked at the upgrade.

@@ -11,6 +11,7 @@
 package socket
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,31 @@ type StreamConfig struct {
 	Expires time.Time
 	// Metrics gets the socket's counts, as an SSE stream's.
 	Metrics stream.Observer
+	// Resume, when set (the URL named no position), lets the client send
+	// the position to resume from as its first message, within
+	// ResumeWindow of the upgrade: {"last_event_id":"ID"} or the ID
+	// alone. Until it arrives or the window passes, records wait; then
+	// the socket delivers from what Resume subscribes to, or from the
+	// upgrade's subscription. An error of Resume (a malformed id: a
+	// problem.Error) ends the socket with reason bad_position.
+	Resume       func(ctx context.Context, lastEventID string) (*consumers.Subscription, error)
+	ResumeWindow time.Duration
+}
+
+// DefaultResumeWindow is how long a stream socket whose URL names no
+// position waits for a resume message before it delivers live records.
+const DefaultResumeWindow = time.Second
+
+// resumeID reads the position of a resume message: a JSON object's
+// last_event_id, or the message itself.
+func resumeID(msg []byte) string {
+	var m struct {
+		LastEventID *string `json:"last_event_id"`
+	}
+	if json.Unmarshal(msg, &m) == nil && m.LastEventID != nil {
+		return *m.LastEventID
+	}
+	return strings.TrimSpace(string(msg))
 }
 
 // ServeStream sends sub's records as JSON text frames (stream.AppendFrame)
@@ -58,22 +84,27 @@ type StreamConfig struct {
 // returns, and leaves conn untouched after.
 func ServeStream(life context.Context, conn *websocket.Conn, sub *consumers.Subscription, cfg StreamConfig) {
 	defer func() {
-		sub.Close()
+		sub.Close() // the one resumed from, if the client sent a position
 		cfg.Metrics.SSESubscribers(cfg.Stream, -1)
 	}()
 	ctx, cancel := context.WithCancel(life)
 	defer cancel()
-	// The reader answers pings and close frames, and notices a client
-	// that left. It is ended (by a read deadline: closing a hijacked
-	// conn is left to fasthttp) before this returns, since fasthttp reuses
-	// the connection's memory after that.
-	read := make(chan struct{})
+	// The reader answers pings and close frames, notices a client that
+	// left, and hands on the first message (a resume position). It is
+	// ended (by a read deadline: closing a hijacked conn is left to
+	// fasthttp) before this returns, since fasthttp reuses the
+	// connection's memory after that.
+	read, first := make(chan struct{}), make(chan []byte, 1)
 	go func() {
 		defer close(read)
 		defer cancel()
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
+		for n := 0; ; n++ {
+			_, msg, err := conn.ReadMessage()
+			if err != nil {
 				return
+			}
+			if n == 0 {
+				first <- msg
 			}
 		}
 	}()
@@ -81,6 +112,27 @@ func ServeStream(life context.Context, conn *websocket.Conn, sub *consumers.Subs
 		_ = conn.SetReadDeadline(time.Now())
 		<-read
 	}()
+	if cfg.Resume != nil {
+		window := time.NewTimer(cmp.Or(cfg.ResumeWindow, DefaultResumeWindow))
+		select {
+		case msg := <-first:
+			window.Stop()
+			next, err := cfg.Resume(ctx, resumeID(msg))
+			if err != nil {
+				detail := err.Error()
+				if pe := (*problem.Error)(nil); errors.As(err, &pe) {
+					detail = pe.Detail
+				}
+				end(conn, "bad_position", detail, sub.Position(), websocket.ClosePolicyViolation)
+				return
+			}
+			sub.Close()
+			sub = next
+		case <-window.C:
+		case <-ctx.Done():
+			window.Stop()
+		}
+	}
 	hb := time.NewTicker(cfg.Heartbeat)
 	defer hb.Stop()
 	var expired <-chan time.Time

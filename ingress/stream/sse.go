@@ -236,6 +236,9 @@ type Params struct {
 	Filter consumers.Filter
 	// Envelope sends each record as its JSON envelope.
 	Envelope bool
+	// Positioned reports whether the request named its start (a
+	// Last-Event-ID or from=); otherwise Start is latest.
+	Positioned bool
 }
 
 // ParseParams reads the start position and the filters of a
@@ -294,6 +297,7 @@ func ParseParams(args []QueryArg, lastEventID string, sc topics.StreamConfig, no
 	if lastEventID == "" {
 		lastEventID = qid
 	}
+	p.Positioned = lastEventID != "" || from != ""
 	switch {
 	case lastEventID != "":
 		c, err := parseLastEventID(lastEventID)
