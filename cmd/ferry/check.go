@@ -35,21 +35,27 @@ func reportConfigError(stderr io.Writer, err error, hint bool) error {
 func checkCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: ferry check FILE") }
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: ferry check FILE (or -c FILE, as serve takes it)") }
+	var path string
+	fs.StringVar(&path, "c", "", "config `file`")
+	fs.StringVar(&path, "config", "", "config `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	switch {
+	case path == "" && fs.NArg() == 1:
+		path = fs.Arg(0)
+	case path == "" || fs.NArg() != 0:
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := loadConfig(fs.Arg(0))
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return reportConfigError(stderr, err, false)
 	}
 	for _, w := range cfg.warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d routes, %d schemas)\n", fs.Arg(0), len(cfg.table.Routes()), len(cfg.schemas.IDs()))
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d schemas)\n", path, len(cfg.table.Routes()), len(cfg.schemas.IDs()))
 	return nil
 }

@@ -127,6 +127,16 @@ func TestRunUsage(t *testing.T) {
 	if code := run(t.Context(), []string{"check", "does-not-exist.yaml"}, &out, &errOut); code != 1 {
 		t.Errorf("ferry check on a missing file exits %d, want 1", code)
 	}
+	// check takes its file as serve does too (-c, --config).
+	for _, args := range [][]string{{"-c", "../../testdata/ferry.yaml"}, {"--config", "../../testdata/ferry.yaml"}, {"--config=../../testdata/ferry.yaml"}} {
+		out.Reset()
+		if code := run(t.Context(), append([]string{"check"}, args...), &out, &errOut); code != 0 || !strings.Contains(out.String(), ": ok") {
+			t.Errorf("ferry check %v exits %d (%s), want 0 and ok", args, code, out.String())
+		}
+	}
+	if code := run(t.Context(), []string{"check", "-c", "../../testdata/ferry.yaml", "other.yaml"}, &out, &errOut); code != 2 {
+		t.Errorf("ferry check with -c and a file exits %d, want 2", code)
+	}
 }
 
 func TestEditDistance(t *testing.T) {

@@ -28,7 +28,7 @@ const usage = `ferry is an event-driven HTTP gateway for Apache Kafka.
 
 Usage:
   ferry serve -c FILE     run the gateway with the config FILE (--config)
-  ferry check FILE        validate a config file; exit 1 listing every problem
+  ferry check FILE        validate a config file (or -c FILE); exit 1 listing every problem
   ferry token [flags]     mint a dev JWT signed with testdata/keys/dev-jwt.key (dev only)
   ferry respond --echo    run a demo responder that answers request/response routes
   ferry replay TOPIC      print a topic's records between two points in time (--from -15m)
