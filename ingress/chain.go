@@ -264,11 +264,17 @@ func (s *Server) idempotent(c *fiber.Ctx, all [][]byte) error {
 		}
 	}
 	resp := c.Response()
-	if resp.StatusCode() >= 500 {
+	switch {
+	case resp.StatusCode() >= 500 && ri.late != nil:
+		// The record may still land: the key stays held (a retry gets
+		// 409) until the producer knows, then holds the record's 202
+		// or is released. A retry never writes the record twice.
+		s.settler.Await(key, claim, s.auth.Policy.Idempotency.TTL, ri.late)
+	case resp.StatusCode() >= 500:
 		if err = s.deps.Idempotency.Release(ctx, key, claim); err != nil {
 			s.settler.Release(key, claim)
 		}
-	} else {
+	default:
 		stored := policy.StoredResponse{
 			Status:      resp.StatusCode(),
 			ContentType: string(resp.Header.ContentType()),
@@ -378,6 +384,7 @@ func (s *Server) publish(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.M
 	}
 	pos, err := s.produce(c.UserContext(), m)
 	if err != nil {
+		ri.late = lateAnswer(m.ID, err)
 		return err
 	}
 	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
@@ -386,6 +393,24 @@ func (s *Server) publish(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.M
 	var buf [192]byte
 	c.Response().SetBody(acceptedBody(buf[:0], m.ID, pos))
 	return nil
+}
+
+// lateAnswer returns, for a produce error that leaves the record's fate
+// unknown (topics.Unresolved: the broker had not acknowledged it by the
+// deadline), what learns it: the 202 the request would have had, once
+// the record is stored. Nil for any other error.
+func lateAnswer(id string, err error) func(context.Context) (policy.StoredResponse, bool) {
+	var u *topics.Unresolved
+	if !errors.As(err, &u) {
+		return nil
+	}
+	return func(ctx context.Context) (policy.StoredResponse, bool) {
+		pos, err := u.Wait(ctx)
+		if err != nil {
+			return policy.StoredResponse{}, false
+		}
+		return policy.StoredResponse{Status: fiber.StatusAccepted, ContentType: fiber.MIMEApplicationJSON, Body: acceptedBody(nil, id, pos)}, true
+	}
 }
 
 // publishReply is publish on a route with a reply section.

@@ -13,6 +13,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/policy"
@@ -294,5 +296,55 @@ func TestShutdownSettlesIdempotencyKeys(t *testing.T) {
 	defer store.mu.Unlock()
 	if store.released != 2 {
 		t.Errorf("%d releases went through by the end of Shutdown, want 2", store.released)
+	}
+}
+
+// TestIdempotencyUnknownProduceOutcome: when the broker acknowledges a
+// record only after produce_timeout, the client got a 503 kafka-timeout
+// ("it may or may not be stored") while the record was in fact written.
+// A retry with the same Idempotency-Key must not write it again: it gets
+// 409 while the outcome is unknown, then the record's own 202, replayed,
+// and the topic holds the record once.
+func TestIdempotencyUnknownProduceOutcome(t *testing.T) {
+	t.Parallel()
+	c := topicstest.Cluster(t, 1, policyTopics...)
+	// The first produce request is answered only after the producer's
+	// timeout has passed; the broker then stores its record.
+	acked := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.DropControl()
+		once.Do(func() {
+			c.SleepControl(func() { time.Sleep(time.Second) })
+			close(acked)
+		})
+		return nil, nil, false
+	})
+	g := startPolicyGateway(t, policyOpts{cluster: c,
+		producer: topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), 300*time.Millisecond)})
+	key := []string{"Idempotency-Key", `"late-ack"`}
+
+	resp, b := g.post(t, "/v1/open", `{"a":1}`, key...)
+	if p := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || p.Type != problem.KafkaTimeout.URI {
+		t.Fatalf("first POST = %d %s, want 503 kafka-timeout", resp.StatusCode, b)
+	}
+	resp, b = g.post(t, "/v1/open", `{"a":1}`, key...)
+	if p := problemOf(t, b); resp.StatusCode != http.StatusConflict || p.Type != problem.IdempotencyConflict.URI {
+		t.Errorf("a retry while the outcome is unknown = %d %s, want 409 idempotency-conflict", resp.StatusCode, b)
+	}
+	<-acked
+	var replayed []byte
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, replayed = g.post(t, "/v1/open", `{"a":1}`, key...)
+		if resp.StatusCode != http.StatusConflict || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("a retry once the record was acknowledged = %d %s (replayed %q), want its 202, replayed", resp.StatusCode, replayed, resp.Header.Get("Idempotent-Replayed"))
+	}
+	if n := topicstest.Count(t, c, "open"); n != 1 {
+		t.Errorf("topic open holds %d records, want the one the first request wrote", n)
 	}
 }

@@ -54,7 +54,7 @@ func toProblem(err error) *problem.Error {
 	case errors.Is(err, topics.ErrKeyUnresolved):
 		return &problem.Error{Type: problem.KeyUnresolved, Detail: err.Error(), Cause: err}
 	case errors.Is(err, topics.ErrTimeout):
-		return &problem.Error{Type: problem.KafkaTimeout, Detail: "the broker did not acknowledge the record in time; it may or may not be stored", RetryAfter: 1, Cause: err}
+		return &problem.Error{Type: problem.KafkaTimeout, Detail: "the broker did not acknowledge the record in time; it may or may not be stored. A retry with the same Idempotency-Key never stores it twice: it gets 409 until the outcome is known, then the record's 202 if it was stored", RetryAfter: 1, Cause: err}
 	case errors.Is(err, topics.ErrUnavailable):
 		return &problem.Error{Type: problem.KafkaUnavailable, Detail: "the record could not be stored; retry later", RetryAfter: 1, Cause: err}
 	case errors.Is(err, topics.ErrTooLarge):

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -41,6 +42,11 @@ type reqInfo struct {
 	// flight is the reply cache flight this request leads: identical
 	// requests wait for its reply (replycache.go).
 	flight *policy.Flight
+	// late, when not nil, learns what became of a record the broker had
+	// not acknowledged when the request was answered kafka-timeout: the
+	// 202 it would have had once the record is stored, or false when it
+	// was not (idempotent settles the Idempotency-Key with it).
+	late func(context.Context) (policy.StoredResponse, bool)
 }
 
 // settleReply tells the responder breaker the outcome of the request's

@@ -1,6 +1,10 @@
 package topics
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrKeyUnresolved means a key or header template referenced a value
@@ -31,6 +35,40 @@ var (
 	// ErrRejected.
 	ErrTooLarge = errors.New("record too large for kafka")
 )
+
+// Unresolved comes with ErrTimeout when the record was handed to the
+// client before the deadline: the broker may still store it. Wait learns
+// what became of it, so that a caller that answered "timed out" can still
+// tell a retry whether the record is in Kafka (Idempotency-Key).
+type Unresolved struct {
+	topic string
+	done  <-chan produced
+}
+
+func (u *Unresolved) Error() string {
+	return "the record for " + u.topic + " may still be stored"
+}
+
+// Wait returns the record's position once the broker acknowledged it;
+// an error wrapping ErrNotStored once the client failed it (franz-go
+// fails a record only while that is safe: before any request carrying it
+// was sent, so it was not written); or ctx's error when ctx ends first,
+// with the outcome still unknown. Call it once.
+func (u *Unresolved) Wait(ctx context.Context) (Position, error) {
+	select {
+	case res := <-u.done:
+		if res.err != nil {
+			return Position{}, fmt.Errorf("produce to %s: %w: %w", u.topic, ErrNotStored, res.err)
+		}
+		return Position{Topic: res.r.Topic, Partition: res.r.Partition, Offset: res.r.Offset, Timestamp: res.r.Timestamp}, nil
+	case <-ctx.Done():
+		return Position{}, fmt.Errorf("produce to %s: still unknown: %w", u.topic, ctx.Err())
+	}
+}
+
+// ErrNotStored means the record the broker had not acknowledged in time
+// was failed by the client without being written (Unresolved.Wait).
+var ErrNotStored = errors.New("the record was not stored")
 
 // ErrUnknownTopic means the topic does not exist on the cluster.
 var ErrUnknownTopic = errors.New("unknown topic")

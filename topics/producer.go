@@ -95,9 +95,14 @@ func (p *Producer) produce(ctx context.Context, m *Message) (Position, error) {
 			promises.Put(pr) // drained: ready for the next record
 		case <-ctx.Done():
 			// The record may still be written later; the caller will not
-			// have promised that it was, which is what matters. The
-			// promise is not pooled: franz-go will still fill it.
-			return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, classify(context.Cause(ctx)))
+			// have promised that it was, and Unresolved tells it what
+			// became of it. The promise is not pooled: franz-go will
+			// still fill it.
+			err := classify(context.Cause(ctx))
+			if errors.Is(err, ErrTimeout) {
+				err = errors.Join(err, &Unresolved{topic: m.Topic, done: pr.done})
+			}
+			return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, err)
 		}
 		if res.err == nil {
 			return Position{Topic: res.r.Topic, Partition: res.r.Partition, Offset: res.r.Offset, Timestamp: res.r.Timestamp}, nil

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ferry-gw/ferry/topics"
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -178,5 +180,42 @@ func TestProduceEach(t *testing.T) {
 		if !errors.Is(err, topics.ErrTimeout) && !errors.Is(err, topics.ErrUnavailable) {
 			t.Errorf("message %d against a refusing broker: %v, want ErrTimeout or ErrUnavailable", i, err)
 		}
+	}
+}
+
+// TestProduceUnresolved: a record the broker acknowledges only after the
+// producer's timeout is answered ErrTimeout with an Unresolved, whose
+// Wait then gives the position the broker stored it at; a record failed
+// before it was sent (its request never went out) is ErrNotStored.
+func TestProduceUnresolved(t *testing.T) {
+	t.Parallel()
+	c := topicstest.Cluster(t, 1, "orders")
+	var once sync.Once
+	c.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.DropControl()
+		once.Do(func() { c.SleepControl(func() { time.Sleep(time.Second) }) })
+		return nil, nil, false
+	})
+	p := topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), 200*time.Millisecond)
+	_, err := p.Produce(context.Background(), testMessage("orders"))
+	var u *topics.Unresolved
+	if !errors.Is(err, topics.ErrTimeout) || !errors.As(err, &u) {
+		t.Fatalf("Produce with a late acknowledgement = %v, want ErrTimeout with an Unresolved", err)
+	}
+	// Sent behind the first, past its own deadline: failed unsent.
+	_, err = p.Produce(context.Background(), testMessage("orders"))
+	var second *topics.Unresolved
+	if !errors.As(err, &second) {
+		t.Fatalf("the second Produce = %v, want an Unresolved", err)
+	}
+	pos, err := u.Wait(t.Context())
+	if err != nil || pos.Topic != "orders" || pos.Offset != 0 {
+		t.Errorf("Wait = %+v %v, want the first record at offset 0", pos, err)
+	}
+	if pos, err := second.Wait(t.Context()); !errors.Is(err, topics.ErrNotStored) {
+		t.Errorf("the second record's Wait = %+v %v, want ErrNotStored", pos, err)
+	}
+	if n := topicstest.Count(t, c, "orders"); n != 1 {
+		t.Errorf("topic holds %d records, want 1", n)
 	}
 }

@@ -32,6 +32,8 @@ type Settler struct {
 	mu      sync.Mutex
 	pending []*settle
 	wake    chan struct{}
+
+	awaiting sync.WaitGroup // Await's goroutines
 }
 
 // settle is one claim to settle.
@@ -78,6 +80,33 @@ func (s *Settler) Abandon(key string, claim IdempotencyClaim) {
 func (s *Settler) Complete(key string, claim IdempotencyClaim, resp StoredResponse, ttl time.Duration) {
 	resp.Body = append([]byte(nil), resp.Body...) // the caller's buffer is reused
 	s.add(&settle{key: key, claim: claim, resp: &resp, ttl: ttl})
+}
+
+// Await settles claim's lock on key once outcome tells what became of a
+// request whose answer could not say (a record the broker acknowledged
+// only after the request was answered "timed out"): outcome returns the
+// response to store (the record's 202) and true, or false when the
+// request did nothing (nothing was stored): then the lock is released.
+// outcome gets a context that ends at the claim's lock_ttl: when it
+// returns false with that context ended, the outcome is still unknown
+// and the lock is left to expire, so that no retry writes the record
+// again meanwhile. Drain waits for the outcomes still awaited.
+func (s *Settler) Await(key string, claim IdempotencyClaim, ttl time.Duration, outcome func(context.Context) (StoredResponse, bool)) {
+	s.awaiting.Go(func() {
+		// Bounded by the lock, not by the server's life: the producer
+		// learns the outcome while ferry shuts down (it flushes).
+		ctx, cancel := context.WithTimeout(context.Background(), claim.LockTTL)
+		defer cancel()
+		resp, ok := outcome(ctx)
+		switch {
+		case ok:
+			s.Complete(key, claim, resp, ttl)
+		case ctx.Err() == nil:
+			s.Release(key, claim)
+		default:
+			s.log.Warn("the outcome of a record that timed out is still unknown at its Idempotency-Key's lock_ttl; the key is left to expire", "lock_ttl", claim.LockTTL)
+		}
+	})
 }
 
 // Len returns the number of claims waiting to be settled.
@@ -162,7 +191,8 @@ func (s *Settler) run(ctx context.Context) {
 	}
 }
 
-// Drain settles what is pending, at once and then with a backoff, until
+// Drain waits for the outcomes Await awaits, then settles what is
+// pending, at once and then with a backoff, until
 // nothing is left or ctx ends; it returns how many claims it left (to
 // their lock_ttl). Shutdown calls it within the grace period, once no
 // request can add more: the goroutine of run ends with the server's
@@ -170,6 +200,15 @@ func (s *Settler) run(ctx context.Context) {
 // lock_ttl for the clients retrying on another instance. An abandoned
 // Begin is released twice here too, a second apart, while ctx allows.
 func (s *Settler) Drain(ctx context.Context) int {
+	awaited := make(chan struct{})
+	go func() {
+		defer close(awaited)
+		s.awaiting.Wait()
+	}()
+	select {
+	case <-awaited:
+	case <-ctx.Done():
+	}
 	backoff := 50 * time.Millisecond
 	for {
 		s.mu.Lock()
