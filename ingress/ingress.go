@@ -40,6 +40,7 @@ import (
 	"github.com/ferry-gw/ferry/ingress/metrics"
 	"github.com/ferry-gw/ferry/ingress/netconn"
 	"github.com/ferry-gw/ferry/ingress/policy"
+	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/topics"
 )
 
@@ -271,8 +272,31 @@ func New(cfg Config, table *topics.Table, deps Deps, opts ...Option) (*Server, e
 	}
 	s.upgrader = s.newUpgrader()
 	s.routes()
-	s.handler = s.app.Handler()
+	s.handler = s.knownMethods(s.app.Handler())
 	return s, nil
+}
+
+// knownMethods answers a request whose method Fiber does not know, which
+// Fiber would answer with a bare text/plain 400, with 501
+// not-implemented as a problem with a request id, as RFC 9110 asks of a
+// method the server does not recognise.
+func (s *Server) knownMethods(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Method()) { // no allocation: a conversion in a switch
+		case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodDelete,
+			fiber.MethodConnect, fiber.MethodOptions, fiber.MethodTrace, fiber.MethodPatch:
+			next(ctx)
+			return
+		}
+		id := newRequestID()
+		pe := problem.New(problem.NotImplemented, "ferry does not implement this method; its endpoints take GET, HEAD, POST, PUT, PATCH and DELETE")
+		body, _ := pe.Body(string(ctx.Path()), id) // a problem of fixed fields always marshals
+		ctx.Response.Header.Set(fiber.HeaderXRequestID, id)
+		ctx.SetContentType("application/problem+json")
+		ctx.SetStatusCode(pe.Type.Status)
+		ctx.SetBody(body)
+		s.metrics.RequestRejected(string(ctx.Method()), pe.Type.Status)
+	}
 }
 
 // App returns the Fiber app, for tests and benchmarks through app.Test or

@@ -121,7 +121,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	ri := info(c)
 	if ri == nil {
 		// Errors raised by fasthttp before any middleware ran (body too
-		// large, malformed request line) still get a request id.
+		// large, malformed request line) still get a request id, and
+		// never the request's bytes, which fasthttp's parse errors quote
+		// whole (its credentials included).
+		if i := strings.Index(pe.Detail, "Buffer size="); i >= 0 {
+			pe.Detail = strings.TrimRight(pe.Detail[:i], ". ")
+		}
 		ri = &reqInfo{id: newRequestID()}
 		c.Set(fiber.HeaderXRequestID, ri.id)
 		s.metrics.RequestRejected(c.Method(), pe.Type.Status)

@@ -90,6 +90,19 @@ func (s *Server) routes() {
 		})
 	}
 
+	// ferry's own GET endpoints: the other methods get 405 with Allow,
+	// after the configured routes, which win on a path they share.
+	own := []string{"/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/v1/streams/:name", socket.PublishPath}
+	if s.metrics != nil {
+		own = append(own, "/metrics")
+	}
+	if s.deps.Results != nil {
+		own = append(own, resultsPath+":id")
+	}
+	for _, p := range own {
+		s.app.All(p, methodNotAllowed("GET, HEAD"))
+	}
+
 	s.app.Use(func(c *fiber.Ctx) error {
 		return problem.New(problem.NotFound, "no route serves "+c.Method()+" "+c.Path())
 	})

@@ -29,6 +29,9 @@ const base = "urn:ferry:problem:"
 var (
 	NotFound         = Type{base + "not-found", "Not Found", http.StatusNotFound}
 	MethodNotAllowed = Type{base + "method-not-allowed", "Method Not Allowed", http.StatusMethodNotAllowed}
+	// NotImplemented answers a method ferry does not know at all
+	// (PROPFIND, QUERY), as RFC 9110 section 15.6.2 asks.
+	NotImplemented   = Type{base + "not-implemented", "Not Implemented", http.StatusNotImplemented}
 	UnsupportedMedia = Type{base + "unsupported-media-type", "Unsupported Media Type", http.StatusUnsupportedMediaType}
 	MalformedJSON    = Type{base + "malformed-json", "Malformed JSON", http.StatusBadRequest}
 	BodyTooLarge     = Type{base + "body-too-large", "Request Body Too Large", http.StatusRequestEntityTooLarge}
@@ -105,7 +108,7 @@ var (
 
 // Types lists every problem type in table order, for docs and tests.
 var Types = []Type{
-	NotFound, MethodNotAllowed, UnsupportedMedia, MalformedJSON,
+	NotFound, MethodNotAllowed, NotImplemented, UnsupportedMedia, MalformedJSON,
 	BodyTooLarge, KeyUnresolved, KafkaUnavailable, KafkaTimeout,
 	KafkaRejected, TopicMissing, BadRequest, HeaderTooLarge, RequestTimeout,
 	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, AuthUnavailable, AmbiguousCredentials,
