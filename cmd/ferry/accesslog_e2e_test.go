@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -59,5 +61,46 @@ func TestAccessLinesFromBinary(t *testing.T) {
 	// line escapes it and stays JSON.
 	if bad["status"] != 400.0 || bad["request_id"] != `bad"one\` || bad["err"] == nil || bad["topic"] != nil {
 		t.Errorf("the 400's access line: %v", bad)
+	}
+}
+
+// TestLogLinesAreJSON: with a Redis that does not answer, go-redis's own
+// complaints (a pool that fails to dial) come out as ferry's JSON lines,
+// like every other line, not as its plain-text log.
+func TestLogLinesAreJSON(t *testing.T) {
+	httpAddr, kafkaAddr := freePort(t), freePort(t)
+	dead := freePort(t) // nothing listens there
+	dir := t.TempDir()
+	config := filepath.Join(dir, "ferry.yaml")
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
+listen: %q
+kafka: { embedded: { listen: %q } }
+redis: { url: "redis://%s" }
+routes:
+  - { name: limited, path: /v1/limited, topic: limited, auth: none, rate_limit: { rate: 100, by: ip } }
+`, httpAddr, kafkaAddr, dead)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startFerryProbe(t, config, httpAddr, kafkaAddr, func() error {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	for range 3 { // the rate limit asks Redis, which fails open
+		if code, b := p.post(t, "/v1/limited", []byte(`{"a":1}`)); code != http.StatusAccepted {
+			t.Fatalf("POST /v1/limited with Redis down = %d %s, want 202 (on_redis_error: open)", code, b)
+		}
+	}
+	p.stop(t)
+	logs := p.logs.String()
+	if !strings.Contains(logs, `"component":"redis"`) {
+		t.Errorf("no line from go-redis in the log:\n%s", logs)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("a log line is not JSON: %s", l)
+		}
 	}
 }

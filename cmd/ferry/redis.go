@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -131,4 +134,15 @@ func (c RedisConfig) Address() string {
 		scheme = "rediss"
 	}
 	return scheme + "://" + o.Addr + "/" + strconv.Itoa(o.DB)
+}
+
+// redisLog carries go-redis's own lines (a pool that fails to dial, a
+// connection it drops) into ferry's log, as JSON like every other line;
+// go-redis would print them as plain text on stderr. redis.SetLogger
+// takes it for the process.
+type redisLog struct{ log *slog.Logger }
+
+// Printf logs one go-redis line as a warning of component redis.
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "), "component", "redis")
 }
