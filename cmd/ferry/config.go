@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,13 +124,19 @@ func loadConfig(path string) (*loaded, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	var cfg Config
-	if err := decodeStrict(raw, &cfg); err != nil {
+	err = decodeStrict(raw, &cfg)
+	var keys *keyErrors
+	if err != nil && !errors.As(err, &keys) {
 		return nil, err
 	}
 	cfg.dir = filepath.Dir(path)
-	l, err := cfg.compile()
-	if err != nil {
-		return nil, err
+	l, cerr := cfg.compile()
+	if keys != nil {
+		// Every problem at once: the keys' and the values' below them.
+		return nil, keys.with(cerr)
+	}
+	if cerr != nil {
+		return nil, cerr
 	}
 	sum := sha256.Sum256(raw)
 	l.path, l.hash, l.loadedAt = path, hex.EncodeToString(sum[:]), time.Now()
@@ -324,13 +331,46 @@ func decodeStrict(raw []byte, v any) error {
 	}
 	var errs []error
 	walk(doc.Content[0], reflect.TypeOf(v).Elem(), "", &errs)
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
 	if err := doc.Content[0].Decode(v); err != nil {
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
 		return fmt.Errorf("config: %w", err)
 	}
+	if len(errs) > 0 {
+		// The rest decoded (unknown keys are skipped, an unset variable
+		// left as written): its values can be checked too.
+		return &keyErrors{errs: errs}
+	}
 	return nil
+}
+
+// keyErrors are the problems decodeStrict found in a config that still
+// decoded: unknown keys and unset variables. Its values are validated
+// too, so that ferry check reports every problem in one run.
+type keyErrors struct{ errs []error }
+
+func (k *keyErrors) Error() string { return errors.Join(k.errs...).Error() }
+
+func (k *keyErrors) Unwrap() []error { return k.errs }
+
+// with joins the keys' problems and those of the values (err, from
+// compile), leaving out a value's problem at a field the keys' already
+// name (the unset variable's text is no value to judge).
+func (k *keyErrors) with(err error) error {
+	out := slices.Clone(k.errs)
+	named := make(map[string]bool, len(k.errs))
+	for _, e := range k.errs {
+		field, _, _ := strings.Cut(e.Error(), ":")
+		named[field] = true
+	}
+	for _, e := range prefixed("", err) {
+		field, _, _ := strings.Cut(e.Error(), ":")
+		if !named[field] {
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
 }
 
 var (
