@@ -55,8 +55,12 @@ type Correlator struct {
 	recheck  time.Duration
 
 	started atomic.Bool
-	replyTo map[string]topics.ReplyTo // by reply topic; written by Start only
-	queue   chan keepBatch            // replies for the store, poll -> keep
+	// readErr and keepErr are the reply consumer's last failure to read
+	// a reply partition and the keeper's to store replies, nil once a
+	// read or a store succeeds again (Check).
+	readErr, keepErr atomic.Pointer[error]
+	replyTo          map[string]topics.ReplyTo // by reply topic; written by Start only
+	queue            chan keepBatch            // replies for the store, poll -> keep
 
 	posMu sync.Mutex
 	next  map[string]map[int32]int64 // next offset per consumed partition
@@ -490,6 +494,24 @@ func (c *Correlator) Await(ctx context.Context, id string, seen int) (*Result, e
 // MaxWait is the longest wait a GET /v1/results may ask for
 // (Config.ResultMaxWait).
 func (c *Correlator) MaxWait() time.Duration { return c.cfg.ResultMaxWait }
+
+// Check reports whether replies flow, for /readyz: an error before Start
+// positioned the reply consumer, while its last read of a reply partition
+// failed, or while the replies it read cannot be kept (the results store
+// fails; reading waits meanwhile). It clears once a read or a store
+// succeeds again.
+func (c *Correlator) Check(context.Context) error {
+	if !c.started.Load() {
+		return errors.New("not reading replies yet")
+	}
+	if err := c.readErr.Load(); err != nil {
+		return fmt.Errorf("reading replies failed: %w", *err)
+	}
+	if err := c.keepErr.Load(); err != nil {
+		return fmt.Errorf("keeping replies failed: %w", *err)
+	}
+	return nil
+}
 
 // Pending returns the number of requests waiting on this instance.
 func (c *Correlator) Pending() int { return c.waiters.Len() }

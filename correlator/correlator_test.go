@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -464,4 +467,42 @@ func TestReplyTopicRecreated(t *testing.T) {
 	if string(got.Body) != `{"price":1}` {
 		t.Errorf("reply body = %s", got.Body)
 	}
+}
+
+// TestCheck: the correlator's readiness check fails before Start, passes
+// once replies are read, fails while the replies it reads cannot be kept
+// (the results store refuses them), and passes again once they are.
+func TestCheck(t *testing.T) {
+	r := newRig(t, 1)
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	r.redis = &testRedis{rdb: rdb, mr: mr, prefix: "ferrytest:check:"}
+	cfg := r.config(LayoutShared)
+
+	idle := New(cfg, newClient(t, r.addrs), rdb, []string{repliesTopic}, WithLogger(quiet))
+	if err := idle.Check(t.Context()); err == nil {
+		t.Error("Check before Start = nil, want an error")
+	}
+	c := r.start(t, cfg)
+	if err := c.Check(t.Context()); err != nil {
+		t.Fatalf("Check once started = %v", err)
+	}
+	await := func(what string, ok func(error) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for err := c.Check(t.Context()); !ok(err); err = c.Check(t.Context()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("Check never %s: %v", what, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	// A reply nobody waits for is kept for GET /v1/results: the store
+	// refuses it.
+	r.reply(t, topics.ReplyTo{Topic: repliesTopic, Partition: topics.NoPartition}, 0, topics.NewEventID(), `{}`)
+	await("failed while the store refuses replies", func(err error) bool { return err != nil && strings.Contains(err.Error(), "keeping replies failed") })
+	mr.SetError("")
+	await("passed once the store takes them again", func(err error) bool { return err == nil })
 }

@@ -32,12 +32,19 @@ func (c *Correlator) poll(ctx context.Context) error {
 		if fs.IsClientClosed() {
 			return fmt.Errorf("reply consumer: %w", kgo.ErrClientClosed)
 		}
+		var failed error
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) {
+				failed = fmt.Errorf("%s[%d]: %w", t, p, err)
 				c.log.LogAttrs(ctx, slog.LevelWarn, "reading replies failed; retrying",
 					slog.String("topic", t), slog.Int("partition", int(p)), slog.Any("err", err))
 			}
 		})
+		if failed != nil {
+			c.readErr.Store(&failed)
+		} else {
+			c.readErr.Store(nil)
+		}
 		backoff.After(c.cl, fs)
 		if recreated := topics.RecreatedTopics(fs); len(recreated) > 0 {
 			c.reread(ctx, recreated)
@@ -125,6 +132,7 @@ func (c *Correlator) keepBatch(ctx, base context.Context, pushes []push) bool {
 		kept, err := c.store.pushEach(pctx, pushes)
 		cancel()
 		if err == nil {
+			c.keepErr.Store(nil)
 			for i, k := range kept {
 				switch {
 				case k:
@@ -146,6 +154,7 @@ func (c *Correlator) keepBatch(ctx, base context.Context, pushes []push) bool {
 				slog.Int("replies", len(pushes)), slog.Any("err", err))
 			return false
 		}
+		c.keepErr.Store(&err)
 		if attempt == 1 || attempt%20 == 0 {
 			c.log.LogAttrs(ctx, slog.LevelWarn, "keeping replies failed; retrying until the store answers",
 				slog.Int("replies", len(pushes)), slog.Int("attempt", attempt), slog.Any("err", err))

@@ -235,6 +235,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			return fmt.Errorf("correlator: %w", err)
 		}
 		deps.Correlator, deps.Results = corr, corr
+		deps.Checks = append(deps.Checks, ingress.Check{Name: "replies", Check: corr.Check})
 	}
 	// Replays read with short-lived clients of their own, built from the
 	// same options as cl.
