@@ -222,7 +222,7 @@ func (s *Server) idempotent(c *fiber.Ctx, all [][]byte) error {
 	}
 	ikey, ok := policy.ParseIdempotencyKey(all[0])
 	if !ok {
-		return problem.New(problem.InvalidIdempotencyKey, "Idempotency-Key must be a quoted string of 1 to 255 visible ASCII characters")
+		return problem.New(problem.InvalidIdempotencyKey, "Idempotency-Key must be a quoted string (or a bare one) of 1 to 255 visible ASCII characters, without quotes or backslashes inside")
 	}
 	ri := info(c)
 	ctx := context.WithoutCancel(c.UserContext())
