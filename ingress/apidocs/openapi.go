@@ -374,7 +374,8 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 	}
 	op.Parameters = append(op.Parameters,
 		ref("#/components/parameters/ferry.RequestID"),
-		ref("#/components/parameters/ferry.TraceParent"))
+		ref("#/components/parameters/ferry.TraceParent"),
+		ref("#/components/parameters/ferry.IdempotencyKey"))
 	if r.Reply != nil {
 		op.Parameters = append(op.Parameters, ref("#/components/parameters/ferry.Prefer"))
 	}
@@ -428,6 +429,21 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		op.Responses["202"] = accepted
 	}
 	addRouteProblems(op, r, introspection)
+	for status, resp := range op.Responses {
+		headers, _ := resp["headers"].(obj)
+		if headers == nil {
+			continue
+		}
+		if status[0] == '2' {
+			// A repeat of an Idempotency-Key gets the first answer.
+			headers["Idempotent-Replayed"] = ref("#/components/headers/ferry.IdempotentReplayed")
+		}
+		if r.RateLimit != nil && (status[0] == '2' || status == "429") {
+			headers["RateLimit-Limit"] = ref("#/components/headers/ferry.RateLimitLimit")
+			headers["RateLimit-Remaining"] = ref("#/components/headers/ferry.RateLimitRemaining")
+			headers["RateLimit-Reset"] = ref("#/components/headers/ferry.RateLimitReset")
+		}
+	}
 	if r.Reply != nil && r.Reply.OnTimeout == "fail" {
 		timeout := problemResponse([]problem.Type{problem.ReplyTimeout})
 		timeout["description"] = "No reply in time (reply.on_timeout: fail; `" + problem.ReplyTimeout.URI +
@@ -448,8 +464,13 @@ func problemResponse(pts []problem.Type) obj {
 			desc.WriteString("; ")
 		}
 		desc.WriteString(pt.Title + " (`" + pt.URI + "`)")
-		if pt == problem.KafkaUnavailable || pt == problem.KafkaTimeout || pt == problem.ResponderUnavailable || pt == problem.AuthUnavailable {
+		switch pt {
+		case problem.KafkaUnavailable, problem.KafkaTimeout, problem.ResponderUnavailable, problem.AuthUnavailable,
+			problem.RateLimited, problem.IdempotencyConflict, problem.RedisUnavailable, problem.TooManyPending,
+			problem.ShuttingDown, problem.ResultsUnavailable, problem.StreamUnavailable, problem.TooManyReplays:
 			headers["Retry-After"] = ref("#/components/headers/ferry.RetryAfter")
+		case problem.Unauthenticated, problem.Forbidden:
+			headers["WWW-Authenticate"] = ref("#/components/headers/ferry.WWWAuthenticate")
 		}
 	}
 	desc.WriteString(".")
@@ -472,6 +493,12 @@ func openAPIParameters() map[string]obj {
 			"description": "W3C trace context, copied to the record; ferry starts a new trace when it is missing or invalid.",
 			"schema":      obj{"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
 		},
+		"ferry.IdempotencyKey": {
+			"name": "Idempotency-Key", "in": "header", "required": false,
+			"description": "Makes a retry safe: a repeat of the same request with this key gets the first answer (Idempotent-Replayed: true) and publishes nothing; the same key with another body is a 422, a repeat while the first is in flight a 409. A quoted string (or a bare one) of 1 to 255 visible ASCII characters, per caller.",
+			"schema":      obj{"type": "string", "minLength": 1, "maxLength": 257},
+			"example":     `"order-7"`,
+		},
 		"ferry.Prefer": {
 			"name": "Prefer", "in": "header", "required": false,
 			"description": "RFC 7240: respond-async answers 202 at once; wait=N waits up to N seconds for the reply (at most reply.max_wait).",
@@ -490,6 +517,26 @@ func openAPIHeaders() map[string]obj {
 		"ferry.RetryAfter": {
 			"description": "Seconds to wait before retrying.",
 			"schema":      obj{"type": "integer", "minimum": 0},
+		},
+		"ferry.IdempotentReplayed": {
+			"description": "true when this is the stored answer to an earlier request with the same Idempotency-Key: nothing was published again.",
+			"schema":      obj{"type": "string", "enum": []string{"true"}},
+		},
+		"ferry.RateLimitLimit": {
+			"description": "The caller's budget on this route: its burst.",
+			"schema":      obj{"type": "integer", "minimum": 0},
+		},
+		"ferry.RateLimitRemaining": {
+			"description": "Requests the caller may still send at once.",
+			"schema":      obj{"type": "integer", "minimum": 0},
+		},
+		"ferry.RateLimitReset": {
+			"description": "Seconds until the budget is full again.",
+			"schema":      obj{"type": "integer", "minimum": 0},
+		},
+		"ferry.WWWAuthenticate": {
+			"description": "RFC 6750 challenge naming the schemes accepted and, on a failure, the error (invalid_token, invalid_request, insufficient_scope with the scope needed).",
+			"schema":      obj{"type": "string"},
 		},
 		"ferry.Location": {
 			"description": "Where the reply will be served.",
