@@ -78,6 +78,11 @@ func (s *Server) routes() {
 		}
 		allow[fp] = append(allow[fp], r.Method)
 		s.app.Add(r.Method, fp, s.chain(r)...)
+		if r.Method == fiber.MethodGet {
+			// HEAD wherever GET works (RFC 9110): fasthttp sends no body.
+			allow[fp] = append(allow[fp], fiber.MethodHead)
+			s.app.Add(fiber.MethodHead, fp, s.chain(r)...)
+		}
 	}
 	for _, fp := range paths {
 		methods := slices.Clone(allow[fp])

@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -87,7 +86,15 @@ func (s *Server) viewGet(r topics.Route) fiber.Handler {
 		c.Set(fiber.HeaderETag, e.ETag())
 		c.Set(fiber.HeaderLastModified, e.Time.UTC().Format(http.TimeFormat))
 		c.Set(fiber.HeaderCacheControl, "no-cache")
-		c.Set(fiber.HeaderContentType, cmp.Or(e.ContentType, fiber.MIMEApplicationJSON))
+		ct := e.ContentType
+		if ct == "" {
+			// No content-type header (another producer): JSON when it is.
+			ct = fiber.MIMEOctetStream
+			if utf8.Valid(e.Value) && json.Valid(e.Value) {
+				ct = fiber.MIMEApplicationJSON
+			}
+		}
+		c.Set(fiber.HeaderContentType, ct)
 		return c.Send(e.Value)
 	}
 }
@@ -129,7 +136,14 @@ type viewItem struct {
 	Partition int32           `json:"partition"`
 	Offset    int64           `json:"offset"`
 	Timestamp time.Time       `json:"timestamp"`
+	// ValueEncoding is "base64" when Value holds bytes that are not
+	// UTF-8, in base64.
+	ValueEncoding string `json:"value_encoding,omitempty"`
 }
+
+// cursorMark starts every cursor a collection gives (before base64), so
+// that one it did not give is refused rather than read as a key.
+const cursorMark = "k1:"
 
 // viewList answers a page of a GET collection: a JSON array in key
 // order, and a Link to the next page (rel="next") with an opaque cursor.
@@ -148,10 +162,11 @@ func (s *Server) viewList(c *fiber.Ctx, r topics.Route, v View, f fields) error 
 	var after string
 	if cur := c.Query("cursor"); cur != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cur)
-		if err != nil {
+		key, ok := strings.CutPrefix(string(b), cursorMark)
+		if err != nil || !ok {
 			return problem.New(problem.BadRequest, "cursor is not one this route gave")
 		}
-		after = string(b)
+		after = key
 	}
 	var prefix string
 	if r.KeyPrefix != nil {
@@ -170,17 +185,23 @@ func (s *Server) viewList(c *fiber.Ctx, r topics.Route, v View, f fields) error 
 	}
 	items := make([]viewItem, len(es))
 	for i, e := range es {
-		// A value that is not JSON in UTF-8 (another producer wrote it)
-		// is embedded as a string, its bad bytes as U+FFFD: the answer
-		// stays JSON that any client decodes.
-		val := json.RawMessage(e.Value)
-		if !utf8.Valid(e.Value) || !json.Valid(e.Value) {
-			val, _ = json.Marshal(string(e.Value))
+		// A value that is not JSON (another producer wrote it) is
+		// embedded as a string, or in base64 flagged value_encoding when
+		// it is not UTF-8 either, as streams and replays send it: the
+		// answer stays JSON and keeps every byte.
+		item := viewItem{Key: e.Key, Value: json.RawMessage(e.Value), ETag: e.ETag(), Partition: e.Partition, Offset: e.Offset, Timestamp: e.Time.UTC()}
+		switch {
+		case utf8.Valid(e.Value) && json.Valid(e.Value):
+		case utf8.Valid(e.Value):
+			item.Value, _ = json.Marshal(string(e.Value))
+		default:
+			item.Value, _ = json.Marshal(base64.StdEncoding.EncodeToString(e.Value))
+			item.ValueEncoding = "base64"
 		}
-		items[i] = viewItem{Key: e.Key, Value: val, ETag: e.ETag(), Partition: e.Partition, Offset: e.Offset, Timestamp: e.Time.UTC()}
+		items[i] = item
 	}
 	if more {
-		next := base64.RawURLEncoding.EncodeToString([]byte(es[len(es)-1].Key))
+		next := base64.RawURLEncoding.EncodeToString([]byte(cursorMark + es[len(es)-1].Key))
 		c.Set(fiber.HeaderLink, "<"+c.Path()+"?limit="+strconv.Itoa(limit)+"&cursor="+next+`>; rel="next"`)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-cache")

@@ -279,7 +279,13 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if len(vs) > 0 {
 		deps.Views = vs
 		for _, t := range slices.Sorted(maps.Keys(vs)) {
-			fixedChecks = append(fixedChecks, ingress.Check{Name: "view." + t, Check: vs[t].Ready})
+			// Catching up gates the instance; a view past max_keys puts
+			// only its GET routes out of service (503), so it is shown,
+			// not gating: every instance reads the same topic, and a
+			// balancer would take them all out, publishing routes too.
+			fixedChecks = append(fixedChecks,
+				ingress.Check{Name: "view." + t, Check: vs[t].CaughtUp},
+				ingress.Check{Name: "view." + t + ".max_keys", Check: vs[t].Capacity, Advisory: true})
 		}
 	}
 	hooks, hookChecks, err := newWebhooks(cfg, seeds, log, klog, tel)

@@ -12,7 +12,7 @@ import (
 )
 
 // views are the in-memory views of the topics the GET routes read, one
-// per topic (the largest view.max_keys of its routes).
+// per topic (the smallest view.max_keys of its routes).
 type views map[string]*view.View
 
 // View implements ingress.Views.
@@ -24,12 +24,20 @@ func (vs views) View(topic string) (ingress.View, bool) {
 	return v, true
 }
 
-// viewTopics returns each topic a GET route reads, with its max_keys.
+// viewTopics returns each topic a GET route reads, with its max_keys:
+// the GET routes of a topic share one view, bounded by the smallest
+// max_keys among them, so that a bound one route sets is never lifted by
+// another route's default.
 func viewTopics(t *topics.Table) map[string]int {
 	out := make(map[string]int)
 	for _, r := range t.Routes() {
-		if r.IsView() {
-			out[r.Topic] = max(out[r.Topic], r.View.MaxKeys)
+		if !r.IsView() {
+			continue
+		}
+		if n, ok := out[r.Topic]; ok {
+			out[r.Topic] = min(n, r.View.MaxKeys)
+		} else {
+			out[r.Topic] = r.View.MaxKeys
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -104,9 +105,10 @@ routes:
 	for next != "" {
 		r := do(t, "GET", base+next, "")
 		var items []struct {
-			Key   string
-			Value json.RawMessage
-			ETag  string
+			Key           string
+			Value         json.RawMessage
+			ETag          string
+			ValueEncoding string `json:"value_encoding"`
 		}
 		if r.status != 200 || json.Unmarshal([]byte(r.body), &items) != nil {
 			t.Fatalf("GET %s = %s", next, r)
@@ -116,6 +118,15 @@ routes:
 		}
 		for _, it := range items {
 			seen[it.Key]++
+			if it.Key == "o-50" {
+				// Not UTF-8: in base64, every byte kept.
+				var b64 string
+				_ = json.Unmarshal(it.Value, &b64)
+				raw, err := base64.StdEncoding.DecodeString(b64)
+				if it.ValueEncoding != "base64" || err != nil || string(raw) != "{\"n\":\"caf\xe9\"}" {
+					t.Errorf("o-50 listed as %s (value_encoding %q), want its bytes in base64", it.Value, it.ValueEncoding)
+				}
+			}
 		}
 		pages++
 		next = ""
@@ -134,8 +145,61 @@ routes:
 	if r := do(t, "GET", base+"/v1/orders?limit=5000", ""); r.status != http.StatusBadRequest {
 		t.Errorf("limit=5000 = %s, want 400", r)
 	}
+	if r := do(t, "GET", base+"/v1/orders?cursor=garbage", ""); r.status != http.StatusBadRequest {
+		t.Errorf("a cursor the route never gave = %s, want 400", r)
+	}
+	// HEAD wherever GET works; the single GET of a value that is not
+	// JSON says so.
+	if r := do(t, "HEAD", base+"/v1/orders/o-07", ""); r.status != 200 || r.header.Get("ETag") == "" {
+		t.Errorf("HEAD o-07 = %s, want 200 with the ETag", r)
+	}
+	if r := do(t, "HEAD", base+"/v1/orders", ""); r.status != 200 {
+		t.Errorf("HEAD of the collection = %s, want 200", r)
+	}
+	if r := do(t, "GET", base+"/v1/orders/o-50", ""); r.status != 200 || r.header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("GET o-50 (not UTF-8, no content-type header) = %s (%s), want 200 application/octet-stream", r, r.header.Get("Content-Type"))
+	}
 	ready := do(t, "GET", base+"/readyz", "")
 	if !strings.Contains(ready.body, `"view.orders.state":"ok"`) {
 		t.Errorf("/readyz = %s, want the view's check", ready)
+	}
+}
+
+// TestViewFullKeepsInstanceReady: a topic with more keys than the
+// smallest view.max_keys of its GET routes (the list route without a
+// view section does not lift it) puts those routes out of service (503),
+// while the instance stays ready, /readyz showing why, and publishing
+// routes keep answering.
+func TestViewFullKeepsInstanceReady(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "small.state", "pings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl := topicstest.Client(t, c, kgo.ProducerLinger(0))
+	for i := range 5 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "small.state", Key: fmt.Appendf(nil, "k%d", i), Value: []byte(`{}`)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr, stop := serveFor(t, c, `
+routes:
+  - { name: get-small, method: GET, path: "/v1/small/{id}", topic: small.state, key: "{path.id}", auth: none, view: { max_keys: 3 } }
+  - { name: list-small, method: GET, path: /v1/small, topic: small.state, auth: none }
+  - { name: ping, path: /v1/ping, topic: pings, auth: none }
+`)
+	defer stop()
+	base := "http://" + addr
+	for _, path := range []string{"/v1/small/k1", "/v1/small"} {
+		if r := do(t, "GET", base+path, ""); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "view-unavailable") {
+			t.Errorf("GET %s past max_keys = %s, want 503 view-unavailable", path, r)
+		}
+	}
+	if r := do(t, "POST", base+"/v1/ping", `{}`, "Content-Type", "application/json"); r.status != http.StatusAccepted {
+		t.Errorf("POST /v1/ping = %s, want 202", r)
+	}
+	ready := do(t, "GET", base+"/readyz", "")
+	if ready.status != http.StatusOK || !strings.Contains(ready.body, `"view.small.state":"ok"`) || !strings.Contains(ready.body, `"view.small.state.max_keys":"the view holds max_keys keys`) {
+		t.Errorf("/readyz = %s, want 200, the view caught up, and its max_keys shown", ready)
 	}
 }

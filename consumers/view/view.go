@@ -196,8 +196,30 @@ func (v *View) apply(r *kgo.Record) {
 	}
 }
 
+// CaughtUp reports ErrNotReady until the view has caught up with the end
+// offsets the topic had at start: the instance's readiness. A view that
+// overflowed is caught up; only its GET routes answer 503 (Ready).
+func (v *View) CaughtUp(context.Context) error {
+	if !v.caughtUp.Load() {
+		return ErrNotReady
+	}
+	return nil
+}
+
+// Capacity reports ErrFull once the view overflowed view.max_keys: an
+// advisory check, as only the topic's GET routes are out of service.
+func (v *View) Capacity(context.Context) error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.full {
+		return ErrFull
+	}
+	return nil
+}
+
 // Ready reports ErrNotReady until the view has caught up with the end
-// offsets the topic had at start, and ErrFull once it overflowed.
+// offsets the topic had at start, and ErrFull once it overflowed: whether
+// it can answer a GET.
 func (v *View) Ready(context.Context) error {
 	if !v.caughtUp.Load() {
 		return ErrNotReady
