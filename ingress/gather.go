@@ -67,22 +67,29 @@ func answerGathered(c *fiber.Ctx, g *topics.GatherConfig, reps []correlator.Repl
 
 // gatheredBody renders gathered replies as {"replies": [...]}: each with
 // its status, headers and body (JSON as is, anything else as a string).
+// envelopeOf is a reply as one JSON object, {"status","headers","body"}:
+// an entry of a gathered set, and an event of a result stream with
+// envelope=true. A body that is not JSON is a string.
+func envelopeOf(rep correlator.Reply) gatheredReply {
+	gr := gatheredReply{Status: rep.Status, Headers: make(map[string]string, len(rep.Header)), Body: rep.Body}
+	for _, h := range rep.Header {
+		gr.Headers[h.Name] = h.Value
+	}
+	if rep.Err() != nil {
+		gr.Status = problem.BadReply.Status
+	}
+	if len(rep.Body) == 0 || !json.Valid(rep.Body) {
+		gr.Body, _ = json.Marshal(string(rep.Body))
+	}
+	return gr
+}
+
 func gatheredBody(reps []correlator.Reply) ([]byte, error) {
 	out := struct {
 		Replies []gatheredReply `json:"replies"`
 	}{Replies: make([]gatheredReply, 0, len(reps))}
 	for _, rep := range reps {
-		gr := gatheredReply{Status: rep.Status, Headers: make(map[string]string, len(rep.Header)), Body: rep.Body}
-		for _, h := range rep.Header {
-			gr.Headers[h.Name] = h.Value
-		}
-		if rep.Err() != nil {
-			gr.Status = problem.BadReply.Status
-		}
-		if len(rep.Body) == 0 || !json.Valid(rep.Body) {
-			gr.Body, _ = json.Marshal(string(rep.Body))
-		}
-		out.Replies = append(out.Replies, gr)
+		out.Replies = append(out.Replies, envelopeOf(rep))
 	}
 	body, err := json.Marshal(out)
 	if err != nil {

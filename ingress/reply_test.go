@@ -305,3 +305,42 @@ func TestResultReplySchema(t *testing.T) {
 		}
 	}
 }
+
+// TestResultStreamEnvelope: with envelope=true, a result stream's events
+// carry each reply's status and headers, so that a responder's 500 is
+// not read as its 201; without it, the data is the bare body as before.
+func TestResultStreamEnvelope(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := replyServer(t, replySchemas(t))
+	res := &correlator.Result{ID: topics.NewEventID(), Owner: "anonymous", Route: "any-reply",
+		Replies: []correlator.Reply{
+			{Status: 202, Body: []byte(`{"step":1}`)},
+			{Status: 500, Final: true, Body: []byte(`{"error":"boom"}`), Header: []correlator.HeaderField{{Name: "ETag", Value: `"v1"`}}},
+		}}
+	srv.deps.Results.(*fakeResults).results = map[string]*correlator.Result{res.ID: res}
+	get := func(query string) (int, string) {
+		req := httptest.NewRequest("GET", resultsPath+res.ID+query, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := srv.app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	_, body := get("?envelope=true")
+	for _, want := range []string{
+		"event: progress\ndata: {\"status\":202,\"headers\":{},\"body\":{\"step\":1}}\n",
+		"event: result\ndata: {\"status\":500,\"headers\":{\"ETag\":\"\\\"v1\\\"\"},\"body\":{\"error\":\"boom\"}}\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("envelope stream %q lacks %q", body, want)
+		}
+	}
+	if _, body := get(""); !strings.Contains(body, "event: result\ndata: {\"error\":\"boom\"}\n") {
+		t.Errorf("stream without envelope %q, want the bare body", body)
+	}
+	if st, body := get("?envelope=maybe"); st != 400 {
+		t.Errorf("envelope=maybe = %d %s, want 400", st, body)
+	}
+}

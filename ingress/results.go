@@ -3,6 +3,7 @@ package ingress
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,7 +74,15 @@ func (s *Server) result(c *fiber.Ctx) error {
 		if n, ok := stream.ParseResultEventID(c.Get("Last-Event-ID")); ok {
 			seen = n
 		}
-		return s.streamResult(c, id, seen, ri.id)
+		var envelope bool
+		switch c.Query("envelope") {
+		case "true", "1":
+			envelope = true
+		case "", "false", "0":
+		default:
+			return problem.New(problem.BadRequest, "envelope must be true or false")
+		}
+		return s.streamResult(c, id, seen, envelope, ri.id)
 	}
 	if !res.Done() {
 		if pref := parsePrefer(c.Request().Header.PeekAll("Prefer")); pref.hasWait && pref.wait > 0 {
@@ -147,11 +156,12 @@ func wantsEventStream(accept string) bool {
 // streamResult streams the replies of id after the first seen as SSE
 // events: "progress" for progress replies and "result" for the final one
 // (or "error" with a problem when the final reply breaks the contract),
-// each with id = its position (for Last-Event-ID) and data = its body. The
+// each with id = its position (for Last-Event-ID) and data = its body,
+// or with envelope its {"status","headers","body"}. The
 // stream ends after the final reply, when the result expires, when the
 // client goes or when the server shuts down; an idle stream gets a
 // comment every 15s.
-func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID string) error {
+func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, envelope bool, requestID string) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no")
@@ -200,6 +210,11 @@ func (s *Server) streamResult(c *fiber.Ctx, id string, seen int, requestID strin
 						ev = "error"
 						data, _ = toProblem(err).Body(instance, requestID)
 					}
+				}
+				if envelope && ev != "error" {
+					// The reply's status and headers, which a bare body
+					// would lose: a responder's 500 is not its 201.
+					data, _ = json.Marshal(envelopeOf(rep))
 				}
 				buf = stream.AppendEvent(buf, strconv.Itoa(i+1), ev, data)
 			}
