@@ -115,9 +115,10 @@ func (c *ReplyCache) Get(key string, now time.Time) (CachedReply, bool) {
 	return r, true
 }
 
-// Put keeps r for key, unless its Cache-Control says no-store; a max-age
-// shorter than the TTL shortens its life (a longer one cannot lengthen
-// it). It reports whether r was kept, and returns it as kept.
+// Put keeps r for key, unless its Cache-Control says no-store, no-cache
+// or private; a max-age overrides the TTL (shorter or longer), as a
+// shared cache reads an origin's Cache-Control. It reports whether r was
+// kept, and returns it as kept.
 func (c *ReplyCache) Put(key string, r CachedReply, cacheControl string, now time.Time) (CachedReply, bool) {
 	ttl := c.ttl
 	for _, d := range strings.Split(cacheControl, ",") {
@@ -127,7 +128,7 @@ func (c *ReplyCache) Put(key string, r CachedReply, cacheControl string, now tim
 			return r, false
 		case strings.HasPrefix(d, "max-age="):
 			if s, err := strconv.Atoi(d[len("max-age="):]); err == nil && s >= 0 {
-				ttl = min(ttl, time.Duration(s)*time.Second)
+				ttl = time.Duration(s) * time.Second
 			}
 		}
 	}

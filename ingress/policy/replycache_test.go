@@ -29,4 +29,15 @@ func TestReplyCacheStartsNoGoroutine(t *testing.T) {
 	if _, ok := c.Get("k", now.Add(2*time.Second)); ok {
 		t.Error("an expired reply was served")
 	}
+	// The reply's max-age overrides the route's TTL both ways, as a
+	// shared cache reads an origin's Cache-Control (issue 18).
+	if _, ok := c.Put("long", CachedReply{Status: 200}, "public, max-age=90", now); !ok {
+		t.Fatal("not kept")
+	}
+	if _, ok := c.Get("long", now.Add(80*time.Second)); !ok {
+		t.Error("a reply with max-age=90 expired at the route's 1m TTL")
+	}
+	if _, ok := c.Get("long", now.Add(91*time.Second)); ok {
+		t.Error("a reply with max-age=90 was served after 91s")
+	}
 }
