@@ -1,8 +1,10 @@
 package main
 
 import (
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -109,4 +111,54 @@ func runReadmeLines(t *testing.T, p *process, script string) []byte {
 		t.Fatalf("README lines failed: %v\n%s\n%s", err, out, stderr.String())
 	}
 	return out
+}
+
+// TestReadmeHTTPS runs the shell lines of the README's HTTPS recipe as
+// printed (openssl makes a dev CA and certificates; ferry serves
+// testdata/tls.yaml; curl posts an order with its client certificate),
+// in a copy of the repository's testdata with the config's ports made
+// free: the client certificate is the principal and the order is stored.
+func TestReadmeHTTPS(t *testing.T) {
+	readme := readmeForCurl(t)
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatalf("openssl is needed to run the README's HTTPS recipe: %v", err)
+	}
+	section := strings.SplitN(string(readme), "**HTTPS and mutual TLS**", 2)[1]
+	var script string
+	for _, block := range strings.Split(section, "```sh\n")[1:3] {
+		code, _, _ := strings.Cut(block, "```")
+		script += code
+	}
+	if !strings.Contains(script, "openssl req") || !strings.Contains(script, "testdata/tls.yaml") || !strings.Contains(script, "curl --cacert") {
+		t.Fatalf("README's HTTPS recipe has unexpected lines:\n%s", script)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "testdata"), os.DirFS("../../testdata")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile("../../testdata/tls.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpsAddr, kafkaAddr := freePort(t), freePort(t)
+	cfg = []byte(strings.NewReplacer("127.0.0.1:8443", httpsAddr, "127.0.0.1:9094", kafkaAddr).Replace(string(cfg)))
+	if err := os.WriteFile(filepath.Join(dir, "testdata", "tls.yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(httpsAddr)
+	script = strings.ReplaceAll(script, "localhost:8443", "localhost:"+port)
+	script = strings.ReplaceAll(script, "./bin/ferry", ferryBinary(t))
+	// A failing line leaves no ferry behind.
+	script = "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + script
+	cmd := exec.Command("bash", "-e", "-c", script)
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("README's HTTPS lines failed: %v\n%s\n%s", err, out, stderr.String())
+	}
+	if !strings.Contains(string(out), `"topic":"orders.commands"`) || !strings.Contains(stderr.String(), `"principal":"CN=billing-batch"`) {
+		t.Errorf("the order was not stored as CN=billing-batch:\n%s\n%s", out, stderr.String())
+	}
 }

@@ -114,21 +114,28 @@ func TestRawResponder(t *testing.T) {
 // its broker address replaced by addr.
 func readmeKcatResponder(tb testing.TB, addr string) string {
 	tb.Helper()
-	readme, err := os.ReadFile("../../docs/events.md")
-	if err != nil {
-		tb.Fatal(err)
+	var scripts []string
+	for _, doc := range []string{"../../README.md", "../../docs/events.md"} {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		const start = "```sh\nkcat -b 127.0.0.1:9092 -G"
+		i := strings.Index(string(text), start)
+		if i < 0 {
+			tb.Fatalf("%s has no kcat responder", doc)
+		}
+		script, _, _ := strings.Cut(string(text[i+len("```sh\n"):]), "```")
+		scripts = append(scripts, script)
 	}
-	const start = "```sh\nkcat -b 127.0.0.1:9092 -G"
-	i := strings.Index(string(readme), start)
-	if i < 0 {
-		tb.Fatal("docs/events.md has no kcat responder")
+	if scripts[0] != scripts[1] {
+		tb.Errorf("the kcat responders of README.md and docs/events.md differ:\n%s\n%s", scripts[0], scripts[1])
 	}
-	script, _, _ := strings.Cut(string(readme[i+len("```sh\n"):]), "```")
-	return strings.ReplaceAll(script, "127.0.0.1:9092", addr)
+	return strings.ReplaceAll(scripts[0], "127.0.0.1:9092", addr)
 }
 
-// TestKcatResponder answers with the kcat script of docs/events.md (librdkafka),
-// run by bash as printed there. The script starts from the latest
+// TestKcatResponder answers with the kcat script of the README (and
+// docs/events.md, the same), with librdkafka, run by bash as printed there. The script starts from the latest
 // requests (issue 16 item 21): requests already in the topic when it
 // starts, one per partition, get no reply.
 func TestKcatResponder(t *testing.T) {
