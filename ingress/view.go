@@ -83,6 +83,12 @@ func (s *Server) viewGet(r topics.Route) fiber.Handler {
 		if !ok {
 			return problem.New(problem.KeyNotFound, "no record has key "+stream.QuoteParam(key))
 		}
+		if ims := c.Get(fiber.HeaderIfModifiedSince); inm == "" && ims != "" {
+			// Only without If-None-Match, which wins (RFC 9110 13.1.3).
+			if since, err := http.ParseTime(ims); err == nil && !e.Time.Truncate(time.Second).After(since) {
+				return notModified(c, &e)
+			}
+		}
 		c.Set(fiber.HeaderETag, e.ETag())
 		c.Set(fiber.HeaderLastModified, e.Time.UTC().Format(http.TimeFormat))
 		c.Set(fiber.HeaderCacheControl, "no-cache")

@@ -59,6 +59,13 @@ routes:
 	if r := do(t, "GET", base+"/v1/orders/o-07", "", "If-None-Match", etag); r.status != 304 {
 		t.Errorf("If-None-Match current = %s, want 304", r)
 	}
+	lastMod := r.header.Get("Last-Modified")
+	if r := do(t, "GET", base+"/v1/orders/o-07", "", "If-Modified-Since", lastMod); r.status != 304 {
+		t.Errorf("If-Modified-Since its Last-Modified = %s, want 304", r)
+	}
+	if r := do(t, "GET", base+"/v1/orders/o-07", "", "If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"); r.status != 200 {
+		t.Errorf("If-Modified-Since long ago = %s, want 200", r)
+	}
 	// A key that a URL path can carry only percent-encoded.
 	if r := do(t, "GET", base+"/v1/orders/o-%C3%A9%2F1", ""); r.status != 200 || r.body != `{"n":"escaped"}` {
 		t.Errorf("GET o-%%C3%%A9%%2F1 = %s, want 200 with the value of key o-é/1", r)
