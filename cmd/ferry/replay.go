@@ -34,6 +34,7 @@ type clientFlags struct {
 	token    string
 	key      optString
 	headers  headerFlags
+	where    stringsFlag
 	format   string
 	color    string
 	progress string
@@ -45,6 +46,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, formats string) {
 	fs.StringVar(&f.token, "token", "", "bearer `token` sent as Authorization (default $FERRY_TOKEN)")
 	fs.Var(&f.key, "key", "only records with this `key`")
 	fs.Var(&f.headers, "header", "only records with header `NAME=VALUE` (repeatable; all must match)")
+	fs.Var(&f.where, "where", "only records whose JSON value meets the `condition`, e.g. '/status=\"failed\"' (repeatable; all must hold; the stream must allow where)")
 	fs.StringVar(&f.format, "format", "", "output `format`: "+formats+" (default pretty on a terminal, else ndjson)")
 	fs.StringVar(&f.color, "color", "auto", "colour pretty output: auto (on a terminal), always or never")
 	fs.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
@@ -58,13 +60,16 @@ func (f *clientFlags) client() *gatewayClient {
 	}
 }
 
-// filters adds the key and header filters to q.
+// filters adds the key, header and value filters to q.
 func (f *clientFlags) filters(q url.Values) {
 	if f.key.set {
 		q.Set("key", f.key.value)
 	}
 	for _, h := range f.headers {
 		q.Add("header."+h[0], h[1])
+	}
+	for _, w := range f.where {
+		q.Add("where", w)
 	}
 }
 
@@ -118,6 +123,12 @@ type optString struct {
 
 func (o *optString) String() string     { return o.value }
 func (o *optString) Set(v string) error { o.value, o.set = v, true; return nil }
+
+// stringsFlag collects a repeatable flag's values.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, " ") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
 
 // headerFlags collects --header NAME=VALUE.
 type headerFlags [][2]string

@@ -246,7 +246,7 @@ func TestTailCLI(t *testing.T) {
 			<-r.Context().Done() // held open: the client leaves after --limit
 		}
 	}
-	code, stdout, stderr := runCLI(t, "tail", "order-events", "--gateway", g.URL, "--key", "c-42", "--format", "pretty", "--limit", "3")
+	code, stdout, stderr := runCLI(t, "tail", "order-events", "--gateway", g.URL, "--key", "c-42", "--where", `/total>10`, "--format", "pretty", "--limit", "3")
 	if code != 0 {
 		t.Fatalf("ferry tail exited %d: %s", code, stderr)
 	}
@@ -256,7 +256,7 @@ func TestTailCLI(t *testing.T) {
 	if diff := cmp.Diff([]string{"", "3.0"}, seen); diff != "" {
 		t.Errorf("Last-Event-ID per connection (-want +got):\n%s", diff)
 	}
-	if q := g.lastQuery(); q != "/v1/streams/order-events?envelope=true&key=c-42" {
+	if q := g.lastQuery(); q != "/v1/streams/order-events?envelope=true&key=c-42&where=%2Ftotal%3E10" {
 		t.Errorf("asked %s", q)
 	}
 	if !strings.Contains(stderr, "ferry: the gateway ended the stream: shutdown") || !strings.Contains(stderr, `reconnecting in 10ms (Last-Event-ID "3.0")`) {
