@@ -327,7 +327,7 @@ type GatherConfig struct {
 type CacheConfig struct {
 	// TTL is how long a reply is served; required. A reply's
 	// Cache-Control (ferry-header-Cache-Control, when allowlisted) may
-	// shorten it (max-age) or forbid caching (no-store).
+	// replace it (max-age) or forbid caching (no-store).
 	TTL time.Duration `yaml:"ttl"`
 	// MaxEntries bounds the replies kept per instance; default 10000.
 	MaxEntries int `yaml:"max_entries"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ferry-gw/ferry/ingress/apidocs"
 	"github.com/ferry-gw/ferry/ingress/identity"
@@ -75,5 +76,40 @@ func TestBuildServed(t *testing.T) {
 				t.Errorf("the default title and version are missing")
 			}
 		})
+	}
+}
+
+// TestOpenAPIRouteHeaders: a cached route's 200 names X-Cache and Age,
+// and a route's response.headers are on every one of its answers.
+func TestOpenAPIRouteHeaders(t *testing.T) {
+	t.Parallel()
+	table, err := topics.NewTable([]topics.RouteConfig{{Name: "quote", Path: "/v1/quotes", Topic: "quotes.requests", Auth: topics.AuthNone,
+		Reply:    &topics.ReplyConfig{Topic: "quotes.replies", Cache: &topics.CacheConfig{TTL: time.Minute}},
+		Response: &topics.ResponseConfig{Headers: map[string]string{"Cache-Control": "no-store"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	openAPI, _, err := apidocs.Build(apidocs.Description{Routes: table.Routes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Headers map[string]json.RawMessage `json:"headers"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &d); err != nil {
+		t.Fatal(err)
+	}
+	resps := d.Paths["/v1/quotes"]["post"].Responses
+	for _, h := range []string{"X-Cache", "Age", "Cache-Control"} {
+		if _, ok := resps["200"].Headers[h]; !ok {
+			t.Errorf("the 200 lacks %s: %v", h, resps["200"].Headers)
+		}
+	}
+	if _, ok := resps["503"].Headers["Cache-Control"]; !ok {
+		t.Errorf("the 503 lacks the route's Cache-Control: %v", resps["503"].Headers)
 	}
 }

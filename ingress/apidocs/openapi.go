@@ -434,9 +434,17 @@ func routeOperation(r topics.Route, params []string, b *schemas.Bundle, schemes 
 		if headers == nil {
 			continue
 		}
+		for _, h := range r.ResponseHeaders { // response.headers: on every answer
+			headers[h.Name] = obj{"description": "Set by the route's response.headers.", "schema": obj{"type": "string", "const": h.Value}}
+		}
 		if status[0] == '2' {
 			// A repeat of an Idempotency-Key gets the first answer.
 			headers["Idempotent-Replayed"] = ref("#/components/headers/ferry.IdempotentReplayed")
+		}
+		if status == "200" && r.Reply != nil && r.Reply.Cache != nil {
+			headers["X-Cache"] = obj{"description": "hit: answered from the route's reply cache (no record produced); miss: answered by a responder.",
+				"schema": obj{"type": "string", "enum": []string{"hit", "miss"}}}
+			headers["Age"] = obj{"description": "On a hit: seconds since the reply was cached.", "schema": obj{"type": "integer", "minimum": 0}}
 		}
 		if r.RateLimit != nil && (status[0] == '2' || status == "429") {
 			headers["RateLimit-Limit"] = ref("#/components/headers/ferry.RateLimitLimit")
