@@ -85,3 +85,50 @@ routes:
 		time.Sleep(100 * time.Millisecond) // open_for must pass: time is what is awaited
 	}
 }
+
+// TestKafkaBreakerSequentialTimeouts: one client at a time, each publish
+// waiting out produce_timeout, still opens the breaker at the documented
+// count within the window. A failure counts from its produce's start, so
+// the window must reach back by the produce timeout: failures spaced by
+// window/failures fell out of a plain window as fast as they came.
+func TestKafkaBreakerSequentialTimeouts(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var healed atomic.Bool
+	c.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if healed.Load() {
+			return nil, nil, false
+		}
+		return nil, errors.New("injected produce fault"), true
+	})
+	addr, stop := serveFor(t, c, `
+kafka: { brokers: ["BROKER"], create_topics: false, produce_timeout: 400ms,
+         circuit_breaker: { failures: 3, window: 1200ms, open_for: 5s } }
+routes:
+  - { name: pub, path: /v1/pub, topic: orders.events, auth: none }
+`)
+	defer stop()
+	defer healed.Store(true) // before stop: the producer flushes at shutdown
+	for i := 1; i <= 6; i++ {
+		start := time.Now()
+		resp, err := http.Post("http://"+addr+"/v1/pub", "application/json", strings.NewReader(`{"a":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		took := time.Since(start)
+		t.Logf("publish %d: %d in %s", i, resp.StatusCode, took.Round(time.Millisecond))
+		if resp.StatusCode == 503 && took < 100*time.Millisecond {
+			if i <= 3 {
+				t.Errorf("the breaker opened after %d failures, want 3", i-1)
+			}
+			return // open: answered at once
+		}
+	}
+	t.Error("3 failures of 400ms each, one after the other, within a 1.2s window never opened the breaker")
+}

@@ -319,7 +319,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			}
 		}
 		srvOpts := append([]ingress.Option{ingress.WithLogger(log), ingress.WithAuth(c.Auth), apiDocs(c, seeds),
-			ingress.WithKafkaBreaker(cfg.Kafka.CircuitBreaker), ingress.WithConfigInfo(ingress.ConfigInfo{Hash: c.hash, LoadedAt: c.loadedAt})},
+			ingress.WithKafkaBreaker(kafkaBreaker(cfg.Kafka)), ingress.WithConfigInfo(ingress.ConfigInfo{Hash: c.hash, LoadedAt: c.loadedAt})},
 			tel.serverOptions()...)
 		if opts.accessOut != nil {
 			srvOpts = append(srvOpts, ingress.WithAccessLines(opts.accessOut))
@@ -584,6 +584,17 @@ func newHub(cfg *loaded, seeds []string, log *slog.Logger, klog kafkaLog, tel *t
 	}
 	hub := consumers.NewHub(cfg.Hub, cfg.Streams, live, reader, consumers.WithLogger(log))
 	return hub, []func(){live.Close, reader.Close}, nil
+}
+
+// kafkaBreaker is the Kafka breaker's config, its window reaching back by
+// produce_timeout: the breaker counts a failure at the time its produce
+// started, so a produce that waited out the timeout would otherwise count
+// that much earlier, and failures of one client at a time, spaced by
+// window/failures, would leave the window as fast as they entered it.
+func kafkaBreaker(k topics.Config) topics.BreakerConfig {
+	b := k.CircuitBreaker.WithDefaults()
+	b.Window += k.ProduceTimeout
+	return b
 }
 
 // hasAtomicBatch reports whether a route of t takes atomic batches.
