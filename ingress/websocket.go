@@ -87,6 +87,11 @@ type tlsPeer struct {
 // ConnectionState returns the handshake's state.
 func (p tlsPeer) ConnectionState() tls.ConnectionState { return p.state }
 
+// Handshake does nothing: the handshake is over. With ConnectionState it
+// makes a tlsPeer what fasthttp's RequestCtx.TLSConnectionState asks of
+// a connection, without which a frame's client certificate is unseen.
+func (p tlsPeer) Handshake() error { return nil }
+
 // wsPublish serves GET /v1/ws: after the upgrade (which needs valid
 // credentials), each text frame is a request to a route, handled exactly
 // as the HTTP request would be (scopes, rate limit, idempotency, schema,

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -157,6 +158,25 @@ routes:
 	// auth.mtls: the certificate is the principal, with its entry's scopes.
 	if st, body, err := post(client(good, goodKey), "/v1/write"); err != nil || st != 202 {
 		t.Errorf("CN=billing-batch on a route needing orders:write: %d %v %s, want 202", st, err, body)
+	}
+	// The publish WebSocket: each frame is the request it stands for, so
+	// the socket's client certificate is its principal too.
+	goodPair, err := tls.X509KeyPair(good, goodKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialer := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{goodPair}}, HandshakeTimeout: 5 * time.Second}
+	ws, _, err := dialer.Dial("wss://"+addr+"/v1/ws", nil)
+	if err != nil {
+		t.Fatalf("wss /v1/ws with a client certificate: %v", err)
+	}
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"route":"write","body":{"a":1}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ack, err := ws.ReadMessage(); err != nil || !strings.Contains(string(ack), `"status":202`) {
+		t.Errorf("a frame to a route needing orders:write over a socket with CN=billing-batch's certificate: %s %v, want a 202 ack", ack, err)
 	}
 	unknown, unknownKey := ca.issue(t, "somebody", false, time.Now().Add(time.Hour))
 	if st, _, err := post(client(unknown, unknownKey), "/v1/write"); err != nil || st != 401 {
