@@ -131,6 +131,10 @@ func restartOnly(run, next *loaded) []string {
 		old, next any
 	}{
 		{"listen", run.Listen, next.Listen},
+		// The certificate, key and client CAs are re-read from the
+		// running paths on SIGHUP (tlsFiles); the paths themselves, the
+		// modes and the versions are the listener's, fixed at start.
+		{"tls", run.TLS, next.TLS},
 		{"server", run.Server, next.Server},
 		{"log", run.Log, next.Log},
 		{"kafka", run.Kafka, next.Kafka},
