@@ -103,8 +103,10 @@ func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, 
 			return nil, problem.New(problem.Validation, "the body does not fit the subject's Avro schema: "+err.Error())
 		}
 		m.Value = v
+		m.ContentType = topics.MediaOctetStream // the Confluent wire format: not JSON
 	case r.RegistryID != 0:
 		m.Value = topics.ConfluentValue(r.RegistryID, m.Value) // a new slice
+		m.ContentType = topics.MediaOctetStream
 	}
 	if len(r.Split) > 0 {
 		m.Topic = r.ChooseTopic(m.Key, f)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/ferry-gw/ferry/topics/topicstest"
@@ -83,6 +84,10 @@ func TestSchemaRegistrySubject(t *testing.T) {
 	if len(v) < 5 || v[0] != 0 || be.BigEndian.Uint32(v[1:5]) != 42 || string(v[5:]) != body {
 		t.Errorf("record value = %q, want 0x00, the id 42 big-endian, then %s", v, body)
 	}
+	// Not JSON any more: the record does not say it is.
+	if ct := recordHeader(recs[0], "content-type"); ct != "application/octet-stream" {
+		t.Errorf("content-type header %q, want application/octet-stream for the Confluent wire format", ct)
+	}
 	// franz-go's reading of the Confluent header agrees.
 	var ch sr.ConfluentHeader
 	if id, rest, err := ch.DecodeID(v); err != nil || id != 42 || string(rest) != body {
@@ -147,6 +152,9 @@ func TestSchemaRegistryAvro(t *testing.T) {
 		}
 	}
 	recs := topicstest.Read(t, c, "payments", 1, 10*time.Second)
+	if ct := recordHeader(recs[0], "content-type"); ct != "application/octet-stream" {
+		t.Errorf("content-type header %q, want application/octet-stream for Avro in the Confluent wire format", ct)
+	}
 	var ch sr.ConfluentHeader
 	id, rest, err := ch.DecodeID(recs[0].Value)
 	if err != nil || id != 7 {
@@ -165,4 +173,14 @@ func TestSchemaRegistryAvro(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("decoded record (-want +got):\n%s", diff)
 	}
+}
+
+// recordHeader returns the value of r's header named key, or "".
+func recordHeader(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
