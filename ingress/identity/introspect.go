@@ -124,10 +124,16 @@ func (in *introspector) wants(token string) bool {
 	if len(parts) != 3 {
 		return true
 	}
-	if len(in.cfg.Issuers) == 0 {
-		return false
+	// Three parts make a JWT only when its header and claims decode as
+	// JSON objects: an opaque token may have dots too.
+	var header struct {
+		Alg string `json:"alg"`
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil || json.Unmarshal(raw, &header) != nil || header.Alg == "" {
+		return true
+	}
+	raw, err = base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
 		return true // not a JWT after all
 	}

@@ -132,6 +132,18 @@ func TestIntrospectionWants(t *testing.T) {
 			t.Errorf("wants(%.40q) = %v, want %v", tok, got, want)
 		}
 	}
+	// Without issuers to introspect, JWTs are verified locally, but an
+	// opaque token with two dots is no JWT: it goes to the endpoint.
+	local := &introspector{}
+	for tok, want := range map[string]bool{
+		"good.a.b":                   true,
+		"opaque-token":               true,
+		jwtOf("https://idp.example"): false,
+	} {
+		if got := local.wants(tok); got != want {
+			t.Errorf("without issuers, wants(%.40q) = %v, want %v", tok, got, want)
+		}
+	}
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
