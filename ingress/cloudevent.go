@@ -15,8 +15,8 @@ import (
 // required attributes. When the route has a schema and the event's data
 // is JSON (no datacontenttype, or a JSON one), the data must match it.
 // The record's value is then the body as is: the route opted in to let
-// its clients name the event's attributes for CloudEvents consumers
-// (ferry's ce_* headers are still written, for ferry's own readers).
+// its clients name the event's attributes for CloudEvents consumers, and
+// the record's ce_* headers agree with them (structuredAttributes).
 func (s *Server) checkCloudEvent(r *topics.Route, body []byte) error {
 	var ev struct {
 		SpecVersion     *string         `json:"specversion"`
@@ -40,6 +40,12 @@ func (s *Server) checkCloudEvent(r *topics.Route, body []byte) error {
 	}
 	if len(missing) > 0 {
 		return problem.New(problem.BadRequest, "a structured CloudEvent needs specversion, id, source and type; missing: "+strings.Join(missing, ", "))
+	}
+	for _, a := range []struct{ name, v string }{{"id", *ev.ID}, {"source", *ev.Source}, {"type", *ev.Type}} {
+		// They become the record's ce_* headers, as template values do.
+		if strings.ContainsFunc(a.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return problem.New(problem.BadRequest, "the event's "+a.name+" holds a control character, which no record header may carry")
+		}
 	}
 	if *ev.SpecVersion != "1.0" {
 		return problem.New(problem.BadRequest, "specversion "+*ev.SpecVersion+" is not supported; send 1.0")

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/schemas"
@@ -46,6 +47,7 @@ func TestContentTypes(t *testing.T) {
 		{"not listed", "/v1/any", "application/xml", `<a/>`, 415, problem.UnsupportedMedia.URI, "", ""},
 		{"structured CloudEvent", "/v1/ce", "application/cloudevents+json", event, 202, "", event, "application/cloudevents+json"},
 		{"CloudEvent without id", "/v1/ce", "application/cloudevents+json", strings.Replace(event, `"id":"e-1",`, "", 1), 400, problem.BadRequest.URI, "", ""},
+		{"CloudEvent type with a newline", "/v1/ce", "application/cloudevents+json", strings.Replace(event, `"order.created"`, `"order\ncreated"`, 1), 400, problem.BadRequest.URI, "", ""},
 		{"CloudEvent data off its schema", "/v1/ce", "application/cloudevents+json", strings.Replace(event, `{"id":"o-1"}`, `{"id":1}`, 1), 422, problem.Validation.URI, "", ""},
 		{"CloudEvent not JSON", "/v1/ce", "application/cloudevents+json", `{"specversion":`, 400, problem.MalformedJSON.URI, "", ""},
 		{"CloudEvent not UTF-8", "/v1/ce", "application/cloudevents+json", strings.Replace(event, `"o-1"`, "\"o-\xe9\"", 1), 400, problem.MalformedJSON.URI, "", ""},
@@ -74,6 +76,30 @@ func TestContentTypes(t *testing.T) {
 		case tt.status == 202 && (len(msgs) != 1 || string(msgs[0].Value) != tt.value || msgs[0].ContentType != tt.recordCT):
 			t.Errorf("%s: produced %+v, want one record %q with content-type %s", tt.name, msgs, tt.value, tt.recordCT)
 		}
+	}
+}
+
+// TestStructuredCloudEventHeaders: the record of a structured CloudEvent
+// carries ce_* headers that agree with the event in its body (its id,
+// source, type and time), so that a reader of the headers (ferry's
+// streams and webhooks, a binary-mode consumer) sees the same event as a
+// CloudEvents SDK reading the value; the 202 names the event's id.
+func TestStructuredCloudEventHeaders(t *testing.T) {
+	t.Parallel()
+	prod := &fakeProducer{}
+	_, h := newTestServer(t, []topics.RouteConfig{
+		{Name: "ce", Path: "/v1/ce", Topic: "t", Auth: topics.AuthNone, ContentTypes: []string{"application/cloudevents+json"}},
+	}, Deps{Producer: prod})
+	event := `{"specversion":"1.0","id":"e-1","source":"/shop","type":"order.created","time":"2026-01-02T03:04:05Z","data":{"id":"o-1"}}`
+	r := handle(h, "POST", "/v1/ce", "application/cloudevents+json", event)
+	if r.status != 202 || !strings.Contains(r.body, `"id":"e-1"`) {
+		t.Fatalf("POST a structured event = %d %s, want 202 naming id e-1", r.status, r.body)
+	}
+	prod.mu.Lock()
+	defer prod.mu.Unlock()
+	m := prod.msgs[0]
+	if m.ID != "e-1" || m.Source != "/shop" || m.Type != "order.created" || !m.Time.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Errorf("record attributes id %q source %q type %q time %v, want the event's", m.ID, m.Source, m.Type, m.Time)
 	}
 }
 

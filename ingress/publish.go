@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"mime"
 	"net/url"
@@ -75,6 +76,9 @@ func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, 
 	if p := ri.principal; p != nil {
 		m.AuthType, m.AuthID = p.Kind, p.ID
 	}
+	if ct == topics.MediaCloudEvents {
+		structuredAttributes(m, body, r.Reply == nil)
+	}
 	if r.Key != nil {
 		k, err := r.Key.Append(nil, f, b)
 		if err != nil {
@@ -113,6 +117,31 @@ func (s *Server) message(c *fiber.Ctx, r *topics.Route, ri *reqInfo, ct string, 
 		s.metrics.Split(r.Name, m.Topic)
 	}
 	return m, nil
+}
+
+// structuredAttributes makes the ce_* headers of a structured CloudEvent's
+// record agree with the event in its body (validate checked its
+// attributes): its source, type and time (when it has a valid one), and
+// its id, unless the route waits for replies, whose correlation id must
+// be one ferry made (unique, and a valid kafka_correlationId). A reader
+// of the headers then sees the event a CloudEvents SDK reads.
+func structuredAttributes(m *topics.Message, body []byte, withID bool) {
+	var ev struct {
+		ID     string `json:"id"`
+		Source string `json:"source"`
+		Type   string `json:"type"`
+		Time   string `json:"time"`
+	}
+	if json.Unmarshal(body, &ev) != nil {
+		return
+	}
+	m.Source, m.Type = ev.Source, ev.Type
+	if withID {
+		m.ID = ev.ID
+	}
+	if t, err := time.Parse(time.RFC3339Nano, ev.Time); err == nil {
+		m.Time = t
+	}
 }
 
 // fields gives key templates the values of a Fiber request.
