@@ -100,7 +100,9 @@ func (p tlsPeer) Handshake() error { return nil }
 // order they are ready.
 func (s *Server) wsPublish(c *fiber.Ctx) error {
 	if !isWebSocket(c) {
-		return problem.New(problem.BadRequest, socket.PublishPath+" is a WebSocket endpoint: send Upgrade: websocket")
+		c.Set(fiber.HeaderUpgrade, "websocket")
+		c.Set(fiber.HeaderConnection, "Upgrade")
+		return problem.New(problem.UpgradeRequired, socket.PublishPath+" is a WebSocket endpoint: send Upgrade: websocket")
 	}
 	if err := s.admit(c, access{name: "ws", auth: true, optional: true}); err != nil {
 		return err

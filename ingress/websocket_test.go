@@ -223,8 +223,8 @@ func TestWebSocketHandshakeRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 400 {
-		t.Errorf("plain GET /v1/ws = %d, want 400", resp.StatusCode)
+	if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Upgrade") != "websocket" {
+		t.Errorf("plain GET /v1/ws = %d (Upgrade %q), want 426 with Upgrade: websocket", resp.StatusCode, resp.Header.Get("Upgrade"))
 	}
 }
 

@@ -312,7 +312,7 @@ var viewProblems = map[problem.Type]bool{
 // endpointProblems are the problem types only ferry's own endpoints (or
 // no endpoint: a path or method nothing serves) answer with.
 var endpointProblems = []problem.Type{
-	problem.NotFound, problem.MethodNotAllowed, problem.NotImplemented,
+	problem.NotFound, problem.MethodNotAllowed, problem.NotImplemented, problem.UpgradeRequired,
 	problem.ResultNotFound, problem.ForbiddenResult,
 	problem.StreamNotFound, problem.NotAcceptable, problem.BadPosition, problem.InvalidRange, problem.BadFilter, problem.StreamUnavailable,
 	problem.TopicNotAllowed, problem.TopicNotFound, problem.TooManyReplays, problem.LimitTooLarge,

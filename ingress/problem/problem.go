@@ -31,7 +31,10 @@ var (
 	MethodNotAllowed = Type{base + "method-not-allowed", "Method Not Allowed", http.StatusMethodNotAllowed}
 	// NotImplemented answers a method ferry does not know at all
 	// (PROPFIND, QUERY), as RFC 9110 section 15.6.2 asks.
-	NotImplemented   = Type{base + "not-implemented", "Not Implemented", http.StatusNotImplemented}
+	NotImplemented = Type{base + "not-implemented", "Not Implemented", http.StatusNotImplemented}
+	// UpgradeRequired answers a plain request to a WebSocket-only
+	// endpoint (/v1/ws), with Upgrade: websocket (RFC 9110 15.5.22).
+	UpgradeRequired  = Type{base + "upgrade-required", "Upgrade Required", http.StatusUpgradeRequired}
 	UnsupportedMedia = Type{base + "unsupported-media-type", "Unsupported Media Type", http.StatusUnsupportedMediaType}
 	MalformedJSON    = Type{base + "malformed-json", "Malformed JSON", http.StatusBadRequest}
 	BodyTooLarge     = Type{base + "body-too-large", "Request Body Too Large", http.StatusRequestEntityTooLarge}
@@ -108,7 +111,7 @@ var (
 
 // Types lists every problem type in table order, for docs and tests.
 var Types = []Type{
-	NotFound, MethodNotAllowed, NotImplemented, UnsupportedMedia, MalformedJSON,
+	NotFound, MethodNotAllowed, NotImplemented, UpgradeRequired, UnsupportedMedia, MalformedJSON,
 	BodyTooLarge, KeyUnresolved, KafkaUnavailable, KafkaTimeout,
 	KafkaRejected, TopicMissing, BadRequest, HeaderTooLarge, RequestTimeout,
 	Validation, BodyEditFailed, RecordInvalid, Unauthenticated, AuthUnavailable, AmbiguousCredentials,
