@@ -12,6 +12,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,7 +32,7 @@ import (
 // A Replayer is safe for concurrent use. The caller must call Close when it
 // shuts down.
 type Replayer struct {
-	cfg   ReplayConfig
+	cfg   atomic.Pointer[ReplayConfig] // SetConfig swaps it (a reload)
 	admin *topics.Admin
 	base  []kgo.Opt
 	log   *slog.Logger
@@ -153,8 +154,7 @@ func NewReplayer(cfg ReplayConfig, admin *topics.Admin, base []kgo.Opt, opts ...
 	}
 	cfg = cfg.WithDefaults()
 	life, stop := context.WithCancel(context.Background())
-	return &Replayer{
-		cfg:     cfg,
+	r := &Replayer{
 		admin:   admin,
 		base:    slices.Clip(base),
 		log:     o.log.With("component", "replay"),
@@ -164,10 +164,28 @@ func NewReplayer(cfg ReplayConfig, admin *topics.Admin, base []kgo.Opt, opts ...
 		stop:    stop,
 		drained: make(chan struct{}),
 	}
+	r.cfg.Store(&cfg)
+	return r
 }
 
 // Config returns the configuration in use, defaults applied.
-func (r *Replayer) Config() ReplayConfig { return r.cfg }
+func (r *Replayer) Config() ReplayConfig { return *r.cfg.Load() }
+
+// SetConfig applies cfg (defaults applied) to the replays and redrives
+// that start from now on: the topics allowed, the cap of records and the
+// stall timeout (a config reload). MaxConcurrent sizes the slots for the
+// Replayer's life: a change keeps the running value and is returned as
+// an error naming it.
+func (r *Replayer) SetConfig(cfg ReplayConfig) error {
+	cfg = cfg.WithDefaults()
+	var err error
+	if old := r.cfg.Load().MaxConcurrent; cfg.MaxConcurrent != old {
+		err = fmt.Errorf("replay.max_concurrent: %d keeps running until a restart (the new value is %d)", old, cfg.MaxConcurrent)
+		cfg.MaxConcurrent = old
+	}
+	r.cfg.Store(&cfg)
+	return err
+}
 
 // Close makes the Replayer refuse new replays and ends the replays that
 // follow a topic (their Next returns io.EOF with ReasonClosed). Bounded
@@ -255,20 +273,20 @@ func (r *Replayer) Open(ctx context.Context, req ReplayRequest) (*Replay, error)
 // both are described in one request to the cluster, after the request's
 // own checks and once it holds a slot.
 func (r *Replayer) start(ctx context.Context, req ReplayRequest, target string) (*Replay, error) {
-	if target != "" && !r.cfg.Allowed(target) {
+	if target != "" && !r.cfg.Load().Allowed(target) {
 		return nil, fmt.Errorf("redrive target %s: %w", target, ErrTopicNotAllowed)
 	}
-	if !r.cfg.Allowed(req.Topic) {
+	if !r.cfg.Load().Allowed(req.Topic) {
 		return nil, fmt.Errorf("replay %s: %w", req.Topic, ErrTopicNotAllowed)
 	}
 	limit := req.Limit
 	switch {
 	case limit == 0:
-		limit = r.cfg.MaxRecords
+		limit = r.cfg.Load().MaxRecords
 	case limit < 0:
 		return nil, fmt.Errorf("limit %d must be > 0: %w", limit, ErrLimit)
-	case limit > r.cfg.MaxRecords:
-		return nil, fmt.Errorf("limit %d is above the cap of %d records per replay: %w", limit, r.cfg.MaxRecords, ErrLimit)
+	case limit > r.cfg.Load().MaxRecords:
+		return nil, fmt.Errorf("limit %d is above the cap of %d records per replay: %w", limit, r.cfg.Load().MaxRecords, ErrLimit)
 	}
 	if req.Range.From.Kind == 0 {
 		req.Range.From = Position{Kind: PositionEarliest}
@@ -635,7 +653,7 @@ func (rp *Replay) poll(ctx context.Context) error {
 		stop := context.AfterFunc(rp.r.life, func() { cancel(ErrClosed) })
 		defer stop()
 	} else {
-		wait := rp.r.cfg.StallTimeout - time.Since(rp.progress)
+		wait := rp.r.cfg.Load().StallTimeout - time.Since(rp.progress)
 		if wait <= 0 {
 			return rp.stalled()
 		}
@@ -680,7 +698,7 @@ func (rp *Replay) poll(ctx context.Context) error {
 
 func (rp *Replay) stalled() error {
 	return fmt.Errorf("replay %s: kafka delivered nothing for %s although the range is not done: %w",
-		rp.topic, rp.r.cfg.StallTimeout, topics.ErrUnavailable)
+		rp.topic, rp.r.cfg.Load().StallTimeout, topics.ErrUnavailable)
 }
 
 // Reason says why Next returned io.EOF: ReasonEnd, ReasonLimit or
@@ -772,14 +790,14 @@ func (r *Replayer) Topics(ctx context.Context) ([]topics.TopicInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	allowed := slices.DeleteFunc(names, func(n string) bool { return !r.cfg.Allowed(n) })
+	allowed := slices.DeleteFunc(names, func(n string) bool { return !r.cfg.Load().Allowed(n) })
 	return r.admin.Describe(ctx, allowed...)
 }
 
 // Topic describes one topic replay may read. Errors wrap
 // ErrTopicNotAllowed, topics.ErrUnknownTopic or topics.ErrUnavailable.
 func (r *Replayer) Topic(ctx context.Context, name string) (topics.TopicInfo, error) {
-	if !r.cfg.Allowed(name) {
+	if !r.cfg.Load().Allowed(name) {
 		return topics.TopicInfo{}, fmt.Errorf("topic %s: %w", name, ErrTopicNotAllowed)
 	}
 	infos, err := r.admin.Describe(ctx, name)

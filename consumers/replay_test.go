@@ -141,7 +141,10 @@ func TestReplayRecordContent(t *testing.T) {
 
 func TestReplayErrors(t *testing.T) {
 	e := newEnv(t, ReplayConfig{Topics: []string{"orders.*", "*"}, MaxRecords: 50}, "orders.events", "secret")
-	e.replayer.cfg.Topics = []string{"orders.*"}
+	// Narrowed as a reload does: replays from now on see the new list.
+	if err := e.replayer.SetConfig(ReplayConfig{Topics: []string{"orders.*"}, MaxRecords: 50}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		req  ReplayRequest

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/metrics"
 )
@@ -30,7 +31,12 @@ type reloader struct {
 	base    *loaded // the config the process started with
 	running *loaded // the config serving now
 	front   *ingress.Server
-	views   views  // the views of the GET routes' topics, read for the process's life
+	views   views // the views of the GET routes' topics, read for the process's life
+	// replayer serves /v1/replay and /v1/topics for the process's life;
+	// a reload applies the replay section to it.
+	replayer interface {
+		SetConfig(consumers.ReplayConfig) error
+	}
 	stop    func() // ends what the running generation started
 	build   func(*loaded) (*ingress.Server, func(), error)
 	ensure  func(context.Context, *loaded) error // creates the new topics (kafka.create_topics)
@@ -92,10 +98,16 @@ func (r *reloader) reload(ctx context.Context) error {
 		r.log.Error("SIGHUP: config rejected; the running config keeps serving", "config", r.running.path, "err", err.Error())
 		return err
 	}
-	if fields := restartOnly(r.base, next); len(fields) > 0 {
+	fields := restartOnly(r.base, next)
+	r.front.Swap(srv)
+	if r.replayer != nil {
+		if err := r.replayer.SetConfig(next.Replay); err != nil {
+			fields = append(fields, "replay.max_concurrent")
+		}
+	}
+	if len(fields) > 0 {
 		r.log.Warn("SIGHUP: these settings change only on restart and keep their running values", "needs_restart", fields)
 	}
-	r.front.Swap(srv)
 	r.stop() // the previous auth's JWKS refresh; requests in flight keep its keys
 	r.stop, r.running = stop, next
 	r.metrics.ConfigReload("applied")
@@ -141,7 +153,6 @@ func restartOnly(run, next *loaded) []string {
 		{"redis", run.Redis, next.Redis},
 		{"streams", run.Streams, next.Streams},
 		{"hub", run.Hub, next.Hub},
-		{"replay", run.Replay, next.Replay},
 		{"telemetry", run.Telemetry, next.Telemetry},
 		{"correlator", run.Correlator, next.Correlator},
 		{"webhooks", run.Webhooks, next.Webhooks},

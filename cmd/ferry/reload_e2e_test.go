@@ -231,3 +231,75 @@ routes:%s
 	}
 	p.stop(t)
 }
+
+// TestHotReloadReplay: a reload applies the replay section: narrowing
+// replay.topics refuses a topic at once (403), and new replay.scopes
+// apply, while /readyz shows the new hash; a changed max_concurrent is
+// named as needing a restart. (Before, the replay section kept its
+// running values while /readyz showed the new file's hash.)
+func TestHotReloadReplay(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events", "audit.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	const apiKey = "replay-reload-key"
+	sum := sha256.Sum256([]byte(apiKey))
+	httpAddr := freePort(t)
+	write := func(replay string) string {
+		t.Helper()
+		cfg := fmt.Sprintf(`listen: %q
+kafka: { brokers: [%q], create_topics: false }
+auth:
+  api_keys: [{ id: ops, sha256: %q, scopes: [admin, audit] }]
+replay: %s
+routes:
+  - { name: a, path: /v1/a, topic: orders.events, auth: none }
+`, httpAddr, c.ListenAddrs()[0], hex.EncodeToString(sum[:]), replay)
+		if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256([]byte(cfg))
+		return hex.EncodeToString(h[:])
+	}
+	write(`{ topics: ["orders.*", "audit.*"] }`)
+	p := startFerryConfig(t, filepath.Join(dir, "ferry.yaml"), httpAddr, c.ListenAddrs()[0])
+	base := "http://" + httpAddr
+	replay := func(topic string) int {
+		t.Helper()
+		r := do(t, "GET", base+"/v1/replay/"+topic+"?format=json", "", "X-API-Key", apiKey)
+		return r.status
+	}
+	if st := replay("orders.events"); st != 200 {
+		t.Fatalf("replay of orders.events = %d, want 200", st)
+	}
+	reload := func(want string) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		topicstest.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+			r := do(t, "GET", base+"/readyz", "")
+			if !strings.Contains(r.body, want) {
+				return fmt.Errorf("/readyz = %s, want hash %s", r.body, want)
+			}
+			return nil
+		})
+	}
+	reload(write(`{ topics: ["audit.*"], max_concurrent: 2 }`))
+	if st := replay("orders.events"); st != 403 {
+		t.Errorf("replay of orders.events after replay.topics dropped it = %d, want 403", st)
+	}
+	if st := replay("audit.events"); st != 200 {
+		t.Errorf("replay of audit.events = %d, want 200", st)
+	}
+	reload(write(`{ topics: ["audit.*"], max_concurrent: 2, scopes: [auditor] }`))
+	if st := replay("audit.events"); st != 403 {
+		t.Errorf("replay with replay.scopes [auditor] by a key without it = %d, want 403", st)
+	}
+	p.stop(t)
+	if !strings.Contains(p.logs.String(), `"needs_restart":["replay.max_concurrent"]`) {
+		t.Errorf("the max_concurrent change was not named as needing a restart:\n%s", p.logs.String())
+	}
+}

@@ -301,6 +301,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	build := func(c *loaded) (srv *ingress.Server, stop func(), err error) {
 		d := deps
 		d.Validator = c.schemas
+		d.ReplayScopes = c.Replay.Scopes // a reload applies them (and Replayer.SetConfig the rest)
 		d.Checks = append(readyChecks(admin, rdb, neededTopics(c)), fixedChecks...)
 		if lease := c.Auth.Policy.RateLimits.LocalLease; lease > 0 {
 			d.Limiter = policy.NewRedisLimiter(rdb, policy.WithLocalLease(lease))
@@ -343,7 +344,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return err
 	}
-	rl := &reloader{base: cfg, running: cfg, front: srv, views: vs, stop: stopAuth, build: build, log: log, metrics: tel.metrics,
+	rl := &reloader{base: cfg, running: cfg, front: srv, views: vs, replayer: replayer, stop: stopAuth, build: build, log: log, metrics: tel.metrics,
 		ensure: func(ctx context.Context, c *loaded) error {
 			if !*cfg.Kafka.CreateTopics {
 				return nil
