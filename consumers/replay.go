@@ -273,20 +273,21 @@ func (r *Replayer) Open(ctx context.Context, req ReplayRequest) (*Replay, error)
 // both are described in one request to the cluster, after the request's
 // own checks and once it holds a slot.
 func (r *Replayer) start(ctx context.Context, req ReplayRequest, target string) (*Replay, error) {
-	if target != "" && !r.cfg.Load().Allowed(target) {
+	cfg := r.cfg.Load() // one config for the whole request, whatever a reload does meanwhile
+	if target != "" && !cfg.Allowed(target) {
 		return nil, fmt.Errorf("redrive target %s: %w", target, ErrTopicNotAllowed)
 	}
-	if !r.cfg.Load().Allowed(req.Topic) {
+	if !cfg.Allowed(req.Topic) {
 		return nil, fmt.Errorf("replay %s: %w", req.Topic, ErrTopicNotAllowed)
 	}
 	limit := req.Limit
 	switch {
 	case limit == 0:
-		limit = r.cfg.Load().MaxRecords
+		limit = cfg.MaxRecords
 	case limit < 0:
 		return nil, fmt.Errorf("limit %d must be > 0: %w", limit, ErrLimit)
-	case limit > r.cfg.Load().MaxRecords:
-		return nil, fmt.Errorf("limit %d is above the cap of %d records per replay: %w", limit, r.cfg.Load().MaxRecords, ErrLimit)
+	case limit > cfg.MaxRecords:
+		return nil, fmt.Errorf("limit %d is above the cap of %d records per replay: %w", limit, cfg.MaxRecords, ErrLimit)
 	}
 	if req.Range.From.Kind == 0 {
 		req.Range.From = Position{Kind: PositionEarliest}
@@ -790,7 +791,8 @@ func (r *Replayer) Topics(ctx context.Context) ([]topics.TopicInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	allowed := slices.DeleteFunc(names, func(n string) bool { return !r.cfg.Load().Allowed(n) })
+	cfg := r.cfg.Load()
+	allowed := slices.DeleteFunc(names, func(n string) bool { return !cfg.Allowed(n) })
 	return r.admin.Describe(ctx, allowed...)
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -138,11 +140,24 @@ func (c RedisConfig) Address() string {
 
 // redisLog carries go-redis's own lines (a pool that fails to dial, a
 // connection it drops) into ferry's log, as JSON like every other line;
-// go-redis would print them as plain text on stderr. redis.SetLogger
-// takes it for the process.
-type redisLog struct{ log *slog.Logger }
+// go-redis would print them as plain text on stderr. go-redis keeps one
+// logger for the process, an unguarded variable: it is set once
+// (setRedisLog), and the logger it writes to is swapped atomically, so
+// that several serve calls (tests) do not race on it.
+type redisLog struct{}
+
+var (
+	redisLogOnce sync.Once
+	redisLogTo   atomic.Pointer[slog.Logger]
+)
+
+// setRedisLog sends go-redis's lines to log from now on.
+func setRedisLog(log *slog.Logger) {
+	redisLogTo.Store(log)
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{}) })
+}
 
 // Printf logs one go-redis line as a warning of component redis.
-func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "), "component", "redis")
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	redisLogTo.Load().WarnContext(ctx, strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "), "component", "redis")
 }

@@ -167,7 +167,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return fmt.Errorf("redis.url: %w", err)
 	}
-	redis.SetLogger(redisLog{log})
+	setRedisLog(log)
 	rdb := redis.NewClient(ropts)
 	closers = append(closers, func() { _ = rdb.Close() })
 
