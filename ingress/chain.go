@@ -638,13 +638,15 @@ func (s *Server) clientCertificate(c *fiber.Ctx) (*x509.Certificate, error) {
 // presented a certificate that does not verify is answered 401, naming
 // why, whatever the endpoint. With require, the handshake refuses it.
 func (s *Server) checkClientCertificate(c *fiber.Ctx) error {
-	if _, err := s.clientCertificate(c); err != nil {
+	leaf, err := s.clientCertificate(c)
+	if err != nil {
 		s.metrics.AuthFailure(identity.FailureReason(err))
 		pe := problem.New(problem.Unauthenticated, err.Error()+"; present a certificate that tls.client_ca_file's CAs signed for client auth, or none")
 		pe.WWWAuthenticate = s.challenge("", "", "", "")
 		pe.Cause = err
 		return pe
 	}
+	info(c).clientCert = leaf // for certificatePrincipal: verified once per request
 	return c.Next()
 }
 
@@ -652,8 +654,13 @@ func (s *Server) checkClientCertificate(c *fiber.Ctx) error {
 // client certificate, or nil: no TLS, no certificate, or one that matches
 // no auth.mtls entry.
 func (s *Server) certificatePrincipal(c *fiber.Ctx) *identity.Principal {
-	leaf, err := s.clientCertificate(c)
-	if leaf == nil || err != nil {
+	var leaf *x509.Certificate
+	if s.deps.ClientCerts != nil {
+		leaf = info(c).clientCert // checkClientCertificate, in front of every endpoint, verified it
+	} else {
+		leaf, _ = s.clientCertificate(c)
+	}
+	if leaf == nil {
 		return nil
 	}
 	ca, ok := s.deps.Authenticator.(certAuthenticator)

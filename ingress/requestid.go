@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"log/slog"
 	"sync"
@@ -47,6 +48,9 @@ type reqInfo struct {
 	// 202 it would have had once the record is stored, or false when it
 	// was not (idempotent settles the Idempotency-Key with it).
 	late func(context.Context) (policy.StoredResponse, bool)
+	// clientCert is the client certificate checkClientCertificate
+	// verified (verify_if_given), or nil.
+	clientCert *x509.Certificate
 }
 
 // settleReply tells the responder breaker the outcome of the request's
