@@ -256,7 +256,7 @@ func (hf *hubFanout) stop() {
 
 func startHubFanout(_ *testing.B, n, batch int, filter Filter) fanout {
 	h := newHub(HubConfig{Buffer: 4096, History: 4096}, []topics.StreamConfig{{Name: "s", Topic: "t"}}, nopHistory{}, discard())
-	f := h.feeds["t"]
+	f := h.set.Load().feeds["t"]
 	f.start(Cursor{0, 0, 0})
 	var off [3]int64
 	evs := make([]*Event, 0, batch)

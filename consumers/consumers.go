@@ -15,10 +15,12 @@ package consumers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,22 +31,53 @@ import (
 // Hub serves the configured streams: one shared consumer per topic fans
 // every record out to all the topic's subscribers, however many there are,
 // and subscribers that resume from an older position catch up from Kafka
-// first. Build it with NewHub, run its consumer with Run, and end every
-// stream with Close. It is safe for concurrent use.
+// first. Build it with NewHub, run its consumer with Run, change its
+// streams with SetStreams, and end every stream with Close. It is safe for
+// concurrent use.
 type Hub struct {
-	cfg     HubConfig
-	log     *slog.Logger
-	streams map[string]topics.StreamConfig
-	feeds   map[string]*feed // by topic
-	order   []*feed          // feeds in configuration order
-	live    *kgo.Client
-	hist    history
+	cfg  HubConfig
+	log  *slog.Logger
+	live *kgo.Client
+	hist history
+
+	// set is the streams now configured; SetStreams replaces it whole.
+	set atomic.Pointer[streamSet]
+	// mu serialises SetStreams and guards what it hands to Run.
+	mu      sync.Mutex
+	changes feedChanges
+	// wake ends Run's current poll, so that it takes changes in; nil
+	// while Run is not polling.
+	wake context.CancelFunc
 
 	subs atomic.Int64
 	// life is the hub's own lifetime, ended by Close: it ends every
 	// subscription and bounds their catch-up reads.
 	life context.Context
 	stop context.CancelFunc
+}
+
+// streamSet is the hub's streams at one time, and the feeds of their
+// topics. It is not changed once stored.
+type streamSet struct {
+	byName map[string]*stream
+	feeds  map[string]*feed // by topic
+	order  []*feed          // feeds in configuration order
+}
+
+// stream is one configured stream. Its life ends with the hub, or when a
+// new configuration removes the stream or points it at another topic
+// (cause ErrStreamRemoved); its subscriptions end with it.
+type stream struct {
+	cfg  topics.StreamConfig
+	feed *feed
+	life context.Context
+	end  context.CancelCauseFunc
+}
+
+// feedChanges are the feeds SetStreams added and retired since Run last
+// looked: Run starts and stops consuming their topics.
+type feedChanges struct {
+	added, retired []*feed
 }
 
 // NewHub returns a hub for streams. live is the client whose consumer the
@@ -60,37 +93,95 @@ func NewHub(cfg HubConfig, streams []topics.StreamConfig, live, reader *kgo.Clie
 }
 
 func newHub(cfg HubConfig, streams []topics.StreamConfig, hist history, o options) *Hub {
-	cfg = cfg.WithDefaults()
 	h := &Hub{
-		cfg:     cfg,
-		log:     o.log.With("component", "hub"),
-		streams: make(map[string]topics.StreamConfig, len(streams)),
-		feeds:   make(map[string]*feed),
-		hist:    hist,
+		cfg:  cfg.WithDefaults(),
+		log:  o.log.With("component", "hub"),
+		hist: hist,
 	}
 	h.life, h.stop = context.WithCancel(context.Background())
+	set, _ := h.nextSet(&streamSet{}, streams)
+	h.set.Store(set)
+	return h
+}
+
+// nextSet builds the set for streams from cur. A stream whose name and
+// topic are unchanged keeps its lifetime (its subscribers stay), with its
+// new settings; a topic that cur already reads keeps its feed. It returns
+// the changes: the feeds of new topics and those of topics no stream
+// reads any more.
+func (h *Hub) nextSet(cur *streamSet, streams []topics.StreamConfig) (*streamSet, feedChanges) {
+	next := &streamSet{byName: make(map[string]*stream, len(streams)), feeds: make(map[string]*feed)}
+	var ch feedChanges
 	for _, sc := range streams {
-		h.streams[sc.Name] = sc
-		if _, ok := h.feeds[sc.Topic]; !ok {
-			f := newFeed(sc.Topic, max(cfg.History, cfg.Buffer))
-			h.feeds[sc.Topic] = f
-			h.order = append(h.order, f)
+		f, ok := next.feeds[sc.Topic]
+		if !ok {
+			if f, ok = cur.feeds[sc.Topic]; !ok {
+				f = newFeed(sc.Topic, max(h.cfg.History, h.cfg.Buffer))
+				ch.added = append(ch.added, f)
+			}
+			next.feeds[sc.Topic] = f
+			next.order = append(next.order, f)
+		}
+		st := &stream{cfg: sc, feed: f}
+		if old, ok := cur.byName[sc.Name]; ok && old.feed == f {
+			st.life, st.end = old.life, old.end
+		} else {
+			st.life, st.end = context.WithCancelCause(h.life)
+		}
+		next.byName[sc.Name] = st
+	}
+	for _, f := range cur.order {
+		if next.feeds[f.topic] != f {
+			ch.retired = append(ch.retired, f)
 		}
 	}
-	return h
+	return next, ch
+}
+
+// SetStreams makes streams the hub's streams, as a reload of the config
+// does. A stream whose name and topic stay keeps its subscribers; they
+// see its new settings only where they are read per record (none today:
+// auth, scopes and filters are checked when subscribing). A stream that
+// is gone, or now reads another topic, ends its subscribers: their Fetch
+// returns ErrStreamRemoved. Run starts consuming the topics no stream
+// read before, from their end, and stops consuming those no stream reads
+// any more.
+func (h *Hub) SetStreams(streams []topics.StreamConfig) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.set.Load()
+	next, ch := h.nextSet(cur, streams)
+	h.set.Store(next)
+	for name, st := range cur.byName {
+		if ns, ok := next.byName[name]; !ok || ns.life != st.life {
+			st.end(ErrStreamRemoved)
+		}
+	}
+	if len(ch.added)+len(ch.retired) == 0 {
+		return
+	}
+	h.changes.added = append(h.changes.added, ch.added...)
+	h.changes.retired = append(h.changes.retired, ch.retired...)
+	if h.wake != nil {
+		h.wake()
+	}
 }
 
 // Stream returns the configuration of the named stream.
 func (h *Hub) Stream(name string) (topics.StreamConfig, bool) {
-	sc, ok := h.streams[name]
-	return sc, ok
+	st, ok := h.set.Load().byName[name]
+	if !ok {
+		return topics.StreamConfig{}, false
+	}
+	return st.cfg, true
 }
 
 // Streams returns the configured streams, sorted by name.
 func (h *Hub) Streams() []topics.StreamConfig {
-	out := make([]topics.StreamConfig, 0, len(h.streams))
-	for _, sc := range h.streams {
-		out = append(out, sc)
+	set := h.set.Load()
+	out := make([]topics.StreamConfig, 0, len(set.byName))
+	for _, st := range set.byName {
+		out = append(out, st.cfg)
 	}
 	slices.SortFunc(out, func(a, b topics.StreamConfig) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -105,23 +196,23 @@ func (h *Hub) Subscribers() int { return int(h.subs.Load()) }
 // ErrBadPosition (a cursor naming more partitions than the topic has),
 // ErrUnavailable or ErrClosed. The caller must Close the subscription.
 func (h *Hub) Subscribe(ctx context.Context, stream string, from Start, filter Filter) (*Subscription, error) {
-	sc, ok := h.streams[stream]
+	st, ok := h.set.Load().byName[stream]
 	if !ok {
 		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrUnknownStream)
 	}
-	f := h.feeds[sc.Topic]
+	sc, f := st.cfg, st.feed
 	select {
 	case <-f.ready:
-	case <-h.life.Done():
-		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrClosed)
+	case <-st.life.Done():
+		return nil, fmt.Errorf("subscribe %q: %w", stream, lifeErr(st.life))
 	case <-ctx.Done():
 		return nil, fmt.Errorf("subscribe %q: topic %s is not being consumed yet: %w (%w)", stream, sc.Topic, ErrUnavailable, ctx.Err())
 	}
-	if h.closed() {
-		return nil, fmt.Errorf("subscribe %q: %w", stream, ErrClosed)
+	if st.life.Err() != nil {
+		return nil, fmt.Errorf("subscribe %q: %w", stream, lifeErr(st.life))
 	}
 
-	s := &Subscription{f: f, hist: h.hist, filter: filter, buffer: uint64(h.cfg.Buffer), life: h.life}
+	s := &Subscription{f: f, hist: h.hist, filter: filter, buffer: uint64(h.cfg.Buffer), life: st.life}
 	switch from.kind {
 	case startLatest:
 		f.mu.RLock()
@@ -173,7 +264,7 @@ func (h *Hub) Subscribe(ctx context.Context, stream string, from Start, filter F
 // /readyz.
 func (h *Hub) Check(context.Context) error {
 	var waiting []string
-	for _, f := range h.order {
+	for _, f := range h.set.Load().order {
 		if !f.started() {
 			waiting = append(waiting, f.topic)
 		}
@@ -193,8 +284,14 @@ func (h *Hub) Close() error {
 	return nil
 }
 
-// closed reports whether Close was called.
-func (h *Hub) closed() bool { return h.life.Err() != nil }
+// lifeErr is why a stream's life ended: ErrStreamRemoved, or ErrClosed
+// when the hub closed.
+func lifeErr(life context.Context) error {
+	if errors.Is(context.Cause(life), ErrStreamRemoved) {
+		return ErrStreamRemoved
+	}
+	return ErrClosed
+}
 
 // checkCursorEnd refuses a cursor that names an offset past the end of
 // its partition (an id kept from before the topic was recreated, or made

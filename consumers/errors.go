@@ -20,6 +20,9 @@ var (
 	ErrInvalidRange = errors.New("invalid range")
 	// ErrUnknownStream means no stream has the requested name.
 	ErrUnknownStream = errors.New("unknown stream")
+	// ErrStreamRemoved ends the subscriptions of a stream that a new
+	// configuration (Hub.SetStreams) removed or pointed at another topic.
+	ErrStreamRemoved = errors.New("stream removed from the configuration")
 	// ErrUnavailable means the stream cannot be read now: its topic is not
 	// known yet (the hub is starting or the topic does not exist) or Kafka
 	// is unreachable. A later attempt may succeed.

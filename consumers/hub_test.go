@@ -94,7 +94,7 @@ func testHub(tb testing.TB, log *memLog, cfg HubConfig) (*Hub, *feed) {
 	tb.Helper()
 	h := newHub(cfg, []topics.StreamConfig{{Name: "s", Topic: "t"}}, log, discard())
 	end, _ := log.offsets(context.Background(), "t", -1)
-	f := h.feeds["t"]
+	f := h.set.Load().feeds["t"]
 	f.start(end)
 	tb.Cleanup(func() {
 		h.Close()

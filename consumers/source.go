@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,7 +20,9 @@ const startRetry = time.Second
 // called: it finds each stream topic's partitions and end offsets, consumes
 // every partition from there, and publishes each record to the topic's
 // feed. A topic that is missing is retried every second; the others are
-// served meanwhile. Run returns nil when stopped.
+// served meanwhile. Topics that SetStreams adds are started the same way,
+// and those it retires are no longer consumed. Run returns nil when
+// stopped.
 func (h *Hub) Run(ctx context.Context) error {
 	if h.live == nil {
 		return errors.New("hub: Run needs the live client given to NewHub")
@@ -28,7 +31,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(h.life, cancel)()
 
-	pending := append([]*feed(nil), h.order...)
+	h.mu.Lock()
+	pending := append([]*feed(nil), h.set.Load().order...)
+	h.changes = feedChanges{} // already in the set's feeds
+	h.mu.Unlock()
 	warned := make(map[string]bool)
 	var backoff topics.PollBackoff
 	for {
@@ -38,7 +44,20 @@ func (h *Hub) Run(ctx context.Context) error {
 		if len(pending) > 0 {
 			pctx, pcancel = context.WithTimeout(pctx, startRetry)
 		}
+		pctx, wake := context.WithCancel(pctx)
+		h.mu.Lock()
+		if len(h.changes.added)+len(h.changes.retired) > 0 {
+			wake() // take them in first
+		}
+		h.wake = wake
+		h.mu.Unlock()
 		fs := h.live.PollRecords(pctx, 4096)
+		h.mu.Lock()
+		h.wake = nil
+		ch := h.changes
+		h.changes = feedChanges{}
+		h.mu.Unlock()
+		wake()
 		pcancel()
 		bcancel()
 		if ctx.Err() != nil {
@@ -54,13 +73,32 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "stream fetch failed; retrying",
 				slog.String("topic", topic), slog.Int("partition", int(p)), slog.Any("err", err))
 		})
+		feeds := h.set.Load().feeds
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if f := h.feeds[fp.Topic]; f != nil && len(fp.Records) > 0 {
+			if f := feeds[fp.Topic]; f != nil && f.started() && len(fp.Records) > 0 {
 				f.publish(toEvents(fp.Records))
 			}
 		})
 		backoff.After(h.live, fs)
+		pending = h.apply(ctx, pending, ch)
 	}
+}
+
+// apply stops consuming the topics of the retired feeds (their feeds are
+// out of the set, so nothing more is published to them) and adds the new
+// feeds to pending, to be started.
+func (h *Hub) apply(ctx context.Context, pending []*feed, ch feedChanges) []*feed {
+	for _, f := range ch.retired {
+		pending = slices.DeleteFunc(pending, func(p *feed) bool { return p == f })
+		if !f.started() {
+			continue
+		}
+		// Also drops what the client buffered of the topic, and its
+		// metadata: a later feed of the same topic starts afresh.
+		h.live.PurgeTopicsFromClient(f.topic)
+		h.log.LogAttrs(ctx, slog.LevelInfo, "stopped consuming stream topic", slog.String("topic", f.topic))
+	}
+	return append(pending, ch.added...)
 }
 
 // startFeeds starts consuming the pending feeds' topics from their end and

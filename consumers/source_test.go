@@ -76,7 +76,7 @@ func testLogger() *slog.Logger {
 // waitPublished waits until the hub has published n records of topic.
 func (k *kafkaHub) waitPublished(tb testing.TB, topic string, n int64) {
 	tb.Helper()
-	f := k.hub.feeds[topic]
+	f := k.hub.set.Load().feeds[topic]
 	topicstest.Eventually(tb, 5*time.Second, 5*time.Millisecond, func() error {
 		f.mu.RLock()
 		defer f.mu.RUnlock()

@@ -19,7 +19,8 @@ type Subscription struct {
 	hist   history
 	filter Filter
 	buffer uint64
-	// life is the hub's lifetime: it ends the subscription and its reads.
+	// life is the stream's lifetime (within the hub's): it ends the
+	// subscription and its reads.
 	life   context.Context
 	closed bool
 	onEnd  func()
@@ -57,7 +58,8 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // skipped.
 func (s *Subscription) Position() string { return s.cur.String() }
 
-// Done is closed when the hub shuts down; the owner should end the stream.
+// Done is closed when the hub shuts down or the stream is removed; the
+// owner should end the stream (Fetch says which).
 func (s *Subscription) Done() <-chan struct{} { return s.life.Done() }
 
 // Wait returns a channel that is ready when Fetch may have something new.
@@ -90,14 +92,15 @@ func timerChan(d time.Duration) <-chan struct{} {
 // blocking on the live feed; while catching up it reads Kafka, bounded by
 // ctx. It may return none (everything new was filtered out, or a catch-up
 // read failed and will be retried). It returns ErrSlowConsumer when the
-// subscriber fell more than its buffer behind, and ErrClosed after Close
+// subscriber fell more than its buffer behind, ErrStreamRemoved once a new
+// configuration removed the stream, and ErrClosed after Close
 // or when the hub shut down.
 func (s *Subscription) Fetch(ctx context.Context, dst []Delivery) ([]Delivery, error) {
 	if s.closed {
 		return dst, ErrClosed
 	}
 	if s.life.Err() != nil {
-		return dst, ErrClosed
+		return dst, lifeErr(s.life)
 	}
 	if !s.live {
 		return s.catchUp(ctx, dst)

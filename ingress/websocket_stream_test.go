@@ -255,3 +255,21 @@ func TestWebSocketSlowConsumer(t *testing.T) {
 		got = append(got, string(r.Value[1:9]))
 	}
 }
+
+// TestWebSocketStreamRemoved: a reload that removes a stream ends its
+// sockets with an end frame (reason stream_removed) and a normal close.
+func TestWebSocketStreamRemoved(t *testing.T) {
+	t.Parallel()
+	g := startStreamGateway(t, streamSetup{streams: []topics.StreamConfig{orderEvents}, partitions: 1})
+	g.produce(t, "orders.events", `{"n":1}|k1`)
+	conn := dialStream(t, g.addr, "/v1/streams/order-events?from=earliest")
+	got := readFrames(t, conn, 1)
+	g.hub.SetStreams(nil)
+	end := readFrames(t, conn, 1)[0]
+	if end.Type != "end" || end.Reason != "stream_removed" || end.LastEventID != got[0].ID {
+		t.Errorf("end frame %+v, want type end, reason stream_removed, last_event_id %s", end, got[0].ID)
+	}
+	if _, _, err := conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Errorf("after the end frame: %v, want close 1000", err)
+	}
+}

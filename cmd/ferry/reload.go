@@ -9,23 +9,42 @@ import (
 	"os/signal"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/ferry-gw/ferry/consumers"
 	"github.com/ferry-gw/ferry/ingress"
 	"github.com/ferry-gw/ferry/ingress/metrics"
+	"github.com/ferry-gw/ferry/topics"
 )
+
+// generationStreams is the stream hub as one generation of the HTTP side
+// sees it: it subscribes through the hub, whose streams a reload changes,
+// and lists its own config's streams, which its API documents describe
+// (built before the hub is given them).
+type generationStreams struct {
+	*consumers.Hub
+	list []topics.StreamConfig
+}
+
+// Streams returns the generation's streams, sorted by name.
+func (g generationStreams) Streams() []topics.StreamConfig {
+	out := slices.Clone(g.list)
+	slices.SortFunc(out, func(a, b topics.StreamConfig) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
 // reloader applies the config file again on SIGHUP, Caddy's way: it
 // reads and validates the file exactly as ferry check does, builds a new
 // HTTP side (route table, schemas, auth) next to the running one, and
 // swaps it in at once (ingress.Server.Swap). Requests in flight finish on
-// the config they started with; streams stay open. A config that fails
-// is rejected, logged with its field, counted, and the running one keeps
-// serving. Settings that live in the process (listen address, brokers,
-// Redis, streams, ...) keep their running values and are named in a
-// "needs restart" warning.
+// the config they started with. Streams change live (consumers.Hub's
+// SetStreams): their subscribers stay, except those of a stream that is
+// gone, which get a final event. A config that fails is rejected, logged
+// with its field, counted, and the running one keeps serving. Settings
+// that live in the process (listen address, brokers, Redis, ...) keep
+// their running values and are named in a "needs restart" warning.
 type reloader struct {
 	mu      sync.Mutex
 	base    *loaded // the config the process started with
@@ -36,6 +55,11 @@ type reloader struct {
 	// a reload applies the replay section to it.
 	replayer interface {
 		SetConfig(consumers.ReplayConfig) error
+	}
+	// hub serves the streams when the process started with some; a
+	// reload gives it the new ones. Without it, streams need a restart.
+	hub interface {
+		SetStreams([]topics.StreamConfig)
 	}
 	stop    func() // ends what the running generation started
 	build   func(*loaded) (*ingress.Server, func(), error)
@@ -99,6 +123,11 @@ func (r *reloader) reload(ctx context.Context) error {
 		return err
 	}
 	fields := restartOnly(r.base, next)
+	if r.hub != nil {
+		r.hub.SetStreams(next.Streams)
+	} else if !reflect.DeepEqual(r.base.Streams, next.Streams) {
+		fields = append(fields, "streams") // no hub was started
+	}
 	r.front.Swap(srv)
 	if r.replayer != nil {
 		if err := r.replayer.SetConfig(next.Replay); err != nil {
@@ -151,7 +180,6 @@ func restartOnly(run, next *loaded) []string {
 		{"log", run.Log, next.Log},
 		{"kafka", run.Kafka, next.Kafka},
 		{"redis", run.Redis, next.Redis},
-		{"streams", run.Streams, next.Streams},
 		{"hub", run.Hub, next.Hub},
 		{"telemetry", run.Telemetry, next.Telemetry},
 		{"correlator", run.Correlator, next.Correlator},

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -301,5 +303,143 @@ routes:
 	p.stop(t)
 	if !strings.Contains(p.logs.String(), `"needs_restart":["replay.max_concurrent"]`) {
 		t.Errorf("the max_concurrent change was not named as needing a restart:\n%s", p.logs.String())
+	}
+}
+
+// sseLines opens an SSE stream and sends its lines on the returned
+// channel, which is closed when the stream ends.
+func sseLines(t *testing.T, url string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d", url, resp.StatusCode)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return lines
+}
+
+// awaitLine reads lines until one contains want, and fails after timeout
+// or when the stream ends first.
+func awaitLine(t *testing.T, lines <-chan string, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the stream ended before a line with %q", want)
+			}
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q within %v", want, timeout)
+		}
+	}
+}
+
+// TestHotReloadStreams reloads streams live (issue 19): a stream that
+// stays keeps its subscribers, a removed one ends them with a final
+// event, a new one is served, and /openapi.json describes the new set.
+func TestHotReloadStreams(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events", "audit.events", "quotes.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	httpAddr := freePort(t)
+	write := func(streams string) string {
+		t.Helper()
+		cfg := fmt.Sprintf(`listen: %q
+kafka: { brokers: [%q], create_topics: false }
+routes:
+  - { name: o, path: /v1/o, topic: orders.events, auth: none }
+  - { name: a, path: /v1/a, topic: audit.events, auth: none }
+  - { name: q, path: /v1/q, topic: quotes.events, auth: none }
+streams: %s
+`, httpAddr, c.ListenAddrs()[0], streams)
+		if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256([]byte(cfg))
+		return hex.EncodeToString(h[:])
+	}
+	write(`[{ name: orders, topic: orders.events, auth: none }, { name: audit, topic: audit.events, auth: none }]`)
+	p := startFerryConfig(t, filepath.Join(dir, "ferry.yaml"), httpAddr, c.ListenAddrs()[0])
+	base := "http://" + httpAddr
+	orders := sseLines(t, base+"/v1/streams/orders")
+	audit := sseLines(t, base+"/v1/streams/audit")
+	awaitLine(t, orders, "retry:", 5*time.Second)
+	awaitLine(t, audit, "retry:", 5*time.Second)
+
+	hash := write(`[{ name: orders, topic: orders.events, auth: none }, { name: quotes, topic: quotes.events, auth: none }]`)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	topicstest.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if r := do(t, "GET", base+"/readyz", ""); !strings.Contains(r.body, hash) {
+			return fmt.Errorf("/readyz = %s, want hash %s", r.body, hash)
+		}
+		return nil
+	})
+	// The removed stream's subscriber gets a final event, then the end.
+	awaitLine(t, audit, `"reason":"stream_removed"`, 5*time.Second)
+	for range audit {
+	}
+	if r := do(t, "GET", base+"/v1/streams/audit", ""); r.status != 404 {
+		t.Errorf("GET a removed stream = %d, want 404", r.status)
+	}
+	// The stream that stays goes on on the same connection; the new one
+	// is served.
+	quotes := sseLines(t, base+"/v1/streams/quotes")
+	awaitLine(t, quotes, "retry:", 10*time.Second)
+	for _, path := range []string{"/v1/o", "/v1/q"} {
+		if r := do(t, "POST", base+path, `{"n":"after-reload"}`, "Content-Type", "application/json"); r.status != 202 {
+			t.Fatalf("POST %s = %d %s", path, r.status, r.body)
+		}
+	}
+	awaitLine(t, orders, "after-reload", 10*time.Second)
+	awaitLine(t, quotes, "after-reload", 10*time.Second)
+	var doc struct {
+		Paths map[string]struct {
+			Get struct {
+				Parameters []struct {
+					Name   string
+					Schema struct{ Enum []string }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(do(t, "GET", base+"/openapi.json", "").body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Paths["/v1/streams/{name}"].Get.Parameters[0]; got.Name != "name" || strings.Join(got.Schema.Enum, ",") != "orders,quotes" {
+		t.Errorf("/openapi.json after the reload: stream names %+v, want orders and quotes", got)
+	}
+	p.stop(t)
+	if strings.Contains(p.logs.String(), `"needs_restart"`) {
+		t.Errorf("a change of streams was named as needing a restart:\n%s", p.logs.String())
 	}
 }

@@ -301,6 +301,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	build := func(c *loaded) (srv *ingress.Server, stop func(), err error) {
 		d := deps
 		d.Validator = c.schemas
+		if hub != nil {
+			d.Streams = generationStreams{Hub: hub, list: c.Streams}
+		}
 		d.ReplayScopes = c.Replay.Scopes // a reload applies them (and Replayer.SetConfig the rest)
 		d.Checks = append(readyChecks(admin, rdb, neededTopics(c)), fixedChecks...)
 		if lease := c.Auth.Policy.RateLimits.LocalLease; lease > 0 {
@@ -351,6 +354,9 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			}
 			return ensureTopics(ctx, admin, cfg.Kafka, neededTopics(c), slices.Collect(maps.Keys(viewTopics(c.table))), log)
 		}}
+	if hub != nil {
+		rl.hub = hub
+	}
 	closers = append(closers, rl.close)
 	var echo *respond.Responder
 	if opts.echo {

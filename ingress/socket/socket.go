@@ -172,6 +172,9 @@ func ServeStream(life context.Context, conn *websocket.Conn, sub *consumers.Subs
 			return
 		case ctx.Err() != nil && life.Err() == nil:
 			return // the client left
+		case errors.Is(err, consumers.ErrStreamRemoved):
+			end(conn, "stream_removed", "the stream was removed from the configuration, or now reads another topic", last, websocket.CloseNormalClosure)
+			return
 		case err != nil:
 			end(conn, "shutdown", "the server is shutting down; reconnect with ?last_event_id= to resume", last, websocket.CloseGoingAway)
 			return

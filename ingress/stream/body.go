@@ -177,6 +177,9 @@ func (b *Body) fill() error {
 			b.metrics.SSESlowConsumerClosed(b.stream)
 			b.end(endSlowConsumer, "the client fell too far behind the stream; reconnect with Last-Event-ID to resume")
 			return nil
+		case errors.Is(err, consumers.ErrStreamRemoved):
+			b.end(endRemoved, "the stream was removed from the configuration, or now reads another topic")
+			return nil
 		case err != nil:
 			b.end(endShutdown, "the server is shutting down; reconnect with Last-Event-ID to resume")
 			return nil

@@ -78,6 +78,7 @@ const (
 	endSlowConsumer = "slow_consumer"
 	endTokenExpired = "token_expired"
 	endShutdown     = "shutdown"
+	endRemoved      = "stream_removed"
 )
 
 // appendEnd appends the final event of a stream the server ends.
