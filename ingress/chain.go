@@ -384,7 +384,7 @@ func (s *Server) publish(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.M
 	}
 	pos, err := s.produce(c.UserContext(), m)
 	if err != nil {
-		ri.late = lateAnswer(m.ID, err)
+		ri.late = lateAnswer(m.ID, "", err)
 		return err
 	}
 	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true
@@ -398,8 +398,9 @@ func (s *Server) publish(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *topics.M
 // lateAnswer returns, for a produce error that leaves the record's fate
 // unknown (topics.Unresolved: the broker had not acknowledged it by the
 // deadline), what learns it: the 202 the request would have had, once
-// the record is stored. Nil for any other error.
-func lateAnswer(id string, err error) func(context.Context) (policy.StoredResponse, bool) {
+// the record is stored, with location (its result's) when not empty.
+// Nil for any other error.
+func lateAnswer(id, location string, err error) func(context.Context) (policy.StoredResponse, bool) {
 	var u *topics.Unresolved
 	if !errors.As(err, &u) {
 		return nil
@@ -409,7 +410,7 @@ func lateAnswer(id string, err error) func(context.Context) (policy.StoredRespon
 		if err != nil {
 			return policy.StoredResponse{}, false
 		}
-		return policy.StoredResponse{Status: fiber.StatusAccepted, ContentType: fiber.MIMEApplicationJSON, Body: acceptedBody(nil, id, pos)}, true
+		return policy.StoredResponse{Status: fiber.StatusAccepted, ContentType: fiber.MIMEApplicationJSON, Location: location, Body: acceptedBody(nil, id, pos)}, true
 	}
 }
 
@@ -466,6 +467,14 @@ func (s *Server) publishReply(c *fiber.Ctx, r *topics.Route, ri *reqInfo, m *top
 	// pending request would hold a 16 KiB stack.
 	pos, err := s.produce(ctx, m)
 	if err != nil {
+		// A retry with the Idempotency-Key gets the record's 202 if it
+		// lands late (its result's Location when async; a sync request's
+		// reply is not awaited any more), never a second record.
+		loc := ""
+		if async {
+			loc = resultsPath + m.ID
+		}
+		ri.late = lateAnswer(m.ID, loc, err)
 		return err
 	}
 	ri.topic, ri.partition, ri.offset, ri.produced = pos.Topic, pos.Partition, pos.Offset, true

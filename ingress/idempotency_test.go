@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,7 +308,26 @@ func TestShutdownSettlesIdempotencyKeys(t *testing.T) {
 // and the topic holds the record once.
 func TestIdempotencyUnknownProduceOutcome(t *testing.T) {
 	t.Parallel()
-	c := topicstest.Cluster(t, 1, policyTopics...)
+	for _, tc := range []struct {
+		name, path, topic string
+		hdr               []string
+	}{
+		{"publish route", "/v1/open", "open", nil},
+		// A request/response route: the retry gets the record's 202 (its
+		// reply is not awaited any more), never a second record.
+		{"request/response route", "/v1/quotes", "quotes", nil},
+		// Asynchronous: the 202 names the result where the reply is kept.
+		{"request/response route, respond-async", "/v1/quotes", "quotes", []string{"Prefer", "respond-async"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			unknownProduceOutcome(t, tc.path, tc.topic, tc.hdr...)
+		})
+	}
+}
+
+func unknownProduceOutcome(t *testing.T, path, topic string, hdr ...string) {
+	c := topicstest.Cluster(t, 1, append(policyTopics, "quotes", "quotes.replies")...)
 	// The first produce request is answered only after the producer's
 	// timeout has passed; the broker then stores its record.
 	acked := make(chan struct{})
@@ -320,22 +340,24 @@ func TestIdempotencyUnknownProduceOutcome(t *testing.T) {
 		})
 		return nil, nil, false
 	})
-	g := startPolicyGateway(t, policyOpts{cluster: c,
+	routes := append(slices.Clone(policyRoutes), topics.RouteConfig{Name: "quotes", Path: "/v1/quotes", Topic: "quotes", Auth: topics.AuthNone,
+		Reply: &topics.ReplyConfig{Topic: "quotes.replies", Timeout: 5 * time.Second, OnTimeout: "fail"}})
+	g := startPolicyGateway(t, policyOpts{cluster: c, routes: routes,
 		producer: topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(0)), 300*time.Millisecond)})
-	key := []string{"Idempotency-Key", `"late-ack"`}
+	key := append([]string{"Idempotency-Key", `"late-ack"`}, hdr...)
 
-	resp, b := g.post(t, "/v1/open", `{"a":1}`, key...)
+	resp, b := g.post(t, path, `{"a":1}`, key...)
 	if p := problemOf(t, b); resp.StatusCode != http.StatusServiceUnavailable || p.Type != problem.KafkaTimeout.URI {
 		t.Fatalf("first POST = %d %s, want 503 kafka-timeout", resp.StatusCode, b)
 	}
-	resp, b = g.post(t, "/v1/open", `{"a":1}`, key...)
+	resp, b = g.post(t, path, `{"a":1}`, key...)
 	if p := problemOf(t, b); resp.StatusCode != http.StatusConflict || p.Type != problem.IdempotencyConflict.URI {
 		t.Errorf("a retry while the outcome is unknown = %d %s, want 409 idempotency-conflict", resp.StatusCode, b)
 	}
 	<-acked
 	var replayed []byte
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		resp, replayed = g.post(t, "/v1/open", `{"a":1}`, key...)
+		resp, replayed = g.post(t, path, `{"a":1}`, key...)
 		if resp.StatusCode != http.StatusConflict || time.Now().After(deadline) {
 			break
 		}
@@ -344,7 +366,10 @@ func TestIdempotencyUnknownProduceOutcome(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("a retry once the record was acknowledged = %d %s (replayed %q), want its 202, replayed", resp.StatusCode, replayed, resp.Header.Get("Idempotent-Replayed"))
 	}
-	if n := topicstest.Count(t, c, "open"); n != 1 {
-		t.Errorf("topic open holds %d records, want the one the first request wrote", n)
+	if loc := resp.Header.Get("Location"); (len(hdr) > 0) != strings.HasPrefix(loc, "/v1/results/") {
+		t.Errorf("the replayed 202's Location = %q; want a result's exactly when the request was asynchronous", loc)
+	}
+	if n := topicstest.Count(t, c, topic); n != 1 {
+		t.Errorf("topic %s holds %d records, want the one the first request wrote", topic, n)
 	}
 }

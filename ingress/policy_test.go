@@ -209,6 +209,7 @@ type policyOpts struct {
 	cluster  *kfake.Cluster
 	producer ingress.Producer
 	authOpts []identity.Option
+	routes   []topics.RouteConfig // zero: policyRoutes
 }
 
 func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
@@ -228,12 +229,16 @@ func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
 	if o.producer == nil {
 		o.producer = topics.NewProducer(topicstest.Client(tb, o.cluster, kgo.ProducerLinger(0)), 2*time.Second)
 	}
-	table, err := topics.NewTable(policyRoutes)
+	if o.routes == nil {
+		o.routes = policyRoutes
+	}
+	table, err := topics.NewTable(o.routes)
 	if err != nil {
 		tb.Fatalf("NewTable: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
+	corr, results := ingress.FakeReplyDeps(nil)
 	auth, err := identity.New(ctx, o.auth.Config, append([]identity.Option{identity.WithLogger(testLogger())}, o.authOpts...)...)
 	if err != nil {
 		tb.Fatalf("identity.New: %v", err)
@@ -243,6 +248,8 @@ func startPolicyGateway(tb testing.TB, o policyOpts) *policyGateway {
 		Authenticator: auth,
 		Limiter:       policy.NewRedisLimiter(o.rdb, policy.WithLimiterPrefix(o.prefix)),
 		Idempotency:   policy.NewRedisIdempotency(o.rdb, policy.WithIdempotencyPrefix(o.prefix+"idem:")),
+		Correlator:    corr,
+		Results:       results,
 	}, ingress.WithLogger(testLogger()), ingress.WithAuth(o.auth), ingress.WithMetrics(mustMetrics(tb)))
 	if err != nil {
 		tb.Fatalf("ingress.New: %v", err)
