@@ -79,7 +79,7 @@ func toProblem(err error) *problem.Error {
 		return &problem.Error{Type: problem.ResultsUnavailable, Detail: "results cannot be kept or read right now; retry later", RetryAfter: 1, Cause: err}
 	case errors.Is(err, correlator.ErrBadReply):
 		return &problem.Error{Type: problem.BadReply, Detail: err.Error(), Cause: err}
-	case errors.Is(err, consumers.ErrUnknownStream):
+	case errors.Is(err, consumers.ErrUnknownStream), errors.Is(err, consumers.ErrStreamRemoved):
 		return &problem.Error{Type: problem.StreamNotFound, Detail: "no stream has this name", Cause: err}
 	case errors.Is(err, consumers.ErrBadPosition):
 		_, detail, _ := strings.Cut(err.Error(), consumers.ErrBadPosition.Error()+": ")
