@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ferry-gw/ferry/topics"
 )
@@ -34,7 +37,31 @@ func startKafka(cfg topics.Config, log *slog.Logger) (*kfake.Cluster, []string, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded kafka on %s: %w", listen, err)
 	}
+	c.ControlKey(int16(kmsg.GetTelemetrySubscriptions), noClientMetrics(c))
 	return c, c.ListenAddrs(), nil
+}
+
+// noClientMetrics answers GetTelemetrySubscriptions (KIP-714) as a Kafka
+// broker without a client-metrics subscription does: no metrics
+// requested, ask again in 5 minutes. kfake on its own subscribes every
+// client to all its metrics every 30 s; nobody reads them from the
+// embedded broker, and franz-go compresses each push with 4 MB lz4
+// blocks, garbage that every ferry process on this broker carried.
+func noClientMetrics(c *kfake.Cluster) func(kmsg.Request) (kmsg.Response, error, bool) {
+	return func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req, ok := kreq.(*kmsg.GetTelemetrySubscriptionsRequest)
+		if !ok {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.GetTelemetrySubscriptionsResponse)
+		resp.ClientInstanceID = req.ClientInstanceID
+		if resp.ClientInstanceID == [16]byte{} {
+			_, _ = rand.Read(resp.ClientInstanceID[:])
+		}
+		resp.PushIntervalMillis = int32((5 * time.Minute).Milliseconds())
+		return resp, nil, true
+	}
 }
 
 // kfakeLogger forwards the embedded broker's warnings and errors to slog.
