@@ -398,9 +398,10 @@ streams: %s
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	topicstest.Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if r := do(t, "GET", base+"/readyz", ""); !strings.Contains(r.body, hash) {
-			return fmt.Errorf("/readyz = %s, want hash %s", r.body, hash)
+	// Ready again once the new stream's topic is consumed (its check).
+	topicstest.Eventually(t, 15*time.Second, 5*time.Millisecond, func() error {
+		if r := do(t, "GET", base+"/readyz", ""); r.status != 200 || !strings.Contains(r.body, hash) {
+			return fmt.Errorf("/readyz = %d %s, want 200 with hash %s", r.status, r.body, hash)
 		}
 		return nil
 	})
