@@ -102,11 +102,7 @@ auth:
 schemas: { dir: schemas }
 routes:%s
 `, httpAddr, c.ListenAddrs()[0], pub, hex.EncodeToString(sum[:]), routes)
-		if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.Sum256([]byte(cfg))
-		return hex.EncodeToString(h[:])
+		return writeConfig(t, filepath.Join(dir, "ferry.yaml"), cfg)
 	}
 	first := write(false, pub1)
 	p := startFerryConfig(t, filepath.Join(dir, "ferry.yaml"), httpAddr, c.ListenAddrs()[0])
@@ -259,11 +255,7 @@ replay: %s
 routes:
   - { name: a, path: /v1/a, topic: orders.events, auth: none }
 `, httpAddr, c.ListenAddrs()[0], hex.EncodeToString(sum[:]), replay)
-		if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.Sum256([]byte(cfg))
-		return hex.EncodeToString(h[:])
+		return writeConfig(t, filepath.Join(dir, "ferry.yaml"), cfg)
 	}
 	write(`{ topics: ["orders.*", "audit.*"] }`)
 	p := startFerryConfig(t, filepath.Join(dir, "ferry.yaml"), httpAddr, c.ListenAddrs()[0])
@@ -304,6 +296,17 @@ routes:
 	if !strings.Contains(p.logs.String(), `"needs_restart":["replay.max_concurrent"]`) {
 		t.Errorf("the max_concurrent change was not named as needing a restart:\n%s", p.logs.String())
 	}
+}
+
+// writeConfig writes cfg to path and returns its SHA-256, the hash
+// /readyz shows once ferry serves it.
+func writeConfig(t *testing.T, path, cfg string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256([]byte(cfg))
+	return hex.EncodeToString(h[:])
 }
 
 // sseLines opens an SSE stream and sends its lines on the returned
@@ -380,11 +383,7 @@ routes:
   - { name: q, path: /v1/q, topic: quotes.events, auth: none }
 streams: %s
 `, httpAddr, c.ListenAddrs()[0], streams)
-		if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		h := sha256.Sum256([]byte(cfg))
-		return hex.EncodeToString(h[:])
+		return writeConfig(t, filepath.Join(dir, "ferry.yaml"), cfg)
 	}
 	write(`[{ name: orders, topic: orders.events, auth: none }, { name: audit, topic: audit.events, auth: none }]`)
 	p := startFerryConfig(t, filepath.Join(dir, "ferry.yaml"), httpAddr, c.ListenAddrs()[0])
