@@ -110,3 +110,30 @@ func TestSetStreams(t *testing.T) {
 		t.Errorf("stream c read again: %v", m)
 	}
 }
+
+// TestSetStreamsFromNone: a hub started without streams (a process whose
+// config had none) serves the first streams a reload gives it.
+func TestSetStreamsFromNone(t *testing.T) {
+	checkGoroutines(t)
+	k := startKafkaHub(t, HubConfig{Buffer: 64, History: 64}, 2)
+	ctx := context.Background()
+	if _, err := kadm.NewClient(k.prod).CreateTopic(ctx, 2, 1, nil, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.hub.Subscribe(ctx, "a", StartLatest(), Filter{}); !errors.Is(err, ErrUnknownStream) {
+		t.Fatalf("Subscribe(a) before any stream = %v, want ErrUnknownStream", err)
+	}
+	k.hub.SetStreams([]topics.StreamConfig{{Name: "a", Topic: "t1"}})
+	topicstest.Eventually(t, 15*time.Second, 5*time.Millisecond, func() error { return k.hub.Check(ctx) })
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a, err := k.hub.Subscribe(wctx, "a", StartLatest(), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	k.produce(t, "t1", "first", 3)
+	if m := distinct(t, collect(t, a, 3, 15*time.Second)); len(m) != 3 {
+		t.Errorf("first stream a: %v", m)
+	}
+}

@@ -26,14 +26,15 @@ type apiDocs struct {
 
 // buildAPIDocs builds and caches /openapi.json and /asyncapi.json.
 func (s *Server) buildAPIDocs() error {
+	streams := streamList(s.deps.Streams)
 	d := apidocs.Description{
 		Info:   s.docs.info,
 		Routes: s.table.Routes(),
 		Served: apidocs.Served{
 			Metrics:      s.metrics != nil,
 			Results:      s.deps.Results != nil,
-			Streams:      s.deps.Streams != nil,
-			StreamList:   streamList(s.deps.Streams),
+			Streams:      len(streams) > 0, // a hub without streams until a reload gives it some
+			StreamList:   streams,
 			Replay:       s.deps.Replayer != nil,
 			ReplayScopes: s.deps.ReplayScopes,
 			Groups:       s.deps.Groups != nil,

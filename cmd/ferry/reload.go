@@ -56,8 +56,8 @@ type reloader struct {
 	replayer interface {
 		SetConfig(consumers.ReplayConfig) error
 	}
-	// hub serves the streams when the process started with some; a
-	// reload gives it the new ones. Without it, streams need a restart.
+	// hub serves the streams; a reload gives it the new ones (the first
+	// ones too: a process without streams has a hub without any).
 	hub interface {
 		SetStreams([]topics.StreamConfig)
 	}
@@ -123,11 +123,7 @@ func (r *reloader) reload(ctx context.Context) error {
 		return err
 	}
 	fields := restartOnly(r.base, next)
-	if r.hub != nil {
-		r.hub.SetStreams(next.Streams)
-	} else if !reflect.DeepEqual(r.base.Streams, next.Streams) {
-		fields = append(fields, "streams") // no hub was started
-	}
+	r.hub.SetStreams(next.Streams)
 	r.front.Swap(srv)
 	if r.replayer != nil {
 		if err := r.replayer.SetConfig(next.Replay); err != nil {

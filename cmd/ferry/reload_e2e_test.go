@@ -366,44 +366,19 @@ func awaitLine(t *testing.T, lines <-chan string, want string, timeout time.Dura
 // stays keeps its subscribers, a removed one ends them with a final
 // event, a new one is served, and /openapi.json describes the new set.
 func TestHotReloadStreams(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders.events", "audit.events", "quotes.events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	dir := t.TempDir()
-	httpAddr := freePort(t)
-	write := func(streams string) string {
-		t.Helper()
-		cfg := fmt.Sprintf(`listen: %q
-kafka: { brokers: [%q], create_topics: false }
-routes:
+	rs := newStreamsReload(t, `
   - { name: o, path: /v1/o, topic: orders.events, auth: none }
   - { name: a, path: /v1/a, topic: audit.events, auth: none }
-  - { name: q, path: /v1/q, topic: quotes.events, auth: none }
-streams: %s
-`, httpAddr, c.ListenAddrs()[0], streams)
-		return writeConfig(t, filepath.Join(dir, "ferry.yaml"), cfg)
-	}
-	write(`[{ name: orders, topic: orders.events, auth: none }, { name: audit, topic: audit.events, auth: none }]`)
-	p := startFerryConfig(t, filepath.Join(dir, "ferry.yaml"), httpAddr, c.ListenAddrs()[0])
-	base := "http://" + httpAddr
+  - { name: q, path: /v1/q, topic: quotes.events, auth: none }`, "orders.events", "audit.events", "quotes.events")
+	rs.write(`streams: [{ name: orders, topic: orders.events, auth: none }, { name: audit, topic: audit.events, auth: none }]`)
+	p := rs.start()
+	base := "http://" + rs.httpAddr
 	orders := sseLines(t, base+"/v1/streams/orders")
 	audit := sseLines(t, base+"/v1/streams/audit")
 	awaitLine(t, orders, "retry:", 5*time.Second)
 	awaitLine(t, audit, "retry:", 5*time.Second)
 
-	hash := write(`[{ name: orders, topic: orders.events, auth: none }, { name: quotes, topic: quotes.events, auth: none }]`)
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	// Ready again once the new stream's topic is consumed (its check).
-	topicstest.Eventually(t, 15*time.Second, 5*time.Millisecond, func() error {
-		if r := do(t, "GET", base+"/readyz", ""); r.status != 200 || !strings.Contains(r.body, hash) {
-			return fmt.Errorf("/readyz = %d %s, want 200 with hash %s", r.status, r.body, hash)
-		}
-		return nil
-	})
+	rs.reload(p, `streams: [{ name: orders, topic: orders.events, auth: none }, { name: quotes, topic: quotes.events, auth: none }]`)
 	// The removed stream's subscriber gets a final event, then the end.
 	awaitLine(t, audit, `"reason":"stream_removed"`, 5*time.Second)
 	for range audit {
@@ -442,4 +417,87 @@ streams: %s
 	if strings.Contains(p.logs.String(), `"needs_restart"`) {
 		t.Errorf("a change of streams was named as needing a restart:\n%s", p.logs.String())
 	}
+}
+
+// TestHotReloadFirstStreams: a process that started without streams
+// serves the streams a reload adds, without a restart, and documents
+// them in /openapi.json only then.
+func TestHotReloadFirstStreams(t *testing.T) {
+	rs := newStreamsReload(t, `
+  - { name: o, path: /v1/o, topic: orders.events, auth: none }`, "orders.events")
+	rs.write("")
+	p := rs.start()
+	base := "http://" + rs.httpAddr
+	if r := do(t, "GET", base+"/v1/streams/orders", ""); r.status != 404 {
+		t.Errorf("GET a stream before any is configured = %d, want 404", r.status)
+	}
+	if body := do(t, "GET", base+"/openapi.json", "").body; strings.Contains(body, "/v1/streams/") {
+		t.Errorf("/openapi.json documents streams before any is configured")
+	}
+
+	rs.reload(p, "streams: [{ name: orders, topic: orders.events, auth: none }]")
+	orders := sseLines(t, base+"/v1/streams/orders")
+	awaitLine(t, orders, "retry:", 10*time.Second)
+	if r := do(t, "POST", base+"/v1/o", `{"n":"after-reload"}`, "Content-Type", "application/json"); r.status != 202 {
+		t.Fatalf("POST /v1/o = %d %s", r.status, r.body)
+	}
+	awaitLine(t, orders, "after-reload", 10*time.Second)
+	if body := do(t, "GET", base+"/openapi.json", "").body; !strings.Contains(body, "/v1/streams/{name}") {
+		t.Errorf("/openapi.json after the reload does not document the stream")
+	}
+	p.stop(t)
+	if strings.Contains(p.logs.String(), `"needs_restart"`) {
+		t.Errorf("the first streams were named as needing a restart:\n%s", p.logs.String())
+	}
+}
+
+// streamsReload is a config file for the stream reload tests: a kfake
+// broker with the given topics, fixed routes, and a streams section that
+// write replaces.
+type streamsReload struct {
+	t                  *testing.T
+	path, routes       string
+	httpAddr, brokerAt string
+}
+
+func newStreamsReload(t *testing.T, routes string, topicNames ...string) *streamsReload {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topicNames...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &streamsReload{t: t, path: filepath.Join(t.TempDir(), "ferry.yaml"), routes: routes,
+		httpAddr: freePort(t), brokerAt: c.ListenAddrs()[0]}
+}
+
+// write writes the config with streams (a YAML streams section, or
+// nothing) and returns its hash, which /readyz shows once it serves.
+func (rs *streamsReload) write(streams string) string {
+	rs.t.Helper()
+	cfg := fmt.Sprintf("listen: %q\nkafka: { brokers: [%q], create_topics: false }\nroutes:%s\n%s\n", rs.httpAddr, rs.brokerAt, rs.routes, streams)
+	return writeConfig(rs.t, rs.path, cfg)
+}
+
+// start starts ferry on the config written last.
+func (rs *streamsReload) start() *process {
+	rs.t.Helper()
+	return startFerryConfig(rs.t, rs.path, rs.httpAddr, rs.brokerAt)
+}
+
+// reload writes the config with streams, signals p to reload it, and
+// waits until /readyz is 200 with its hash: served, and the new streams'
+// topics consumed (their check).
+func (rs *streamsReload) reload(p *process, streams string) {
+	rs.t.Helper()
+	hash := rs.write(streams)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		rs.t.Fatal(err)
+	}
+	topicstest.Eventually(rs.t, 15*time.Second, 5*time.Millisecond, func() error {
+		if r := do(rs.t, "GET", "http://"+rs.httpAddr+"/readyz", ""); r.status != 200 || !strings.Contains(r.body, hash) {
+			return fmt.Errorf("/readyz = %d %s, want 200 with hash %s", r.status, r.body, hash)
+		}
+		return nil
+	})
 }

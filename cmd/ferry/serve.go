@@ -260,11 +260,8 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 		return err
 	}
 	closers = append(closers, hubClosers...)
-	var fixedChecks []ingress.Check // those of parts a reload does not rebuild
-	if hub != nil {
-		deps.Streams = hub
-		fixedChecks = append(fixedChecks, ingress.Check{Name: "streams", Check: hub.Check})
-	}
+	deps.Streams = hub
+	fixedChecks := []ingress.Check{{Name: "streams", Check: hub.Check}} // those of parts a reload does not rebuild
 	viewOpts, err := kafkaOpts(cfg.Kafka, seeds, klog)
 	if err != nil {
 		return err
@@ -301,9 +298,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	build := func(c *loaded) (srv *ingress.Server, stop func(), err error) {
 		d := deps
 		d.Validator = c.schemas
-		if hub != nil {
-			d.Streams = generationStreams{Hub: hub, list: c.Streams}
-		}
+		d.Streams = generationStreams{Hub: hub, list: c.Streams}
 		d.ReplayScopes = c.Replay.Scopes // a reload applies them (and Replayer.SetConfig the rest)
 		d.Checks = append(readyChecks(admin, rdb, neededTopics(c)), fixedChecks...)
 		if lease := c.Auth.Policy.RateLimits.LocalLease; lease > 0 {
@@ -347,16 +342,13 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if err != nil {
 		return err
 	}
-	rl := &reloader{base: cfg, running: cfg, front: srv, views: vs, replayer: replayer, stop: stopAuth, build: build, log: log, metrics: tel.metrics,
+	rl := &reloader{base: cfg, running: cfg, front: srv, views: vs, replayer: replayer, hub: hub, stop: stopAuth, build: build, log: log, metrics: tel.metrics,
 		ensure: func(ctx context.Context, c *loaded) error {
 			if !*cfg.Kafka.CreateTopics {
 				return nil
 			}
 			return ensureTopics(ctx, admin, cfg.Kafka, neededTopics(c), slices.Collect(maps.Keys(viewTopics(c.table))), log)
 		}}
-	if hub != nil {
-		rl.hub = hub
-	}
 	closers = append(closers, rl.close)
 	var echo *respond.Responder
 	if opts.echo {
@@ -387,9 +379,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 	if tlsf != nil {
 		g.Go(func() error { tlsf.watch(gctx, log); return nil })
 	}
-	if hub != nil {
-		g.Go(func() error { return hub.Run(gctx) })
-	}
+	g.Go(func() error { return hub.Run(gctx) })
 	for _, v := range vs {
 		g.Go(func() error { return v.Run(gctx) })
 	}
@@ -430,9 +420,7 @@ func serve(ctx context.Context, cfg *loaded, log *slog.Logger, opts serveOptions
 			srv.StopAccepting()
 			time.Sleep(closeNotice)
 		}
-		if hub != nil {
-			hub.Close() // ends the SSE streams, which the server would wait for
-		}
+		hub.Close()          // ends the SSE streams, which the server would wait for
 		_ = replayer.Close() // followed replays end now; bounded ones finish within the grace period
 		if groups != nil {
 			_ = groups.Close() // polls that wait answer what they have now
@@ -571,15 +559,14 @@ func readyChecks(admin *topics.Admin, rdb *redis.Client, needed []string) []ingr
 	}
 }
 
-// newHub builds the stream hub and its two Kafka clients when streams are
-// configured: one whose consumer the hub drives, and one for the catch-up
-// reads of resuming subscribers (kept off the consumer's long-polling
-// connections). Both are long-lived, so both get metrics and tracing
-// hooks. It returns the clients' closers.
+// newHub builds the stream hub and its two Kafka clients: one whose
+// consumer the hub drives, and one for the catch-up reads of resuming
+// subscribers (kept off the consumer's long-polling connections). Both
+// are long-lived, so both get metrics and tracing hooks. It returns the
+// clients' closers. The hub is built without streams too, so that a
+// reload can add the first ones: until then its clients connect to
+// nothing and its consumer waits for them.
 func newHub(cfg *loaded, seeds []string, log *slog.Logger, klog kafkaLog, tel *telemetry) (*consumers.Hub, []func(), error) {
-	if len(cfg.Streams) == 0 {
-		return nil, nil, nil
-	}
 	live, err := newKafkaClient(cfg.Kafka, seeds, klog, tel.kafkaHooks("streams")...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
