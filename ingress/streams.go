@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-gw/ferry/ingress/problem"
 	"github.com/ferry-gw/ferry/ingress/socket"
 	"github.com/ferry-gw/ferry/ingress/stream"
+	"github.com/ferry-gw/ferry/topics"
 )
 
 // subscribeWait bounds how long a subscription waits for the hub to know
@@ -26,11 +27,15 @@ const subscribeWait = 2 * time.Second
 // answered before the stream starts.
 func (s *Server) stream(c *fiber.Ctx) error {
 	ri := info(c)
-	if s.deps.Streams == nil {
-		return problem.New(problem.StreamNotFound, "no streams are configured")
+	var sc topics.StreamConfig
+	ok := false
+	if s.deps.Streams != nil {
+		sc, ok = s.deps.Streams.Stream(c.Params("name"))
 	}
-	sc, ok := s.deps.Streams.Stream(c.Params("name"))
 	if !ok {
+		if len(streamList(s.deps.Streams)) == 0 { // no hub, or one that a reload has not given streams yet
+			return problem.New(problem.StreamNotFound, "no streams are configured")
+		}
 		return problem.New(problem.StreamNotFound, "no stream is named "+stream.QuoteParam(c.Params("name")))
 	}
 	ri.route = "stream:" + sc.Name

@@ -428,8 +428,8 @@ func TestHotReloadFirstStreams(t *testing.T) {
 	rs.write("")
 	p := rs.start()
 	base := "http://" + rs.httpAddr
-	if r := do(t, "GET", base+"/v1/streams/orders", ""); r.status != 404 {
-		t.Errorf("GET a stream before any is configured = %d, want 404", r.status)
+	if r := do(t, "GET", base+"/v1/streams/orders", ""); r.status != 404 || !strings.Contains(r.body, "no streams are configured") {
+		t.Errorf("GET a stream before any is configured = %s, want 404 saying no streams are configured", r)
 	}
 	if body := do(t, "GET", base+"/openapi.json", "").body; strings.Contains(body, "/v1/streams/") {
 		t.Errorf("/openapi.json documents streams before any is configured")
