@@ -366,8 +366,12 @@ func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int, targe
 	// ready, with only partitions at their end, and the broker held it,
 	// and the records of the others, for the whole wait
 	// (TestFollowedReplayFirstRecordSoon).
+	// Each partition gets its share of a fetch: Next merges the partitions
+	// in time order, so a fetch that filled up from one partition would
+	// leave it waiting for the next fetch to bring the others.
 	// Clipped: concurrent replays must not append into one backing array.
-	opts := append(slices.Clip(r.base), kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(replayFetchMaxBytes), kgo.KeepControlRecords(),
+	perPartition := int32(max(replayFetchMaxBytes/max(len(ranges), 1), 64<<10))
+	opts := append(slices.Clip(r.base), kgo.FetchMaxBytes(replayFetchMaxBytes), kgo.FetchMaxPartitionBytes(perPartition), kgo.KeepControlRecords(),
 		kgo.WithPools(&r.pool), kgo.DisableClientMetrics(), kgo.FetchMaxWait(replayFetchMaxWait))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -380,6 +384,11 @@ func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int, targe
 		ranges:   ranges,
 		next:     make([]int64, len(ranges)),
 		done:     make([]bool, len(ranges)),
+		queued:   make([][]*kgo.Record, len(ranges)),
+		tail:     make([]int64, len(ranges)),
+		fetched:  make([]bool, len(ranges)),
+		bytes:    make([]int, len(ranges)),
+		paused:   make([]bool, len(ranges)),
 		match:    req.Match,
 		limit:    int64(limit),
 		follow:   req.Follow,
@@ -387,9 +396,9 @@ func (r *Replayer) open(ctx context.Context, req ReplayRequest, limit int, targe
 	}
 	start := make(map[int32]kgo.Offset, len(ranges))
 	for i, pr := range ranges {
-		rp.next[i] = pr.Start
+		rp.next[i], rp.tail[i] = pr.Start, pr.Start
 		if pr.Start >= pr.End {
-			rp.done[i] = true
+			rp.done[i], rp.fetched[i] = true, true
 			continue
 		}
 		rp.open++
@@ -518,14 +527,23 @@ type Replay struct {
 	cl     *kgo.Client
 	topic  string
 	ranges []PartitionRange
-	next   []int64 // per range: the next offset to read
-	done   []bool  // per range
+	next   []int64 // per range: the offset after the last record Next went past
+	done   []bool  // per range: every record of the range went past Next
 	open   int     // ranges not done
 	match  Match
 	limit  int64
 	follow bool
 
-	iter      *kgo.FetchesRecordIter
+	// The records fetched and not yet gone past Next, per range in offset
+	// order. Next takes the earliest head (time, then partition, then
+	// offset), so a replay of several partitions comes in time order
+	// whatever order the fetches bring them in.
+	queued  [][]*kgo.Record
+	tail    []int64 // per range: the offset after the last record queued
+	fetched []bool  // per range: the whole range is queued (or past)
+	bytes   []int   // per range: the keys and values queued
+	paused  []bool  // per range: not fetched while a fetch's worth is queued
+
 	last      *kgo.Record // the record rec shows, recycled by the next Next
 	rec       Record
 	scanned   int64
@@ -539,11 +557,16 @@ type Replay struct {
 var errStalled = errors.New("replay stalled")
 
 // Next returns the next selected record, or io.EOF when the replay is over
-// (see Reason). The record, and the bytes it points to, are valid until
-// the next call (its fetch's memory is reused then). ctx bounds this
-// call only: a deadline that passes (a heartbeat tick) leaves the replay
-// usable. Errors wrap topics.ErrUnavailable (Kafka failed or delivered
-// nothing for ReplayConfig.StallTimeout), ErrClosed, or ctx's error.
+// (see Reason). Records of several partitions come in time order (ties
+// by partition, then offset): a bounded replay waits until it holds the
+// next record of every partition not yet done, so that the same range
+// reads the same, page by page. A followed replay delivers what it holds
+// in that order without waiting for quiet partitions. The record, and
+// the bytes it points to, are valid until the next call (its fetch's
+// memory is reused then). ctx bounds this call only: a deadline that
+// passes (a heartbeat tick) leaves the replay usable. Errors wrap
+// topics.ErrUnavailable (Kafka failed or delivered nothing for
+// ReplayConfig.StallTimeout), ErrClosed, or ctx's error.
 func (rp *Replay) Next(ctx context.Context) (*Record, error) {
 	if rp.last != nil {
 		rp.last.Recycle()
@@ -554,9 +577,12 @@ func (rp *Replay) Next(ctx context.Context) (*Record, error) {
 			rp.end(ReasonLimit)
 			return nil, io.EOF
 		}
-		for rp.iter != nil && !rp.iter.Done() {
-			kr := rp.iter.Next()
-			if !rp.take(kr) {
+		for i := rp.head(); i >= 0; i = rp.head() {
+			kr := rp.queued[i][0]
+			rp.queued[i][0] = nil
+			rp.queued[i] = rp.queued[i][1:]
+			rp.bytes[i] -= len(kr.Key) + len(kr.Value)
+			if !rp.take(i, kr) {
 				kr.Recycle()
 				continue
 			}
@@ -574,22 +600,72 @@ func (rp *Replay) Next(ctx context.Context) (*Record, error) {
 	}
 }
 
-// take reports whether kr is a record of the range that the match selects,
-// and if so shows it in rp.rec. It moves the range's position past kr.
-func (rp *Replay) take(kr *kgo.Record) bool {
+// head returns the range whose first queued record Next takes next, or -1
+// when it must fetch first. It marks done the ranges that are fetched and
+// drained.
+func (rp *Replay) head() int {
+	best := -1
+	for i := range rp.ranges {
+		if rp.done[i] {
+			continue
+		}
+		if len(rp.queued[i]) == 0 {
+			if rp.fetched[i] {
+				rp.finish(i)
+				continue
+			}
+			if !rp.follow {
+				return -1 // its next record may be the earliest
+			}
+			continue
+		}
+		if best < 0 || before(rp.queued[i][0], rp.queued[best][0]) {
+			best = i
+		}
+	}
+	return best
+}
+
+// before orders records by time, then partition, then offset.
+func before(a, b *kgo.Record) bool {
+	if c := a.Timestamp.Compare(b.Timestamp); c != 0 {
+		return c < 0
+	}
+	if a.Partition != b.Partition {
+		return a.Partition < b.Partition
+	}
+	return a.Offset < b.Offset
+}
+
+// enqueue keeps kr if it is a record of the range not queued yet, and
+// reports whether it did. A record at or past a range's end marks the
+// range fetched, and its partition is no longer fetched.
+func (rp *Replay) enqueue(kr *kgo.Record) bool {
 	if kr.Topic != rp.topic {
 		return false
 	}
 	i := rp.index(kr.Partition)
-	if i < 0 || rp.done[i] || kr.Offset < rp.next[i] {
+	if i < 0 || rp.fetched[i] || kr.Offset < rp.tail[i] {
 		return false
 	}
 	if kr.Offset >= rp.ranges[i].End {
-		rp.finish(i)
+		rp.stopFetching(i)
 		return false
 	}
+	rp.queued[i] = append(rp.queued[i], kr)
+	rp.bytes[i] += len(kr.Key) + len(kr.Value)
+	rp.tail[i] = kr.Offset + 1
+	if rp.tail[i] >= rp.ranges[i].End {
+		rp.stopFetching(i)
+	}
+	return true
+}
+
+// take moves range i's position past kr, its first queued record, and
+// reports whether the match selects it; if so rp.rec shows it.
+func (rp *Replay) take(i int, kr *kgo.Record) bool {
 	rp.next[i] = kr.Offset + 1
-	if rp.next[i] >= rp.ranges[i].End {
+	if rp.fetched[i] && len(rp.queued[i]) == 0 {
 		rp.finish(i)
 	}
 	if kr.Attrs.IsControl() {
@@ -602,7 +678,7 @@ func (rp *Replay) take(kr *kgo.Record) bool {
 
 // Pending reports whether Next can return without asking Kafka: callers
 // flush their output when it is false.
-func (rp *Replay) Pending() bool { return rp.iter != nil && !rp.iter.Done() }
+func (rp *Replay) Pending() bool { return rp.head() >= 0 }
 
 func (rp *Replay) fill(kr *kgo.Record) {
 	rp.rec.Topic = kr.Topic
@@ -626,13 +702,21 @@ func (rp *Replay) index(partition int32) int {
 	return -1
 }
 
-// finish marks range i done and stops fetching its partition.
+// finish marks range i done: every record of it went past Next.
 func (rp *Replay) finish(i int) {
 	if rp.done[i] {
 		return
 	}
 	rp.done[i] = true
 	rp.open--
+}
+
+// stopFetching marks range i fetched and stops fetching its partition.
+func (rp *Replay) stopFetching(i int) {
+	if rp.fetched[i] {
+		return
+	}
+	rp.fetched[i] = true
 	rp.cl.RemoveConsumePartitions(map[string][]int32{rp.topic: {rp.ranges[i].Partition}})
 }
 
@@ -661,6 +745,7 @@ func (rp *Replay) poll(ctx context.Context) error {
 		t := time.AfterFunc(wait, func() { cancel(errStalled) })
 		defer t.Stop()
 	}
+	rp.pauseQueued()
 	fs := rp.cl.PollFetches(pctx)
 	var ferr error
 	fs.EachError(func(_ string, p int32, err error) {
@@ -690,11 +775,48 @@ func (rp *Replay) poll(ctx context.Context) error {
 			return fmt.Errorf("replay %s: fetch: %w", rp.topic, errors.Join(topics.ErrUnavailable, ferr))
 		}
 	}
-	rp.iter = fs.RecordIter()
-	if !rp.iter.Done() {
+	arrived := false
+	fs.EachRecord(func(kr *kgo.Record) {
+		if rp.enqueue(kr) {
+			arrived = true
+		} else {
+			kr.Recycle()
+		}
+	})
+	if arrived {
 		rp.progress = time.Now()
 	}
 	return nil
+}
+
+// pauseQueued stops fetching the partitions that have a fetch's worth
+// (1 MiB) queued, and fetches again those that have less: a replay holds
+// at most about that per partition, not the whole range of a partition
+// whose records come later than another's. (A lower mark, two shares of
+// a fetch, cost BenchmarkReplayer 20%: each pause drops the fetch kgo
+// buffered ahead.)
+func (rp *Replay) pauseQueued() {
+	var pause, resume []int32
+	for i, pr := range rp.ranges {
+		if rp.fetched[i] {
+			continue
+		}
+		switch full := rp.bytes[i] >= replayFetchMaxBytes; {
+		case full && !rp.paused[i]:
+			pause = append(pause, pr.Partition)
+		case !full && rp.paused[i]:
+			resume = append(resume, pr.Partition)
+		default:
+			continue
+		}
+		rp.paused[i] = !rp.paused[i]
+	}
+	if len(pause) > 0 {
+		rp.cl.PauseFetchPartitions(map[string][]int32{rp.topic: pause})
+	}
+	if len(resume) > 0 {
+		rp.cl.ResumeFetchPartitions(map[string][]int32{rp.topic: resume})
+	}
 }
 
 func (rp *Replay) stalled() error {
@@ -769,6 +891,12 @@ func (rp *Replay) Close() error {
 		if rp.last != nil {
 			rp.last.Recycle()
 			rp.last = nil
+		}
+		for i, q := range rp.queued {
+			for _, kr := range q {
+				kr.Recycle()
+			}
+			rp.queued[i] = nil
 		}
 		rp.cl.Close()
 		<-rp.r.slots
