@@ -143,6 +143,16 @@ type Message struct {
 // Record encodes m as a Kafka record in CloudEvents binary content mode.
 // Extra headers with reserved names are dropped.
 func (m *Message) Record() *kgo.Record {
+	r := new(kgo.Record)
+	m.fill(r, nil, nil)
+	return r
+}
+
+// fill encodes m into r (see Record), its header values appended to buf
+// and its headers to hs (both from their start; reallocated when short):
+// a caller that reuses r once franz-go is done with it passes the
+// previous buf and hs, and keeps those returned.
+func (m *Message) fill(r *kgo.Record, buf []byte, hs []kgo.RecordHeader) ([]byte, []kgo.RecordHeader) {
 	// Every header value is a slice of one buffer: one allocation, not
 	// one per header.
 	n := len(SpecVersion) + len(m.ID) + len(m.Source) + len(m.Type) + len(time.RFC3339Nano) + len(m.ContentType) +
@@ -150,13 +160,18 @@ func (m *Message) Record() *kgo.Record {
 	if m.Reply != nil {
 		n += len(m.ID) + len(m.Reply.Topic) + 11 // a partition: up to 10 digits and a sign
 	}
-	buf := make([]byte, 0, n)
+	if cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
+	buf = buf[:0]
 	val := func(s string) []byte {
 		buf = append(buf, s...)
 		return buf[len(buf)-len(s) : len(buf) : len(buf)]
 	}
-	hs := make([]kgo.RecordHeader, 0, 12+len(m.Extra))
-	hs = append(hs,
+	if want := 12 + len(m.Extra); cap(hs) < want {
+		hs = make([]kgo.RecordHeader, 0, want)
+	}
+	hs = append(hs[:0],
 		kgo.RecordHeader{Key: HeaderSpecVersion, Value: val(SpecVersion)},
 		kgo.RecordHeader{Key: HeaderID, Value: val(m.ID)},
 		kgo.RecordHeader{Key: HeaderSource, Value: val(m.Source)},
@@ -191,7 +206,8 @@ func (m *Message) Record() *kgo.Record {
 			hs = append(hs, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 		}
 	}
-	return &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs, Timestamp: m.Time}
+	*r = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs, Timestamp: m.Time}
+	return buf, hs
 }
 
 // NewEventID returns a unique, time-sortable event id: a UUIDv7 (RFC 9562).

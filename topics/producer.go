@@ -55,10 +55,32 @@ func (p *Producer) Produce(ctx context.Context, m *Message) (Position, error) {
 }
 
 // promise is where franz-go hands back one record's outcome: a channel
-// and the callback that fills it, made once and pooled.
+// and the callback that fills it, made once and pooled, with the record
+// itself, its headers and their values, reused by the next produce once
+// franz-go called the promise (it touches a record no more after that).
 type promise struct {
 	done chan produced
 	fn   func(*kgo.Record, error) // p.complete, bound once
+
+	rec kgo.Record
+	buf []byte
+	hs  []kgo.RecordHeader
+}
+
+// record encodes m into the promise's record.
+func (p *promise) record(m *Message) *kgo.Record {
+	p.buf, p.hs = m.fill(&p.rec, p.buf, p.hs)
+	return &p.rec
+}
+
+// release forgets the record's references to the caller's memory (key,
+// value, extra header values, context) and pools the promise. Call it
+// only once its outcome was received.
+func (p *promise) release() {
+	p.rec = kgo.Record{}
+	clear(p.hs)
+	p.hs = p.hs[:0]
+	promises.Put(p)
 }
 
 type produced struct {
@@ -88,24 +110,25 @@ func (p *Producer) produce(ctx context.Context, m *Message) (Position, error) {
 	for retried := false; ; retried = true {
 		gen := p.rec.Gen(m.Topic)
 		pr := promises.Get().(*promise)
-		p.cl.Produce(ctx, m.Record(), pr.fn)
+		p.cl.Produce(ctx, pr.record(m), pr.fn)
 		var res produced
 		select {
 		case res = <-pr.done:
-			promises.Put(pr) // drained: ready for the next record
 		case <-ctx.Done():
 			// The record may still be written later; the caller will not
 			// have promised that it was, and Unresolved tells it what
 			// became of it. The promise is not pooled: franz-go will
-			// still fill it.
+			// still fill it, and may still read its record.
 			err := classify(context.Cause(ctx))
 			if errors.Is(err, ErrTimeout) {
 				err = errors.Join(err, &Unresolved{topic: m.Topic, done: pr.done})
 			}
 			return Position{}, fmt.Errorf("produce to %s: %w", m.Topic, err)
 		}
+		pos := Position{Topic: res.r.Topic, Partition: res.r.Partition, Offset: res.r.Offset, Timestamp: res.r.Timestamp}
+		pr.release() // drained: ready for the next record
 		if res.err == nil {
-			return Position{Topic: res.r.Topic, Partition: res.r.Partition, Offset: res.r.Offset, Timestamp: res.r.Timestamp}, nil
+			return pos, nil
 		}
 		if !retried && p.rec.Retry(p.cl, m.Topic, gen, res.err) {
 			continue

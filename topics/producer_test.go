@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -217,5 +219,68 @@ func TestProduceUnresolved(t *testing.T) {
 	}
 	if n := topicstest.Count(t, c, "orders"); n != 1 {
 		t.Errorf("topic holds %d records, want 1", n)
+	}
+}
+
+// TestProduceReusesRecordsSafely: Produce reuses a record, its headers
+// and their values once franz-go is done with it. Concurrent produces of
+// messages of different shapes (reply headers, extra headers, tombstones)
+// must each store exactly their own record: what Message.Record encodes,
+// with no header or value of another.
+func TestProduceReusesRecordsSafely(t *testing.T) {
+	t.Parallel()
+	c := topicstest.Cluster(t, 3, "orders")
+	p := topics.NewProducer(topicstest.Client(t, c, kgo.ProducerLinger(time.Millisecond)), 5*time.Second)
+	const workers, each = 8, 40
+	want := make(map[string]*kgo.Record, workers*each) // by event id
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				m := &topics.Message{Topic: "orders", Key: fmt.Appendf(nil, "k-%d-%d", w, i), Value: fmt.Appendf(nil, `{"w":%d,"i":%d}`, w, i),
+					ID: topics.NewEventID(), Source: fmt.Sprintf("/ferry/routes/r%d", w), Type: "t", Time: time.Now(), ContentType: "application/json",
+					TraceParent: topics.NewTraceParent()}
+				switch i % 4 {
+				case 1:
+					m.Reply = &topics.ReplyTo{Topic: fmt.Sprintf("replies.%d", w), Partition: int32(i)}
+				case 2:
+					m.Extra = []topics.Header{{Key: "x-worker", Value: fmt.Appendf(nil, "%d", w)}, {Key: "x-item", Value: fmt.Appendf(nil, "%d", i)}}
+				case 3:
+					m.Value, m.ContentType, m.AuthType, m.AuthID = nil, "", "app_user", fmt.Sprintf("user-%d", w)
+				}
+				rec := m.Record()
+				mu.Lock()
+				want[m.ID] = rec
+				mu.Unlock()
+				if _, err := p.Produce(t.Context(), m); err != nil {
+					t.Errorf("Produce: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := topicstest.Read(t, c, "orders", workers*each, 10*time.Second)
+	if len(got) != workers*each {
+		t.Fatalf("read %d records, want %d", len(got), workers*each)
+	}
+	for _, r := range got {
+		var id string
+		for _, h := range r.Headers {
+			if h.Key == topics.HeaderID {
+				id = string(h.Value)
+			}
+		}
+		w, ok := want[id]
+		if !ok {
+			t.Fatalf("record with event id %q: not produced", id)
+		}
+		delete(want, id)
+		if !bytes.Equal(r.Key, w.Key) || !bytes.Equal(r.Value, w.Value) || !slices.EqualFunc(r.Headers, w.Headers, func(a, b kgo.RecordHeader) bool {
+			return a.Key == b.Key && bytes.Equal(a.Value, b.Value)
+		}) {
+			t.Errorf("record %s: key %q value %q headers %v, want key %q value %q headers %v", id, r.Key, r.Value, r.Headers, w.Key, w.Value, w.Headers)
+		}
 	}
 }
