@@ -46,6 +46,52 @@ func kafkaApp(cl *kgo.Client, topic string) *fiber.App {
 	return app
 }
 
+// Spring Kafka's request/reply headers, which ferry's responders read.
+const (
+	springCorrelationID = "kafka_correlationId"
+	springReplyTopic    = "kafka_replyTopic"
+)
+
+// replyApp is the minimal Fiber request/reply handler: it produces the
+// body to topic with franz-go (acks=all, no linger) and Spring's reply
+// headers, as ferry's sync routes do, waits up to 5 s for the reply that
+// a responder sends to replyTopic (read by replies, a consumer of it, from
+// ctx until ctx ends), and answers 200 with the reply's body. It is what a
+// request/reply gateway costs before any of ferry's features: the same
+// round trip, answered by the same responder.
+func replyApp(ctx context.Context, prod, replies *kgo.Client, topic, replyTopic string) *fiber.App {
+	var (
+		waiters replyWaiters
+		next    atomic.Uint64
+	)
+	go waiters.consume(ctx, replies, springCorrelationID)
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Post("/*", func(c *fiber.Ctx) error {
+		id := strconv.FormatUint(next.Add(1), 10)
+		ch := waiters.add(id)
+		r := &kgo.Record{Topic: topic, Value: append([]byte(nil), c.Body()...), Headers: []kgo.RecordHeader{
+			{Key: springCorrelationID, Value: []byte(id)},
+			{Key: springReplyTopic, Value: []byte(replyTopic)},
+			{Key: "content-type", Value: []byte(fiber.MIMEApplicationJSON)},
+		}}
+		if err := prod.ProduceSync(c.UserContext(), r).FirstErr(); err != nil {
+			waiters.forget(id)
+			return c.Status(fiber.StatusServiceUnavailable).SendString(err.Error())
+		}
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		select {
+		case v := <-ch:
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(v)
+		case <-t.C:
+			waiters.forget(id)
+			return c.SendStatus(fiber.StatusGatewayTimeout)
+		}
+	})
+	return app
+}
+
 // pendingApp is the floor under a pending synchronous request: fasthttp
 // and Fiber with ferry's server settings (ingress.Config's defaults:
 // 16 KB read buffer, read timeout 30 s, idle timeout 120 s, read buffers
@@ -89,8 +135,9 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma-separated (kafka)")
 	topic := fs.String("topic", "bench.baseline", "topic to produce to (kafka)")
 	hold := fs.Duration("hold", 15*time.Second, "how long each POST waits before its 202 (pending)")
+	replyTopic := fs.String("reply-topic", "bench.baseline.replies", "topic the responder answers on (kafka-reply)")
 	if len(args) == 0 {
-		return errors.New("baseline: want bare, kafka, sse or pending")
+		return errors.New("baseline: want bare, kafka, kafka-reply, sse or pending")
 	}
 	kind := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -114,6 +161,24 @@ func baselineCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		app = kafkaApp(cl, *topic)
+	case "kafka-reply":
+		prod, err := kgo.NewClient(producerOpts(strings.Split(*brokers, ",")...)...)
+		if err != nil {
+			return err
+		}
+		defer prod.Close()
+		for _, t := range []string{*topic, *replyTopic} {
+			if err := ensureTopic(ctx, prod, t, 3); err != nil {
+				return err
+			}
+		}
+		replies, err := kgo.NewClient(append(producerOpts(strings.Split(*brokers, ",")...),
+			kgo.ConsumeTopics(*replyTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))...)
+		if err != nil {
+			return err
+		}
+		defer replies.Close()
+		app = replyApp(ctx, prod, replies, *topic, *replyTopic)
 	default:
 		return fmt.Errorf("baseline: unknown kind %q", kind)
 	}

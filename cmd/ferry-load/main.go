@@ -40,7 +40,7 @@ func main() {
 const usage = `usage:
   ferry-load publish  --url URL [--body FILE] [-H 'Name: value'] (--rate R | --sweep [--p99 5ms] | --closed [--conns 64]) [--duration 10s] [--pid PID]
   ferry-load request-reply --url URL ...   (same flags; a 200 is success)
-  ferry-load baseline bare|kafka|sse|pending [--brokers host:port --topic T] [--hold 15s]
+  ferry-load baseline bare|kafka|kafka-reply|sse|pending [--brokers host:port --topic T] [--hold 15s]
   ferry-load bench [--quick] [--runs 2] [--only publish,closed,...] [--ferry bin/ferry] [--out BENCHMARKS.md]
 `
 
