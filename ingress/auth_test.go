@@ -94,7 +94,10 @@ func TestBadCredentials(t *testing.T) {
 			c["exp"] = time.Now().Add(-time.Minute).Unix() // past the 30s leeway
 		}))), "invalid_token", "", "has expired"},
 		{"not yet valid", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", with(func(c jwt.MapClaims) {
-			c["nbf"] = time.Now().Add(time.Minute).Unix()
+			// Far past the 30s leeway: this parallel subtest may start long
+			// after the table is built (with nbf a minute on, it was once
+			// accepted, 202, in a full test run).
+			c["nbf"] = time.Now().Add(30 * time.Minute).Unix()
 		}))), "invalid_token", "", "not valid yet"},
 		{"no exp", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", with(func(c jwt.MapClaims) { delete(c, "exp") }))), "invalid_token", "", "required claim (exp)"},
 		{"no sub", bearer(mint(t, jwt.SigningMethodRS256, k.rsa, "rsa", with(func(c jwt.MapClaims) { delete(c, "sub") }))), "invalid_token", "", "no subject"},

@@ -87,7 +87,7 @@ func (g *addrGateway) post(tb testing.TB, path string, hdr ...string) served {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client.Do(req)
 	if err != nil {
 		tb.Fatalf("POST %s: %v", path, err)
 	}

@@ -23,6 +23,7 @@ import (
 // in-process Kafka over TCP.
 type gateway struct {
 	url     string
+	client  *http.Client // this gateway's own connections (newHTTPClient)
 	srv     *ingress.Server
 	cluster *kfake.Cluster
 	served  chan error
@@ -91,6 +92,17 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// newHTTPClient returns a client with a connection pool of its own, whose
+// idle connections are closed at cleanup (after the gateway's shutdown,
+// registered later). http.DefaultClient's keep-alive connections would be
+// shared by every test server of the package, which start and stop on
+// loopback ports all through a run.
+func newHTTPClient(tb testing.TB) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tb.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 // do sends one request and returns the response with its body read.
 func (g *gateway) do(tb testing.TB, method, path, contentType string, body []byte, hdr ...string) (*http.Response, []byte) {
 	tb.Helper()
@@ -104,7 +116,7 @@ func (g *gateway) do(tb testing.TB, method, path, contentType string, body []byt
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client.Do(req)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, path, err)
 	}

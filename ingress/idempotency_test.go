@@ -280,7 +280,7 @@ func TestShutdownSettlesIdempotencyKeys(t *testing.T) {
 	req, _ := http.NewRequest("POST", g.url+"/v1/anything", strings.NewReader(`{"a":1}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", `"k-1"`)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

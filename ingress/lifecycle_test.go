@@ -99,7 +99,7 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			resp, err := http.Post(g.url+"/v1/anything", "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
+			resp, err := g.client.Post(g.url+"/v1/anything", "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
 			if err != nil {
 				results <- result{err: err}
 				return

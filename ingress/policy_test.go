@@ -264,7 +264,7 @@ func serveGateway(tb testing.TB, srv *ingress.Server, c *kfake.Cluster) *gateway
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	g := &gateway{url: "http://" + ln.Addr().String(), srv: srv, cluster: c, served: make(chan error, 1)}
+	g := &gateway{url: "http://" + ln.Addr().String(), client: newHTTPClient(tb), srv: srv, cluster: c, served: make(chan error, 1)}
 	go func() { g.served <- srv.Serve(ln) }()
 	srv.SetReady(true)
 	tb.Cleanup(func() {

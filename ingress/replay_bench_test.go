@@ -67,7 +67,7 @@ func BenchmarkReplay(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				start := time.Now()
-				if got := readFerry(b, url, buf); got != n {
+				if got := readFerry(b, g.client, url, buf); got != n {
 					b.Fatalf("ferry: %d records, want %d", got, n)
 				}
 				viaFerry += time.Since(start)
@@ -87,10 +87,10 @@ func BenchmarkReplay(b *testing.B) {
 }
 
 // readFerry replays through ferry and counts the NDJSON lines.
-func readFerry(tb testing.TB, url string, buf []byte) int {
+func readFerry(tb testing.TB, client *http.Client, url string, buf []byte) int {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header.Set("Authorization", "Bearer admin")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		tb.Fatalf("replay: %v %v", resp, err)
 	}

@@ -82,7 +82,7 @@ func startReplayOn(tb testing.TB, c *kfake.Cluster, cfg consumers.ReplayConfig, 
 		tb.Fatal(err)
 	}
 	g := &replayGateway{
-		gateway:  &gateway{url: "http://" + ln.Addr().String(), srv: srv, cluster: c, served: make(chan error, 1)},
+		gateway:  &gateway{url: "http://" + ln.Addr().String(), client: newHTTPClient(tb), srv: srv, cluster: c, served: make(chan error, 1)},
 		producer: topicstest.Client(tb, c, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner())),
 		replayer: rep,
 	}
@@ -449,7 +449,7 @@ func (g *replayGateway) openStream(tb testing.TB, ctx context.Context, path stri
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client.Do(req)
 	if err != nil {
 		tb.Fatalf("GET %s: %v", path, err)
 	}

@@ -29,13 +29,14 @@ import (
 
 // streamGateway is a real ferry HTTP server with a stream hub over kfake.
 type streamGateway struct {
-	addr  string
-	url   string
-	hub   *consumers.Hub
-	srv   *ingress.Server
-	prod  *kgo.Client
-	ln    *dropListener
-	close func() // shuts the gateway down once; also run at cleanup
+	addr   string
+	url    string
+	client *http.Client // its own connections (newHTTPClient)
+	hub    *consumers.Hub
+	srv    *ingress.Server
+	prod   *kgo.Client
+	ln     *dropListener
+	close  func() // shuts the gateway down once; also run at cleanup
 }
 
 type streamSetup struct {
@@ -90,7 +91,7 @@ func startStreamGateway(tb testing.TB, st streamSetup) *streamGateway {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	srv.SetReady(true)
-	g := &streamGateway{addr: inner.Addr().String(), url: "http://" + inner.Addr().String(), hub: hub, srv: srv, prod: prod, ln: ln}
+	g := &streamGateway{addr: inner.Addr().String(), url: "http://" + inner.Addr().String(), client: newHTTPClient(tb), hub: hub, srv: srv, prod: prod, ln: ln}
 	var once sync.Once
 	g.close = func() {
 		once.Do(func() {
@@ -117,7 +118,7 @@ func startStreamGateway(tb testing.TB, st streamSetup) *streamGateway {
 // scrape gets /metrics (streamSetup.metrics) and parses it.
 func (g *streamGateway) scrape(tb testing.TB) map[string]*dto.MetricFamily {
 	tb.Helper()
-	return (&gateway{url: g.url}).scrape(tb)
+	return (&gateway{url: g.url, client: g.client}).scrape(tb)
 }
 
 // produce writes records to topic and waits for the broker's ack. Each
@@ -721,7 +722,7 @@ func TestStreamCORS(t *testing.T) {
 	req.Header.Set("Origin", "https://app.example.com")
 	req.Header.Set("Access-Control-Request-Method", "GET")
 	req.Header.Set("Access-Control-Request-Headers", "last-event-id")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := g.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -218,7 +218,9 @@ func TestWebSocketHandshakeRefusals(t *testing.T) {
 	if err := anon.ReadJSON(&a); err != nil || a.Status != 401 || a.Problem == nil || a.Problem.Type != problem.Unauthenticated.URI {
 		t.Errorf("frame without credentials: %+v, %v; want a 401 ack", a, err)
 	}
-	resp, err := http.Get("http://" + addr + "/v1/ws")
+	client := &http.Client{Transport: &http.Transport{}} // not http.DefaultClient's pool, shared by every test server
+	t.Cleanup(client.CloseIdleConnections)
+	resp, err := client.Get("http://" + addr + "/v1/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
