@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -581,4 +583,134 @@ func TestReplayTimeOrder(t *testing.T) {
 			t.Fatalf("pages of 4 joined at their cursors (-time order +got):\n%s", diff)
 		}
 	}
+}
+
+// TestReplayPausesQueuedPartition guards Replay.pauseQueued: a partition
+// whose records all come later than another's is fetched alongside it
+// but none of its records can be delivered before the other is drained,
+// so without the pause its whole range would pile up in the replay's
+// queue. Partition 1 holds 4 MiB of records, all earlier than partition
+// 0's 3 MiB: the replay must pause partition 0 once it holds the mark
+// (replayFetchMaxBytes) queued, hold at most the mark plus its share of
+// one fetch, resume it once partition 1 is drained, and deliver every
+// record once, in time order, without stalling.
+func TestReplayPausesQueuedPartition(t *testing.T) {
+	const (
+		topic     = "orders.paced"
+		valueSize = 4 << 10
+		// Partition 1's records, all before partition 0's: four marks.
+		early = 4 * replayFetchMaxBytes / valueSize
+		// Partition 0's: three marks, more than the bound below, so
+		// that a partition never paused is queued beyond it.
+		late = 3 * replayFetchMaxBytes / valueSize
+		// The most one partition may hold queued: pauseQueued runs
+		// before each poll and lets only a partition below the mark be
+		// fetched, and a poll of the one broker brings at most one
+		// fetch, of which a partition gets its share (Open gives each
+		// of the two partitions half a fetch; kgo drops what it
+		// buffered of a paused partition).
+		share = replayFetchMaxBytes / 2
+		bound = replayFetchMaxBytes + share
+	)
+	e := newEnv(t, ReplayConfig{})
+	// A stall fails the test instead of hanging it.
+	const timeout = 15 * time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	if _, err := kadm.NewClient(e.producer).CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	// Random values, which do not compress: the producer compresses its
+	// batches (snappy) and fetches are bounded in compressed bytes, so
+	// with compressible values one poll brought the whole topic and the
+	// mark, which counts keys and values, was never checked in between.
+	random := rand.NewChaCha8([32]byte{})
+	var want []string
+	produce := func(p int32, n int, start time.Time) {
+		t.Helper()
+		// 16 records (64 KiB) a batch, less than a share: a broker
+		// returns a partition's first batch whole even if it exceeds
+		// the partition's share.
+		for i := 0; i < n; i += 16 {
+			var recs []*kgo.Record
+			for j := i; j < min(i+16, n); j++ {
+				v := make([]byte, valueSize)
+				_, _ = random.Read(v) // never fails
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Timestamp: start.Add(time.Duration(j) * time.Millisecond),
+					Key: []byte("k" + strconv.Itoa(j)), Value: v})
+				want = append(want, fmt.Sprintf("%d/%d", p, j))
+			}
+			if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatalf("produce to %s/%d: %v", topic, p, err)
+			}
+		}
+	}
+	produce(1, early, t0)
+	produce(0, late, t0.Add(time.Hour))
+
+	start := time.Now()
+	rp, err := e.replayer.Open(ctx, ReplayRequest{Topic: topic})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer rp.Close()
+	if len(rp.ranges) != 2 || rp.ranges[0].Partition != 0 || rp.ranges[1].Partition != 1 {
+		t.Fatalf("ranges %v, want partitions 0 and 1", rp.ranges)
+	}
+	// After each record, what the replay holds queued and paused per
+	// partition: a pause lasts at least until Next has taken a record (the
+	// queue shrinks only then), so none goes unseen.
+	var (
+		got       []string
+		maxQueued [2]int
+		pauses    [2]int
+		resumes   [2]int
+		paused    [2]bool
+	)
+	for {
+		rec, err := rp.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("replay did not finish within %s: Next after %d of %d records, queued bytes %v, paused %v: %v",
+				timeout, len(got), early+late, rp.bytes, rp.paused, err)
+		}
+		got = append(got, fmt.Sprintf("%d/%d", rec.Partition, rec.Offset))
+		for i := range rp.ranges {
+			q := rp.bytes[i]
+			if rp.ranges[i].Partition == rec.Partition {
+				q += len(rec.Key) + len(rec.Value) // as queued before Next took rec
+			}
+			maxQueued[i] = max(maxQueued[i], q)
+			switch {
+			case rp.paused[i] && !paused[i]:
+				pauses[i]++
+			case !rp.paused[i] && paused[i]:
+				resumes[i]++
+			}
+			paused[i] = rp.paused[i]
+		}
+	}
+	elapsed := time.Since(start)
+	if rp.Reason() != ReasonEnd {
+		t.Errorf("Reason() = %q, want %q", rp.Reason(), ReasonEnd)
+	}
+	if len(got) != len(want) {
+		t.Errorf("read %d records, want %d", len(got), len(want))
+	}
+	// want is partition 1's records, then partition 0's: time order.
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records (-time order +got):\n%s", diff)
+	}
+	if pauses[0] == 0 {
+		t.Errorf("partition 0 was never paused (at most %d bytes queued, mark %d)", maxQueued[0], replayFetchMaxBytes)
+	}
+	for i, q := range maxQueued {
+		if q >= bound {
+			t.Errorf("partition %d: %d bytes queued at most, want < %d (the mark and a partition's share of one fetch)", rp.ranges[i].Partition, q, bound)
+		}
+	}
+	t.Logf("%d records in %s; partition 0: %d pauses, %d resumes, at most %d bytes queued; partition 1: %d pauses, at most %d bytes queued (bound %d)",
+		len(got), elapsed.Round(time.Millisecond), pauses[0], resumes[0], maxQueued[0], pauses[1], maxQueued[1], bound)
 }
